@@ -1,0 +1,56 @@
+"""sessionary: server-side sessions for Python web applications.
+
+Django's session and expiry semantics, on any ASGI or WSGI framework, on SQLite (the
+embedded default), Redis, PostgreSQL or signed cookies, secure by default.
+
+    from sessionary import SessionMiddleware
+    app = SessionMiddleware(app, store="sqlite:///sessions.db")
+"""
+
+from .auth import alogin, alogout, login, logout
+from .config import Config
+from .devices import Device
+from .errors import (
+    ConfigError,
+    CookieTooLarge,
+    SessionaryError,
+    SessionInterrupted,
+    SessionValueError,
+    StoreCorrupted,
+    StoreError,
+    StoreUnavailable,
+    TooManySessions,
+)
+from .events import Event
+from .integrations.asgi import SessionMiddleware
+from .integrations.wsgi import SessionMiddleware as WSGISessionMiddleware
+from .manager import SessionManager
+from .session import Session
+from .stores import Store, open_store
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Config",
+    "ConfigError",
+    "CookieTooLarge",
+    "Device",
+    "Event",
+    "Session",
+    "SessionInterrupted",
+    "SessionManager",
+    "SessionMiddleware",
+    "SessionValueError",
+    "SessionaryError",
+    "Store",
+    "StoreCorrupted",
+    "StoreError",
+    "StoreUnavailable",
+    "TooManySessions",
+    "WSGISessionMiddleware",
+    "alogin",
+    "alogout",
+    "login",
+    "logout",
+    "open_store",
+]

@@ -1,0 +1,369 @@
+"""The store I/O of a session's life: load, save, rotate, delete, and the end of a request.
+
+Written once as async code; ``scripts/unasync.py`` generates the sync twin. Every rule
+comes from :mod:`sessionary.expiry` and every header from :mod:`sessionary.lifecycle`;
+this module only sequences the store calls.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+from .. import cookies, expiry, lifecycle
+from ..clock import from_timestamp
+from ..devices import Device, by_recency, device
+from ..errors import SessionInterrupted, StoreError, TooManySessions
+from ..events import CREATED, EXPIRED, REJECTED, REVOKED, ROTATED
+from ..stores.base import Change, Counts, Record, Rotation
+from ..tokens import key_from_handle, new_token, store_key
+
+if TYPE_CHECKING:
+    from ..manager import SessionManager
+    from ..session import Session
+
+ATTEMPTS = 10
+"""Fresh tokens tried before giving up; with 256-bit tokens a second try means a broken store."""
+
+
+def _browser_close(session: Session, data: dict[str, object]) -> bool:
+    return lifecycle.browser_close(session, data)
+
+
+async def _fetch(session: Session, token: str, now: float) -> Record | None:
+    store = session._manager.store
+    if store.codec is not None:
+        return store.codec.decode(token, now)
+    return await store.aio.load(store_key(token), now)
+
+
+async def load(session: Session) -> None:
+    """Fill the session from the store, trying each cookie value sent, in order.
+
+    An unknown, expired or revoked token is never adopted: the session starts empty
+    and a new token is issued only if something is saved.
+    """
+    manager = session._manager
+    now = manager.now()
+    assert session._token is not None
+    for token in (session._token, *session._candidates):
+        record = await _fetch(session, token, now)
+        if record is None:
+            continue
+        browser_close = _browser_close(session, record.data)
+        if not expiry.is_live(
+            record.meta,
+            expires_at=record.expires_at,
+            browser_close=browser_close,
+            now=now,
+            config=manager.config,
+        ):
+            manager.emit(EXPIRED, record.key, user_id=record.meta.user_id, reason="timeout")
+            continue
+        session._token = token
+        session._record = record
+        session._cache = record.data
+        session._via_alias = manager.store.codec is None and record.key != store_key(token)
+        session._candidates = ()
+        return
+    presented = None if manager.store.codec is not None else store_key(session._token)
+    manager.emit(REJECTED, presented, reason="unknown, expired or revoked session token")
+    session._token = None
+    session._record = None
+    session._candidates = ()
+    session._cache = {}
+
+
+async def _record(session: Session, now: float) -> Record | None:
+    """The stored record, read now if the data was replaced without loading (``clear()``)."""
+    if session._record is None and session._token is not None:
+        session._record = await _fetch(session, session._token, now)
+    return session._record
+
+
+async def _create(session: Session, now: float) -> None:
+    manager = session._manager
+    store = manager.store
+    data = session._cache or {}
+    lifecycle.encode_data(session, data.keys())
+    meta = lifecycle.new_meta(session, data, now)
+    expires_at = expiry.deadline(meta, browser_close=_browser_close(session, data), config=manager.config)
+    if store.codec is not None:
+        record = Record(b"", data, meta, expires_at)
+        session._token = store.codec.encode(record)
+    else:
+        for _ in range(ATTEMPTS):
+            token = new_token()
+            record = Record(store_key(token), data, meta, expires_at)
+            if await store.aio.create(record, now):
+                break
+        else:
+            raise StoreError(store.name, f"no free session key after {ATTEMPTS} fresh tokens")
+        session._token = token
+    session._record = record
+    lifecycle.reset_tracking(session)
+    manager.emit(CREATED, record.key, user_id=meta.user_id)
+
+
+async def save(session: Session) -> None:
+    """Persist the session: a new record with a new token, or this request's changes.
+
+    Raises :class:`SessionInterrupted` when the stored session vanished meanwhile (a
+    logout in another request): nothing is written, so it stays deleted.
+    """
+    manager = session._manager
+    now = manager.now()
+    if session._cache is None:
+        await session._adata()
+    if session._token is None:
+        await _create(session, now)
+        return
+    record = await _record(session, now)
+    if record is None:
+        raise SessionInterrupted()
+    change, meta = lifecycle.change_for(session, record.meta, now)
+    codec = manager.store.codec
+    if codec is not None:
+        record = Record(record.key, dict(session._cache or {}), meta, change.expires_at)
+        session._token = codec.encode(record)
+    elif not await manager.store.aio.write(record.key, change, now):
+        raise SessionInterrupted()
+    session._record = replace(record, meta=meta, expires_at=change.expires_at)
+    lifecycle.reset_tracking(session)
+
+
+async def rotate(session: Session, *, grace: int | None) -> None:
+    """Give the session a new token, keeping its data (Django's ``cycle_key``).
+
+    With ``grace`` None the old token stops working at once; otherwise it keeps
+    working for ``grace`` seconds as an alias of the new one (renewal).
+    """
+    manager = session._manager
+    store = manager.store
+    now = manager.now()
+    if session._token is None:
+        await _create(session, now)
+        session._modified = True
+        return
+    old = await _record(session, now)
+    if old is None:
+        raise SessionInterrupted()
+    data = session._cache or {}
+    lifecycle.encode_data(session, data.keys())
+    meta = replace(Change(meta=lifecycle.moved_meta(session, now)).apply_meta(old.meta), issued_at=now)
+    expires_at = expiry.deadline(meta, browser_close=_browser_close(session, data), config=manager.config)
+    if store.codec is not None:
+        record = Record(old.key, data, meta, expires_at)
+        session._token = store.codec.encode(record)
+    else:
+        grace_until = None if grace is None else now + grace
+        for _ in range(ATTEMPTS):
+            token = new_token()
+            record = Record(store_key(token), dict(data), meta, expires_at)
+            result = await store.aio.rotate(old.key, record, grace_until, now)
+            if result is Rotation.ROTATED:
+                break
+            if result is Rotation.GONE:
+                raise SessionInterrupted()
+        else:
+            raise StoreError(store.name, f"no free session key after {ATTEMPTS} fresh tokens")
+        session._token = token
+    session._record = record
+    session._via_alias = False
+    session._modified = True
+    lifecycle.reset_tracking(session)
+    manager.emit(ROTATED, old.key, user_id=meta.user_id, new_key=record.key)
+
+
+async def delete(session: Session) -> None:
+    """Remove the session from the store and forget its token (Django's ``delete``)."""
+    manager = session._manager
+    if manager.store.codec is None:
+        if session._record is not None:
+            await manager.store.aio.delete(session._record.key)
+        elif session._token is not None:
+            await manager.store.aio.delete(store_key(session._token))
+    session._token = None
+    session._record = None
+    session._via_alias = False
+    session._candidates = ()
+    lifecycle.reset_tracking(session)
+
+
+async def _touch(session: Session, now: float, *, rolling: bool) -> bool:
+    """Write this request's activity if it is due; True if something was written."""
+    manager = session._manager
+    record = session._record
+    assert record is not None and session._cache is not None
+    saved = lifecycle.saved_deadline(session, session._cache, now) if rolling else record.meta.saved_deadline
+    meta = replace(record.meta, last_seen=now, saved_deadline=max(saved, record.meta.saved_deadline))
+    refreshed = expiry.deadline(
+        meta, browser_close=_browser_close(session, session._cache), config=manager.config
+    )
+    if not expiry.touch_due(
+        stored=record.expires_at, refreshed=refreshed, now=now, fraction=manager.config.touch_fraction
+    ):
+        return False
+    if manager.store.codec is not None:
+        session._record = replace(record, meta=meta, expires_at=refreshed)
+        session._token = manager.store.codec.encode(session._record)
+        return True
+    if await manager.store.aio.touch(record.key, now, meta.saved_deadline, refreshed, now):
+        session._record = replace(record, meta=meta, expires_at=max(refreshed, record.expires_at))
+        return True
+    return False
+
+
+def _session_cookie(session: Session, now: float) -> str:
+    manager = session._manager
+    data = session._cache or {}
+    assert session._token is not None
+    if _browser_close(session, data):
+        max_age = None
+    else:
+        max_age = expiry.expiry_age(
+            data.get(expiry.EXPIRY_KEY),
+            modification=from_timestamp(now),
+            cookie_age=manager.config.cookie_age,
+        )
+    return cookies.set_cookie(manager.config, session._token, max_age=max_age, now=now)
+
+
+async def close(session: Session, status_code: int) -> lifecycle.Outcome:
+    """End the request: save or touch as Django's ``SessionMiddleware`` would, and say
+    which headers to add. Raises :class:`SessionInterrupted` (answer 400) when a save
+    finds the session deleted meanwhile."""
+    manager = session._manager
+    config = manager.config
+    outcome = lifecycle.Outcome(
+        vary_cookie=session.accessed,
+        clear_site_data=session._logged_out and config.clear_site_data_on_logout,
+    )
+    if session._had_cookie and session.is_empty():
+        outcome.set_cookie = cookies.delete_cookie(config)
+        outcome.vary_cookie = True
+        return outcome
+    now = manager.now()
+    if not ((session.modified or config.save_every_request) and not session.is_empty()):
+        # Not saved. A session that was read may still owe the store its activity
+        # (idle timeout) or need a new token (renewal timeout).
+        if session._record is not None and status_code < 500:
+            if expiry.renewal_due(session._record.meta, now=now, config=config) and not session._via_alias:
+                try:
+                    await rotate(session, grace=config.renewal_grace)
+                except SessionInterrupted:
+                    return outcome
+                outcome.set_cookie = _session_cookie(session, now)
+                outcome.vary_cookie = True
+            elif await _touch(session, now, rolling=False) and manager.store.codec is not None:
+                outcome.set_cookie = _session_cookie(session, now)
+                outcome.vary_cookie = True
+        return outcome
+    await session._adata()
+    if session.is_empty():
+        # The cookie named a session that is gone: say so to the browser.
+        if session._had_cookie:
+            outcome.set_cookie = cookies.delete_cookie(config)
+            outcome.vary_cookie = True
+        return outcome
+    if status_code >= 500:
+        return outcome
+    record = session._record
+    if (
+        record is not None
+        and not session._via_alias
+        and expiry.renewal_due(record.meta, now=now, config=config)
+    ):
+        await rotate(session, grace=config.renewal_grace)
+    elif session.modified or record is None:
+        await save(session)
+    else:
+        await _touch(session, now, rolling=True)
+    if not session._via_alias:
+        # A request that found the session through a renewed token's alias does not
+        # know the new token; sending the old one would undo the renewal.
+        outcome.set_cookie = _session_cookie(session, now)
+    outcome.vary_cookie = True
+    return outcome
+
+
+# --- sign-in, and a user's sessions ------------------------------------------------------
+
+
+async def login(session: Session, user_id: str) -> None:
+    """Record the user and issue a new token; see :func:`sessionary.auth.login`."""
+    manager = session._manager
+    config = manager.config
+    await session._adata()
+    if session.user_id not in (None, user_id):
+        # Another user's session: start from nothing rather than inherit their data.
+        session.clear()
+        await delete(session)
+    if config.max_sessions_per_user is not None and config.session_limit_policy == "refuse":
+        live = await manager.store.aio.user_sessions(user_id, manager.now())
+        current = session._record.key if session._record is not None else None
+        if len([s for s in live if s.key != current]) >= config.max_sessions_per_user:
+            raise TooManySessions(user_id, config.max_sessions_per_user)
+    session._meta_changes.update(user_id=user_id, auth_at=manager.now())
+    await rotate(session, grace=None)
+    if config.max_sessions_per_user is not None and config.session_limit_policy == "evict_oldest":
+        await _evict_oldest(session, user_id, config.max_sessions_per_user)
+
+
+async def _evict_oldest(session: Session, user_id: str, limit: int) -> None:
+    manager = session._manager
+    live = await manager.store.aio.user_sessions(user_id, manager.now())
+    current = session._record.key if session._record is not None else None
+    others = sorted(
+        (s for s in live if s.key != current),
+        key=lambda s: (s.meta.last_seen, s.meta.created_at),
+    )
+    for summary in others[: max(0, len(others) - (limit - 1))]:
+        if await manager.store.aio.delete_user_session(user_id, summary.key):
+            manager.emit(REVOKED, summary.key, user_id=user_id, reason="session limit reached")
+
+
+async def list_sessions(manager: SessionManager, user_id: str, current: Session | None) -> list[Device]:
+    current_key = current._record.key if current is not None and current._record is not None else None
+    summaries = await manager.store.aio.user_sessions(user_id, manager.now())
+    return by_recency([device(summary, current_key=current_key) for summary in summaries])
+
+
+async def revoke(manager: SessionManager, user_id: str, handle: str) -> bool:
+    """End one session of ``user_id``; a handle of someone else's session does nothing."""
+    key = key_from_handle(handle)
+    if key is None:
+        return False
+    if await manager.store.aio.delete_user_session(user_id, key):
+        manager.emit(REVOKED, key, user_id=user_id, reason="revoked by its user")
+        return True
+    return False
+
+
+async def revoke_all(manager: SessionManager, user_id: str, except_current: Session | None) -> int:
+    """End every session of the user, except (when given) the current one, which gets
+    a new token so that a "valid after" check made now cannot refuse it."""
+    now = manager.now()
+    keep = None
+    if except_current is not None:
+        await except_current._adata()
+    if except_current is not None and except_current._record is not None:
+        if except_current.user_id != user_id:
+            raise ValueError("except_current is not a session of this user")
+        await rotate(except_current, grace=None)
+        assert except_current._record is not None
+        keep = except_current._record.key
+        now = min(now, except_current._record.meta.issued_at)
+    count = await manager.store.aio.revoke_user(user_id, now, keep)
+    manager.emit(REVOKED, None, user_id=user_id, reason=f"all sessions revoked ({count})")
+    return count
+
+
+async def clear_expired(manager: SessionManager, batch_size: int) -> AsyncIterator[int]:
+    async for count in manager.store.aio.clear_expired(manager.now(), batch_size):
+        yield count
+
+
+async def stats(manager: SessionManager) -> Counts:
+    return await manager.store.aio.count(manager.now())

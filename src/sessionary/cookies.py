@@ -1,0 +1,89 @@
+"""Reading the session cookie from a ``Cookie`` header and writing ``Set-Cookie`` headers.
+
+The parser is deliberately small and strict: it looks only for the session cookie, never
+fails on someone else's malformed cookie, and returns every value sent under the
+session's name (browsers send several when a parent domain or another path sets one
+too), so the caller can try them in order instead of trusting the first.
+"""
+
+from __future__ import annotations
+
+from email.utils import formatdate
+
+from .config import Config
+
+MAX_COOKIE_BYTES = 4096
+"""What browsers keep of one cookie (name, value and attributes)."""
+
+
+def cookie_values(header: str | None, name: str) -> list[str]:
+    """Every value the ``Cookie`` header carries for ``name``, in the order sent."""
+    if not header:
+        return []
+    values = []
+    for part in header.split(";"):
+        cookie_name, separator, value = part.partition("=")
+        if separator and cookie_name.strip() == name:
+            value = value.strip()
+            if len(value) >= 2 and value[0] == value[-1] == '"':
+                value = value[1:-1]
+            values.append(value)
+    return values
+
+
+def http_date(epoch_seconds: float) -> str:
+    """An ``Expires`` date: ``Wdy, DD Mon YYYY HH:MM:SS GMT``."""
+    return formatdate(epoch_seconds, usegmt=True)
+
+
+def _attributes(config: Config) -> list[str]:
+    attributes = []
+    if config.cookie_domain is not None:
+        attributes.append(f"Domain={config.cookie_domain}")
+    return attributes
+
+
+def set_cookie(config: Config, value: str, *, max_age: int | float | None, now: float) -> str:
+    """The ``Set-Cookie`` value that stores the session token (no expiry: a browser-session cookie)."""
+    parts = [f"{config.session_cookie_name}={value}", *_attributes(config)]
+    if max_age is not None:
+        parts.append(f"expires={http_date(now + max_age)}")
+    if config.cookie_httponly:
+        parts.append("HttpOnly")
+    if max_age is not None:
+        parts.append(f"Max-Age={int(max_age)}")
+    parts.append(f"Path={config.cookie_path}")
+    if config.cookie_samesite is not None:
+        parts.append(f"SameSite={config.cookie_samesite}")
+    if config.cookie_secure:
+        parts.append("Secure")
+    return "; ".join(parts)
+
+
+def delete_cookie(config: Config) -> str:
+    """The ``Set-Cookie`` value that makes the browser drop the session cookie.
+
+    Same name, path and domain as when it was set, an empty value and a date in the past.
+    """
+    parts = [
+        f'{config.session_cookie_name}=""',
+        *_attributes(config),
+        "expires=Thu, 01 Jan 1970 00:00:00 GMT",
+        "Max-Age=0",
+        f"Path={config.cookie_path}",
+    ]
+    if config.cookie_samesite is not None:
+        parts.append(f"SameSite={config.cookie_samesite}")
+    if config.cookie_secure:
+        parts.append("Secure")
+    return "; ".join(parts)
+
+
+def add_vary_cookie(vary: str | None) -> str:
+    """``vary`` with ``Cookie`` added once (Django's ``patch_vary_headers``)."""
+    if not vary:
+        return "Cookie"
+    present = {item.strip().lower() for item in vary.split(",")}
+    if "cookie" in present or "*" in present:
+        return vary
+    return f"{vary}, Cookie"

@@ -1,0 +1,74 @@
+"""Every error sessionary raises, so callers can catch by meaning rather than by origin."""
+
+from __future__ import annotations
+
+
+class SessionaryError(Exception):
+    """Base class of all sessionary errors."""
+
+
+class ConfigError(SessionaryError, ValueError):
+    """A configuration value or combination is invalid; raised when the config is built."""
+
+    def __init__(self, setting: str, message: str) -> None:
+        self.setting = setting
+        super().__init__(f"{setting}: {message}")
+
+
+class SessionValueError(SessionaryError, TypeError):
+    """A session value cannot be stored (not serializable, or too large).
+
+    Raised when the session is saved, naming the key, before anything is written.
+    """
+
+    def __init__(self, key: str, message: str) -> None:
+        self.key = key
+        super().__init__(f"session key {key!r}: {message}")
+
+
+class SessionInterrupted(SessionaryError):
+    """The session was deleted (for example by a logout) while this request was running.
+
+    Django answers this with a 400; so do the sessionary middlewares. The write that
+    found the record gone was not applied, so the deleted session stays deleted.
+    """
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(
+            message
+            or "The request's session was deleted before the request completed. "
+            "The user may have logged out in a concurrent request, for example."
+        )
+
+
+class StoreError(SessionaryError):
+    """The session store failed; the request must not go on as if there were no session.
+
+    The middlewares turn it into a 503 (configurable) and issue no cookie.
+    """
+
+    def __init__(self, store: str, cause: str) -> None:
+        self.store = store
+        self.cause = cause
+        super().__init__(f"session store {store} failed: {cause}")
+
+
+class StoreUnavailable(StoreError):
+    """The store could not be reached (refused, timed out, connection lost)."""
+
+
+class StoreCorrupted(StoreError):
+    """The store answered with something that is not a session record."""
+
+
+class CookieTooLarge(SessionaryError, ValueError):
+    """A cookie would exceed what browsers keep (4096 bytes for name, value and attributes)."""
+
+
+class TooManySessions(SessionaryError):
+    """The user already has the configured maximum of live sessions and the policy is to refuse."""
+
+    def __init__(self, user_id: str, limit: int) -> None:
+        self.user_id = user_id
+        self.limit = limit
+        super().__init__(f"user {user_id!r} already has {limit} live sessions (the configured maximum)")

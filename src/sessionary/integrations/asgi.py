@@ -1,0 +1,124 @@
+"""ASGI middleware: ``scope["session"]`` is a sessionary session (Starlette's key, so
+``request.session`` works in Starlette and FastAPI exactly as with their own middleware).
+
+    app = SessionMiddleware(app, store="sqlite:///sessions.db")
+
+The session is loaded only when the app uses it; the save and the cookie happen when
+the response starts. WebSocket connections get the session too (to read: a WebSocket
+handshake response sets no cookie here).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+from ..config import Config
+from ..errors import SessionInterrupted, StoreError
+from ..lifecycle import failure_response
+from ..manager import DEFAULT_STORE, SessionManager
+from ..session import Session
+from ..stores import Store
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+
+def header(scope: Scope, name: bytes) -> str | None:
+    """All values of one request header, joined as HTTP allows (``; `` for cookies)."""
+    values = [value.decode("latin-1") for key, value in scope.get("headers", ()) if key.lower() == name]
+    if not values:
+        return None
+    return "; ".join(values) if name == b"cookie" else ", ".join(values)
+
+
+def open_for_scope(manager: SessionManager, scope: Scope) -> Session:
+    client = scope.get("client")
+    return manager.open(
+        header(scope, b"cookie"),
+        client_ip=client[0] if client else None,
+        user_agent=header(scope, b"user-agent"),
+    )
+
+
+class SessionMiddleware:
+    """Server-side sessions for any ASGI app.
+
+    ``preload=True`` loads the session (one store read) before the app runs whenever
+    the request carries a session cookie, so that synchronous access from async views
+    (``request.session["x"]``) never does I/O on the event loop. Without it, sync access
+    loads through the store's sync client; the ``a*`` methods always load asynchronously.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        store: str | Store = DEFAULT_STORE,
+        config: Config | None = None,
+        *,
+        manager: SessionManager | None = None,
+        preload: bool = False,
+        **settings: Any,
+    ) -> None:
+        self.app = app
+        self.manager = manager or SessionManager(store, config, **settings)
+        self.preload = preload
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        manager = self.manager
+        session = open_for_scope(manager, scope)
+        scope["session"] = session
+        if scope["type"] == "websocket":
+            if self.preload and session.session_key is not None:
+                await session.aload()
+            await self.app(scope, receive, send)
+            return
+
+        started = False
+        replaced = False
+
+        async def send_with_session(message: Message) -> None:
+            nonlocal started, replaced
+            if replaced:
+                return  # the app's own response was replaced by a failure response
+            if message["type"] == "http.response.start":
+                try:
+                    outcome = await manager.aclose_session(session, message["status"])
+                except (StoreError, SessionInterrupted) as error:
+                    replaced = True
+                    started = True
+                    await _send_failure(send, manager, error)
+                    return
+                started = True
+                headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in message.get("headers", ())]
+                message["headers"] = [
+                    (k.encode("latin-1"), v.encode("latin-1")) for k, v in outcome.apply(headers)
+                ]
+            await send(message)
+
+        try:
+            if self.preload and session.session_key is not None:
+                await session.aload()
+            await self.app(scope, receive, send_with_session)
+        except (StoreError, SessionInterrupted) as error:
+            if started:
+                raise
+            await _send_failure(send, manager, error)
+
+
+async def _send_failure(send: Send, manager: SessionManager, error: Exception) -> None:
+    status, headers, body = failure_response(manager, error)
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})

@@ -1,0 +1,209 @@
+"""The framework-neutral request cycle, the part that needs no I/O.
+
+``open_session`` turns a ``Cookie`` header into a lazy :class:`Session` (no store call).
+At the end of the request, :func:`sessionary._async.engine.close` (or its sync twin)
+decides, exactly as Django's ``SessionMiddleware`` does, whether to save and which cookie
+to send, and returns an :class:`Outcome`; an adapter only copies the outcome's headers
+onto its framework's response. The helpers below build what a save sends to the store.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from . import cookies, expiry
+from .clock import from_timestamp, to_timestamp
+from .errors import SessionInterrupted
+from .events import REJECTED
+from .serializer import encode_value, session_key_name
+from .stores.base import Change, Meta
+from .tokens import is_well_formed
+
+if TYPE_CHECKING:
+    from .manager import SessionManager
+    from .session import Session
+
+logger = logging.getLogger("sessionary")
+
+MAX_CANDIDATES = 3
+"""How many values of a duplicated session cookie are tried, at most (one lookup each)."""
+
+
+def open_session(
+    manager: SessionManager,
+    cookie_header: str | None,
+    *,
+    client_ip: str | None = None,
+    user_agent: str | None = None,
+) -> Session:
+    """A lazy session for a request; nothing is read from the store until it is used.
+
+    A cookie value that is not shaped like a token is dropped here, before any store
+    query, and reported as a ``rejected`` event; the session then starts empty.
+    """
+    from .session import Session
+
+    config = manager.config
+    values = cookies.cookie_values(cookie_header, config.session_cookie_name)
+    if manager.store.codec is not None:
+        candidates = [v for v in values if 0 < len(v) <= cookies.MAX_COOKIE_BYTES]
+    else:
+        candidates = [v for v in values if is_well_formed(v, accept_django_keys=config.accept_django_keys)]
+    if len(candidates) < len(values):
+        manager.emit(REJECTED, None, reason="malformed session cookie")
+    candidates = candidates[:MAX_CANDIDATES]
+    return Session(
+        manager,
+        candidates[0] if candidates else None,
+        candidates=candidates[1:],
+        had_cookie=bool(values),
+        client_ip=client_ip if config.record_client else None,
+        user_agent=user_agent[:512] if (user_agent and config.record_client) else None,
+    )
+
+
+@dataclass(slots=True)
+class Outcome:
+    """What the end of a request does to the response's headers."""
+
+    set_cookie: str | None = None
+    """A complete ``Set-Cookie`` value (setting or deleting the session cookie)."""
+    vary_cookie: bool = False
+    clear_site_data: bool = False
+
+    def apply(self, headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
+        """``headers`` (name, value pairs) with this outcome's headers added."""
+        result = list(headers)
+        if self.vary_cookie:
+            existing = [value for name, value in result if name.lower() == "vary"]
+            result = [(name, value) for name, value in result if name.lower() != "vary"]
+            result.append(("Vary", cookies.add_vary_cookie(", ".join(existing) or None)))
+        if self.set_cookie is not None:
+            result.append(("Set-Cookie", self.set_cookie))
+            if not any(name.lower() == "cache-control" for name, _ in result):
+                # A response that hands out a session token must not be stored by a
+                # shared cache and replayed to someone else.
+                result.append(("Cache-Control", "private, no-store"))
+        if self.clear_site_data:
+            result.append(("Clear-Site-Data", '"cookies"'))
+        return result
+
+
+# --- what a save sends to the store ------------------------------------------------------
+
+
+def browser_close(session: Session, data: dict[str, Any]) -> bool:
+    return expiry.expire_at_browser_close(
+        data.get(expiry.EXPIRY_KEY), default=session._manager.config.expire_at_browser_close
+    )
+
+
+def saved_deadline(session: Session, data: dict[str, Any], now: float) -> float:
+    """Django's expiry date at save time, the deadline a db-backed Django would store."""
+    moment = expiry.expiry_date(
+        data.get(expiry.EXPIRY_KEY),
+        modification=from_timestamp(now),
+        cookie_age=session._manager.config.cookie_age,
+    )
+    return to_timestamp(moment)
+
+
+def encode_data(session: Session, keys: Any) -> dict[str, str]:
+    """The JSON text of each key; the first value that cannot be stored raises, naming it."""
+    data = session._cache or {}
+    limit = session._manager.config.max_value_bytes
+    encoded = {}
+    for key in keys:
+        name = session_key_name(key)
+        encoded[name] = encode_value(name, data[key], max_bytes=limit)
+    return encoded
+
+
+def new_meta(session: Session, data: dict[str, Any], now: float) -> Meta:
+    """Metadata for a session stored for the first time."""
+    meta = Meta(
+        created_at=now,
+        issued_at=now,
+        last_seen=now,
+        saved_deadline=saved_deadline(session, data, now),
+        ip=session._client_ip,
+        user_agent=session._user_agent,
+    )
+    for name, value in session._meta_changes.items():
+        setattr(meta, name, value)
+    return meta
+
+
+def moved_meta(session: Session, now: float) -> dict[str, Any]:
+    """The metadata a save changes: this request's activity, Django's deadline as of now,
+    and whatever the request set (sign-in, per-session timeouts)."""
+    moved: dict[str, Any] = dict(session._meta_changes)
+    moved["last_seen"] = now
+    moved["saved_deadline"] = saved_deadline(session, session._cache or {}, now)
+    if session._client_ip is not None:
+        moved["ip"] = session._client_ip
+        moved["user_agent"] = session._user_agent
+    return moved
+
+
+def change_for(session: Session, meta: Meta, now: float) -> tuple[Change, Meta]:
+    """The delta this request's save writes, and the metadata the record will then hold."""
+    data = session._cache or {}
+    rewrite = session._rewrite
+    keys = data.keys() if rewrite else [key for key in session._changed if key in data]
+    change = Change(
+        set=encode_data(session, keys),
+        removed=frozenset() if rewrite else frozenset(session_key_name(k) for k in session._removed),
+        cleared=session._cleared or rewrite,
+        meta=moved_meta(session, now),
+    )
+    updated = change.apply_meta(meta)
+    change.expires_at = expiry.deadline(
+        updated, browser_close=browser_close(session, data), config=session._manager.config
+    )
+    return change, updated
+
+
+def reset_tracking(session: Session) -> None:
+    """After a successful save: nothing is pending any more (``modified`` stays as it was,
+    so the response still sets the cookie)."""
+    session._changed.clear()
+    session._removed.clear()
+    session._cleared = False
+    session._rewrite = False
+    session._meta_changes.clear()
+
+
+# --- when the session cannot be served ----------------------------------------------------
+
+_REASONS = {400: "Bad Request", 503: "Service Unavailable"}
+
+
+def failure_response(manager: SessionManager, error: Exception) -> tuple[int, list[tuple[str, str]], bytes]:
+    """The response for a request whose session failed: fail closed, never silently anonymous.
+
+    A store failure answers ``config.store_failure_status`` (503) and logs a line naming
+    the store and the cause; a session deleted mid-request answers 400, as Django does.
+    No cookie is set, so the browser keeps the one it has for when the store is back.
+    """
+    if isinstance(error, SessionInterrupted):
+        status = 400
+        body = "The session ended while this request was running (signed out elsewhere?). Please retry.\n"
+    else:
+        status = manager.config.store_failure_status
+        body = "The session store is unavailable; please retry shortly.\n"
+        logger.error("session store failed, answering %s: %s", status, error)
+    headers = [
+        ("Content-Type", "text/plain; charset=utf-8"),
+        ("Cache-Control", "no-store"),
+        ("Content-Length", str(len(body.encode()))),
+    ]
+    if status == 503:
+        headers.append(("Retry-After", "5"))
+    return status, headers, body.encode()
+
+
+def status_line(status: int) -> str:
+    return f"{status} {_REASONS.get(status, 'Error')}"

@@ -1,0 +1,55 @@
+"""How session values become stored text: JSON, one value at a time, never pickle.
+
+Each changed key is encoded on its own when a session is saved, so an error names the
+key, and a save can write just the keys that changed. The JSON is the same compact form
+Django's ``JSONSerializer`` produces, so values round-trip the same way (tuples come back
+as lists, non-string dict keys as strings).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from .errors import SessionValueError
+
+_encoder = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+def encode_value(key: str, value: Any, *, max_bytes: int | None = None) -> str:
+    """The JSON text of ``value``; raises :class:`SessionValueError` naming ``key``."""
+    try:
+        text = _encoder.encode(value)
+    except (TypeError, ValueError, RecursionError) as exc:
+        raise SessionValueError(
+            key, f"value of type {type(value).__name__} cannot be stored as JSON ({exc})"
+        ) from None
+    if max_bytes is not None and len(text) > max_bytes:
+        size = len(text.encode("utf-8"))
+        if size > max_bytes:
+            raise SessionValueError(
+                key, f"value is {size} bytes as JSON, over the configured limit of {max_bytes}"
+            )
+    return text
+
+
+def decode_value(text: str | bytes) -> Any:
+    return json.loads(text)
+
+
+def encode_mapping(mapping: dict[str, Any]) -> str:
+    """A whole mapping as one JSON object (for stores that keep one document)."""
+    return _encoder.encode(mapping)
+
+
+def session_key_name(key: object) -> str:
+    """The string a session key is stored under, following JSON's rules for object keys.
+
+    Django's JSON serializer turns ``1`` into ``"1"`` and ``None`` into ``"null"`` on the
+    way through the store; doing the same here keeps per-key storage identical.
+    """
+    if isinstance(key, str):
+        return key
+    if key is None or isinstance(key, bool | int | float):
+        return json.dumps(key)
+    raise SessionValueError(repr(key), f"session keys must be strings, not {type(key).__name__}")

@@ -1,0 +1,408 @@
+"""The session object a view sees: Django's ``SessionBase`` API with Django's exact flags.
+
+* Nothing is loaded until the data is used; any use of the data sets ``accessed``, and
+  loads the store once. ``clear()`` and ``is_empty()`` never load.
+* ``modified`` is set exactly where Django sets it (``pop`` of a missing key with a
+  default does not, ``update({})`` does, ``setdefault`` only when it inserts).
+* The session records which keys changed, so a save writes only those. Mutating a
+  stored value in place (``session["cart"].append(x)``) is invisible, as in Django: set
+  ``session.modified = True`` afterwards, which makes the next save rewrite every key.
+* Every ``a*`` method is the same operation for async code: it awaits the load, then
+  runs the sync logic, which no longer needs I/O.
+"""
+
+from __future__ import annotations
+
+from collections.abc import ItemsView, Iterable, Iterator, KeysView, Mapping, ValuesView
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from . import expiry
+from ._async import engine as async_engine
+from ._sync import engine as sync_engine
+from .clock import from_timestamp
+from .stores.base import Record
+from .tokens import handle as key_handle
+from .tokens import store_key
+
+if TYPE_CHECKING:
+    from .manager import SessionManager
+
+_MISSING: Any = object()
+
+
+class Session:
+    """One visitor's session, bound to the request that opened it."""
+
+    TEST_COOKIE_NAME: ClassVar[str] = "testcookie"
+    TEST_COOKIE_VALUE: ClassVar[str] = "worked"
+
+    def __init__(
+        self,
+        manager: SessionManager,
+        token: str | None = None,
+        *,
+        candidates: Iterable[str] = (),
+        had_cookie: bool = False,
+        client_ip: str | None = None,
+        user_agent: str | None = None,
+    ) -> None:
+        self._manager = manager
+        self._token = token
+        self._candidates = tuple(candidates)
+        self._had_cookie = had_cookie
+        self._client_ip = client_ip
+        self._user_agent = user_agent
+        self._cache: dict[str, Any] | None = None
+        self._record: Record | None = None
+        self._via_alias = False
+        self.accessed = False
+        self._modified = False
+        self._rewrite = False
+        self._changed: set[str] = set()
+        self._removed: set[str] = set()
+        self._cleared = False
+        self._meta_changes: dict[str, Any] = {}
+        self._logged_out = False
+
+    def __repr__(self) -> str:
+        state = "unloaded" if self._cache is None else f"{len(self._cache)} keys"
+        return f"<Session {self.handle or 'new'} {state}>"
+
+    # --- flags and identity ----------------------------------------------------------
+
+    @property
+    def modified(self) -> bool:
+        return self._modified
+
+    @modified.setter
+    def modified(self, value: bool) -> None:
+        """Setting it by hand means "something changed that I did not tell you about"."""
+        self._modified = bool(value)
+        if value:
+            self._rewrite = True
+
+    @property
+    def session_key(self) -> str | None:
+        """The token the browser holds (Django's name for it); None until one is issued."""
+        return self._token
+
+    @property
+    def handle(self) -> str | None:
+        """A non-secret name for this session, as shown in the user's device list."""
+        if self._record is not None:
+            return key_handle(self._record.key)
+        if self._token is not None and self._manager.store.codec is None:
+            return key_handle(store_key(self._token))
+        return None
+
+    def is_empty(self) -> bool:
+        """True when there is no token and no data (Django's definition)."""
+        return not self._token and not self._cache
+
+    def __bool__(self) -> bool:
+        return not self.is_empty()
+
+    # --- loading ---------------------------------------------------------------------
+
+    def _data(self) -> dict[str, Any]:
+        self.accessed = True
+        if self._cache is None:
+            if self._token is None:
+                self._cache = {}
+            else:
+                sync_engine.load(self)
+        assert self._cache is not None
+        return self._cache
+
+    async def _adata(self) -> dict[str, Any]:
+        self.accessed = True
+        if self._cache is None:
+            if self._token is None:
+                self._cache = {}
+            else:
+                await async_engine.load(self)
+        assert self._cache is not None
+        return self._cache
+
+    def load(self) -> dict[str, Any]:
+        """Load now (normally implicit); returns the live data."""
+        return self._data()
+
+    async def aload(self) -> dict[str, Any]:
+        return await self._adata()
+
+    # --- change tracking -------------------------------------------------------------
+
+    def _mark_set(self, key: str) -> None:
+        self._changed.add(key)
+        self._removed.discard(key)
+
+    def _mark_removed(self, key: str) -> None:
+        self._removed.add(key)
+        self._changed.discard(key)
+
+    # --- the dict API (Django's flag semantics) --------------------------------------
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._data()
+
+    def has_key(self, key: str) -> bool:
+        return key in self._data()
+
+    def __getitem__(self, key: str) -> Any:
+        return self._data()[key]
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self._data().get(key, default)
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self._data()[key] = value
+        self._mark_set(key)
+        self._modified = True
+
+    def __delitem__(self, key: str) -> None:
+        del self._data()[key]
+        self._mark_removed(key)
+        self._modified = True
+
+    def pop(self, key: str, default: Any = _MISSING) -> Any:
+        data = self._data()
+        present = key in data
+        self._modified = self._modified or present
+        if present:
+            self._mark_removed(key)
+        return data.pop(key) if default is _MISSING else data.pop(key, default)
+
+    def setdefault(self, key: str, value: Any = None) -> Any:
+        data = self._data()
+        if key in data:
+            return data[key]
+        self[key] = value
+        return value
+
+    def update(self, other: Mapping[str, Any] | Iterable[tuple[str, Any]] = (), /, **kwargs: Any) -> None:
+        data = self._data()
+        incoming = dict(other, **kwargs)
+        data.update(incoming)
+        for key in incoming:
+            self._mark_set(key)
+        self._modified = True
+
+    def keys(self) -> KeysView[str]:
+        return self._data().keys()
+
+    def values(self) -> ValuesView[Any]:
+        return self._data().values()
+
+    def items(self) -> ItemsView[str, Any]:
+        return self._data().items()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._data())
+
+    def __len__(self) -> int:
+        return len(self._data())
+
+    def clear(self) -> None:
+        """Empty the data without loading it; the token is kept (Django's ``clear``)."""
+        self._cache = {}
+        self.accessed = True
+        self._modified = True
+        self._cleared = True
+        self._changed.clear()
+        self._removed.clear()
+
+    # --- the test cookie -------------------------------------------------------------
+
+    def set_test_cookie(self) -> None:
+        self[self.TEST_COOKIE_NAME] = self.TEST_COOKIE_VALUE
+
+    def test_cookie_worked(self) -> bool:
+        return bool(self.get(self.TEST_COOKIE_NAME) == self.TEST_COOKIE_VALUE)
+
+    def delete_test_cookie(self) -> None:
+        del self[self.TEST_COOKIE_NAME]
+
+    # --- expiry (Django's API) -------------------------------------------------------
+
+    def get_session_cookie_age(self) -> int:
+        return self._manager.config.cookie_age
+
+    def set_expiry(self, value: int | float | datetime | timedelta | None) -> None:
+        """``int`` seconds after each save, ``0`` browser close, ``None`` the default,
+        ``datetime`` / ``timedelta`` an absolute instant fixed now."""
+        if value is None:
+            if expiry.EXPIRY_KEY in self._data():
+                del self[expiry.EXPIRY_KEY]
+            return
+        self[expiry.EXPIRY_KEY] = expiry.stored_expiry(value, now=self._manager.clock.now())
+
+    def _expiry_value(self, kwargs: dict[str, Any]) -> Any:
+        return kwargs["expiry"] if "expiry" in kwargs else self.get(expiry.EXPIRY_KEY)
+
+    def get_expiry_age(self, **kwargs: Any) -> int | float:
+        """Seconds until the session expires, floored (Django's ``get_expiry_age``)."""
+        modification = kwargs.get("modification") or self._manager.clock.now()
+        return expiry.expiry_age(
+            self._expiry_value(kwargs), modification=modification, cookie_age=self.get_session_cookie_age()
+        )
+
+    def get_expiry_date(self, **kwargs: Any) -> datetime:
+        modification = kwargs.get("modification") or self._manager.clock.now()
+        return expiry.expiry_date(
+            self._expiry_value(kwargs), modification=modification, cookie_age=self.get_session_cookie_age()
+        )
+
+    def get_expire_at_browser_close(self) -> bool:
+        return expiry.expire_at_browser_close(
+            self.get(expiry.EXPIRY_KEY), default=self._manager.config.expire_at_browser_close
+        )
+
+    # --- sessionary's metadata -------------------------------------------------------
+
+    @property
+    def user_id(self) -> str | None:
+        """The signed-in user (set by :func:`sessionary.auth.login`), if any."""
+        if "user_id" in self._meta_changes:
+            value: str | None = self._meta_changes["user_id"]
+            return value
+        if self._record is None and self._token is not None:
+            self._data()
+        return self._record.meta.user_id if self._record is not None else None
+
+    def _meta_time(self, name: str) -> datetime | None:
+        if self._record is None and self._token is not None:
+            self._data()
+        if self._record is None:
+            return None
+        value = getattr(self._record.meta, name)
+        return None if value is None else from_timestamp(value)
+
+    @property
+    def created_at(self) -> datetime | None:
+        return self._meta_time("created_at")
+
+    @property
+    def auth_at(self) -> datetime | None:
+        return self._meta_time("auth_at")
+
+    @property
+    def last_seen(self) -> datetime | None:
+        return self._meta_time("last_seen")
+
+    def server_deadline(self) -> datetime | None:
+        """When the store will stop accepting this session, as last saved."""
+        if self._record is None and self._token is not None:
+            self._data()
+        return None if self._record is None else from_timestamp(self._record.expires_at)
+
+    def set_timeouts(self, *, idle: int | None = None, absolute: int | None = None) -> None:
+        """Per-session idle / absolute timeouts in seconds (0 switches one off for this
+        session, None keeps the configured one). Saved with the session."""
+        for name, value in (("idle_timeout", idle), ("absolute_timeout", absolute)):
+            if value is not None:
+                if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                    raise ValueError(f"{name} must be a whole number of seconds, 0 or more, not {value!r}")
+                self._meta_changes[name] = value
+        self._data()
+        self._modified = True
+
+    # --- store operations (Django's flush / cycle_key / save) ------------------------
+
+    def flush(self) -> None:
+        """Delete the session from the store and forget its token; the cookie goes too."""
+        self.clear()
+        sync_engine.delete(self)
+
+    async def aflush(self) -> None:
+        self.clear()
+        await async_engine.delete(self)
+
+    def cycle_key(self) -> None:
+        """Move the data to a new token now; the old token stops working at once."""
+        self._data()
+        sync_engine.rotate(self, grace=None)
+
+    async def acycle_key(self) -> None:
+        await self._adata()
+        await async_engine.rotate(self, grace=None)
+
+    def save(self) -> None:
+        """Persist now rather than at the end of the request (the middleware still sets
+        the cookie). Raises :class:`~sessionary.errors.SessionValueError` naming a key
+        that cannot be stored, before writing anything."""
+        sync_engine.save(self)
+
+    async def asave(self) -> None:
+        await async_engine.save(self)
+
+    # --- async forms of the dict and expiry API (Django 5.1+ names) ------------------
+
+    async def aget(self, key: str, default: Any = None) -> Any:
+        await self._adata()
+        return self.get(key, default)
+
+    async def aset(self, key: str, value: Any) -> None:
+        await self._adata()
+        self[key] = value
+
+    async def apop(self, key: str, default: Any = _MISSING) -> Any:
+        await self._adata()
+        return self.pop(key, default)
+
+    async def asetdefault(self, key: str, value: Any = None) -> Any:
+        await self._adata()
+        return self.setdefault(key, value)
+
+    async def aupdate(
+        self, other: Mapping[str, Any] | Iterable[tuple[str, Any]] = (), /, **kwargs: Any
+    ) -> None:
+        await self._adata()
+        self.update(other, **kwargs)
+
+    async def ahas_key(self, key: str) -> bool:
+        await self._adata()
+        return self.has_key(key)
+
+    async def akeys(self) -> KeysView[str]:
+        await self._adata()
+        return self.keys()
+
+    async def avalues(self) -> ValuesView[Any]:
+        await self._adata()
+        return self.values()
+
+    async def aitems(self) -> ItemsView[str, Any]:
+        await self._adata()
+        return self.items()
+
+    async def aset_test_cookie(self) -> None:
+        await self._adata()
+        self.set_test_cookie()
+
+    async def atest_cookie_worked(self) -> bool:
+        await self._adata()
+        return self.test_cookie_worked()
+
+    async def adelete_test_cookie(self) -> None:
+        await self._adata()
+        self.delete_test_cookie()
+
+    async def aset_expiry(self, value: int | float | datetime | timedelta | None) -> None:
+        await self._adata()
+        self.set_expiry(value)
+
+    async def aget_expiry_age(self, **kwargs: Any) -> int | float:
+        if "expiry" not in kwargs:
+            await self._adata()
+        return self.get_expiry_age(**kwargs)
+
+    async def aget_expiry_date(self, **kwargs: Any) -> datetime:
+        if "expiry" not in kwargs:
+            await self._adata()
+        return self.get_expiry_date(**kwargs)
+
+    async def aget_expire_at_browser_close(self) -> bool:
+        await self._adata()
+        return self.get_expire_at_browser_close()

@@ -1,0 +1,129 @@
+"""The store contract: what a store keeps for one session, and the change a save sends it.
+
+A store stores; it decides no policy. It receives deadlines already computed by
+:mod:`sessionary.expiry` and only has to refuse records whose deadline has passed, refuse
+to write to records that are gone (no resurrection), and keep a per-user index.
+The operations themselves are declared once, in :mod:`sessionary._async.backend`
+(``AsyncBackend``), and generated for sync code (``Backend``).
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+from ..errors import StoreCorrupted
+
+
+@dataclass(slots=True)
+class Meta:
+    """What sessionary keeps about a session beside its data. Times are epoch seconds."""
+
+    created_at: float
+    """When the session was first stored."""
+    issued_at: float
+    """When the current token was issued (creation or the last rotation)."""
+    last_seen: float
+    """The last activity written to the store (saves and throttled touches)."""
+    saved_deadline: float
+    """Django's expiry date as of the last save (``get_expiry_date()`` then)."""
+    auth_at: float | None = None
+    """When the user signed in; the absolute timeout counts from here."""
+    user_id: str | None = None
+    ip: str | None = None
+    user_agent: str | None = None
+    idle_timeout: int | None = None
+    """Per-session idle timeout; None uses the config's, 0 disables it for this session."""
+    absolute_timeout: int | None = None
+    """Per-session absolute timeout; None uses the config's, 0 disables it."""
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, text: str | bytes, *, store: str = "store") -> Meta:
+        try:
+            return cls.from_dict(json.loads(text))
+        except (ValueError, TypeError) as exc:
+            raise StoreCorrupted(store, f"session metadata is not valid JSON ({exc})") from None
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any], *, store: str = "store") -> Meta:
+        try:
+            known: dict[str, Any] = {name: values.get(name) for name in META_FIELDS}
+            return cls(**known)
+        except TypeError as exc:  # pragma: no cover - only with hand-edited records
+            raise StoreCorrupted(store, f"session metadata is incomplete ({exc})") from None
+
+
+META_FIELDS = tuple(f.name for f in fields(Meta))
+
+
+@dataclass(slots=True)
+class Record:
+    """One live session as a store returns it."""
+
+    key: bytes
+    """The store key (SHA-256 of the token). After following a renewal alias this is the
+    key of the session the alias points to, not the key that was asked for."""
+    data: dict[str, Any]
+    meta: Meta
+    expires_at: float
+    """The server-side deadline; the record is dead from this instant on."""
+
+
+@dataclass(slots=True, frozen=True)
+class Summary:
+    """A session as listed for its user: everything but the data."""
+
+    key: bytes
+    meta: Meta
+    expires_at: float
+
+
+@dataclass(slots=True)
+class Change:
+    """What one save changes: only the keys that changed, and the metadata that moved."""
+
+    set: dict[str, str] = field(default_factory=dict)
+    """Changed keys and their new values as JSON text."""
+    removed: frozenset[str] = frozenset()
+    """Keys to delete."""
+    cleared: bool = False
+    """Drop every stored key not in ``set`` first (``clear()``, or a full rewrite)."""
+    meta: dict[str, Any] = field(default_factory=dict)
+    """The :class:`Meta` fields this save changes, by name."""
+    expires_at: float = 0.0
+    """The new deadline; unlike a touch, a save may shorten it (``set_expiry(10)``)."""
+
+    def apply_to(self, data: dict[str, Any]) -> dict[str, Any]:
+        """The data a record holds after this change (for stores that merge in Python)."""
+        merged = {} if self.cleared else dict(data)
+        for key in self.removed:
+            merged.pop(key, None)
+        for key, text in self.set.items():
+            merged[key] = json.loads(text)
+        return merged
+
+    def apply_meta(self, meta: Meta) -> Meta:
+        values = asdict(meta)
+        values.update(self.meta)
+        return Meta(**values)
+
+
+class Rotation(enum.Enum):
+    """How a rotation (new token for the same session) went."""
+
+    ROTATED = "rotated"
+    COLLISION = "collision"
+    """The new key exists already; draw another token and retry."""
+    GONE = "gone"
+    """The old session is gone (deleted, expired or already rotated): nothing was written."""
+
+
+@dataclass(slots=True, frozen=True)
+class Counts:
+    live: int
+    expired: int

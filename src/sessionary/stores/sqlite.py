@@ -1,0 +1,342 @@
+"""The embedded default: sessions in a SQLite file (``sqlite:///sessions.db``).
+
+Nothing to install or run. The file is in WAL mode, so readers never wait for writers
+and several processes and threads can share it; every read-modify-write runs in a
+``BEGIN IMMEDIATE`` transaction, so two writers never interleave. Expired rows are
+refused by the query itself and removed in small batches by ``clear_expired``.
+
+Durability: ``synchronous=NORMAL`` by default. In WAL mode that keeps every committed
+session when the process is killed; an operating-system crash or power cut may lose the
+last transactions (they are sessions, not orders). ``?synchronous=full`` makes every
+commit durable at the cost of an fsync per write.
+
+URL forms: ``sqlite:///relative/path.db``, ``sqlite:////absolute/path.db``; options
+``?synchronous=normal|full`` and ``?busy_timeout=5000`` (milliseconds to wait for a lock).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sqlite3
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from .._sync.backend import Backend
+from ..errors import ConfigError, StoreCorrupted, StoreUnavailable
+from . import Store, option
+from .base import Change, Counts, Meta, Record, Rotation, Summary
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS sessionary_sessions (
+    key BLOB PRIMARY KEY,         -- SHA-256 of the token, never the token
+    data TEXT NOT NULL,           -- JSON object of the session's keys
+    meta TEXT NOT NULL,           -- JSON of sessionary's metadata (times, user, client)
+    user_id TEXT,                 -- the per-user index
+    issued_at REAL NOT NULL,      -- when the current token was issued (for valid_after)
+    expires_at REAL NOT NULL,     -- the server-side deadline, epoch seconds
+    alias_of BLOB                 -- set for a renewed token's grace alias
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS sessionary_sessions_expires_at ON sessionary_sessions (expires_at);
+CREATE INDEX IF NOT EXISTS sessionary_sessions_user_id
+    ON sessionary_sessions (user_id) WHERE user_id IS NOT NULL;
+CREATE TABLE IF NOT EXISTS sessionary_users (
+    user_id TEXT PRIMARY KEY,
+    valid_after REAL NOT NULL     -- sessions issued before this instant are refused
+) WITHOUT ROWID;
+"""
+
+# One statement reads a session, enforcing its deadline and the user's valid_after.
+_LOAD = """
+SELECT s.data, s.meta, s.expires_at, s.alias_of
+FROM sessionary_sessions AS s
+LEFT JOIN sessionary_users AS u ON u.user_id = s.user_id
+WHERE s.key = ? AND s.expires_at > ? AND (u.valid_after IS NULL OR s.issued_at >= u.valid_after)
+"""
+
+
+class SQLiteBackend(Backend):
+    """One connection per thread (and per process, after a fork) on a shared WAL file."""
+
+    def __init__(
+        self, path: str | os.PathLike[str], *, synchronous: str = "normal", busy_timeout: int = 5000
+    ) -> None:
+        self.path = Path(path)
+        self.name = f"sqlite:///{self.path}"
+        if synchronous.lower() not in ("normal", "full"):
+            raise ConfigError("store", f"synchronous={synchronous!r} must be 'normal' or 'full'")
+        self._synchronous = synchronous.upper()
+        self._busy_timeout = busy_timeout
+        self._local = threading.local()
+        self._connections: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+        self._schema_ready = False
+
+    # --- connections -----------------------------------------------------------------
+
+    def _connection(self) -> sqlite3.Connection:
+        connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
+        if connection is not None and self._local.pid == os.getpid():
+            return connection
+        try:
+            connection = sqlite3.connect(
+                self.path, isolation_level=None, timeout=self._busy_timeout / 1000, check_same_thread=False
+            )
+            connection.execute("PRAGMA journal_mode=WAL")
+            connection.execute(f"PRAGMA synchronous={self._synchronous}")
+            connection.execute(f"PRAGMA busy_timeout={int(self._busy_timeout)}")
+            if not self._schema_ready:
+                connection.executescript(SCHEMA)
+                self._schema_ready = True
+        except sqlite3.Error as exc:
+            raise self._error(exc) from exc
+        self._local.connection = connection
+        self._local.pid = os.getpid()
+        with self._lock:
+            self._connections.append(connection)
+        return connection
+
+    def _error(self, exc: sqlite3.Error) -> StoreUnavailable | StoreCorrupted:
+        if isinstance(exc, sqlite3.DatabaseError) and not isinstance(exc, sqlite3.OperationalError):
+            return StoreCorrupted(self.name, str(exc))
+        return StoreUnavailable(self.name, str(exc))
+
+    def _execute(self, sql: str, parameters: tuple[Any, ...] = ()) -> sqlite3.Cursor:
+        try:
+            return self._connection().execute(sql, parameters)
+        except sqlite3.Error as exc:
+            raise self._error(exc) from exc
+
+    def _transaction(self) -> _Immediate:
+        return _Immediate(self)
+
+    def _decode(self, key: bytes, data: str, meta: str, expires_at: float) -> Record:
+        try:
+            values = json.loads(data)
+        except ValueError as exc:
+            raise StoreCorrupted(self.name, f"session data is not valid JSON ({exc})") from None
+        if not isinstance(values, dict):
+            raise StoreCorrupted(self.name, "session data is not a JSON object")
+        return Record(key, values, Meta.from_json(meta, store=self.name), expires_at)
+
+    # --- reading ---------------------------------------------------------------------
+
+    def load(self, key: bytes, now: float) -> Record | None:
+        row = self._execute(_LOAD, (key, now)).fetchone()
+        if row is None:
+            return None
+        data, meta, expires_at, alias_of = row
+        if alias_of is not None:
+            row = self._execute(_LOAD, (alias_of, now)).fetchone()
+            if row is None or row[3] is not None:
+                return None
+            key = alias_of
+            data, meta, expires_at, _ = row
+        return self._decode(key, data, meta, expires_at)
+
+    def exists(self, key: bytes) -> bool:
+        return self._execute("SELECT 1 FROM sessionary_sessions WHERE key = ?", (key,)).fetchone() is not None
+
+    # --- writing ---------------------------------------------------------------------
+
+    def _insert(self, record: Record, now: float) -> bool:
+        cursor = self._execute(
+            """
+            INSERT INTO sessionary_sessions (key, data, meta, user_id, issued_at, expires_at, alias_of)
+            VALUES (?, ?, ?, ?, ?, ?, NULL)
+            ON CONFLICT (key) DO UPDATE SET
+                data = excluded.data, meta = excluded.meta, user_id = excluded.user_id,
+                issued_at = excluded.issued_at, expires_at = excluded.expires_at, alias_of = NULL
+            WHERE sessionary_sessions.expires_at <= ?
+            """,
+            (
+                record.key,
+                json.dumps(record.data, separators=(",", ":"), ensure_ascii=False),
+                record.meta.to_json(),
+                record.meta.user_id,
+                record.meta.issued_at,
+                record.expires_at,
+                now,
+            ),
+        )
+        return cursor.rowcount == 1
+
+    def create(self, record: Record, now: float) -> bool:
+        return self._insert(record, now)
+
+    def write(self, key: bytes, change: Change, now: float) -> bool:
+        with self._transaction():
+            row = self._execute(_LOAD, (key, now)).fetchone()
+            if row is not None and row[3] is not None:
+                key = row[3]
+                row = self._execute(_LOAD, (key, now)).fetchone()
+                if row is not None and row[3] is not None:
+                    row = None
+            if row is None:
+                return False
+            record = self._decode(key, row[0], row[1], row[2])
+            meta = change.apply_meta(record.meta)
+            self._execute(
+                """
+                UPDATE sessionary_sessions
+                SET data = ?, meta = ?, user_id = ?, expires_at = ?
+                WHERE key = ?
+                """,
+                (
+                    json.dumps(change.apply_to(record.data), separators=(",", ":"), ensure_ascii=False),
+                    meta.to_json(),
+                    meta.user_id,
+                    change.expires_at,
+                    key,
+                ),
+            )
+            return True
+
+    def touch(
+        self, key: bytes, last_seen: float, saved_deadline: float, expires_at: float, now: float
+    ) -> bool:
+        cursor = self._execute(
+            """
+            UPDATE sessionary_sessions
+            SET meta = json_set(
+                    meta,
+                    '$.last_seen', max(json_extract(meta, '$.last_seen'), ?),
+                    '$.saved_deadline', max(json_extract(meta, '$.saved_deadline'), ?)
+                ),
+                expires_at = max(expires_at, ?)
+            WHERE key = ? AND alias_of IS NULL AND expires_at > ?
+            """,
+            (last_seen, saved_deadline, expires_at, key, now),
+        )
+        return cursor.rowcount == 1
+
+    def rotate(self, old_key: bytes, record: Record, grace_until: float | None, now: float) -> Rotation:
+        with self._transaction():
+            row = self._execute(_LOAD, (old_key, now)).fetchone()
+            if row is None or row[3] is not None:
+                return Rotation.GONE
+            if not self._insert(record, now):
+                return Rotation.COLLISION
+            if grace_until is None:
+                self._execute("DELETE FROM sessionary_sessions WHERE key = ?", (old_key,))
+            else:
+                self._execute(
+                    """
+                    UPDATE sessionary_sessions
+                    SET data = '{}', alias_of = ?, expires_at = min(expires_at, ?)
+                    WHERE key = ?
+                    """,
+                    (record.key, grace_until, old_key),
+                )
+            return Rotation.ROTATED
+
+    def delete(self, key: bytes) -> bool:
+        return self._execute("DELETE FROM sessionary_sessions WHERE key = ?", (key,)).rowcount > 0
+
+    def clear_expired(self, now: float, batch_size: int) -> Iterator[int]:
+        """Delete in batches of ``batch_size``, each its own short transaction."""
+        while True:
+            deleted = self._execute(
+                """
+                DELETE FROM sessionary_sessions WHERE key IN (
+                    SELECT key FROM sessionary_sessions WHERE expires_at < ? LIMIT ?
+                )
+                """,
+                (now, batch_size),
+            ).rowcount
+            if deleted <= 0:
+                return
+            yield deleted
+
+    def count(self, now: float) -> Counts:
+        live, total = self._execute(
+            "SELECT coalesce(sum(expires_at > ?), 0), count(*) FROM sessionary_sessions", (now,)
+        ).fetchone()
+        return Counts(live=int(live), expired=int(total) - int(live))
+
+    # --- users -----------------------------------------------------------------------
+
+    def user_sessions(self, user_id: str, now: float) -> list[Summary]:
+        self._execute("DELETE FROM sessionary_sessions WHERE user_id = ? AND expires_at <= ?", (user_id, now))
+        rows = self._execute(
+            """
+            SELECT s.key, s.meta, s.expires_at
+            FROM sessionary_sessions AS s
+            LEFT JOIN sessionary_users AS u ON u.user_id = s.user_id
+            WHERE s.user_id = ? AND s.alias_of IS NULL AND s.expires_at > ?
+              AND (u.valid_after IS NULL OR s.issued_at >= u.valid_after)
+            """,
+            (user_id, now),
+        ).fetchall()
+        return [
+            Summary(key, Meta.from_json(meta, store=self.name), expires_at) for key, meta, expires_at in rows
+        ]
+
+    def delete_user_session(self, user_id: str, key: bytes) -> bool:
+        cursor = self._execute(
+            "DELETE FROM sessionary_sessions WHERE key = ? AND user_id = ?", (key, user_id)
+        )
+        return cursor.rowcount > 0
+
+    def revoke_user(self, user_id: str, valid_after: float, keep: bytes | None) -> int:
+        with self._transaction():
+            self._execute(
+                """
+                INSERT INTO sessionary_users (user_id, valid_after) VALUES (?, ?)
+                ON CONFLICT (user_id) DO UPDATE SET valid_after = max(valid_after, excluded.valid_after)
+                """,
+                (user_id, valid_after),
+            )
+            cursor = self._execute(
+                "DELETE FROM sessionary_sessions WHERE user_id = ? AND key IS NOT ?", (user_id, keep)
+            )
+            return cursor.rowcount
+
+    def close(self) -> None:
+        with self._lock:
+            connections, self._connections = self._connections, []
+        for connection in connections:
+            connection.close()
+        self._local = threading.local()
+
+
+class _Immediate:
+    """``BEGIN IMMEDIATE`` … ``COMMIT``: takes the write lock up front, so no deadlock."""
+
+    def __init__(self, backend: SQLiteBackend) -> None:
+        self.backend = backend
+
+    def __enter__(self) -> None:
+        self.backend._execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, exc_type: object, exc: object, traceback: object) -> None:
+        if exc_type is None:
+            self.backend._execute("COMMIT")
+        else:
+            with contextlib.suppress(sqlite3.Error):
+                self.backend._connection().execute("ROLLBACK")
+
+
+def open_sqlite(url: str, *, config: object = None) -> Store:
+    """``sqlite:///path.db`` (relative) or ``sqlite:////abs/path.db``."""
+    from .inline import InlineAsync
+
+    parts = urlsplit(url)
+    if parts.netloc not in ("", "localhost"):
+        raise ConfigError(
+            "store", f"{url!r}: a SQLite URL has no host; write sqlite:///relative.db or sqlite:////abs.db"
+        )
+    path = parts.path[1:] if parts.path.startswith("/") else parts.path
+    if not path:
+        raise ConfigError("store", f"{url!r} names no file; write sqlite:///sessions.db")
+    query = parse_qs(parts.query)
+    backend = SQLiteBackend(
+        path,
+        synchronous=option(query, "synchronous", "normal", str),
+        busy_timeout=option(query, "busy_timeout", 5000, int),
+    )
+    return Store(backend, InlineAsync(backend))

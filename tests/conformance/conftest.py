@@ -1,0 +1,44 @@
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from sessionary._async.backend import AsyncBackend
+from sessionary.stores import Store
+from sessionary.stores.inline import InlineAsync
+
+from .stores import FACTORIES, NATIVE_TTL
+
+
+@pytest.fixture(params=sorted(FACTORIES))
+def store_name(request: pytest.FixtureRequest) -> str:
+    name: str = request.param
+    return name
+
+
+@pytest.fixture
+def store(store_name: str, tmp_path: Path) -> Iterator[Store]:
+    with FACTORIES[store_name](tmp_path) as opened:
+        yield opened
+
+
+@pytest.fixture(params=["sync", "async"])
+def backend(request: pytest.FixtureRequest, store: Store) -> AsyncBackend:
+    """The store's sync face (called through an inline shim) or its async face."""
+    if request.param == "sync":
+        return InlineAsync(store.sync)
+    return store.aio
+
+
+@pytest.fixture
+def native_ttl(store_name: str) -> bool:
+    return store_name in NATIVE_TTL
+
+
+@pytest.fixture
+def t0() -> float:
+    """A base time close to the real one, so stores that keep real TTLs agree."""
+    return float(int(time.time()))

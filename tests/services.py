@@ -1,0 +1,64 @@
+"""Reaching the services tests need, and skipping (or, in CI, failing) when they are absent.
+
+``SESSIONARY_REQUIRE_SERVICES=1`` (set by ``.ci/run``) turns every "service absent" skip
+into a failure, so nothing can skip silently in CI.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+
+import pytest
+
+REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
+POSTGRES_HOST, POSTGRES_PORT = "127.0.0.1", 5432
+POSTGRES_URL = os.environ.get("SESSIONARY_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
+REDIS_URL = os.environ.get("SESSIONARY_TEST_REDIS", "redis://127.0.0.1:6379/0")
+
+
+def services_required() -> bool:
+    return os.environ.get("SESSIONARY_REQUIRE_SERVICES") == "1"
+
+
+def unavailable(reason: str) -> None:
+    """Skip with ``reason``, or fail with it when services are required."""
+    if services_required():
+        pytest.fail(f"required service unavailable: {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
+def port_open(host: str, port: int, timeout: float = 0.5) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def require_port(name: str, host: str, port: int) -> None:
+    if not port_open(host, port):
+        unavailable(f"{name} is not reachable on {host}:{port}")
+
+
+def require_module(name: str) -> None:
+    try:
+        __import__(name)
+    except ImportError:
+        unavailable(f"the Python package {name!r} is not installed")
+
+
+def require_executable(name: str) -> str:
+    path = shutil.which(name)
+    if path is None:
+        unavailable(f"the program {name!r} is not installed")
+        raise AssertionError("unreachable")
+    return path
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
