@@ -1,0 +1,186 @@
+"""The ``sessionary`` command: maintenance of a store, and the demo.
+
+    sessionary clear-expired --store URL     delete expired sessions in batches
+    sessionary stats --store URL             live and expired counts
+    sessionary migrate --store URL           create the tables a SQL store needs
+    sessionary sessions --store URL --user ID
+    sessionary revoke --store URL --user ID (--session HANDLE | --all)
+    sessionary demo [--host H] [--port P] [--store URL]
+
+``--store`` defaults to ``$SESSIONARY_STORE``, else ``sqlite:///sessions.db``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from collections.abc import Sequence
+from typing import TextIO
+
+from .errors import SessionaryError
+from .manager import SessionManager
+
+DEFAULT_STORE = "sqlite:///sessions.db"
+DEMO_STORE = "sqlite:///demo-sessions.db"
+
+
+def _store_argument(parser: argparse.ArgumentParser, default: str | None = None) -> None:
+    parser.add_argument(
+        "--store",
+        default=default or os.environ.get("SESSIONARY_STORE", DEFAULT_STORE),
+        help="store URL, e.g. sqlite:///sessions.db, redis://localhost:6379/0, postgresql://host/db "
+        "(default: $SESSIONARY_STORE or %(default)s)",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="sessionary", description="Server-side sessions: store maintenance."
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    clear = commands.add_parser("clear-expired", help="delete expired sessions (Django's clearsessions)")
+    _store_argument(clear)
+    clear.add_argument("--batch-size", type=int, default=1000, help="rows per batch (default %(default)s)")
+    clear.add_argument("--quiet", action="store_true", help="print only the final count")
+
+    stats = commands.add_parser("stats", help="count live and expired sessions")
+    _store_argument(stats)
+
+    migrate = commands.add_parser(
+        "migrate", help="create the tables and indexes a SQL store needs (idempotent)"
+    )
+    _store_argument(migrate)
+
+    sessions = commands.add_parser("sessions", help="list a user's live sessions")
+    _store_argument(sessions)
+    sessions.add_argument("--user", required=True, help="the user's id")
+
+    revoke = commands.add_parser("revoke", help="end one or all of a user's sessions")
+    _store_argument(revoke)
+    revoke.add_argument("--user", required=True, help="the user's id")
+    which = revoke.add_mutually_exclusive_group(required=True)
+    which.add_argument(
+        "--session", metavar="HANDLE", help="the session's handle (from `sessionary sessions`)"
+    )
+    which.add_argument("--all", action="store_true", help="every session of the user")
+
+    demo = commands.add_parser("demo", help="serve the example app")
+    demo.add_argument("--host", default="127.0.0.1")
+    demo.add_argument("--port", type=int, default=8000)
+    demo.add_argument("--store", default=os.environ.get("SESSIONARY_STORE", DEMO_STORE), help="store URL")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int:
+    out = out or sys.stdout
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "demo":
+            from .demo import serve
+
+            serve(host=args.host, port=args.port, store=args.store)
+            return 0
+        manager = SessionManager(args.store)
+        try:
+            return _COMMANDS[args.command](manager, args, out)
+        finally:
+            manager.close()
+    except SessionaryError as exc:
+        print(f"sessionary: {exc}", file=sys.stderr)
+        return 1
+
+
+def _clear_expired(manager: SessionManager, args: argparse.Namespace, out: TextIO) -> int:
+    if args.batch_size < 1:
+        print("sessionary: --batch-size must be at least 1", file=sys.stderr)
+        return 2
+    total = 0
+    started = time.monotonic()
+    progress = sys.stderr if not args.quiet else None
+    for count in manager.clear_expired(args.batch_size):
+        total += count
+        if progress is not None:
+            print(f"\rdeleted {total} expired sessions…", end="", file=progress, flush=True)
+    if progress is not None and total:
+        print(file=progress)
+    elapsed = time.monotonic() - started
+    print(f"Deleted {total} expired sessions from {manager.store.name} in {elapsed:.1f}s.", file=out)
+    return 0
+
+
+def _stats(manager: SessionManager, args: argparse.Namespace, out: TextIO) -> int:
+    counts = manager.stats()
+    print(f"store:   {manager.store.name}", file=out)
+    print(f"live:    {counts.live}", file=out)
+    print(f"expired: {counts.expired}", file=out)
+    return 0
+
+
+def _migrate(manager: SessionManager, args: argparse.Namespace, out: TextIO) -> int:
+    migrate = getattr(manager.store.sync, "migrate", None)
+    if migrate is None:
+        print(f"{manager.store.name}: nothing to migrate (this store needs no schema).", file=out)
+        return 0
+    migrate()
+    print(f"{manager.store.name}: schema is up to date.", file=out)
+    return 0
+
+
+def _sessions(manager: SessionManager, args: argparse.Namespace, out: TextIO) -> int:
+    devices = manager.list_sessions(args.user)
+    if not devices:
+        print(f"User {args.user} has no live sessions.", file=out)
+        return 0
+    rows = [("HANDLE", "SIGNED IN", "LAST SEEN", "EXPIRES", "IP", "USER AGENT")]
+    for device in devices:
+        rows.append(
+            (
+                device.handle,
+                _when(device.signed_in_at),
+                _when(device.last_seen),
+                _when(device.expires_at),
+                device.ip or "-",
+                (device.user_agent or "-")[:40],
+            )
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print(
+            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip(), file=out
+        )
+    return 0
+
+
+def _revoke(manager: SessionManager, args: argparse.Namespace, out: TextIO) -> int:
+    if args.all:
+        count = manager.revoke_all(args.user)
+        print(f"Revoked {count} sessions of user {args.user}; any other is refused from now on.", file=out)
+        return 0
+    if manager.revoke(args.user, args.session):
+        print(f"Revoked session {args.session} of user {args.user}.", file=out)
+        return 0
+    print(f"sessionary: user {args.user} has no live session {args.session}", file=sys.stderr)
+    return 1
+
+
+def _when(moment: object) -> str:
+    from datetime import datetime
+
+    if not isinstance(moment, datetime):
+        return "-"
+    return moment.strftime("%Y-%m-%d %H:%M:%S")
+
+
+_COMMANDS = {
+    "clear-expired": _clear_expired,
+    "stats": _stats,
+    "migrate": _migrate,
+    "sessions": _sessions,
+    "revoke": _revoke,
+}
+
+if __name__ == "__main__":
+    sys.exit(main())
