@@ -10,6 +10,7 @@ from __future__ import annotations
 from ._async import engine as async_engine
 from ._sync import engine as sync_engine
 from .events import REVOKED
+from .lifecycle import noting_failure
 from .session import Session
 
 
@@ -21,11 +22,13 @@ def login(session: Session, user_id: str | int) -> None:
     :class:`~sessionary.errors.TooManySessions` is raised (``session_limit_policy``).
     Also call it after a privilege change (re-authentication, a new role).
     """
-    sync_engine.login(session, str(user_id))
+    with noting_failure(session):
+        sync_engine.login(session, str(user_id))
 
 
 async def alogin(session: Session, user_id: str | int) -> None:
-    await async_engine.login(session, str(user_id))
+    with noting_failure(session):
+        await async_engine.login(session, str(user_id))
 
 
 def logout(session: Session) -> None:
