@@ -222,14 +222,16 @@ class Browser:
             self.app: Any = starlette_app(manager, self.hooks)
         else:
             self.app = flask_app(manager, self.hooks, testing=flask_testing)
-        self._jar_client = self._client(use_cookies=True)
         self.raise_server_exceptions = True
+        self._jar_client = self._client(use_cookies=True)
 
     def _client(self, *, use_cookies: bool) -> Any:
         if self.kind == "asgi":
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                return TestClient(self.app, base_url=BASE_URL, raise_server_exceptions=True)
+                return TestClient(
+                    self.app, base_url=BASE_URL, raise_server_exceptions=self.raise_server_exceptions
+                )
         return self.app.test_client(use_cookies=use_cookies)
 
     def get(self, path: str, *, cookie: str | bytes | type[Ellipsis] | None = ..., **query: Any) -> Reply:
@@ -245,7 +247,6 @@ class Browser:
                 headers["cookie"] = cookie
             if client is not self._jar_client:
                 client.cookies.clear()
-            client.raise_server_exceptions = self.raise_server_exceptions
             response = client.get(path, params=params, headers=headers)
             return Reply(
                 response.status_code,
