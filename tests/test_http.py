@@ -510,3 +510,14 @@ def test_session_gone_during_a_view_answers_400(site: Callable[..., Site]) -> No
     assert reply.status == 400
     assert reply.set_cookies == []
     assert app.manager.stats().live == 0
+
+
+def test_save_every_request_on_5xx_saves_nothing(site: Callable[..., Site]) -> None:
+    app = site(save_every_request=True)
+    token = app.new_session()
+    before = app.record(token)
+    app.clock.advance(600)
+    for path in ("/untouched", "/set"):
+        reply = app.get(path, cookie=cookie(token), status=500, user="Mallory")
+        assert (reply.status, reply.set_cookies) == (500, [])
+    assert app.record(token) == before

@@ -118,3 +118,15 @@ def test_lifespan_passes_through_untouched(spied: tuple[SessionManager, Recordin
         pass
     assert events == ["lifespan"]
     assert backend.calls == []
+
+
+def test_cookie_split_over_several_headers_is_read_whole(
+    spied: tuple[SessionManager, RecordingSQLite],
+) -> None:
+    """HTTP/2 clients send one ``cookie`` header per cookie; ASGI passes them separately."""
+    manager, _ = spied
+    browser = client(SessionMiddleware(Starlette(routes=ROUTES), manager=manager))
+    token = cookie_value(browser.get("/count").headers["set-cookie"])
+    browser.cookies.clear()
+    reply = browser.get("/peek", headers=[("cookie", "theme=dark"), ("cookie", f"sessionid={token}")])
+    assert reply.text == "1"

@@ -17,7 +17,6 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
 from sqlite_worker import value_of
 
 from sessionary import SessionManager
@@ -79,7 +78,6 @@ def test_wal_mode_and_the_expiry_index(tmp_path: Path) -> None:
         connection.close()
 
 
-@pytest.mark.slow
 def test_processes_and_threads_writing_one_file_lose_nothing(tmp_path: Path) -> None:
     db = tmp_path / "shared.db"
     manager = SessionManager(f"sqlite:///{db}")
@@ -146,7 +144,6 @@ def kill(worker: subprocess.Popen[str]) -> list[str]:
     return [line for line in lines[:-1] if line]  # the last piece may be cut short
 
 
-@pytest.mark.slow
 def test_process_killed_in_a_stream_of_writes_loses_no_acknowledged_session(tmp_path: Path) -> None:
     db = tmp_path / "killed.db"
     size = 200_000  # each save writes several pages, so a kill often lands inside one
@@ -169,7 +166,6 @@ def test_process_killed_in_a_stream_of_writes_loses_no_acknowledged_session(tmp_
         manager.close()
 
 
-@pytest.mark.slow
 def test_process_killed_inside_a_large_transaction_leaves_committed_sessions_intact(tmp_path: Path) -> None:
     db = tmp_path / "held.db"
     worker = spawn("hold", db, 20, 5000)
@@ -195,7 +191,6 @@ def test_process_killed_inside_a_large_transaction_leaves_committed_sessions_int
     assert integrity(db) == "ok"
 
 
-@pytest.mark.slow
 def test_processes_racing_to_create_a_new_file(tmp_path: Path) -> None:
     """Schema creation and the switch to WAL happen once, whoever opens the file first."""
     for attempt in range(3):
