@@ -195,16 +195,11 @@ async def _touch(session: Session, now: float, *, rolling: bool) -> bool:
     """Write this request's activity if it is due; True if something was written."""
     manager = session._manager
     record = session._record
-    assert record is not None and session._cache is not None
-    saved = lifecycle.saved_deadline(session, session._cache, now) if rolling else record.meta.saved_deadline
-    meta = replace(record.meta, last_seen=now, saved_deadline=max(saved, record.meta.saved_deadline))
-    refreshed = expiry.deadline(
-        meta, browser_close=_browser_close(session, session._cache), config=manager.config
-    )
-    if not expiry.touch_due(
-        stored=record.expires_at, refreshed=refreshed, now=now, fraction=manager.config.touch_fraction
-    ):
+    assert record is not None
+    plan = lifecycle.refresh_plan(session, now, rolling=rolling)
+    if plan is None:
         return False
+    meta, refreshed = plan
     if manager.store.codec is not None:
         session._record = replace(record, meta=meta, expires_at=refreshed)
         session._token = manager.store.codec.encode(session._record)
