@@ -526,3 +526,99 @@ def test_events_carry_a_keyed_hash_never_a_token(
         assert token and token not in text
         assert store_key(token).hex() not in text, "not even the store key: a keyed hash"
     assert all(event.session is None or len(event.session) == 32 for event in events.events)
+
+
+# --- cookies ---------------------------------------------------------------------------------------
+
+
+def test_cookie_defaults_are_secure(tmp_path: Path, clock: FakeClock) -> None:
+    """ASVS 4 V3.4.1-3, ASVS 5 V3.3.1-4, NIST 800-63B §5.1.1: Secure, HttpOnly, SameSite, Path=/, no Domain."""
+    manager = SessionManager(f"sqlite:///{tmp_path}/s.db", clock=clock)
+    browser = Browser(manager)
+    browser.request(lambda s: s.__setitem__("a", 1))
+    assert browser.last is not None and browser.last.set_cookie is not None
+    cookie = browser.last.set_cookie
+    attributes = [part.strip() for part in cookie.split(";")][1:]
+    assert "Secure" in attributes and "HttpOnly" in attributes and "SameSite=Lax" in attributes
+    assert "Path=/" in attributes
+    assert not any(a.lower().startswith("domain") for a in attributes)
+    headers = dict(browser.last.apply([]))
+    assert headers["Cache-Control"] == "private, no-store", "ASVS 5 V14.3.2"
+    assert len(cookie.split(";")[0].encode()) <= 4096, "ASVS 5 V3.3.5"
+
+
+def test_host_prefix_cookie(tmp_path: Path, clock: FakeClock) -> None:
+    """ASVS 4 V3.4.4; ASVS 5 V3.3.3: the __Host- prefix (opt-in)."""
+    from sessionary import ConfigError
+
+    manager = SessionManager(f"sqlite:///{tmp_path}/s.db", Config(cookie_host_prefix=True), clock=clock)
+    browser = Browser(manager)
+    browser.request(lambda s: s.__setitem__("a", 1))
+    assert browser.last is not None and browser.last.set_cookie is not None
+    assert browser.last.set_cookie.startswith("__Host-sessionid=")
+    assert browser.get("a") == 1
+    for bad in ({"cookie_domain": "example.com"}, {"cookie_path": "/app"}, {"cookie_secure": False}):
+        with pytest.raises(ConfigError, match="cookie_host_prefix"):
+            Config(cookie_host_prefix=True, **bad)
+    with pytest.raises(ConfigError, match="cookie_samesite"):
+        Config(cookie_samesite="None", cookie_secure=False)
+
+
+def test_duplicate_cookies_cost_at_most_three_lookups(store: Store, real_clock: FakeClock) -> None:
+    """anchors (b).11: many cookies under the session's name cause no amplification."""
+    manager = manager_for(store, real_clock)
+    good = signed_in(manager, data="x")
+    loads = []
+    original = store.sync.load
+
+    def counting_load(*args: Any) -> Any:
+        loads.append(args)
+        return original(*args)
+
+    store.sync.load = counting_load  # type: ignore[method-assign]
+    header = "; ".join([f"sessionid={new_token()}" for _ in range(50)] + [f"sessionid={good.cookie}"])
+    session = manager.open(header)
+    assert session.get("data") is None, "the valid cookie was 51st: never tried"
+    assert len(loads) <= 3
+    loads.clear()
+    header = "; ".join([f"sessionid={new_token()}", f"sessionid={good.cookie}"])
+    assert manager.open(header).get("data") == "x", "a planted cookie first does not hide the real one"
+    assert len(loads) == 2
+
+
+# --- the command line ----------------------------------------------------------------------------
+
+
+def test_cli_lists_and_revokes_a_users_sessions(tmp_path: Path) -> None:
+    """The operator's view: `sessionary sessions` and `sessionary revoke` (ASVS 5 V7.4.5)."""
+    import subprocess
+    import sys
+
+    url = f"sqlite:///{tmp_path}/cli.db"
+    manager = SessionManager(url, record_client=True)
+    browsers = [Browser(manager, user_agent=f"agent-{i}") for i in range(3)]
+    for browser in browsers:
+        browser.request(lambda s: login(s, "42"))
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "sessionary.cli", *args, "--store", url],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+
+    listed = cli("sessions", "--user", "42")
+    assert listed.returncode == 0
+    handles = [d.handle for d in manager.list_sessions("42")]
+    assert all(handle in listed.stdout for handle in handles)
+    assert "agent-1" in listed.stdout
+    one = cli("revoke", "--user", "42", "--session", handles[0])
+    assert one.returncode == 0 and "Revoked session" in one.stdout
+    assert len(manager.list_sessions("42")) == 2
+    missing = cli("revoke", "--user", "7", "--session", handles[1])
+    assert missing.returncode == 1 and "no live session" in missing.stderr
+    everything = cli("revoke", "--user", "42", "--all")
+    assert everything.returncode == 0 and "Revoked 2 sessions" in everything.stdout
+    assert all(b.request(lambda s: s.user_id) is None for b in browsers)
+    assert "no live sessions" in cli("sessions", "--user", "42").stdout
