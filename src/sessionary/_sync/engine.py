@@ -232,6 +232,10 @@ def close(session: Session, status_code: int) -> lifecycle.Outcome:
     finds the session deleted meanwhile."""
     manager = session._manager
     config = manager.config
+    if session._failure is not None and status_code >= 500:
+        # The app met a store failure (or a vanished session) and its framework turned
+        # it into an error page: answer 503 (or 400) as for one raised to the middleware.
+        raise session._failure
     outcome = lifecycle.Outcome(
         vary_cookie=session.accessed,
         clear_site_data=session._logged_out and config.clear_site_data_on_logout,
