@@ -322,7 +322,7 @@ def clock(view: SessionView) -> str:
     """The live countdown to the server's deadline for this session."""
     if view.deadline is None or view.seconds_left is None:
         return """<section class="card clock none" id="clock" aria-label="Session countdown">
-<span class="label">Your session</span><span class="left">No session</span>
+<span class="label">Server deadline</span><span class="left">No session</span>
 <span class="rule">Nothing is stored and no cookie is set until something is saved.</span></section>"""
     ended = " ended" if view.seconds_left <= 0 else ""
     share = 0.0 if view.window <= 0 else max(0.0, min(100.0, 100 * view.seconds_left / view.window))
