@@ -308,13 +308,14 @@ async def login(session: Session, user_id: str) -> None:
     session._meta_changes.update(user_id=user_id, auth_at=manager.now())
     await rotate(session, grace=None)
     if config.max_sessions_per_user is not None and config.session_limit_policy == "evict_oldest":
-        await _evict_oldest(session, user_id, config.max_sessions_per_user)
+        current = session._record.key if session._record is not None else None
+        await evict_oldest(manager, user_id, config.max_sessions_per_user, current)
 
 
-async def _evict_oldest(session: Session, user_id: str, limit: int) -> None:
-    manager = session._manager
+async def evict_oldest(manager: SessionManager, user_id: str, limit: int, current: bytes | None) -> None:
+    """End the user's least recently active sessions so that, with ``current``, at most
+    ``limit`` remain (the ``evict_oldest`` session-limit policy)."""
     live = await manager.store.aio.user_sessions(user_id, manager.now())
-    current = session._record.key if session._record is not None else None
     others = sorted(
         (s for s in live if s.key != current),
         key=lambda s: (s.meta.last_seen, s.meta.created_at),
