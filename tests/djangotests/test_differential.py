@@ -83,7 +83,7 @@ SCENARIOS: dict[str, list[Any]] = {
         ops(["expiry", "int", 10], ["set", "a", 1]),
         ("advance", 9),
         ops(["get", "a"]),
-        ("advance", 10),
+        ("advance", 1),  # exactly at the deadline: gone
         ops(["get", "a"]),
     ],
     "absolute datetime": [
