@@ -81,7 +81,7 @@ async def exists(session_key: str | None) -> bool:
 async def create(session: SessionStore) -> None:
     """Store the session under a fresh 256-bit key, drawing again on a collision."""
     for _ in range(ATTEMPTS):
-        session._session_key = new_token()
+        session._session_key = await session._aget_new_session_key()
         try:
             await save(session, must_create=True)
         except CreateError:

@@ -82,7 +82,7 @@ def exists(session_key: str | None) -> bool:
 def create(session: SessionStore) -> None:
     """Store the session under a fresh 256-bit key, drawing again on a collision."""
     for _ in range(ATTEMPTS):
-        session._session_key = new_token()
+        session._session_key = session._get_new_session_key()
         try:
             save(session, must_create=True)
         except CreateError:

@@ -16,12 +16,14 @@ import hashlib
 import json
 import threading
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.core.signals import setting_changed
 from django.dispatch import receiver
+from django.utils import timezone
 from django.utils.module_loading import import_string
 
 from ..errors import ConfigError
@@ -51,6 +53,15 @@ KNOWN_SETTINGS = frozenset(OPTIONS) | OTHER_SETTINGS
 # Settings whose change must rebuild the manager. Not SECRET_KEY: rotating it must not
 # cost a memory:// store its sessions (the event log key follows at the next restart).
 _WATCHED = KNOWN_SETTINGS | {"SESSION_SERIALIZER"}
+
+class DjangoClock:
+    """Django's ``timezone.now()`` as an aware UTC datetime (naive ones are local time):
+    the manager's own work (clearing, listing, revoking) then shares Django's clock."""
+
+    def now(self) -> datetime:
+        moment = timezone.now()
+        return moment if moment.tzinfo is not None else moment.astimezone(UTC)
+
 
 _lock = threading.Lock()
 _manager: SessionManager | None = None
@@ -87,7 +98,7 @@ def build_manager() -> SessionManager:
     if not isinstance(store, str):
         raise ImproperlyConfigured(f"SESSIONARY_STORE must be a store URL string, not {type(store).__name__}")
     try:
-        manager = SessionManager(store, on_event=_event_hook(), **values)
+        manager = SessionManager(store, clock=DjangoClock(), on_event=_event_hook(), **values)
     except ConfigError as exc:
         setting = _setting_name(exc.setting)
         raise ImproperlyConfigured(f"{setting}: {str(exc).split(': ', 1)[-1]}") from None
