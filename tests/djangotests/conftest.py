@@ -22,7 +22,15 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.test.utils import override_settings
 from django.utils import timezone
-from services import POSTGRES_HOST, POSTGRES_PORT, POSTGRES_URL, REDIS_HOST, REDIS_PORT, REDIS_URL, require_port
+from services import (
+    POSTGRES_HOST,
+    POSTGRES_PORT,
+    POSTGRES_URL,
+    REDIS_HOST,
+    REDIS_PORT,
+    REDIS_URL,
+    require_port,
+)
 
 from sessionary.django import conf
 

@@ -63,7 +63,11 @@ def _normalise(body: Any) -> Any:
 
 def observe(response: Any, before: str | None) -> dict[str, Any]:
     content_type = response.get("Content-Type", "")
-    body = json.loads(response.content) if content_type.startswith("application/json") else response.content.decode()
+    body = (
+        json.loads(response.content)
+        if content_type.startswith("application/json")
+        else response.content.decode()
+    )
     return {
         "status": response.status_code,
         "body": _normalise(body),
@@ -118,10 +122,7 @@ def run(
             else:
                 path, data = step[1], (step[2] if len(step) > 2 else {})
                 use_async = kind == "apost"
-            if use_async:
-                response = async_to_sync(aclient.post)(path, data)
-            else:
-                response = client.post(path, data)
+            response = async_to_sync(aclient.post)(path, data) if use_async else client.post(path, data)
             observations.append(observe(response, before))
             after = client.cookies.get(settings.SESSION_COOKIE_NAME)
             if after is not None and after["max-age"] == 0:

@@ -61,7 +61,9 @@ def test_a_user_switch_moves_the_index(ours: None) -> None:
     assert len(manager.list_sessions(bob.pk)) == 1
 
 
-def test_idle_timeout_counts_from_the_last_request(engines: Engines, store_name: str, djclock: DjangoClock) -> None:
+def test_idle_timeout_counts_from_the_last_request(
+    engines: Engines, store_name: str, djclock: DjangoClock
+) -> None:
     with engines.activate(store_name, SESSIONARY_IDLE_TIMEOUT=60):
         user = make_user()
         client = signed_in(user)
@@ -73,7 +75,9 @@ def test_idle_timeout_counts_from_the_last_request(engines: Engines, store_name:
         assert whoami(client) is None
 
 
-def test_absolute_timeout_counts_from_sign_in(engines: Engines, store_name: str, djclock: DjangoClock) -> None:
+def test_absolute_timeout_counts_from_sign_in(
+    engines: Engines, store_name: str, djclock: DjangoClock
+) -> None:
     with engines.activate(store_name, SESSIONARY_ABSOLUTE_TIMEOUT=100, SESSION_SAVE_EVERY_REQUEST=True):
         djclock.advance(30)  # an anonymous session's age does not count once signed in
         user = make_user()
@@ -197,7 +201,9 @@ def test_devices_page_needs_post_and_csrf(ours: None) -> None:
     page = laptop.get("/account/sessions/").content.decode()
     token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page)
     assert token is not None
-    response = laptop.post("/account/sessions/revoke/", {"session": target, "csrfmiddlewaretoken": token.group(1)})
+    response = laptop.post(
+        "/account/sessions/revoke/", {"session": target, "csrfmiddlewaretoken": token.group(1)}
+    )
     assert response.status_code == 302
     assert whoami(phone) is None
 

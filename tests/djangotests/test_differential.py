@@ -275,7 +275,9 @@ def two_users() -> tuple[str, str]:
     return make_user().get_username(), make_user().get_username()
 
 
-def test_login_logout(engines: Engines, store_name: str, djclock: DjangoClock, two_users: tuple[str, str]) -> None:
+def test_login_logout(
+    engines: Engines, store_name: str, djclock: DjangoClock, two_users: tuple[str, str]
+) -> None:
     alice, bob = two_users
     steps = [
         ops(["set", "cart", [1, 2]]),
@@ -312,7 +314,9 @@ def test_login_with_tutorial_expiry(
     compare(engines, store_name, steps, djclock, users=[alice])
 
 
-def test_password_change(engines: Engines, store_name: str, djclock: DjangoClock, two_users: tuple[str, str]) -> None:
+def test_password_change(
+    engines: Engines, store_name: str, djclock: DjangoClock, two_users: tuple[str, str]
+) -> None:
     alice, _ = two_users
     steps = [
         _login(alice),
@@ -368,7 +372,9 @@ def test_secret_key_fallbacks(
 # --- random sequences ------------------------------------------------------------------------
 
 keys = st.sampled_from(["a", "b", "c"])
-values = st.one_of(st.none(), st.booleans(), st.integers(-5, 5), st.text(max_size=4), st.lists(st.integers(0, 3), max_size=2))
+values = st.one_of(
+    st.none(), st.booleans(), st.integers(-5, 5), st.text(max_size=4), st.lists(st.integers(0, 3), max_size=2)
+)
 operation = st.one_of(
     st.tuples(st.just("set"), keys, values).map(list),
     st.tuples(st.just("del"), keys).map(list),

@@ -306,10 +306,12 @@ class PickleSerializer:
         return pickle.dumps(obj)
 
     def loads(self, data: bytes) -> Any:
-        return pickle.loads(data)  # noqa: S301
+        return pickle.loads(data)
 
 
-def test_a_json_serializer_of_ones_own_is_used(engines: Engines, store_name: str, djclock: DjangoClock) -> None:
+def test_a_json_serializer_of_ones_own_is_used(
+    engines: Engines, store_name: str, djclock: DjangoClock
+) -> None:
     with engines.activate(store_name, SESSION_SERIALIZER="djangotests.test_store.DatesSerializer"):
         session = SessionStore()
         session["when"] = djclock.now()
@@ -323,22 +325,36 @@ def test_a_serializer_that_does_not_write_json_is_refused_at_start_up(ours: None
             get_manager()
         errors = check_settings()
         assert [error.id for error in errors] == ["sessionary.E001"]
-    with override_settings(SESSION_SERIALIZER="djangotests.nowhere.Serializer"):
-        with pytest.raises(ImproperlyConfigured, match="cannot import"):
-            get_manager()
+    with (
+        override_settings(SESSION_SERIALIZER="djangotests.nowhere.Serializer"),
+        pytest.raises(ImproperlyConfigured, match="cannot import"),
+    ):
+        get_manager()
 
 
 # --- settings ----------------------------------------------------------------------------------
 
 
 def test_settings_errors_name_the_setting(ours: None) -> None:
-    with override_settings(SESSIONARY_IDLE_TIMEOUT=-5), pytest.raises(ImproperlyConfigured, match="SESSIONARY_IDLE_TIMEOUT"):
+    with (
+        override_settings(SESSIONARY_IDLE_TIMEOUT=-5),
+        pytest.raises(ImproperlyConfigured, match="SESSIONARY_IDLE_TIMEOUT"),
+    ):
         get_manager()
-    with override_settings(SESSIONARY_IDLE_TIMOUT=60), pytest.raises(ImproperlyConfigured, match="SESSIONARY_IDLE_TIMOUT"):
+    with (
+        override_settings(SESSIONARY_IDLE_TIMOUT=60),
+        pytest.raises(ImproperlyConfigured, match="SESSIONARY_IDLE_TIMOUT"),
+    ):
         get_manager()
-    with override_settings(SESSIONARY_STORE="nosuch://x"), pytest.raises(ImproperlyConfigured, match="SESSIONARY_STORE"):
+    with (
+        override_settings(SESSIONARY_STORE="nosuch://x"),
+        pytest.raises(ImproperlyConfigured, match="SESSIONARY_STORE"),
+    ):
         get_manager()
-    with override_settings(SESSIONARY_STORE=42), pytest.raises(ImproperlyConfigured, match="SESSIONARY_STORE"):
+    with (
+        override_settings(SESSIONARY_STORE=42),
+        pytest.raises(ImproperlyConfigured, match="SESSIONARY_STORE"),
+    ):
         get_manager()
     assert check_settings() == []
     assert not [m for m in checks.run_checks() if m.id and m.id.startswith("sessionary")]
@@ -348,7 +364,9 @@ def test_a_changed_setting_rebuilds_the_manager(engines: Engines, tmp_path: Any)
     with engines.activate("sqlite"):
         first = get_manager()
         assert get_manager() is first
-        with override_settings(SESSIONARY_STORE=f"sqlite:///{tmp_path / 'other.db'}", SESSIONARY_IDLE_TIMEOUT=60):
+        with override_settings(
+            SESSIONARY_STORE=f"sqlite:///{tmp_path / 'other.db'}", SESSIONARY_IDLE_TIMEOUT=60
+        ):
             second = get_manager()
             assert second is not first
             assert second.store.name.endswith("other.db")

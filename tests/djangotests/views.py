@@ -150,7 +150,6 @@ async def _astate(request: HttpRequest) -> dict[str, Any]:
     }
 
 
-
 def run_ops(request: HttpRequest) -> HttpResponse:
     results = []
     for op in json.loads(request.POST.get("ops", "[]")):
@@ -191,7 +190,9 @@ def login(request: HttpRequest) -> HttpResponse:
 
 
 async def alogin(request: HttpRequest) -> HttpResponse:
-    user = await auth.aauthenticate(request, username=request.POST["username"], password=request.POST["password"])
+    user = await auth.aauthenticate(
+        request, username=request.POST["username"], password=request.POST["password"]
+    )
     if user is None:
         return JsonResponse({"error": "bad credentials"}, status=403)
     await auth.alogin(request, user)

@@ -63,7 +63,10 @@ async def _touch(manager: SessionManager, record: Record, moment: records.Moment
     meta = replace(record.meta, last_seen=moment.epoch)
     refreshed = records.deadline(meta, record.data, manager.config)
     if not expiry.touch_due(
-        stored=record.expires_at, refreshed=refreshed, now=moment.epoch, fraction=manager.config.touch_fraction
+        stored=record.expires_at,
+        refreshed=refreshed,
+        now=moment.epoch,
+        fraction=manager.config.touch_fraction,
     ):
         return record
     if await manager.store.aio.touch(record.key, moment.epoch, meta.saved_deadline, refreshed, moment.epoch):

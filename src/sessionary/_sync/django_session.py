@@ -64,7 +64,10 @@ def _touch(manager: SessionManager, record: Record, moment: records.Moment) -> R
     meta = replace(record.meta, last_seen=moment.epoch)
     refreshed = records.deadline(meta, record.data, manager.config)
     if not expiry.touch_due(
-        stored=record.expires_at, refreshed=refreshed, now=moment.epoch, fraction=manager.config.touch_fraction
+        stored=record.expires_at,
+        refreshed=refreshed,
+        now=moment.epoch,
+        fraction=manager.config.touch_fraction,
     ):
         return record
     if manager.store.sync.touch(record.key, moment.epoch, meta.saved_deadline, refreshed, moment.epoch):

@@ -54,6 +54,7 @@ KNOWN_SETTINGS = frozenset(OPTIONS) | OTHER_SETTINGS
 # cost a memory:// store its sessions (the event log key follows at the next restart).
 _WATCHED = KNOWN_SETTINGS | {"SESSION_SERIALIZER"}
 
+
 class DjangoClock:
     """Django's ``timezone.now()`` as an aware UTC datetime (naive ones are local time):
     the manager's own work (clearing, listing, revoking) then shares Django's clock."""
@@ -85,7 +86,9 @@ def get_manager() -> SessionManager:
 
 def build_manager() -> SessionManager:
     """A new manager from the current settings; ImproperlyConfigured names a bad setting."""
-    unknown = sorted(name for name in dir(settings) if name.startswith("SESSIONARY_") and name not in KNOWN_SETTINGS)
+    unknown = sorted(
+        name for name in dir(settings) if name.startswith("SESSIONARY_") and name not in KNOWN_SETTINGS
+    )
     if unknown:
         raise ImproperlyConfigured(
             f"unknown setting {unknown[0]}; sessionary.django knows {', '.join(sorted(KNOWN_SETTINGS))}"
@@ -93,7 +96,9 @@ def build_manager() -> SessionManager:
     check_serializer()
     values = {field: getattr(settings, name, default) for name, (field, default) in OPTIONS.items()}
     # Event log ids must name a session the same way in every worker: key them by SECRET_KEY.
-    values["log_secret"] = hashlib.sha256(b"sessionary.django.events" + str(settings.SECRET_KEY).encode()).digest()
+    values["log_secret"] = hashlib.sha256(
+        b"sessionary.django.events" + str(settings.SECRET_KEY).encode()
+    ).digest()
     store = getattr(settings, "SESSIONARY_STORE", DEFAULT_STORE)
     if not isinstance(store, str):
         raise ImproperlyConfigured(f"SESSIONARY_STORE must be a store URL string, not {type(store).__name__}")

@@ -38,7 +38,9 @@ class ImportReport:
     """Keys Django never issues (not 32 characters of ``[a-z0-9]``): not copied."""
 
 
-def import_sessions(engine: str = DJANGO_DB_ENGINE, *, dry_run: bool = False, batch_size: int = 500) -> ImportReport:
+def import_sessions(
+    engine: str = DJANGO_DB_ENGINE, *, dry_run: bool = False, batch_size: int = 500
+) -> ImportReport:
     """Copy every unexpired session of ``engine``'s table; safe to run again."""
     old_store: Any = import_module(engine).SessionStore
     get_model = getattr(old_store, "get_model_class", None)

@@ -85,7 +85,9 @@ def from_store(session: SessionStore, values: dict[str, Any]) -> dict[str, Any]:
     if _plain_serializer(session):
         return values
     try:
-        loaded: dict[str, Any] = session.serializer().loads(json.dumps(values, separators=(",", ":")).encode())
+        loaded: dict[str, Any] = session.serializer().loads(
+            json.dumps(values, separators=(",", ":")).encode()
+        )
     except Exception:
         return {}
     return loaded
@@ -154,7 +156,9 @@ def new_meta(session: SessionStore, values: dict[str, Any], moment: Moment) -> M
     return meta
 
 
-def moved_meta(session: SessionStore, values: dict[str, Any], previous: Meta, moment: Moment) -> dict[str, Any]:
+def moved_meta(
+    session: SessionStore, values: dict[str, Any], previous: Meta, moment: Moment
+) -> dict[str, Any]:
     """The metadata a save changes: activity, Django's deadline, and the user if it changed."""
     user = user_id(values)
     moved: dict[str, Any] = {"last_seen": moment.epoch, "saved_deadline": saved_deadline(session, moment)}

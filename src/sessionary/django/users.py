@@ -47,7 +47,7 @@ def revoke_device(request: HttpRequest, handle: str) -> bool:
 
 
 def revoke_other_devices(request: HttpRequest) -> int:
-    """"Log out everywhere else": end every other session of the user, and refuse any
+    """ "Log out everywhere else": end every other session of the user, and refuse any
     the index may have missed. This session moves to a new key issued now, so it stays."""
     user = session_user(request)
     if user is None:

@@ -30,7 +30,9 @@ class Command(BaseCommand):
             raise CommandError("--batch-size must be at least 1")
         manager = get_manager()
         try:
-            report = import_sessions(options["engine"], dry_run=options["dry_run"], batch_size=options["batch_size"])
+            report = import_sessions(
+                options["engine"], dry_run=options["dry_run"], batch_size=options["batch_size"]
+            )
         except ImportFailed as exc:
             raise CommandError(str(exc)) from None
         verb = "Would import" if options["dry_run"] else "Imported"
