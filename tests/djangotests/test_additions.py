@@ -258,3 +258,24 @@ def test_imported_keys_need_the_setting(engines: Engines, store_name: str) -> No
         assert SessionStore(old.session_key).load() == {}
     with pytest.raises(CommandError, match="keeps no table"):
         run("sessionary_import", "--engine", "django.contrib.sessions.backends.signed_cookies")
+
+
+# --- documented differences -----------------------------------------------------------------
+
+
+def test_secret_key_rotation_without_fallbacks_signs_out_on_both(engines: Engines, store_name: str) -> None:
+    """Django's db backend can no longer read the session; here contrib.auth's hash check
+    flushes it. Signed out either way; only the cookie's fate differs (documented)."""
+    fates = {}
+    for engine in ("db", store_name):
+        with engines.activate(engine):
+            user = make_user()
+            client = Client()
+            assert client.login(username=user.get_username(), password=PASSWORD)
+            assert whoami(client) == user.get_username()
+            with override_settings(SECRET_KEY="a-completely-different-secret-key-" + "q" * 30):
+                response = client.post("/whoami/")
+                assert response.json()["user"] is None
+                fates[engine] = response.cookies.get(settings.SESSION_COOKIE_NAME)
+    assert fates["db"] is None
+    assert fates[store_name] is not None and fates[store_name].value in ("", '""')
