@@ -22,6 +22,7 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.test.utils import override_settings
 from django.utils import timezone
+
 from services import (
     POSTGRES_HOST,
     POSTGRES_PORT,
@@ -31,7 +32,6 @@ from services import (
     REDIS_URL,
     require_port,
 )
-
 from sessionary.django import conf
 
 DB_ENGINE = "django.contrib.sessions.backends.db"

@@ -26,7 +26,7 @@ from ..events import CREATED, EXPIRED, REJECTED, ROTATED
 from ..stores.base import Change, Record, Rotation
 from ..tokens import new_token, store_key
 from . import engine
-from .engine import ATTEMPTS, evict_oldest
+from .engine import ATTEMPTS, limit_sessions
 
 if TYPE_CHECKING:
     from ..django.store import SessionStore
@@ -148,7 +148,7 @@ def _limit_sessions(manager: SessionManager, record: Record, previous_user: str 
     limit = manager.config.max_sessions_per_user
     user = records.newly_signed_in(record.meta, previous_user)
     if limit is not None and user is not None:
-        evict_oldest(manager, user, limit, record.key)
+        limit_sessions(manager, user, limit, record.key)
 
 
 def delete(session: SessionStore, session_key: str | None) -> None:
