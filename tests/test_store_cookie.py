@@ -108,6 +108,14 @@ def test_the_deadline_is_inside_the_signature(clock: FakeClock) -> None:
     assert session.created_at == clock.now()
 
 
+def test_a_cookie_session_has_no_handle(clock: FakeClock) -> None:
+    """Handles name server-side records in device lists; a cookie session has none."""
+    sessions = manager(clock)
+    session = sessions.open(f"sessionid={saved(sessions, a=1)}")
+    assert session["a"] == 1
+    assert session.handle is None
+
+
 def test_large_sessions_are_compressed(clock: FakeClock) -> None:
     sessions = manager(clock)
     text = "the same words again and again " * 40
