@@ -1,0 +1,93 @@
+"""The cached store in the conformance suite.
+
+``cached``: a memory cache in front of a SQLite database, always.
+``cached-redis-postgres``: the production pairing, by URL, registered only once the Redis
+and PostgreSQL stores exist (``sessionary.stores.redis`` and ``sessionary.stores.postgres``);
+each test gets its own Redis key prefix and its own PostgreSQL tables, removed afterwards.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import quote
+
+from sessionary.stores import Store, open_store
+from sessionary.stores.cached import cached
+
+from .stores import factory
+
+
+@factory("cached")
+@contextlib.contextmanager
+def cached_memory_sqlite(tmp_path: Path) -> Iterator[Store]:
+    store = cached(open_store("memory://"), open_store(f"sqlite:///{tmp_path}/sessions.db"))
+    yield store
+    store.close()
+
+
+def _landed(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ModuleNotFoundError:
+        return False
+
+
+if _landed("sessionary.stores.redis") and _landed("sessionary.stores.postgres"):
+
+    @factory("cached-redis-postgres")
+    @contextlib.contextmanager
+    def cached_redis_postgres(tmp_path: Path) -> Iterator[Store]:
+        from services import (
+            POSTGRES_HOST,
+            POSTGRES_PORT,
+            POSTGRES_URL,
+            REDIS_HOST,
+            REDIS_PORT,
+            REDIS_URL,
+            require_module,
+            require_port,
+        )
+
+        require_module("redis")
+        require_module("psycopg")
+        require_port("Redis", REDIS_HOST, REDIS_PORT)
+        require_port("PostgreSQL", POSTGRES_HOST, POSTGRES_PORT)
+        unique = secrets.token_hex(6)
+        prefix = f"sessionary-test-cached-{unique}:"
+        table = f"sessionary_test_cached_{unique}"
+        database_url = f"{POSTGRES_URL}?table={table}"
+        store = open_store(f"cached+{REDIS_URL}?prefix={prefix}&backend={quote(database_url, safe='')}")
+        try:
+            store.sync.migrate()  # type: ignore[attr-defined]
+            yield store
+        finally:
+            store.close()
+            _drop_redis_keys(REDIS_URL, prefix)
+            _drop_postgres_tables(POSTGRES_URL, table)
+
+    def _drop_redis_keys(url: str, prefix: str) -> None:
+        import redis
+
+        client = redis.Redis.from_url(url)
+        try:
+            keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
+            if keys:
+                client.delete(*keys)
+        finally:
+            client.close()
+
+    def _drop_postgres_tables(url: str, table: str) -> None:
+        import psycopg
+        from psycopg import sql
+
+        with psycopg.connect(url, autocommit=True) as connection:
+            names = connection.execute(
+                "SELECT table_name FROM information_schema.tables WHERE table_name LIKE %s",
+                (table.replace("_", r"\_") + "%",),
+            ).fetchall()
+            for (name,) in names:
+                connection.execute(sql.SQL("DROP TABLE IF EXISTS {} CASCADE").format(sql.Identifier(name)))
