@@ -59,8 +59,9 @@ if _landed("sessionary.stores.redis") and _landed("sessionary.stores.postgres"):
         unique = secrets.token_hex(6)
         prefix = f"sessionary-test-cached-{unique}:"
         table = f"sessionary_test_cached_{unique}"
-        database_url = f"{POSTGRES_URL}?table={table}"
-        store = open_store(f"cached+{REDIS_URL}?prefix={prefix}&backend={quote(database_url, safe='')}")
+        database_url = f"{POSTGRES_URL}{_joiner(POSTGRES_URL)}table={table}"
+        backend = quote(database_url, safe="")
+        store = open_store(f"cached+{REDIS_URL}{_joiner(REDIS_URL)}prefix={prefix}&backend={backend}")
         try:
             store.sync.migrate()  # type: ignore[attr-defined]
             yield store
@@ -69,25 +70,31 @@ if _landed("sessionary.stores.redis") and _landed("sessionary.stores.postgres"):
             _drop_redis_keys(REDIS_URL, prefix)
             _drop_postgres_tables(POSTGRES_URL, table)
 
-    def _drop_redis_keys(url: str, prefix: str) -> None:
-        import redis
 
-        client = redis.Redis.from_url(url)
-        try:
-            keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
-            if keys:
-                client.delete(*keys)
-        finally:
-            client.close()
+def _joiner(url: str) -> str:
+    return "&" if "?" in url else "?"
 
-    def _drop_postgres_tables(url: str, table: str) -> None:
-        import psycopg
-        from psycopg import sql
 
-        with psycopg.connect(url, autocommit=True) as connection:
-            names = connection.execute(
-                "SELECT table_name FROM information_schema.tables WHERE table_name LIKE %s",
-                (table.replace("_", r"\_") + "%",),
-            ).fetchall()
-            for (name,) in names:
-                connection.execute(sql.SQL("DROP TABLE IF EXISTS {} CASCADE").format(sql.Identifier(name)))
+def _drop_redis_keys(url: str, prefix: str) -> None:
+    import redis
+
+    client = redis.Redis.from_url(url)
+    try:
+        keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
+        if keys:
+            client.delete(*keys)
+    finally:
+        client.close()
+
+
+def _drop_postgres_tables(url: str, table: str) -> None:
+    import psycopg
+    from psycopg import sql
+
+    with psycopg.connect(url, autocommit=True) as connection:
+        names = connection.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_name LIKE %s",
+            (table.replace("_", r"\_") + "%",),
+        ).fetchall()
+        for (name,) in names:
+            connection.execute(sql.SQL("DROP TABLE IF EXISTS {} CASCADE").format(sql.Identifier(name)))
