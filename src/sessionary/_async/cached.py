@@ -266,6 +266,8 @@ class AsyncCachedBackend(AsyncBackend):
         if not await self.database.write(key, change, now):
             return False
         generation = await self._renew(key, now)
+        if not self._reachable():
+            return True  # the cache is left alone for now, and copies are distrusted meanwhile
         # Through a renewal alias the write landed in another session: find out which.
         try:
             current = await self.database.load(key, now)

@@ -267,6 +267,8 @@ class CachedBackend(Backend):
         if not self.database.write(key, change, now):
             return False
         generation = self._renew(key, now)
+        if not self._reachable():
+            return True  # the cache is left alone for now, and copies are distrusted meanwhile
         # Through a renewal alias the write landed in another session: find out which.
         try:
             current = self.database.load(key, now)
