@@ -93,7 +93,7 @@ class Session:
     @property
     def handle(self) -> str | None:
         """A non-secret name for this session, as shown in the user's device list."""
-        if self._record is not None:
+        if self._record is not None and self._record.key:  # a cookie-borne record has no key
             return key_handle(self._record.key)
         if self._token is not None and self._manager.store.codec is None:
             return key_handle(store_key(self._token))
