@@ -13,9 +13,11 @@ import signal
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import redis
 from services import free_port, require_executable
@@ -197,3 +199,84 @@ def session_cluster() -> RedisCluster:
     if isinstance(_session_cluster, Exception):
         raise RuntimeError(f"the test Redis Cluster failed to start: {_session_cluster}")
     return _session_cluster
+
+
+class CommandLog:
+    """What clients send to some test-owned servers, as seen by the servers (MONITOR).
+
+    Commands that scripts run on the server are left out: one EVALSHA is one round
+    trip however much it does. ``between_marks`` returns what arrived since the last mark.
+    """
+
+    def __init__(self, *ports: int) -> None:
+        self.ports = ports
+        self._seen: list[tuple[int, str]] = []
+        self._condition = threading.Condition()
+        self._monitors: list[tuple[redis.Redis, Any]] = []
+        self._threads: list[threading.Thread] = []
+        self._marks = 0
+
+    def __enter__(self) -> CommandLog:
+        self._marker_clients = [redis.Redis(port=port) for port in self.ports]
+        for port in self.ports:
+            client = redis.Redis(port=port, socket_timeout=None)
+            monitor = client.monitor().__enter__()
+            self._monitors.append((client, monitor))
+            thread = threading.Thread(target=self._read, args=(port, monitor), daemon=True)
+            thread.start()
+            self._threads.append(thread)
+        self.mark()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for client, monitor in self._monitors:
+            with contextlib.suppress(Exception):
+                monitor.connection.disconnect()
+            client.close()
+        for marker_client in self._marker_clients:
+            marker_client.close()
+        for thread in self._threads:
+            thread.join(5)
+
+    def _read(self, port: int, monitor: Any) -> None:
+        # Lines look like: 1700000000.123456 [0 127.0.0.1:52000] "EVALSHA" "ab12…" "1" …
+        # (the client is "lua" for a command a script runs).
+        while True:
+            try:
+                line = monitor.connection.read_response()
+            except Exception:
+                return
+            text = line.decode("utf-8", "replace") if isinstance(line, bytes) else str(line)
+            client, _, command = text.partition("] ")
+            if client.endswith(" lua"):
+                continue
+            name = command.split(" ", 1)[0].strip('"')
+            argument = command.split(" ", 2)[1].strip('"') if command.count(" ") else ""
+            with self._condition:
+                self._seen.append((port, f"{name} {argument}"))
+                self._condition.notify_all()
+
+    def _cut(self) -> list[str]:
+        """Send a marker to every server, wait until MONITOR shows it, and return the
+        commands seen before it (since the previous cut)."""
+        self._marks += 1
+        marker = f"sessionary-mark-{self._marks}"
+        for marker_client in self._marker_clients:
+            marker_client.echo(marker)
+        with self._condition:
+            if not self._condition.wait_for(
+                lambda: sum(1 for _, command in self._seen if marker in command) == len(self.ports),
+                timeout=10,
+            ):
+                raise RuntimeError("MONITOR did not show the marker")
+            commands = [command for _, command in self._seen if "sessionary-mark-" not in command]
+            self._seen.clear()
+        return [command.split(" ", 1)[0].upper() for command in commands]
+
+    def mark(self) -> None:
+        """Forget what was sent so far."""
+        self._cut()
+
+    def between_marks(self) -> list[str]:
+        """The names of the commands sent since the last mark (and set a new mark)."""
+        return self._cut()

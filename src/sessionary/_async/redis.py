@@ -18,6 +18,7 @@ from redis.asyncio.cluster import ClusterNode
 from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError
 
 from ..errors import StoreCorrupted
@@ -56,7 +57,9 @@ class AsyncRedisBackend(AsyncBackend):
 
     def _connect(self) -> Client:
         options = self.options
-        retry = Retry(NoBackoff(), options.retries)
+        # Retried at once: a lost connection (a pooled one the server closed). Never a
+        # timeout, which would only double the wait of a request already late.
+        retry = Retry(NoBackoff(), options.retries, supported_errors=(RedisConnectionError,))
         if options.cluster:
             return AsyncRedisCluster(
                 startup_nodes=[_node(host, port) for host, port in options.nodes],
@@ -392,6 +395,8 @@ class AsyncRedisBackend(AsyncBackend):
     async def aclose(self) -> None:
         with self._lock:
             client, self._client = self._client, None
-        if client is not None:
+        # A client of another (likely finished) event loop cannot be closed from this one;
+        # its sockets close when it is collected.
+        if client is not None and self._loop is asyncio.get_running_loop():
             with lua.translated(self.name):
                 await client.aclose()

@@ -19,6 +19,7 @@ from redis.cluster import ClusterNode
 from redis.cluster import RedisCluster as RedisCluster
 from redis.retry import Retry
 from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError
 
 from ..errors import StoreCorrupted
@@ -57,7 +58,9 @@ class RedisBackend(Backend):
 
     def _connect(self) -> Client:
         options = self.options
-        retry = Retry(NoBackoff(), options.retries)
+        # Retried at once: a lost connection (a pooled one the server closed). Never a
+        # timeout, which would only double the wait of a request already late.
+        retry = Retry(NoBackoff(), options.retries, supported_errors=(RedisConnectionError,))
         if options.cluster:
             return RedisCluster(
                 startup_nodes=[_node(host, port) for host, port in options.nodes],
@@ -393,6 +396,8 @@ class RedisBackend(Backend):
     def close(self) -> None:
         with self._lock:
             client, self._client = self._client, None
-        if client is not None:
+        # A client of another (likely finished) event loop cannot be closed from this one;
+        # its sockets close when it is collected.
+        if client is not None and self._loop is None:
             with lua.translated(self.name):
                 client.close()

@@ -115,12 +115,12 @@ def parse_redis_url(url: str) -> RedisOptions:
         raise ConfigError("store", f"{name!r}: expected redis://, rediss:// or redis+cluster://")
     if "ssl" in query:
         raise ConfigError("store", f"{name!r}: use rediss:// for TLS (ssl= is for redis+cluster://)")
+    if "," in parts.netloc:
+        raise ConfigError("store", f"{name!r}: several hosts need redis+cluster://")
     try:
         parts.port  # noqa: B018 - raises on a bad port
     except ValueError as exc:
         raise ConfigError("store", f"{name!r}: {exc}") from None
-    if "," in parts.netloc:
-        raise ConfigError("store", f"{name!r}: several hosts need redis+cluster://")
     database = parts.path.lstrip("/") or "0"
     if not database.isdigit():
         raise ConfigError(
