@@ -40,20 +40,21 @@ def report(name: str, samples: list[float]) -> None:
 def run_sync(store: Store, rounds: int, user: str | None) -> None:
     backend = store.sync
     now = time.time()
-    records = [new_record(now, user) for _ in range(rounds)]
     timings: dict[str, list[float]] = {name: [] for name in ("create", "load", "write", "touch", "rotate")}
     change = Change(set={"theme": json.dumps("light")}, meta={"last_seen": now}, expires_at=now + HOUR)
-    for stored in records:
-        for name, operation in (
-            ("create", lambda: backend.create(stored, now)),
-            ("load", lambda: backend.load(stored.key, now)),
-            ("write", lambda: backend.write(stored.key, change, now)),
-            ("touch", lambda: backend.touch(stored.key, now, now + HOUR, now + 2 * HOUR, now)),
-            ("rotate", lambda: backend.rotate(stored.key, new_record(now, user), None, now)),
-        ):
-            started = time.perf_counter()
-            operation()
-            timings[name].append(time.perf_counter() - started)
+
+    def timed(name: str, operation: Callable[..., object], *args: object) -> None:
+        started = time.perf_counter()
+        operation(*args)
+        timings[name].append(time.perf_counter() - started)
+
+    for _ in range(rounds):
+        stored = new_record(now, user)
+        timed("create", backend.create, stored, now)
+        timed("load", backend.load, stored.key, now)
+        timed("write", backend.write, stored.key, change, now)
+        timed("touch", backend.touch, stored.key, now, now + HOUR, now + 2 * HOUR, now)
+        timed("rotate", backend.rotate, stored.key, new_record(now, user), None, now)
     for name, samples in timings.items():
         report(name, samples)
 
@@ -63,17 +64,17 @@ async def run_async(store: Store, rounds: int, user: str | None) -> None:
     now = time.time()
     timings: dict[str, list[float]] = {name: [] for name in ("create", "load", "write")}
     change = Change(set={"theme": json.dumps("light")}, meta={"last_seen": now}, expires_at=now + HOUR)
+
+    async def timed(name: str, operation: Callable[..., Awaitable[object]], *args: object) -> None:
+        started = time.perf_counter()
+        await operation(*args)
+        timings[name].append(time.perf_counter() - started)
+
     for _ in range(rounds):
         stored = new_record(now, user)
-        operations: list[tuple[str, Callable[[], Awaitable[object]]]] = [
-            ("create", lambda: backend.create(stored, now)),
-            ("load", lambda: backend.load(stored.key, now)),
-            ("write", lambda: backend.write(stored.key, change, now)),
-        ]
-        for name, operation in operations:
-            started = time.perf_counter()
-            await operation()
-            timings[name].append(time.perf_counter() - started)
+        await timed("create", backend.create, stored, now)
+        await timed("load", backend.load, stored.key, now)
+        await timed("write", backend.write, stored.key, change, now)
     for name, samples in timings.items():
         report(name, samples)
     await store.aclose()
