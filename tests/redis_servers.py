@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import redis
+
 from services import free_port, require_executable
 
 STARTUP_SECONDS = 20.0

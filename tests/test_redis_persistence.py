@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 from redis_servers import RedisServer
+
 from services import require_module
 
 pytestmark = [pytest.mark.redis, pytest.mark.slow]

@@ -16,12 +16,15 @@ import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 import redis
 from redis_servers import CommandLog, RedisServer, redis_server, session_cluster
-from services import REDIS_HOST, REDIS_PORT, REDIS_URL, free_port, require_module, require_port
 
+from conformance.stores import FACTORIES
+from services import REDIS_HOST, REDIS_PORT, REDIS_URL, free_port, require_module, require_port
 from sessionary import SessionManager, SessionMiddleware
 from sessionary.errors import ConfigError, StoreCorrupted, StoreUnavailable
 from sessionary.stores import Store, open_store
@@ -213,7 +216,7 @@ def test_round_trips_on_a_cluster() -> None:
         # A signed-in user's keys live in another slot: one more call where they matter.
         signed_in = record(now, user="alice")
         assert backend.create(signed_in, now)
-        assert log.between_marks() == ["EVALSHA", "EVALSHA"]  # index first, then the session
+        assert log.between_marks() == ["EVALSHA", "EVALSHA"]  # the session, then its index entry
         assert backend.load(signed_in.key, now) is not None
         assert log.between_marks() == ["EVALSHA", "GET"]  # the session, then valid_after
         assert backend.write(signed_in.key, change(now, b=2), now)
@@ -222,7 +225,7 @@ def test_round_trips_on_a_cluster() -> None:
         assert log.between_marks() == ["EVALSHA", "EVALSHA"]  # the deadline moved: so does the index
         renewed = record(now, user="alice")
         assert backend.rotate(signed_in.key, renewed, None, now) is Rotation.ROTATED
-        # index, reserve, retire, activate, unindex the old key
+        # reserve, index, retire, activate, unindex the old key
         assert log.between_marks() == ["EVALSHA"] * 5
     store.close()
 
@@ -295,6 +298,55 @@ def test_odd_user_ids_on_a_cluster() -> None:
         assert store.sync.revoke_user(user_id, now + 1, sessions[1].key) == 1
         assert [s.key for s in store.sync.user_sessions(user_id, now + 2)] == []  # issued before now + 1
     store.close()
+
+
+@pytest.mark.parametrize("store_name", ["redis", "redis-cluster"])
+def test_concurrent_sign_ins_keep_every_live_session_indexed(store_name: str, tmp_path: Path) -> None:
+    """Browsers that already have a session sign in at once (a rotation each), under a
+    limit of three: exactly three survive, and the index knows every live session."""
+    from browser import Browser
+    from sessionary import Config, login
+    from sessionary.errors import SessionInterrupted, TooManySessions
+    from sessionary.testing import FakeClock
+
+    with FACTORIES[store_name](tmp_path) as store:
+        clock = FakeClock(datetime.now(UTC).replace(microsecond=0))
+        manager = SessionManager(store, Config(max_sessions_per_user=3), clock=clock)
+        browsers = [Browser(manager) for _ in range(20)]
+        for browser in browsers:
+            browser.request(lambda s: s.__setitem__("cart", [1]))
+            assert browser.cookie is not None
+        barrier = threading.Barrier(len(browsers))
+        errors: list[BaseException] = []
+
+        def sign_in(browser: Browser) -> None:
+            barrier.wait()
+            try:
+                browser.request(lambda s: login(s, "frank"))
+            except (TooManySessions, SessionInterrupted):
+                pass
+            except BaseException as exc:  # pragma: no cover - reported below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=sign_in, args=(b,)) for b in browsers]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert not errors
+        listed = {device.handle for device in manager.list_sessions("frank")}
+        assert len(listed) == 3
+        prefix = store.sync.prefix  # type: ignore[attr-defined]
+        client = (
+            session_cluster().client() if store_name == "redis-cluster" else redis.Redis.from_url(REDIS_URL)
+        )
+        owned = {
+            name
+            for name in client.scan_iter(match=f"{prefix}s:*", count=1000)
+            if client.hget(name, "u") in ("frank", b"frank")
+        }
+        client.close()
+        assert len(owned) == 3, "no live session of the user escapes the index"
 
 
 # --- Redis Cluster rotation, step by step --------------------------------------------------

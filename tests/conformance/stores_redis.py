@@ -13,11 +13,11 @@ from pathlib import Path
 
 import redis
 from redis_servers import session_cluster
-from services import REDIS_HOST, REDIS_PORT, REDIS_URL, require_module, require_port
 
+from services import REDIS_HOST, REDIS_PORT, REDIS_URL, require_module, require_port
 from sessionary.stores import Store, open_store
 
-from .stores import factory
+from .stores import dumper, factory
 
 
 def unique_prefix() -> str:
@@ -33,6 +33,22 @@ def delete_prefix(client: redis.Redis | redis.RedisCluster, prefix: str) -> None
         names = list(client.scan_iter(match=f"{prefix}*", count=1000))
         if names:
             client.delete(*names)
+
+
+def dump_prefix(client: redis.Redis | redis.RedisCluster, prefix: str) -> bytes:
+    """Every key under the prefix and everything in it, as raw bytes."""
+    parts: list[bytes] = []
+    for name in client.scan_iter(match=f"{prefix}*", count=1000):
+        kind = client.type(name)
+        kind = kind.decode() if isinstance(kind, bytes) else kind
+        if kind == "hash":
+            value: object = client.hgetall(name)
+        elif kind == "zset":
+            value = client.zrange(name, 0, -1, withscores=True)
+        else:
+            value = client.get(name)
+        parts.append(repr((name, value)).encode())
+    return b"\n".join(parts)
 
 
 @factory("redis", native_ttl=True)
@@ -64,4 +80,22 @@ def redis_cluster_store(tmp_path: Path) -> Iterator[Store]:
         store.close()
         client = cluster.client()
         delete_prefix(client, prefix)
+        client.close()
+
+
+@dumper("redis")
+def dump_redis(store: Store) -> bytes:
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+        return dump_prefix(client, store.sync.prefix)  # type: ignore[attr-defined]
+    finally:
+        client.close()
+
+
+@dumper("redis-cluster")
+def dump_redis_cluster(store: Store) -> bytes:
+    client = session_cluster().client()
+    try:
+        return dump_prefix(client, store.sync.prefix)  # type: ignore[attr-defined]
+    finally:
         client.close()

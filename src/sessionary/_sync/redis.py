@@ -167,10 +167,6 @@ class RedisBackend(Backend):
 
     def create(self, record: Record, now: float) -> bool:
         tag = lua.user_tag(record.meta.user_id) if record.meta.user_id is not None else ""
-        if self.cluster and tag:
-            # Index first: a session the index does not know could escape revoke_user's
-            # deletions (though never its valid_after).
-            self._user(tag, now, add=record.key.hex(), score=record.expires_at)
         created = self._eval(
             lua.CREATE,
             [self._key(record.key)],
@@ -180,6 +176,12 @@ class RedisBackend(Backend):
             record.key.hex(),
             *lua.record_fields(record),
         )
+        if created and self.cluster and tag:
+            # The session first, then its index entry: a listing drops entries whose
+            # session it cannot find, and must never drop one still being created. A
+            # crash in between leaves a session the index misses until its next write
+            # or touch re-indexes it; its user's valid_after refuses it all the same.
+            self._user(tag, now, add=record.key.hex(), score=record.expires_at)
         return bool(created)
 
     def write(self, key: bytes, change: Change, now: float) -> bool:
@@ -256,14 +258,14 @@ class RedisBackend(Backend):
         self, old_key: bytes, record: Record, tag: str, grace: str, now: float
     ) -> Rotation:
         """RESERVE the new key, RETIRE the old one, ACTIVATE the new one (see redis_scripts)."""
-        checked_tag = checked = ""
-        if tag:
-            valid_after, _ = self._user(tag, now, add=record.key.hex(), score=record.expires_at)
-            checked_tag, checked = tag, valid_after or ""
         new = [self._key(record.key)]
         reserved = self._eval(lua.RESERVE, new, now, old_key.hex(), *lua.record_fields(record))
         if reserved == "collision":
             return Rotation.COLLISION
+        checked_tag = checked = ""
+        if tag:  # indexed once reserved: a listing keeps (and skips) a pending entry
+            valid_after, _ = self._user(tag, now, add=record.key.hex(), score=record.expires_at)
+            checked_tag, checked = tag, valid_after or ""
         old_tag = None
         for _ in range(HOPS):
             reply = self._eval(
