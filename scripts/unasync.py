@@ -47,6 +47,7 @@ SUBSTITUTIONS: list[tuple[str, str]] = [
     (r"\bAsync([A-Z]\w*)\b", r"\1"),
     (r"\b_async\b", "_sync"),
     (r"\b_adata\b", "_data"),
+    (r"\b_aget_(\w+)", r"_get_\1"),
     (r"\.aio\b", ".sync"),
 ]
 _COMPILED = [(re.compile(pattern), replacement) for pattern, replacement in SUBSTITUTIONS]

@@ -5,7 +5,7 @@
     sessionary migrate --store URL           create the tables a SQL store needs
     sessionary sessions --store URL --user ID
     sessionary revoke --store URL --user ID (--session HANDLE | --all)
-    sessionary demo [--host H] [--port P] [--store URL]
+    sessionary demo [--host H] [--port P] [--store URL] [--host-prefix]
 
 ``--store`` defaults to ``$SESSIONARY_STORE``, else ``sqlite:///sessions.db``.
 """
@@ -71,6 +71,12 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--host", default="127.0.0.1")
     demo.add_argument("--port", type=int, default=8000)
     demo.add_argument("--store", default=os.environ.get("SESSIONARY_STORE", DEMO_STORE), help="store URL")
+    demo.add_argument(
+        "--host-prefix",
+        action="store_true",
+        default=os.environ.get("SESSIONARY_DEMO_HOST_PREFIX", "") not in ("", "0"),
+        help="name the cookie __Host-sessionid (default: on when $SESSIONARY_DEMO_HOST_PREFIX is set and not 0)",
+    )
     return parser
 
 
@@ -81,7 +87,7 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int
         if args.command == "demo":
             from .demo import serve
 
-            serve(host=args.host, port=args.port, store=args.store)
+            serve(host=args.host, port=args.port, store=args.store, host_prefix=args.host_prefix)
             return 0
         manager = SessionManager(args.store)
         try:
