@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import ctypes
 import shutil
 import signal
 import socket
@@ -24,6 +25,13 @@ import redis
 from services import free_port, require_executable
 
 STARTUP_SECONDS = 20.0
+
+
+def _die_with_parent() -> None:
+    """Linux: the server is sent SIGTERM if the test process dies without stopping it
+    (killed, timed out), so no test-owned server outlives its tests."""
+    with contextlib.suppress(Exception):
+        ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
 class RedisServer:
@@ -59,6 +67,7 @@ class RedisServer:
             stdout=log,
             stderr=subprocess.STDOUT,
             cwd=self.directory,
+            preexec_fn=_die_with_parent,
         )  # fmt: skip
         log.close()
         deadline = time.monotonic() + STARTUP_SECONDS
