@@ -67,6 +67,10 @@ class Config:
     """A read-only request refreshes the stored deadline only once the refresh would
     extend it by at least this share of the remaining lifetime; 0 refreshes on every
     request. A session may therefore end up to this share of its window early."""
+    revoked_before: float | None = None
+    """Refuse every session whose token was issued before this instant (epoch seconds):
+    the switch that ends all sessions of all users at once (set it to ``time.time()``
+    and restart)."""
     max_sessions_per_user: int | None = None
     session_limit_policy: LimitPolicy = "evict_oldest"
     record_client: bool = False
@@ -151,6 +155,10 @@ class Config:
             raise ConfigError("touch_fraction", f"{self.touch_fraction!r} must be at least 0 and below 1")
         if self.max_sessions_per_user is not None:
             _positive_int("max_sessions_per_user", self.max_sessions_per_user)
+        if self.revoked_before is not None and (
+            isinstance(self.revoked_before, bool) or not isinstance(self.revoked_before, int | float)
+        ):
+            raise ConfigError("revoked_before", f"{self.revoked_before!r} must be epoch seconds (a number)")
         if self.session_limit_policy not in ("evict_oldest", "refuse"):
             raise ConfigError(
                 "session_limit_policy", f"{self.session_limit_policy!r} is not 'evict_oldest' or 'refuse'"

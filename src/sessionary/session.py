@@ -17,7 +17,7 @@ from collections.abc import ItemsView, Iterable, Iterator, KeysView, Mapping, Va
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from . import expiry
+from . import expiry, lifecycle
 from ._async import engine as async_engine
 from ._sync import engine as sync_engine
 from .clock import from_timestamp
@@ -292,10 +292,13 @@ class Session:
         return self._meta_time("last_seen")
 
     def server_deadline(self) -> datetime | None:
-        """When the store will stop accepting this session, as last saved."""
+        """When the server will stop accepting this session if no other request comes:
+        the deadline the store holds once this request ends (idle, absolute and Django
+        expiry all counted). None for a session that will not be stored."""
         if self._record is None and self._token is not None:
             self._data()
-        return None if self._record is None else from_timestamp(self._record.expires_at)
+        deadline = lifecycle.projected_deadline(self, self._manager.now())
+        return None if deadline is None else from_timestamp(deadline)
 
     def set_timeouts(self, *, idle: int | None = None, absolute: int | None = None) -> None:
         """Per-session idle / absolute timeouts in seconds (0 switches one off for this

@@ -56,6 +56,7 @@ class SessionMiddleware:
     def __init__(
         self,
         app: ASGIApp,
+        /,
         store: str | Store = DEFAULT_STORE,
         config: Config | None = None,
         *,

@@ -41,6 +41,7 @@ class SessionMiddleware:
     def __init__(
         self,
         app: WSGIApp,
+        /,
         store: str | Store = DEFAULT_STORE,
         config: Config | None = None,
         *,
