@@ -9,6 +9,9 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from sessionary.testing import FakeClock
 
+# Fixtures other test modules share: ``throwaway_postgres``, a server a test may kill.
+pytest_plugins = ["throwaway_postgres"]
+
 
 @pytest.fixture
 def anyio_backend() -> str:

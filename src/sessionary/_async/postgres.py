@@ -229,7 +229,9 @@ class AsyncPostgresBackend(AsyncBackend):
         except psycopg.Error as exc:
             raise self._error(exc) from exc
 
-    async def _run(self, template: str, params: dict[str, Any], *, read_only: bool = False) -> tuple[Rows, int]:
+    async def _run(
+        self, template: str, params: dict[str, Any], *, read_only: bool = False
+    ) -> tuple[Rows, int]:
         """Run one statement: its rows and its row count.
 
         A read that meets a connection the server dropped while it sat in the pool (a
@@ -286,7 +288,9 @@ class AsyncPostgresBackend(AsyncBackend):
 
     def _meta(self, meta: Any) -> Meta:
         if not isinstance(meta, dict):
-            raise StoreCorrupted(self.name, f"session metadata is a JSON {type(meta).__name__}, not an object")
+            raise StoreCorrupted(
+                self.name, f"session metadata is a JSON {type(meta).__name__}, not an object"
+            )
         return Meta.from_dict(meta, store=self.name)
 
     @staticmethod
@@ -412,7 +416,9 @@ class AsyncPostgresBackend(AsyncBackend):
         once do not trip over each other.
         """
         schema = self.settings.tables.schema_sql()
-        lock = int.from_bytes(hashlib.sha256(b"sessionary:" + schema.encode()).digest()[:8], "big", signed=True)
+        lock = int.from_bytes(
+            hashlib.sha256(b"sessionary:" + schema.encode()).digest()[:8], "big", signed=True
+        )
         async with self.connection() as conn, conn.transaction():
             await conn.execute("SET LOCAL statement_timeout = 0")
             await conn.execute("SELECT pg_advisory_xact_lock(%s)", (lock,))

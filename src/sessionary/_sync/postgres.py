@@ -230,7 +230,9 @@ class PostgresBackend(Backend):
         except psycopg.Error as exc:
             raise self._error(exc) from exc
 
-    def _run(self, template: str, params: dict[str, Any], *, read_only: bool = False) -> tuple[Rows, int]:
+    def _run(
+        self, template: str, params: dict[str, Any], *, read_only: bool = False
+    ) -> tuple[Rows, int]:
         """Run one statement: its rows and its row count.
 
         A read that meets a connection the server dropped while it sat in the pool (a
@@ -287,7 +289,9 @@ class PostgresBackend(Backend):
 
     def _meta(self, meta: Any) -> Meta:
         if not isinstance(meta, dict):
-            raise StoreCorrupted(self.name, f"session metadata is a JSON {type(meta).__name__}, not an object")
+            raise StoreCorrupted(
+                self.name, f"session metadata is a JSON {type(meta).__name__}, not an object"
+            )
         return Meta.from_dict(meta, store=self.name)
 
     @staticmethod
@@ -413,7 +417,9 @@ class PostgresBackend(Backend):
         once do not trip over each other.
         """
         schema = self.settings.tables.schema_sql()
-        lock = int.from_bytes(hashlib.sha256(b"sessionary:" + schema.encode()).digest()[:8], "big", signed=True)
+        lock = int.from_bytes(
+            hashlib.sha256(b"sessionary:" + schema.encode()).digest()[:8], "big", signed=True
+        )
         with self.connection() as conn, conn.transaction():
             conn.execute("SET LOCAL statement_timeout = 0")
             conn.execute("SELECT pg_advisory_xact_lock(%s)", (lock,))
