@@ -37,6 +37,7 @@ SUBSTITUTIONS: list[tuple[str, str]] = [
     (r"\bStopAsyncIteration\b", "StopIteration"),
     (r"\basyncio\.sleep\b", "time.sleep"),
     (r"\bimport asyncio\b", "import time"),
+    (r"\bget_running_loop\(\)", "None"),  # the sync face runs on no event loop
     (r"\bredis\.asyncio\b", "redis"),
     (r"\bpsycopg_pool\.AsyncConnectionPool\b", "psycopg_pool.ConnectionPool"),
     (r"\bAsyncConnectionPool\b", "ConnectionPool"),

@@ -510,9 +510,7 @@ def test_cleanup_runs_in_batches_and_keeps_live_sessions(store: Store) -> None:
         ) as copy,
     ):
         for index in range(2500):
-            copy.write_row(
-                (secrets.token_bytes(32), "{}", "{}", now - 100, now - 50 + index * 0.01)
-            )
+            copy.write_row((secrets.token_bytes(32), "{}", "{}", now - 100, now - 50 + index * 0.01))
     live = [record(now) for _ in range(3)]
     for stored in live:
         assert store.sync.create(stored, now)
@@ -534,3 +532,45 @@ def test_cleanup_skips_a_row_a_writer_holds_instead_of_waiting(store: Store, pre
         other.rollback()
     assert sum(store.sync.clear_expired(now, 2)) == 1
     assert store.sync.count(now).expired == 0
+
+
+# --- event loops ----------------------------------------------------------------------------
+
+
+def test_an_app_tested_without_a_lifespan_gets_a_pool_per_request_loop(store: Store) -> None:
+    """Starlette's TestClient used without ``with`` runs each request on a fresh event loop."""
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import PlainTextResponse
+    from starlette.routing import Route
+    from starlette.testclient import TestClient
+
+    from sessionary import SessionMiddleware
+
+    async def count(request: Request) -> PlainTextResponse:
+        request.session["n"] = request.session.get("n", 0) + 1
+        return PlainTextResponse(str(request.session["n"]))
+
+    manager = SessionManager(store)
+    app = SessionMiddleware(Starlette(routes=[Route("/", count)]), manager=manager, preload=True)
+    client = TestClient(app, base_url="https://testserver")
+    assert [client.get("/").text for _ in range(3)] == ["1", "2", "3"]
+
+
+def test_one_async_face_cannot_serve_two_running_loops(store: Store) -> None:
+    import asyncio
+
+    other = asyncio.new_event_loop()
+    thread = threading.Thread(target=other.run_forever, daemon=True)
+    thread.start()
+    try:
+        key = store_key(new_token())
+        assert asyncio.run_coroutine_threadsafe(store.aio.load(key, time.time()), other).result(10) is None
+        with pytest.raises(RuntimeError, match="another event loop that is still running"):
+            asyncio.run(store.aio.load(key, time.time()))
+        asyncio.run_coroutine_threadsafe(store.aio.aclose(), other).result(10)
+        assert asyncio.run(store.aio.load(key, time.time())) is None  # closed there: usable here
+    finally:
+        other.call_soon_threadsafe(other.stop)
+        thread.join(10)
+        other.close()

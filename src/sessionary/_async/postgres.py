@@ -14,6 +14,7 @@ import hashlib
 import json
 import re
 import threading
+from asyncio import AbstractEventLoop, get_running_loop
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import asdict
@@ -168,18 +169,32 @@ class AsyncPostgresBackend(AsyncBackend):
             for template in _TEMPLATES
         }
         self._pool: AsyncConnectionPool[AsyncConnection[TupleRow]] | None = None
+        self._pool_loop: AbstractEventLoop | None = None
         self._lock = threading.Lock()
         self._connect_error: psycopg.Error | None = None
 
     # --- connections -----------------------------------------------------------------
 
     async def _open_pool(self) -> AsyncConnectionPool[AsyncConnection[TupleRow]]:
+        """This face's pool, opened on first use.
+
+        An async pool belongs to the event loop that opened it. When that loop has ended
+        and another one calls (a test client that runs each request on a fresh loop), a
+        new pool is opened for it; the old one cannot be closed any more and is dropped.
+        """
+        loop = get_running_loop()  # None in the sync face (scripts/unasync.py)
         pool = self._pool
-        if pool is None:
+        if pool is None or self._pool_loop is not loop:
             with self._lock:  # guards building the pool object only; nothing awaits inside
                 pool = self._pool
-                if pool is None:
+                if pool is None or self._pool_loop is not loop:
+                    if pool is not None and self._pool_loop is not None and not self._pool_loop.is_closed():
+                        raise RuntimeError(
+                            f"{self.name}: this store's async connections belong to another event loop "
+                            "that is still running; open one store per event loop"
+                        )
                     pool = self._pool = self._new_pool()
+                    self._pool_loop = loop
         if pool.closed:
             await pool.open()  # idempotent: concurrent first users all wait for the one opening
         return pool
@@ -427,8 +442,9 @@ class AsyncPostgresBackend(AsyncBackend):
     async def aclose(self) -> None:
         with self._lock:
             pool, self._pool = self._pool, None
-        if pool is not None:
-            await pool.close()
+            loop, self._pool_loop = self._pool_loop, None
+        if pool is not None and loop is get_running_loop():
+            await pool.close()  # a pool of an ended loop cannot be closed, only dropped
 
 
 _TEMPLATES = (
