@@ -431,6 +431,20 @@ def test_bad_options_are_refused_when_the_store_opens(query: str, expected: str)
     assert "pw@" not in str(caught.value)
 
 
+def test_a_password_in_the_query_string_is_redacted_too() -> None:
+    require_module("psycopg")
+    from sessionary.stores.postgres import PostgresSettings
+
+    settings = PostgresSettings.from_url(
+        "postgresql://db.example/app?user=app&password=s3cret&sslpassword=k3y"
+    )
+    assert settings.name == "postgresql://db.example/app?user=app&password=***&sslpassword=***"
+    assert "s3cret" not in repr(settings)
+    with pytest.raises(ConfigError) as caught:
+        open_store("postgresql://db.example/app?password=s3cret&pool_timeout=never")
+    assert "s3cret" not in str(caught.value)
+
+
 def test_libpq_options_pass_through_and_both_schemes_open() -> None:
     require_module("psycopg")
     from sessionary.stores.postgres import PostgresSettings

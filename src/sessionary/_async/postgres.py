@@ -244,17 +244,16 @@ class AsyncPostgresBackend(AsyncBackend):
         except psycopg.Error as exc:
             raise self._error(exc) from exc
 
-    async def _run(
-        self, template: str, params: dict[str, Any], *, read_only: bool = False
-    ) -> tuple[Rows, int]:
+    async def _run(self, template: str, params: dict[str, Any], *, retry: bool = False) -> tuple[Rows, int]:
         """Run one statement: its rows and its row count.
 
-        A read that meets a connection the server dropped while it sat in the pool (a
-        restart) is retried on another one; a write is never retried, since whether the
-        server applied it before the connection broke is unknown.
+        With ``retry`` (reads, whose answer a second run cannot change), a connection the
+        server dropped while it sat in the pool (a restart) is replaced by another one; a
+        write is never retried, since whether the server applied it before the connection
+        broke is unknown.
         """
         query = self._queries[template]
-        retries = self.settings.pool_max_size if read_only else 0
+        retries = self.settings.pool_max_size if retry else 0
         while True:
             broken = False
             try:
@@ -339,13 +338,13 @@ class AsyncPostgresBackend(AsyncBackend):
     # --- reading ---------------------------------------------------------------------
 
     async def load(self, key: bytes, now: float) -> Record | None:
-        rows, _ = await self._run(_LOAD, {"key": key, "now": now}, read_only=True)
+        rows, _ = await self._run(_LOAD, {"key": key, "now": now}, retry=True)
         if not rows:
             return None
         return self._decode(*rows[0])
 
     async def exists(self, key: bytes) -> bool:
-        rows, _ = await self._run(_EXISTS, {"key": key}, read_only=True)
+        rows, _ = await self._run(_EXISTS, {"key": key}, retry=True)
         return bool(rows)
 
     # --- writing ---------------------------------------------------------------------
@@ -403,14 +402,14 @@ class AsyncPostgresBackend(AsyncBackend):
             yield int(deleted)
 
     async def count(self, now: float) -> Counts:
-        rows, _ = await self._run(_COUNT, {"now": now}, read_only=True)
+        rows, _ = await self._run(_COUNT, {"now": now}, retry=True)
         live, total = rows[0]
         return Counts(live=int(live), expired=int(total) - int(live))
 
     # --- users -----------------------------------------------------------------------
 
     async def user_sessions(self, user_id: str, now: float) -> list[Summary]:
-        rows, _ = await self._run(_USER_SESSIONS, {"user_id": user_id, "now": now}, read_only=True)
+        rows, _ = await self._run(_USER_SESSIONS, {"user_id": user_id, "now": now}, retry=True)
         return [Summary(bytes(key), self._meta(meta), float(expires_at)) for key, meta, expires_at in rows]
 
     async def delete_user_session(self, user_id: str, key: bytes) -> bool:

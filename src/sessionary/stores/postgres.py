@@ -69,6 +69,7 @@ _OWN_OPTIONS = (
     "synchronous_commit",
 )
 _SYNCHRONOUS_COMMIT = ("on", "off", "local")
+_QUERY_SECRET = re.compile(r"(?<=[?&])(password|sslpassword)=[^&#]*")
 
 
 def _quote(name: str) -> str:
@@ -138,7 +139,7 @@ class PostgresSettings:
 
     @classmethod
     def from_url(cls, url: str) -> PostgresSettings:
-        name = redact(url)
+        name = _QUERY_SECRET.sub(r"\1=***", redact(url))
         try:
             parts = urlsplit(url)
         except ValueError as exc:
