@@ -14,9 +14,9 @@ plus sessionary's own options, which are taken out before libpq sees the rest:
     Seconds to wait for a new connection (libpq's own option, given a default here).
 ``statement_timeout=5000``
     Milliseconds a statement may run before the server cancels it (0: no limit).
-``pool_min_size=1``, ``pool_max_size=10``, ``pool_timeout=5``
-    Connections each face (sync, async) keeps, and seconds a request waits for a free
-    one before the store counts as unavailable.
+``pool_min_size=0``, ``pool_max_size=10``, ``pool_timeout=5``
+    Connections each face (sync, async) keeps open at least and at most, and seconds a
+    request waits for a free one before the store counts as unavailable.
 ``synchronous_commit=off``
     Commit session writes without waiting for the WAL flush (see docs/store-postgresql.md).
 
@@ -132,7 +132,7 @@ class PostgresSettings:
     tables: Tables
     connect_timeout: int = 5
     statement_timeout: int = 5000
-    pool_min_size: int = 1
+    pool_min_size: int = 0
     pool_max_size: int = 10
     pool_timeout: float = 5.0
     synchronous_commit: str | None = None
@@ -166,7 +166,7 @@ class PostgresSettings:
         tables = Tables(option(ours, "table", DEFAULT_TABLE, str))
         connect_timeout: int = option(ours, "connect_timeout", 5, int)
         statement_timeout: int = option(ours, "statement_timeout", 5000, int)
-        pool_min_size: int = option(ours, "pool_min_size", 1, int)
+        pool_min_size: int = option(ours, "pool_min_size", 0, int)
         pool_max_size: int = option(ours, "pool_max_size", 10, int)
         pool_timeout: float = option(ours, "pool_timeout", 5.0, float)
         synchronous_commit: str | None = option(ours, "synchronous_commit", None, str)
