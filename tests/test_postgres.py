@@ -121,6 +121,20 @@ def test_migrate_runs_from_the_cli_twice(prefix: str) -> None:
     assert catalog("SELECT to_regclass(%s) IS NOT NULL", f"{prefix}_sessions") == [(True,)]
 
 
+def test_the_cli_counts_and_clears_a_postgres_store(store: Store) -> None:
+    now = time.time()
+    for index in range(5):
+        assert store.sync.create(record(now - 100, expires=now - 1 if index < 3 else now + HOUR), now - 100)
+    url = postgres_url(table=sync_face(store).settings.tables.prefix)
+    out = io.StringIO()
+    assert cli(["stats", "--store", url], out=out) == 0
+    assert "live:    2" in out.getvalue() and "expired: 3" in out.getvalue()
+    out = io.StringIO()
+    assert cli(["clear-expired", "--store", url, "--batch-size", "2", "--quiet"], out=out) == 0
+    assert out.getvalue().startswith("Deleted 3 expired sessions")
+    assert store.sync.count(time.time()).expired == 0
+
+
 def test_concurrent_migrations_do_not_collide(prefix: str) -> None:
     stores = [open_store(postgres_url(table=prefix)) for _ in range(4)]
     errors: list[BaseException] = []
