@@ -1,12 +1,13 @@
 # Generated from sessionary/_async by scripts/unasync.py: edit the async source, not this file.
 """The PostgreSQL store's work, written once for both faces (``postgresql://``).
 
-Every operation is one SQL statement on an autocommit connection: one round trip, its
-own short transaction, and the database (not Python) decides whether a record is live,
-so a read and a write of two requests can never interleave. ``PostgresBackend`` is
-the source; ``PostgresBackend`` (``_sync/postgres.py``) is generated from it. Each face
-opens its own psycopg pool on first use, so an app that uses one face never connects
-with the other. URL options and the schema live in :mod:`sessionary.stores.postgres`.
+Every operation is one SQL statement on an autocommit connection: one round trip and its
+own short transaction. The statement that writes also checks that the record is live
+(deadline, revocation, alias), so no other request can slip in between a check and a
+write. ``PostgresBackend`` is the source; ``PostgresBackend`` (``_sync/postgres.py``)
+is generated from it. Each face opens its own psycopg pool on first use, so an app that
+uses one face never connects with the other. URL options and the schema live in
+:mod:`sessionary.stores.postgres`.
 """
 
 from __future__ import annotations
