@@ -13,6 +13,18 @@ from sessionary.testing import FakeClock
 pytest_plugins = ["throwaway_postgres"]
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    # Django's settings can be configured once per process: do it before any test module
+    # does, with what the Django integration's tests need (apps, a database, urls).
+    try:
+        import django  # noqa: F401
+    except ImportError:
+        return
+    from djangotests.settings import configure
+
+    configure()
+
+
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"

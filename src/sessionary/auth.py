@@ -10,6 +10,7 @@ from __future__ import annotations
 from ._async import engine as async_engine
 from ._sync import engine as sync_engine
 from .events import REVOKED
+from .lifecycle import noting_failure
 from .session import Session
 
 
@@ -22,11 +23,13 @@ def login(session: Session, user_id: str | int) -> None:
     nothing changes (``refuse``). Also call it after a privilege change
     (re-authentication, a new role): every call issues a new token.
     """
-    sync_engine.login(session, str(user_id))
+    with noting_failure(session):
+        sync_engine.login(session, str(user_id))
 
 
 async def alogin(session: Session, user_id: str | int) -> None:
-    await async_engine.login(session, str(user_id))
+    with noting_failure(session):
+        await async_engine.login(session, str(user_id))
 
 
 def recently_authenticated(session: Session, max_age: int) -> bool:

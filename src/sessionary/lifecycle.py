@@ -10,12 +10,14 @@ onto its framework's response. The helpers below build what a save sends to the 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from . import cookies, expiry
 from .clock import from_timestamp, to_timestamp
-from .errors import SessionInterrupted
+from .errors import SessionInterrupted, StoreError
 from .events import REJECTED
 from .serializer import encode_value, session_key_name
 from .stores.base import Change, Meta
@@ -216,6 +218,22 @@ def reset_tracking(session: Session) -> None:
 
 
 # --- when the session cannot be served ----------------------------------------------------
+
+
+@contextmanager
+def noting_failure(session: Session) -> Iterator[None]:
+    """Remember on the session a store failure (or a vanished session) met by a store call.
+
+    Frameworks turn an exception raised in a view into their own 500 page before the
+    middleware sees it; the end of the request uses this note to answer 503 (or 400)
+    instead, as it does when the exception reaches it.
+    """
+    try:
+        yield
+    except (StoreError, SessionInterrupted) as error:
+        session._failure = error
+        raise
+
 
 _REASONS = {400: "Bad Request", 503: "Service Unavailable"}
 

@@ -29,14 +29,14 @@ def store(store_name: str, tmp_path: Path) -> Iterator[Store]:
 async def backend(request: pytest.FixtureRequest, store: Store) -> AsyncIterator[AsyncBackend]:
     """The store's sync face (called through an inline shim) or its async face.
 
-    The async face is closed here, on the test's own event loop: a network store's async
-    connections belong to the loop that opened them and cannot be closed after it.
+    The async face is closed on the test's own event loop: a network store's async
+    connections belong to that loop and cannot be closed once it has ended.
     """
     if request.param == "sync":
         yield InlineAsync(store.sync)
-        return
-    yield store.aio
-    await store.aio.aclose()
+    else:
+        yield store.aio
+        await store.aio.aclose()
 
 
 @pytest.fixture

@@ -11,11 +11,12 @@ uses one face never connects with the other. URL options and the schema live in
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import re
 import threading
-from asyncio import AbstractEventLoop, get_running_loop
+from asyncio import AbstractEventLoop
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import asdict
@@ -183,7 +184,7 @@ class AsyncPostgresBackend(AsyncBackend):
         and another one calls (a test client that runs each request on a fresh loop), a
         new pool is opened for it; the old one cannot be closed any more and is dropped.
         """
-        loop = get_running_loop()  # None in the sync face (scripts/unasync.py)
+        loop = asyncio.get_running_loop()  # None in the sync face (scripts/unasync.py)
         pool = self._pool
         if pool is None or self._pool_loop is not loop:
             with self._lock:  # guards building the pool object only; nothing awaits inside
@@ -443,7 +444,7 @@ class AsyncPostgresBackend(AsyncBackend):
         with self._lock:
             pool, self._pool = self._pool, None
             loop, self._pool_loop = self._pool_loop, None
-        if pool is not None and loop is get_running_loop():
+        if pool is not None and loop is asyncio.get_running_loop():
             await pool.close()  # a pool of an ended loop cannot be closed, only dropped
 
 

@@ -232,6 +232,10 @@ def close(session: Session, status_code: int) -> lifecycle.Outcome:
     finds the session deleted meanwhile."""
     manager = session._manager
     config = manager.config
+    if session._failure is not None and status_code >= 500:
+        # The app met a store failure (or a vanished session) and its framework turned
+        # it into an error page: answer 503 (or 400) as for one raised to the middleware.
+        raise session._failure
     outcome = lifecycle.Outcome(
         vary_cookie=session.accessed,
         clear_site_data=session._logged_out and config.clear_site_data_on_logout,
@@ -320,23 +324,28 @@ def _enforce_limit(session: Session, user_id: str, limit: int) -> None:
     way and deletes those outside its keepers, so concurrent sign-ins agree: the newest
     ``limit`` survive (evict_oldest), or the oldest do and a sign-in beyond the limit
     undoes itself (refuse)."""
-    manager = session._manager
+    assert session._record is not None
+    if limit_sessions(session._manager, user_id, limit, session._record.key):
+        delete(session)
+        if session._manager.config.session_limit_policy == "refuse":
+            raise TooManySessions(user_id, limit)
+
+
+def limit_sessions(manager: SessionManager, user_id: str, limit: int, current: bytes) -> bool:
+    """Delete the user's sessions outside the ``limit`` keepers, except ``current``;
+    True when ``current`` is outside them too (the caller ends it). Also used by the
+    Django integration, whose sign-ins go through ``django.contrib.auth``."""
     live = sorted(manager.store.sync.user_sessions(user_id, manager.now()), key=_signed_in_order)
     if len(live) <= limit:
-        return
-    assert session._record is not None
+        return False
     refuse = manager.config.session_limit_policy == "refuse"
     doomed = live[limit:] if refuse else live[: len(live) - limit]
-    current = session._record.key
     for summary in doomed:
         if summary.key == current:
             continue
         if manager.store.sync.delete_user_session(user_id, summary.key):
             manager.emit(REVOKED, summary.key, user_id=user_id, reason="session limit reached")
-    if current in {s.key for s in doomed}:
-        delete(session)
-        if refuse:
-            raise TooManySessions(user_id, limit)
+    return current in {s.key for s in doomed}
 
 
 def list_sessions(manager: SessionManager, user_id: str, current: Session | None) -> list[Device]:

@@ -12,11 +12,12 @@ uses one face never connects with the other. URL options and the schema live in
 
 from __future__ import annotations
 
+import time
 import hashlib
 import json
 import re
 import threading
-from asyncio import AbstractEventLoop, get_running_loop
+from asyncio import AbstractEventLoop
 from collections.abc import Iterator, Iterable
 from contextlib import contextmanager
 from dataclasses import asdict

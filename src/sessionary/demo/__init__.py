@@ -15,8 +15,13 @@ def create_app(*args: Any, **kwargs: Any) -> Any:
     return build(*args, **kwargs)
 
 
-def serve(*, host: str, port: int, store: str) -> None:
-    """Serve the demo with uvicorn until interrupted."""
+def serve(*, host: str, port: int, store: str, host_prefix: bool = False) -> None:
+    """Serve the demo with uvicorn until interrupted.
+
+    ``host_prefix`` names the cookie ``__Host-sessionid``. Browsers accept its Secure
+    cookie over plain HTTP only from ``localhost`` and ``127.0.0.1``; anywhere else,
+    serve the demo behind HTTPS.
+    """
     try:
         import uvicorn
 
@@ -25,6 +30,11 @@ def serve(*, host: str, port: int, store: str) -> None:
         raise SystemExit(
             f"sessionary demo needs {exc.name!r}: install it with pip install 'sessionary[demo]'"
         ) from None
-    app = build(store)
-    print(f"sessionary demo on http://{host}:{port}/ (store: {app.state.manager.store.name})", flush=True)
+    app = build(store, host_prefix=host_prefix)
+    manager = app.state.manager
+    print(
+        f"sessionary demo on http://{host}:{port}/ (store: {manager.store.name}, "
+        f"cookie: {manager.config.session_cookie_name})",
+        flush=True,
+    )
     uvicorn.run(app, host=host, port=port, log_level="info", server_header=False)
