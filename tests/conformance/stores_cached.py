@@ -145,8 +145,11 @@ def _postgres_contents(url: str, table: str) -> bytes:
             (table.replace("_", r"\_") + "%",),
         ).fetchall()
         for (name,) in names:
+            # Each row as PostgreSQL prints it, so a BYTEA key shows as its hex digits.
             rows.extend(
-                connection.execute(sql.SQL("SELECT * FROM {}").format(sql.Identifier(name))).fetchall()
+                connection.execute(
+                    sql.SQL("SELECT t::text FROM {} AS t").format(sql.Identifier(name))
+                ).fetchall()
             )
     return repr(rows).encode()
 
