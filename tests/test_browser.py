@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -42,7 +43,14 @@ FLAGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-SCREENSHOTS = Path(__file__).resolve().parents[1] / "docs" / "screenshots"
+DOCS_SCREENSHOTS = Path(__file__).resolve().parents[1] / "docs" / "screenshots"
+SCREENSHOTS = (
+    DOCS_SCREENSHOTS
+    if os.environ.get("SESSIONARY_SCREENSHOTS") == "1"
+    else Path(tempfile.mkdtemp(prefix="sessionary-screenshots-"))
+)
+"""docs/screenshots when SESSIONARY_SCREENSHOTS=1 (CI sets it; so does a refresh by hand),
+otherwise a temporary folder, so an ordinary test run leaves the working tree clean."""
 LAPTOP_UA = (
     "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) "
     "Chrome/130.0.0.0 Safari/537.36"
