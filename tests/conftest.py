@@ -9,8 +9,9 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from sessionary.testing import FakeClock
 
-# Fixtures other test modules share: ``throwaway_postgres``, a server a test may kill.
-pytest_plugins = ["throwaway_postgres"]
+# Fixtures test modules share: ``store`` (every store of the conformance registry) and
+# ``throwaway_postgres`` (a server a test may kill).
+pytest_plugins = ["store_fixtures", "throwaway_postgres"]
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -6,10 +6,17 @@ into a failure, so nothing can skip silently in CI.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
 
+import httpx
 import pytest
 
 REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
@@ -62,3 +69,37 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+class DemoCommand:
+    """A running ``sessionary demo`` process; ``output`` is what it printed, once it ended."""
+
+    def __init__(self, base: str, process: subprocess.Popen[str]) -> None:
+        self.base = base
+        self.process = process
+        self.output = ""
+
+
+@contextlib.contextmanager
+def demo_command(*arguments: str, cwd: Path) -> Iterator[DemoCommand]:
+    """Run ``sessionary demo --port <free> *arguments`` for real, until the block ends."""
+    port = free_port()
+    command = [sys.executable, "-m", "sessionary.cli", "demo", "--port", str(port), *arguments]
+    process = subprocess.Popen(
+        command, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=os.environ
+    )
+    running = DemoCommand(f"http://127.0.0.1:{port}", process)
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                httpx.get(running.base + "/", timeout=1)
+                break
+            except httpx.TransportError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"sessionary demo did not start: {process.communicate()[0]}") from None
+                time.sleep(0.05)
+        yield running
+    finally:
+        process.terminate()
+        running.output = process.communicate(timeout=10)[0]

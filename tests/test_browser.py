@@ -14,8 +14,6 @@ build Playwright downloads. Without it these tests skip with the reason, and fai
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -23,10 +21,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import httpx
 import pytest
 
-from services import free_port, require_module, unavailable
+from services import demo_command, free_port, require_module, unavailable
 from sessionary.demo.app import create_app, demo_config
 
 if TYPE_CHECKING:
@@ -203,18 +200,8 @@ def test_cookie_is_secure_httponly_samesite_lax_and_host_only(chromium: Browser,
 
 def test_host_prefix_option_of_the_demo_command(chromium: Browser, tmp_path: Path) -> None:
     """``sessionary demo --host-prefix`` for real: the browser holds ``__Host-sessionid``."""
-    port = free_port()
-    command = [sys.executable, "-m", "sessionary.cli", "demo", "--host-prefix", "--port", str(port)]
-    command += ["--store", f"sqlite:///{tmp_path}/host.db"]
-    server = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    try:
-        base = f"http://127.0.0.1:{port}"
-        for _ in range(200):
-            try:
-                httpx.get(base + "/", timeout=1)
-                break
-            except httpx.TransportError:
-                time.sleep(0.05)
+    with demo_command("--host-prefix", "--store", f"sqlite:///{tmp_path}/host.db", cwd=tmp_path) as server:
+        base = server.base
         context = chromium.new_context()
         page = context.new_page()
         sign_in(page, base, "ada", remember=False)
@@ -230,9 +217,6 @@ def test_host_prefix_option_of_the_demo_command(chromium: Browser, tmp_path: Pat
             "the prefixed cookie opens the session"
         )
         context.close()
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
 
 
 class CookieRecorder:

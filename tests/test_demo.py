@@ -8,10 +8,7 @@ handles the cookie by hand (as a browser would, but visibly).
 from __future__ import annotations
 
 import html
-import os
 import re
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -19,7 +16,7 @@ import httpx
 import pytest
 from starlette.testclient import TestClient
 
-from services import free_port
+from services import demo_command
 from sessionary.demo.app import create_app, demo_config
 from sessionary.testing import FakeClock
 
@@ -171,43 +168,21 @@ def test_idle_timeout_of_the_demo(tmp_path: Path, clock: FakeClock) -> None:
 @pytest.mark.slow
 def test_tutorial_flow_against_the_real_server(tmp_path: Path) -> None:
     """`sessionary demo` serving for real; the 10-second session really ends after 10 s."""
-    port = free_port()
-    command = [
-        sys.executable,
-        "-m",
-        "sessionary.cli",
-        "demo",
-        "--port",
-        str(port),
-        "--store",
-        f"sqlite:///{tmp_path}/d.db",
-    ]
-    server = subprocess.Popen(
-        command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=os.environ
-    )
-    try:
-        base = f"http://127.0.0.1:{port}"
-        for _ in range(100):
-            try:
-                httpx.get(base + "/check-session", timeout=1)
-                break
-            except httpx.TransportError:
-                time.sleep(0.1)
-        with httpx.Client(base_url=base, timeout=5) as http:
-            assert "User in session: No session" in http.get("/check-session").text
-            short = http.get("/set-short-session")
-            assert "Session set for 10 seconds" in short.text
-            cookie = token(short)
-            assert cookie
-            headers = {"cookie": f"sessionid={cookie}"}
-            assert "User in session: Alice" in http.get("/check-session", headers=headers).text
-            time.sleep(10.5)
-            later = http.get("/check-session", headers=headers)
-            assert "User in session: No session" in later.text
-            assert 'sessionid=""' in later.headers["set-cookie"]
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
+    with (
+        demo_command("--store", f"sqlite:///{tmp_path}/d.db", cwd=tmp_path) as server,
+        httpx.Client(base_url=server.base, timeout=5) as http,
+    ):
+        assert "User in session: No session" in http.get("/check-session").text
+        short = http.get("/set-short-session")
+        assert "Session set for 10 seconds" in short.text
+        cookie = token(short)
+        assert cookie
+        headers = {"cookie": f"sessionid={cookie}"}
+        assert "User in session: Alice" in http.get("/check-session", headers=headers).text
+        time.sleep(10.5)
+        later = http.get("/check-session", headers=headers)
+        assert "User in session: No session" in later.text
+        assert 'sessionid=""' in later.headers["set-cookie"]
 
 
 def test_demo_command_host_prefix_flag_and_environment(monkeypatch: pytest.MonkeyPatch) -> None:

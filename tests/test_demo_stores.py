@@ -2,12 +2,7 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -15,16 +10,9 @@ import pytest
 from postgres_helpers import drop_tables, postgres_url
 from starlette.testclient import TestClient
 
-from conformance.stores import FACTORIES
-from services import free_port
+from services import demo_command
 from sessionary.demo.app import create_app
 from sessionary.stores import Store
-
-
-@pytest.fixture(params=sorted(FACTORIES))
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    with FACTORIES[request.param](tmp_path) as opened:
-        yield opened
 
 
 def tutorial(client: TestClient) -> None:
@@ -57,30 +45,13 @@ def test_sessionary_demo_command_on_postgresql(tmp_path: Path) -> None:
     """`sessionary demo --store postgresql://...` creates its tables and serves."""
     table = f"demo_{uuid.uuid4().hex[:12]}"
     url = postgres_url(table=table)
-    port = free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "sessionary.cli", "demo", "--port", str(port), "--store", url],
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env=os.environ,
-    )
     try:
-        base = f"http://127.0.0.1:{port}"
-        for _ in range(150):
-            try:
-                httpx.get(base + "/", timeout=1)
-                break
-            except httpx.TransportError:
-                time.sleep(0.1)
-        short = httpx.get(base + "/set-short-session", timeout=5)
-        assert short.status_code == 200, short.text
-        cookie = short.headers["set-cookie"].split(";")[0]
-        check = httpx.get(base + "/check-session", headers={"cookie": cookie}, timeout=5)
-        assert "User in session: Alice" in check.text
+        with demo_command("--store", url, cwd=tmp_path) as server:
+            short = httpx.get(server.base + "/set-short-session", timeout=5)
+            assert short.status_code == 200, short.text
+            cookie = short.headers["set-cookie"].split(";")[0]
+            check = httpx.get(server.base + "/check-session", headers={"cookie": cookie}, timeout=5)
+            assert "User in session: Alice" in check.text
     finally:
-        server.terminate()
-        output = server.communicate(timeout=10)[0]
         drop_tables(table)
-    assert "tables ready" in output
+    assert "tables ready" in server.output

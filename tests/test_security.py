@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -15,25 +14,13 @@ from typing import Any
 import pytest
 
 from browser import Browser
-from conformance.stores import DUMPERS, FACTORIES
+from conformance.stores import DUMPERS
 from sessionary import Config, SessionInterrupted, SessionManager, TooManySessions, login, logout
 from sessionary.auth import recently_authenticated
 from sessionary.events import CREATED, EXPIRED, REJECTED, REVOKED, ROTATED, Event
 from sessionary.stores import Store
 from sessionary.testing import FakeClock
 from sessionary.tokens import TOKEN_LENGTH, is_well_formed, new_token, store_key
-
-
-@pytest.fixture(params=sorted(FACTORIES))
-def store_name(request: pytest.FixtureRequest) -> str:
-    name: str = request.param
-    return name
-
-
-@pytest.fixture
-def store(store_name: str, tmp_path: Path) -> Iterator[Store]:
-    with FACTORIES[store_name](tmp_path) as opened:
-        yield opened
 
 
 @pytest.fixture

@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from typing import TextIO
 
 from .config import Config
+from .devices import table
 from .errors import SessionaryError, UnsupportedOperation
 from .manager import SessionManager
 
@@ -149,23 +150,8 @@ def _sessions(manager: SessionManager, args: argparse.Namespace, out: TextIO) ->
     if not devices:
         print(f"User {args.user} has no live sessions.", file=out)
         return 0
-    rows = [("HANDLE", "SIGNED IN", "LAST SEEN", "EXPIRES", "IP", "USER AGENT")]
-    for device in devices:
-        rows.append(
-            (
-                device.handle,
-                _when(device.signed_in_at),
-                _when(device.last_seen),
-                _when(device.expires_at),
-                device.ip or "-",
-                (device.user_agent or "-")[:40],
-            )
-        )
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    for row in rows:
-        print(
-            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip(), file=out
-        )
+    for line in table(devices):
+        print(line, file=out)
     return 0
 
 
@@ -179,14 +165,6 @@ def _revoke(manager: SessionManager, args: argparse.Namespace, out: TextIO) -> i
         return 0
     print(f"sessionary: user {args.user} has no live session {args.session}", file=sys.stderr)
     return 1
-
-
-def _when(moment: object) -> str:
-    from datetime import datetime
-
-    if not isinstance(moment, datetime):
-        return "-"
-    return moment.strftime("%Y-%m-%d %H:%M:%S")
 
 
 _COMMANDS = {

@@ -41,3 +41,27 @@ def device(summary: Summary, *, current_key: bytes | None) -> Device:
 def by_recency(devices: list[Device]) -> list[Device]:
     """The current session first, then the most recently active."""
     return sorted(devices, key=lambda d: (not d.current, -d.last_seen.timestamp()))
+
+
+def table(devices: list[Device]) -> list[str]:
+    """The devices as aligned text lines, for the command line and management commands."""
+    rows = [("HANDLE", "SIGNED IN", "LAST SEEN", "EXPIRES", "IP", "USER AGENT")]
+    rows += [
+        (
+            d.handle,
+            _when(d.signed_in_at),
+            _when(d.last_seen),
+            _when(d.expires_at),
+            d.ip or "-",
+            (d.user_agent or "-")[:40],
+        )
+        for d in devices
+    ]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return [
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in rows
+    ]
+
+
+def _when(moment: datetime | None) -> str:
+    return "-" if moment is None else moment.strftime("%Y-%m-%d %H:%M:%S")

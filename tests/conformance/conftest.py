@@ -1,8 +1,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
+from collections.abc import AsyncIterator
 
 import pytest
 
@@ -10,19 +9,7 @@ from sessionary._async.backend import AsyncBackend
 from sessionary.stores import Store
 from sessionary.stores.inline import InlineAsync
 
-from .stores import FACTORIES, NATIVE_TTL
-
-
-@pytest.fixture(params=sorted(FACTORIES))
-def store_name(request: pytest.FixtureRequest) -> str:
-    name: str = request.param
-    return name
-
-
-@pytest.fixture
-def store(store_name: str, tmp_path: Path) -> Iterator[Store]:
-    with FACTORIES[store_name](tmp_path) as opened:
-        yield opened
+from .stores import NATIVE_TTL
 
 
 @pytest.fixture(params=["sync", "async"])

@@ -10,12 +10,13 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
 from starlette.applications import Starlette
+from starlette.datastructures import FormData
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
@@ -270,7 +271,12 @@ async def devices(request: Request) -> Response:
     return await page(request, "Your devices", body, current="/devices")
 
 
-async def revoke(request: Request) -> Response:
+DeviceAction = Callable[[SessionManager, Session, str, FormData], Awaitable[str]]
+
+
+async def device_action(request: Request, act: DeviceAction) -> Response:
+    """What both device actions share: a same-origin form, a signed-in user, a store that
+    keeps sessions server-side; ``act`` returns the ``?did=`` note."""
     if not same_origin(request):
         return refused()
     session = session_of(request)
@@ -278,27 +284,27 @@ async def revoke(request: Request) -> Response:
     user = session.user_id
     if user is None:
         return RedirectResponse("/login", status_code=303)
-    form = await request.form()
     try:
-        done = await manager_of(request).arevoke(user, str(form.get("handle", "")))
+        did = await act(manager_of(request), session, user, await request.form())
     except UnsupportedOperation:
         return RedirectResponse("/devices", status_code=303)
-    return RedirectResponse(f"/devices?did={'revoked' if done else 'not-found'}", status_code=303)
+    return RedirectResponse(f"/devices?did={did}", status_code=303)
+
+
+async def revoke(request: Request) -> Response:
+    async def end_one(manager: SessionManager, session: Session, user: str, form: FormData) -> str:
+        done = await manager.arevoke(user, str(form.get("handle", "")))
+        return "revoked" if done else "not-found"
+
+    return await device_action(request, end_one)
 
 
 async def revoke_others(request: Request) -> Response:
-    if not same_origin(request):
-        return refused()
-    session = session_of(request)
-    await session.aload()
-    user = session.user_id
-    if user is None:
-        return RedirectResponse("/login", status_code=303)
-    try:
-        await manager_of(request).arevoke_all(user, except_current=session)
-    except UnsupportedOperation:
-        return RedirectResponse("/devices", status_code=303)
-    return RedirectResponse("/devices?did=others", status_code=303)
+    async def end_others(manager: SessionManager, session: Session, user: str, form: FormData) -> str:
+        await manager.arevoke_all(user, except_current=session)
+        return "others"
+
+    return await device_action(request, end_others)
 
 
 def demo_secret_keys() -> tuple[str, ...]:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from ....devices import table
 from ...conf import get_manager
 
 
@@ -37,23 +37,8 @@ class Command(BaseCommand):
         if not devices:
             self.stdout.write(f"User {user_id} has no live sessions.")
             return
-        rows = [("HANDLE", "SIGNED IN", "LAST SEEN", "EXPIRES", "IP", "USER AGENT")]
-        for device in devices:
-            rows.append(
-                (
-                    device.handle,
-                    _when(device.signed_in_at),
-                    _when(device.last_seen),
-                    _when(device.expires_at),
-                    device.ip or "-",
-                    (device.user_agent or "-")[:40],
-                )
-            )
-        widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-        for row in rows:
-            self.stdout.write(
-                "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
-            )
+        for line in table(devices):
+            self.stdout.write(line)
 
     def _user_id(self, value: str, *, by_username: bool) -> str:
         if not by_username:
@@ -64,7 +49,3 @@ class Command(BaseCommand):
         except model.DoesNotExist:
             raise CommandError(f"no user with username {value!r}") from None
         return str(user._meta.pk.value_to_string(user))
-
-
-def _when(moment: datetime | None) -> str:
-    return "-" if moment is None else moment.strftime("%Y-%m-%d %H:%M:%S")
