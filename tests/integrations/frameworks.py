@@ -71,12 +71,15 @@ class Browser:
     def request(
         self, method: str, path: str, *, form: dict[str, str] | None = None, token: str | None = None
     ) -> Reply:
+        """``token`` sends that token instead, as another browser would: the cookie
+        this browser holds is then left as it was."""
+        replay = token is not None
         token = self.token if token is None else token
         headers = {"Cookie": f"{self.cookie_name}={token}"} if token else {}
         reply = self.send(method, path, headers, form)
         cookie = session_cookie(reply.set_cookies, self.cookie_name)
         self.last_cookie = cookie
-        if cookie is not None:
+        if cookie is not None and not replay:
             self.token = None if cookie.deletes else cookie.value
         return reply
 

@@ -59,6 +59,11 @@ class FlaskSession(Session, SessionMixin):  # type: ignore[misc]
             return
         self.set_expiry(self.get_session_cookie_age() if value else 0)
 
+    def __bool__(self) -> bool:
+        """Whether the session holds data, as for Flask's own (dict) sessions: Flask
+        code such as Flask-Login's session protection tests ``if session:``."""
+        return len(self) > 0
+
     @property
     def new(self) -> bool:  # type: ignore[override]
         """True when the request brought no live session (one is created if something is saved)."""
