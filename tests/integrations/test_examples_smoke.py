@@ -15,7 +15,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-
 from services import free_port, port_open
 
 from .cookies import session_cookie
@@ -39,7 +38,9 @@ def server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         while not port_open("127.0.0.1", port, timeout=0.2):
             if process.poll() is not None or time.monotonic() > deadline:
                 log.flush()
-                pytest.fail(f"{request.param} example did not start:\n{(tmp_path / 'server.log').read_text()}")
+                pytest.fail(
+                    f"{request.param} example did not start:\n{(tmp_path / 'server.log').read_text()}"
+                )
             time.sleep(0.1)
         yield f"http://127.0.0.1:{port}"
     finally:
@@ -85,7 +86,9 @@ def test_tutorial_flow_over_http(server: str) -> None:
     assert response.status_code == 200, response.text
     assert visitor.token not in (None, anonymous)
     assert visitor.send("GET", "/check-session").text.strip() == "User in session: alice"
-    assert visitor.send("GET", "/check-session", token=anonymous).text.strip() == "User in session: No session"
+    assert (
+        visitor.send("GET", "/check-session", token=anonymous).text.strip() == "User in session: No session"
+    )
     sessions = visitor.send("GET", "/sessions").json()
     assert len(sessions) == 1 and sessions[0]["current"] is True
 
@@ -93,4 +96,6 @@ def test_tutorial_flow_over_http(server: str) -> None:
     response = visitor.send("POST", "/logout")
     assert response.status_code == 200
     assert visitor.token is None
-    assert visitor.send("GET", "/check-session", token=signed_in).text.strip() == "User in session: No session"
+    assert (
+        visitor.send("GET", "/check-session", token=signed_in).text.strip() == "User in session: No session"
+    )
