@@ -11,7 +11,7 @@ import flask_login
 import pytest
 from flask import Flask, flash, get_flashed_messages, session
 
-from sessionary import SessionManager, login, logout
+from sessionary import ConfigError, SessionManager, login, logout
 from sessionary.integrations.flask import FlaskSession, Sessionary, get_manager
 
 from .frameworks import Browser, flask_sender
@@ -273,3 +273,27 @@ def test_manager_given_directly_is_used(tmp_path: Path) -> None:
     client = browser(app)
     client.get("/set")
     assert client.last_cookie is not None and client.last_cookie.name == "given"
+
+
+def test_flasks_own_cookie_settings_are_honoured_when_changed(tmp_path: Path) -> None:
+    app = make_app(
+        SESSION_COOKIE_NAME="shop_session",
+        SESSION_COOKIE_SAMESITE="Strict",
+        SESSION_COOKIE_PATH="/",
+        SESSION_COOKIE_SECURE=False,  # Flask's default: sessionary's secure default stays
+    )
+    Sessionary(app, store=f"sqlite:///{tmp_path}/s.db")
+    config = get_manager(app).config
+    assert (config.cookie_name, config.cookie_samesite, config.cookie_secure) == (
+        "shop_session",
+        "Strict",
+        True,
+    )
+    second = make_app(SESSION_COOKIE_NAME="shop_session", SESSIONARY_COOKIE_NAME="wins")
+    Sessionary(second, store=f"sqlite:///{tmp_path}/s.db")
+    assert get_manager(second).config.cookie_name == "wins"
+
+
+def test_partitioned_cookies_are_refused_by_name(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="SESSION_COOKIE_PARTITIONED"):
+        Sessionary(make_app(SESSION_COOKIE_PARTITIONED=True), store=f"sqlite:///{tmp_path}/s.db")

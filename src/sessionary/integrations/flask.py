@@ -17,7 +17,10 @@ ends when the browser closes, True one that lasts ``app.permanent_session_lifeti
 :func:`~sessionary.auth.logout`, which work on ``flask.session`` directly.
 
 Settings come from keyword arguments, else from ``app.config["SESSIONARY_<NAME>"]``
-(``SESSIONARY_STORE``, ``SESSIONARY_COOKIE_NAME``, ``SESSIONARY_IDLE_TIMEOUT``, ...).
+(``SESSIONARY_STORE``, ``SESSIONARY_COOKIE_NAME``, ``SESSIONARY_IDLE_TIMEOUT``, ...),
+else from Flask's ``SESSION_COOKIE_*`` settings where the app changed them from Flask's
+defaults (Flask's insecure defaults, such as ``SESSION_COOKIE_SECURE=False``, do not
+override sessionary's secure ones).
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from flask import Flask, Request, Response, current_app
 from flask.sessions import SessionInterface, SessionMixin
 
 from ..config import SETTING_NAMES, Config
-from ..errors import SessionInterrupted, StoreError
+from ..errors import ConfigError, SessionInterrupted, StoreError
 from ..integrations.wsgi import open_for_environ
 from ..lifecycle import failure_response
 from ..manager import DEFAULT_STORE, SessionManager
@@ -93,6 +96,8 @@ class SessionaryInterface(SessionInterface):
         except (StoreError, SessionInterrupted) as error:
             _become_failure(response, self.manager, error)
             return
+        if outcome.set_cookie is None and not outcome.vary_cookie and not outcome.clear_site_data:
+            return
         headers = outcome.apply(list(response.headers.items()))
         response.headers.clear()
         response.headers.extend(headers)
@@ -144,7 +149,7 @@ class Sessionary:
             app.register_error_handler(error, _failure_handler)
 
     def _build_manager(self, app: Flask) -> SessionManager:
-        settings: dict[str, Any] = {}
+        settings = _flask_cookie_settings(app)
         for name in sorted(SETTING_NAMES):
             key = f"SESSIONARY_{name.upper()}"
             if key in app.config:
@@ -165,6 +170,28 @@ class Sessionary:
     def manager(self) -> SessionManager:
         """The current app's manager (inside an app or request context)."""
         return get_manager()
+
+
+# Flask's own cookie settings, honoured when the app changed them from Flask's default
+# (an unchanged default, such as SESSION_COOKIE_SECURE=False, leaves sessionary's).
+_FLASK_COOKIE_SETTINGS = {
+    "SESSION_COOKIE_NAME": "cookie_name",
+    "SESSION_COOKIE_DOMAIN": "cookie_domain",
+    "SESSION_COOKIE_PATH": "cookie_path",
+    "SESSION_COOKIE_HTTPONLY": "cookie_httponly",
+    "SESSION_COOKIE_SECURE": "cookie_secure",
+    "SESSION_COOKIE_SAMESITE": "cookie_samesite",
+}
+
+
+def _flask_cookie_settings(app: Flask) -> dict[str, Any]:
+    settings = {}
+    for key, name in _FLASK_COOKIE_SETTINGS.items():
+        if key in app.config and app.config[key] != Flask.default_config.get(key):
+            settings[name] = app.config[key]
+    if app.config.get("SESSION_COOKIE_PARTITIONED"):
+        raise ConfigError("SESSION_COOKIE_PARTITIONED", "partitioned session cookies are not supported")
+    return settings
 
 
 def get_manager(app: Flask | None = None) -> SessionManager:
