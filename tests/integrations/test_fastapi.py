@@ -118,3 +118,8 @@ def test_store_failure_answers_503_without_a_cookie(tmp_path: Path) -> None:
 def test_session_type_is_exported_for_annotations() -> None:
     assert SessionDep.__metadata__[0].dependency.__name__ == "get_session"  # type: ignore[attr-defined]
     assert SessionDep.__origin__ is Session  # type: ignore[attr-defined]
+
+
+def test_the_session_is_not_an_api_parameter(manager: SessionManager) -> None:
+    schema = TestClient(make_app(manager)).get("/openapi.json").json()
+    assert schema["paths"]["/remember"]["post"].get("parameters") is None

@@ -208,3 +208,18 @@ def test_store_failure_answers_503_and_interruption_400(tmp_path: Path, user_id:
     reply = client.get("/read")
     assert reply.status == 503
     assert reply.set_cookies == []
+
+
+def test_the_session_is_not_an_api_parameter(manager: SessionManager) -> None:
+    schema = TestClient(make_app(manager)).get("/schema/openapi.json").json()
+    assert "parameters" not in schema["paths"]["/typed"]["get"]
+
+
+def test_get_session_id_does_not_expose_the_token(manager: SessionManager) -> None:
+    @get("/session-id")
+    async def session_id(request: Request[Any, Any, Any]) -> dict[str, Any]:
+        return {"id": request.get_session_id()}
+
+    client = browser(Litestar([write, session_id], plugins=[SessionaryPlugin(manager=manager)]))
+    client.post("/write")
+    assert client.get("/session-id").json() == {"id": None}
