@@ -45,8 +45,9 @@ class FlaskSession(Session, SessionMixin):  # type: ignore[misc]
     """A sessionary :class:`~sessionary.session.Session` with Flask's ``SessionMixin`` surface.
 
     ``modified`` and ``accessed`` are sessionary's own flags (Django's rules), which
-    Flask reads the same way; ``permanent`` and ``new`` are expressed in sessionary's
-    expiry API, so they are saved like any other change.
+    Flask reads the same way. ``permanent`` is expressed through ``set_expiry``, so it
+    is saved like any other change; ``new`` says whether the request brought no live
+    session.
     """
 
     @property
