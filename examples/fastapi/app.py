@@ -16,10 +16,19 @@ from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import FastAPI, Form, HTTPException
-from fastapi.responses import PlainTextResponse
+from fastapi.responses import HTMLResponse, PlainTextResponse
 
 from sessionary import SessionManager, SessionMiddleware, alogin, alogout
 from sessionary.integrations.fastapi import SessionDep
+
+PAGE = """<!doctype html>
+<title>sessionary example</title>
+<p><a href="/set-short-session">Set a 10-second session</a> ·
+<a href="/check-session">Check the session</a> · <a href="/sessions">My sessions</a></p>
+<form method="post" action="/login"><input name="username" placeholder="name" required>
+<button>Log in</button></form>
+<form method="post" action="/logout"><button>Log out</button></form>
+"""
 
 
 def create_app(
@@ -35,9 +44,9 @@ def create_app(
     app = FastAPI(lifespan=lifespan)
     app.add_middleware(SessionMiddleware, manager=manager)
 
-    @app.get("/", response_class=PlainTextResponse)
+    @app.get("/", response_class=HTMLResponse)
     async def index() -> str:
-        return "Try /set-short-session, /check-session, POST /login (username=...), /sessions, POST /logout\n"
+        return PAGE
 
     @app.get("/set-short-session", response_class=PlainTextResponse)
     async def set_short_session(session: SessionDep) -> str:

@@ -16,6 +16,15 @@ from flask import Flask, jsonify, request, session
 from sessionary import SessionManager, login, logout
 from sessionary.integrations.flask import Sessionary, get_manager
 
+PAGE = """<!doctype html>
+<title>sessionary example</title>
+<p><a href="/set-short-session">Set a 10-second session</a> ·
+<a href="/check-session">Check the session</a> · <a href="/sessions">My sessions</a></p>
+<form method="post" action="/login"><input name="username" placeholder="name" required>
+<button>Log in</button></form>
+<form method="post" action="/logout"><button>Log out</button></form>
+"""
+
 
 def create_app(
     store: str = "sqlite:///example-sessions.db", *, manager: SessionManager | None = None
@@ -26,7 +35,7 @@ def create_app(
 
     @app.get("/")
     def index() -> str:
-        return "Try /set-short-session, /check-session, POST /login (username=...), /sessions, POST /logout\n"
+        return PAGE
 
     @app.get("/set-short-session")
     def set_short_session() -> str:

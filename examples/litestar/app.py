@@ -15,7 +15,7 @@ import argparse
 from typing import Annotated, Any
 
 from litestar import Litestar, Response, get, post
-from litestar.enums import RequestEncodingType
+from litestar.enums import MediaType, RequestEncodingType
 from litestar.params import Body
 
 from sessionary import SessionManager, alogin, alogout
@@ -24,14 +24,24 @@ from sessionary.integrations.litestar import SessionaryPlugin, SessionDep
 Form = Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)]
 
 
+PAGE = """<!doctype html>
+<title>sessionary example</title>
+<p><a href="/set-short-session">Set a 10-second session</a> ·
+<a href="/check-session">Check the session</a> · <a href="/sessions">My sessions</a></p>
+<form method="post" action="/login"><input name="username" placeholder="name" required>
+<button>Log in</button></form>
+<form method="post" action="/logout"><button>Log out</button></form>
+"""
+
+
 def create_app(
     store: str = "sqlite:///example-sessions.db", *, manager: SessionManager | None = None
 ) -> Litestar:
     plugin = SessionaryPlugin(store, manager=manager)
 
-    @get("/")
+    @get("/", media_type=MediaType.HTML)
     async def index() -> str:
-        return "Try /set-short-session, /check-session, POST /login (username=...), /sessions, POST /logout\n"
+        return PAGE
 
     @get("/set-short-session")
     async def set_short_session(session: SessionDep) -> str:

@@ -17,10 +17,19 @@ from collections.abc import AsyncIterator
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse
+from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse
 from starlette.routing import Route
 
 from sessionary import SessionManager, SessionMiddleware, alogin, alogout
+
+PAGE = """<!doctype html>
+<title>sessionary example</title>
+<p><a href="/set-short-session">Set a 10-second session</a> ·
+<a href="/check-session">Check the session</a> · <a href="/sessions">My sessions</a></p>
+<form method="post" action="/login"><input name="username" placeholder="name" required>
+<button>Log in</button></form>
+<form method="post" action="/logout"><button>Log out</button></form>
+"""
 
 
 def create_app(
@@ -28,10 +37,8 @@ def create_app(
 ) -> Starlette:
     manager = manager or SessionManager(store)
 
-    async def index(request: Request) -> PlainTextResponse:
-        return PlainTextResponse(
-            "Try /set-short-session, /check-session, POST /login (username=...), /sessions, POST /logout\n"
-        )
+    async def index(request: Request) -> HTMLResponse:
+        return HTMLResponse(PAGE)
 
     async def set_short_session(request: Request) -> PlainTextResponse:
         request.session.set_expiry(10)  # ends 10 seconds after the last save
