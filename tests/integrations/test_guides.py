@@ -151,10 +151,11 @@ _DJANGO_RUN = textwrap.dedent(
     import json, re, sys
     from pathlib import Path
 
-    guide, which = sys.argv[1], sys.argv[2]
+    guide, mode, blocks = sys.argv[1], sys.argv[2], sys.argv[3].split(",")
     code = dict(re.findall(r"<!-- guide: ([\\w-]+) -->\\s*```python\\n(.*?)```", Path(guide).read_text(), re.DOTALL))
-    settings = {}
-    exec(code[which], {}, settings)
+    settings = {"INSTALLED_APPS": ["django.contrib.sessions"]}
+    for block in blocks:
+        exec(code[block], {}, settings)
 
     import django
     from django.conf import settings as django_settings
@@ -169,7 +170,6 @@ _DJANGO_RUN = textwrap.dedent(
         ROOT_URLCONF=__name__,
         ALLOWED_HOSTS=["testserver"],
         MIDDLEWARE=["django.contrib.sessions.middleware.SessionMiddleware"],
-        INSTALLED_APPS=["django.contrib.sessions"],
         DATABASES={"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": "django.sqlite3"}},
         **settings,
     )
@@ -181,29 +181,39 @@ _DJANGO_RUN = textwrap.dedent(
     client = Client()
     cookie = lambda: client.cookies["sessionid"].value if "sessionid" in client.cookies else None
     get = lambda url: client.get(url).content.decode()
-    seen = {"anonymous": get("/me")}
-    before_login = cookie()
-    seen["login"] = get("/login?name=ann")
-    seen["signed_in"] = get("/me")
-    seen["token_changed_at_login"] = cookie() != before_login
-    signed_in = cookie()
-    seen["logout"] = get("/logout")
-    seen["after_logout"] = get("/me")
-    client.cookies["sessionid"] = signed_in
-    seen["replayed_after_logout"] = get("/me")
+    seen = {}
+    if mode == "visit":
+        seen["anonymous"] = get("/me")
+        before_login = cookie()
+        seen["login"] = get("/login?name=ann")
+        seen["signed_in"] = get("/me")
+        seen["token_changed_at_login"] = cookie() != before_login
+        signed_in = cookie()
+        seen["logout"] = get("/logout")
+        seen["after_logout"] = get("/me")
+        client.cookies["sessionid"] = signed_in
+        seen["replayed_after_logout"] = get("/me")
+    elif mode == "sign-in":
+        get("/login?name=ann")
+        seen["cookie"] = cookie()
+    elif mode == "import":
+        call_command("sessionary_import", verbosity=0)
+        client.cookies["sessionid"] = sys.argv[4]
+        seen["me"] = get("/me")
+        seen["login_again"] = get("/login?name=ann")
+        seen["new_cookie"] = cookie()
     print(json.dumps(seen))
     """
 )
 
 
-def django_visit(which: str, tmp_path: Path) -> dict[str, Any]:
-    script = tmp_path / f"run_{which}.py"
+def django_run(tmp_path: Path, workdir: str, mode: str, blocks: str, *extra: str) -> dict[str, Any]:
+    script = tmp_path / "run_django.py"
     script.write_text(_DJANGO_RUN)
-    workdir = tmp_path / which
-    workdir.mkdir()
+    (tmp_path / workdir).mkdir(exist_ok=True)
     result = subprocess.run(
-        [sys.executable, str(script), str(DOCS / "migrating-from-django.md"), which],
-        cwd=workdir,
+        [sys.executable, str(script), str(DOCS / "migrating-from-django.md"), mode, blocks, *extra],
+        cwd=tmp_path / workdir,
         capture_output=True,
         text=True,
         timeout=120,
@@ -214,17 +224,30 @@ def django_visit(which: str, tmp_path: Path) -> dict[str, Any]:
 
 
 def test_django_guide_before(tmp_path: Path) -> None:
-    before = django_visit("before", tmp_path)
+    before = django_run(tmp_path, "before", "visit", "before")
     assert before["signed_in"] == "ann"
     assert before["token_changed_at_login"]
     assert before["replayed_after_logout"] == "anonymous"
 
 
-def test_django_guide_after(tmp_path: Path) -> None:
+def need_sessionary_django() -> None:
     if importlib.util.find_spec("sessionary.django") is None:
         pytest.skip("sessionary.django is not in this tree yet (it is written on its own branch)")
-    before = django_visit("before", tmp_path)
-    after = django_visit("after", tmp_path)
+
+
+def test_django_guide_after(tmp_path: Path) -> None:
+    need_sessionary_django()
+    before = django_run(tmp_path, "before", "visit", "before")
+    after = django_run(tmp_path, "after", "visit", "after")
     assert {k: after[k] for k in VIEW_KEYS} == {k: before[k] for k in VIEW_KEYS}
     assert after["token_changed_at_login"]
     assert after["replayed_after_logout"] == "anonymous"
+
+
+def test_django_guide_keeps_signed_in_users(tmp_path: Path) -> None:
+    need_sessionary_django()
+    old_cookie = django_run(tmp_path, "site", "sign-in", "before")["cookie"]
+    assert len(old_cookie) == 32
+    switched = django_run(tmp_path, "site", "import", "after,keep", old_cookie)
+    assert switched["me"] == "ann"  # still signed in, on the cookie Django issued
+    assert len(switched["new_cookie"]) == 43  # and the next sign-in moves to a sessionary token
