@@ -25,6 +25,8 @@ from services import (
     require_port,
 )
 
+from sessionary.stores import open_store
+
 
 def _has_module(name: str) -> bool:
     try:
@@ -49,16 +51,38 @@ def store_url_for(kind: str, tmp_path: Path) -> str:
         return f"{REDIS_URL}?prefix=sessionary-test-fw-{secrets.token_hex(6)}:"
     if kind == "postgres":
         require_port("PostgreSQL", POSTGRES_HOST, POSTGRES_PORT)
-        return POSTGRES_URL
+        separator = "&" if "?" in POSTGRES_URL else "?"
+        return f"{POSTGRES_URL}{separator}table=sessionary_fw_{secrets.token_hex(6)}"
     raise AssertionError(kind)
 
 
 @pytest.fixture(params=STORE_KINDS)
 def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     url = store_url_for(request.param, tmp_path)
+    if request.param == "postgres":
+        _migrate(url)  # the PostgreSQL store never creates its tables by itself
     yield url
     if request.param == "redis":
         _drop_redis_prefix(url)
+    if request.param == "postgres":
+        _drop_postgres_tables(url)
+
+
+def _migrate(url: str) -> None:
+    store = open_store(url)
+    try:
+        store.sync.migrate()  # type: ignore[attr-defined]
+    finally:
+        store.close()
+
+
+def _drop_postgres_tables(url: str) -> None:
+    """Drop this test's own tables (``<table>_sessions`` and ``<table>_users``)."""
+    import psycopg
+
+    prefix = url.rsplit("table=", 1)[1]
+    with psycopg.connect(POSTGRES_URL, autocommit=True) as connection:
+        connection.execute(f"DROP TABLE IF EXISTS {prefix}_sessions, {prefix}_users")
 
 
 def _drop_redis_prefix(url: str) -> None:
