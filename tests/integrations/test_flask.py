@@ -297,3 +297,18 @@ def test_flasks_own_cookie_settings_are_honoured_when_changed(tmp_path: Path) ->
 def test_partitioned_cookies_are_refused_by_name(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="SESSION_COOKIE_PARTITIONED"):
         Sessionary(make_app(SESSION_COOKIE_PARTITIONED=True), store=f"sqlite:///{tmp_path}/s.db")
+
+
+def test_truthiness_is_having_data_as_for_flasks_own_session(tmp_path: Path) -> None:
+    app = make_app(Sessionary(store=f"sqlite:///{tmp_path}/s.db"))
+
+    @app.get("/truthy")
+    def truthy() -> str:
+        return str(bool(session))
+
+    client = browser(app)
+    assert client.get("/truthy").text == "False"
+    stale = "A" * 43  # shaped like a token, but the server never issued it
+    assert client.get("/truthy", token=stale).text == "False"
+    client.get("/set")
+    assert client.get("/truthy").text == "True"
