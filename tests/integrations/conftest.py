@@ -9,6 +9,7 @@ to its own data: a unique Redis key prefix, and unique user ids everywhere.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import secrets
 from collections.abc import Iterator
@@ -103,3 +104,10 @@ def _drop_redis_prefix(url: str) -> None:
 def user_id() -> str:
     """A user id no other test uses, so per-user session lists stay this test's own."""
     return f"user-{secrets.token_hex(6)}"
+
+
+@pytest.fixture
+def exit_stack() -> Iterator[contextlib.ExitStack]:
+    """Test clients entered here are left (their app's lifespan shut down) after the test."""
+    with contextlib.ExitStack() as stack:
+        yield stack

@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib.util
 import sys
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -111,19 +112,25 @@ def httpx_sender(client: Any) -> Send:
     return send
 
 
-def sender_for(framework: str, app: Any) -> Send:
+def sender_for(framework: str, app: Any, stack: ExitStack) -> Send:
+    """A sender on ``app`` through its framework's test client.
+
+    An ASGI test client is entered (and left when ``stack`` closes): it then runs the
+    app's lifespan and every request on one event loop, as a server does, so a store's
+    async connections are opened, used and closed on the same loop. Browsers that
+    share one app share one sender.
+    """
     if framework == "flask":
         return flask_sender(app)
     if framework == "litestar":
         from litestar.testing import TestClient as LitestarClient
 
-        return httpx_sender(LitestarClient(app, base_url="http://testserver.local"))
+        return httpx_sender(stack.enter_context(LitestarClient(app, base_url="https://testserver.local")))
     from starlette.testclient import TestClient
 
-    return httpx_sender(TestClient(app, base_url="http://localhost"))
+    return httpx_sender(stack.enter_context(TestClient(app, base_url="https://testserver")))
 
 
-def example_browser(framework: str, manager: SessionManager) -> Browser:
-    """A browser on the example app of ``framework``, served with ``manager``."""
-    app = load_example(framework).create_app(manager=manager)
-    return Browser(sender_for(framework, app), cookie_name=manager.config.session_cookie_name)
+def example_sender(framework: str, manager: SessionManager, stack: ExitStack) -> Send:
+    """A sender on the example app of ``framework``, served with ``manager``."""
+    return sender_for(framework, load_example(framework).create_app(manager=manager), stack)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
+from collections.abc import AsyncIterator, Iterator
+from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
@@ -17,7 +20,12 @@ from .frameworks import Browser, httpx_sender
 
 
 def make_app(manager: SessionManager) -> FastAPI:
-    app = FastAPI()
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        await manager.aclose()  # the store's async face, on the loop that used it
+
+    app = FastAPI(lifespan=lifespan)
     app.add_middleware(SessionMiddleware, manager=manager)
 
     @app.get("/kind")
@@ -50,17 +58,24 @@ def make_app(manager: SessionManager) -> FastAPI:
 
 
 @pytest.fixture
-def manager(store_url: str) -> SessionManager:
-    return SessionManager(store_url)
+def manager(store_url: str) -> Iterator[SessionManager]:
+    manager = SessionManager(store_url)
+    yield manager
+    manager.close()
 
 
-def test_the_dependency_is_the_request_session_loaded(manager: SessionManager) -> None:
-    client = TestClient(make_app(manager))
+@pytest.fixture
+def client(manager: SessionManager, exit_stack: ExitStack) -> TestClient:
+    """One client (one event loop, as under a server) for the test's app."""
+    return exit_stack.enter_context(TestClient(make_app(manager), base_url="https://testserver"))
+
+
+def test_the_dependency_is_the_request_session_loaded(client: TestClient) -> None:
     assert client.get("/kind").json() == {"type": "Session", "same_as_request_session": True, "loaded": True}
 
 
-def test_async_api_through_the_dependency(manager: SessionManager) -> None:
-    browser = Browser(httpx_sender(TestClient(make_app(manager))))
+def test_async_api_through_the_dependency(client: TestClient) -> None:
+    browser = Browser(httpx_sender(client))
     assert browser.post("/remember").json() == {"n": 1, "age": 120}
     assert browser.last_cookie is not None and browser.last_cookie.max_age == 120
     assert browser.post("/remember").json() == {"n": 2, "age": 120}
@@ -70,16 +85,14 @@ def test_async_api_through_the_dependency(manager: SessionManager) -> None:
     assert browser.post("/remember", token=old).json()["n"] == 1  # the old token opened nothing
 
 
-def test_websocket_reads_the_session(manager: SessionManager) -> None:
-    client = TestClient(make_app(manager), base_url="https://testserver")
+def test_websocket_reads_the_session(client: TestClient) -> None:
     client.post("/remember")
     client.post("/remember")
     with client.websocket_connect("wss://testserver/ws") as websocket:
         assert websocket.receive_json() == {"n": 2, "via_scope": 2}
 
 
-def test_websocket_without_a_cookie_gets_an_empty_session(manager: SessionManager) -> None:
-    client = TestClient(make_app(manager))
+def test_websocket_without_a_cookie_gets_an_empty_session(client: TestClient) -> None:
     with client.websocket_connect("/ws") as websocket:
         assert websocket.receive_json() == {"n": None, "via_scope": None}
 
@@ -102,10 +115,10 @@ def test_the_dependency_names_the_missing_middleware() -> None:
         TestClient(app_with(StarletteSessionMiddleware)).get("/")
 
 
-def test_store_failure_answers_503_without_a_cookie(tmp_path: Path) -> None:
+def test_store_failure_answers_503_without_a_cookie(tmp_path: Path, exit_stack: ExitStack) -> None:
     path = tmp_path / "sessions.db"
     manager = SessionManager(f"sqlite:///{path}")
-    browser = Browser(httpx_sender(TestClient(make_app(manager))))
+    browser = Browser(httpx_sender(exit_stack.enter_context(TestClient(make_app(manager)))))
     browser.post("/remember")
     with sqlite3.connect(path) as db:
         db.execute("UPDATE sessionary_sessions SET meta = 'garbage'")
@@ -120,6 +133,6 @@ def test_session_type_is_exported_for_annotations() -> None:
     assert SessionDep.__origin__ is Session  # type: ignore[attr-defined]
 
 
-def test_the_session_is_not_an_api_parameter(manager: SessionManager) -> None:
-    schema = TestClient(make_app(manager)).get("/openapi.json").json()
+def test_the_session_is_not_an_api_parameter(client: TestClient) -> None:
+    schema = client.get("/openapi.json").json()
     assert schema["paths"]["/remember"]["post"].get("parameters") is None

@@ -5,6 +5,8 @@ failing closed."""
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -113,17 +115,39 @@ def make_app(manager: SessionManager) -> Litestar:
     )
 
 
-def browser(app: Litestar) -> Browser:
-    return Browser(httpx_sender(TestClient(app, base_url="http://testserver.local")))
+Opener = Callable[[Litestar], TestClient[Any]]
 
 
 @pytest.fixture
-def manager(store_url: str) -> SessionManager:
-    return SessionManager(store_url)
+def serve(exit_stack: ExitStack) -> Opener:
+    """The test client of an app, one per app (one event loop, as under a server)."""
+    clients: dict[int, TestClient[Any]] = {}
+
+    def open_client(app: Litestar) -> TestClient[Any]:
+        if id(app) not in clients:
+            client = TestClient(app, base_url="https://testserver.local")
+            clients[id(app)] = exit_stack.enter_context(client)
+        return clients[id(app)]
+
+    return open_client
 
 
-def test_request_session_reads_and_writes(manager: SessionManager) -> None:
-    client = browser(make_app(manager))
+@pytest.fixture
+def open_browser(serve: Opener) -> Callable[[Litestar], Browser]:
+    return lambda app: Browser(httpx_sender(serve(app)))
+
+
+@pytest.fixture
+def manager(store_url: str) -> Iterator[SessionManager]:
+    manager = SessionManager(store_url)
+    yield manager
+    manager.close()
+
+
+def test_request_session_reads_and_writes(
+    manager: SessionManager, open_browser: Callable[[Litestar], Browser]
+) -> None:
+    client = open_browser(make_app(manager))
     assert client.get("/read").json() == {}
     assert client.post("/write").status == 200
     assert client.last_cookie is not None and "secure" in client.last_cookie.attributes
@@ -132,14 +156,18 @@ def test_request_session_reads_and_writes(manager: SessionManager) -> None:
     assert client.get("/seen").json() == 2  # other middleware see the session too
 
 
-def test_untouched_requests_store_nothing_and_set_no_cookie(manager: SessionManager) -> None:
-    client = browser(make_app(manager))
+def test_untouched_requests_store_nothing_and_set_no_cookie(
+    manager: SessionManager, open_browser: Callable[[Litestar], Browser]
+) -> None:
+    client = open_browser(make_app(manager))
     assert client.get("/read").set_cookies == []
     assert client.token is None
 
 
-def test_set_session_replaces_the_data(manager: SessionManager) -> None:
-    client = browser(make_app(manager))
+def test_set_session_replaces_the_data(
+    manager: SessionManager, open_browser: Callable[[Litestar], Browser]
+) -> None:
+    client = open_browser(make_app(manager))
     client.post("/write")
     token = client.token
     client.post("/set-dict")
@@ -149,8 +177,10 @@ def test_set_session_replaces_the_data(manager: SessionManager) -> None:
     assert client.get("/read").json() == {"items": ["apple"], "owner": "ann"}
 
 
-def test_clear_session_ends_the_stored_session(manager: SessionManager, user_id: str) -> None:
-    client = browser(make_app(manager))
+def test_clear_session_ends_the_stored_session(
+    manager: SessionManager, user_id: str, open_browser: Callable[[Litestar], Browser]
+) -> None:
+    client = open_browser(make_app(manager))
     client.post(f"/login/{user_id}")
     client.post("/write")
     token = client.token
@@ -161,29 +191,36 @@ def test_clear_session_ends_the_stored_session(manager: SessionManager, user_id:
     assert client.get("/read", token=token).json() == {}
 
 
-def test_exclude_and_skip_session(manager: SessionManager) -> None:
-    client = browser(make_app(manager))
+def test_exclude_and_skip_session(
+    manager: SessionManager, open_browser: Callable[[Litestar], Browser]
+) -> None:
+    client = open_browser(make_app(manager))
     assert client.post("/excluded/write").text == "False"
     assert client.post("/opted-out").text == "False"
 
 
-def test_typed_dependency_and_websocket(manager: SessionManager) -> None:
-    app = make_app(manager)
-    client = TestClient(app, base_url="https://testserver.local")
+def test_typed_dependency_and_websocket(manager: SessionManager, serve: Opener) -> None:
+    client = serve(make_app(manager))
     client.post("/write")
     assert client.get("/typed").json() == {"type": "Session", "expiry_age": 1209600, "counter": 1}
     with client.websocket_connect("wss://testserver.local/ws") as ws:
         assert ws.receive_json() == {"counter": 1, "via_scope": 1}
 
 
-def test_config_middleware_without_the_plugin(manager: SessionManager) -> None:
-    app = Litestar([read, write], middleware=[SessionaryConfig(manager=manager).middleware])
-    client = browser(app)
+def test_config_middleware_without_the_plugin(
+    manager: SessionManager, open_browser: Callable[[Litestar], Browser]
+) -> None:
+    app = Litestar(
+        [read, write], middleware=[SessionaryConfig(manager=manager).middleware], on_shutdown=[manager.aclose]
+    )
+    client = open_browser(app)
     client.post("/write")
     assert client.get("/read").json() == {"counter": 1}
 
 
-def test_store_failure_answers_503_and_interruption_400(tmp_path: Path, user_id: str) -> None:
+def test_store_failure_answers_503_and_interruption_400(
+    tmp_path: Path, user_id: str, open_browser: Callable[[Litestar], Browser]
+) -> None:
     path = tmp_path / "sessions.db"
     manager = SessionManager(f"sqlite:///{path}")
 
@@ -195,13 +232,13 @@ def test_store_failure_answers_503_and_interruption_400(tmp_path: Path, user_id:
         return "ok"
 
     app = Litestar([*HANDLERS, revoked_meanwhile], plugins=[SessionaryPlugin(manager=manager)])
-    client = browser(app)
+    client = open_browser(app)
     client.post(f"/login/{user_id}")
     reply = client.post("/revoked-meanwhile")
     assert reply.status == 400
     assert reply.set_cookies == []
 
-    client = browser(app)
+    client = open_browser(app)
     client.post("/write")
     with sqlite3.connect(path) as db:
         db.execute("UPDATE sessionary_sessions SET data = '[1, 2]'")
@@ -210,16 +247,18 @@ def test_store_failure_answers_503_and_interruption_400(tmp_path: Path, user_id:
     assert reply.set_cookies == []
 
 
-def test_the_session_is_not_an_api_parameter(manager: SessionManager) -> None:
-    schema = TestClient(make_app(manager)).get("/schema/openapi.json").json()
+def test_the_session_is_not_an_api_parameter(manager: SessionManager, serve: Opener) -> None:
+    schema = serve(make_app(manager)).get("/schema/openapi.json").json()
     assert "parameters" not in schema["paths"]["/typed"]["get"]
 
 
-def test_get_session_id_does_not_expose_the_token(manager: SessionManager) -> None:
+def test_get_session_id_does_not_expose_the_token(
+    manager: SessionManager, open_browser: Callable[[Litestar], Browser]
+) -> None:
     @get("/session-id")
     async def session_id(request: Request[Any, Any, Any]) -> dict[str, Any]:
         return {"id": request.get_session_id()}
 
-    client = browser(Litestar([write, session_id], plugins=[SessionaryPlugin(manager=manager)]))
+    client = open_browser(Litestar([write, session_id], plugins=[SessionaryPlugin(manager=manager)]))
     client.post("/write")
     assert client.get("/session-id").json() == {"id": None}

@@ -9,6 +9,7 @@ attributes, ``set_expiry``, rotation at login (the old token opens nothing), log
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import ExitStack
 from datetime import UTC, datetime
 
 import pytest
@@ -17,7 +18,7 @@ from sessionary import SessionManager
 from sessionary.testing import FakeClock
 from sessionary.tokens import is_well_formed
 
-from .frameworks import FRAMEWORKS, Browser, example_browser
+from .frameworks import FRAMEWORKS, Browser, Send, example_sender
 
 
 @pytest.fixture
@@ -40,8 +41,13 @@ def framework(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def browser(framework: str, manager: SessionManager) -> Browser:
-    return example_browser(framework, manager)
+def send(framework: str, manager: SessionManager, exit_stack: ExitStack) -> Send:
+    return example_sender(framework, manager, exit_stack)
+
+
+@pytest.fixture
+def browser(send: Send) -> Browser:
+    return Browser(send)
 
 
 def login(browser: Browser, username: str) -> None:
@@ -110,9 +116,8 @@ def test_login_session_follows_set_expiry_300(browser: Browser, clock: FakeClock
     assert browser.get("/check-session").text.strip() == "User in session: No session"
 
 
-def test_the_users_session_list(framework: str, manager: SessionManager, user_id: str) -> None:
-    laptop = example_browser(framework, manager)
-    phone = example_browser(framework, manager)
+def test_the_users_session_list(send: Send, manager: SessionManager, user_id: str) -> None:
+    laptop, phone = Browser(send), Browser(send)
     assert laptop.get("/sessions").status == 401
     login(laptop, user_id)
     login(phone, user_id)
