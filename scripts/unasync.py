@@ -37,6 +37,7 @@ SUBSTITUTIONS: list[tuple[str, str]] = [
     (r"\bStopAsyncIteration\b", "StopIteration"),
     (r"\basyncio\.sleep\b", "time.sleep"),
     (r"\bimport asyncio\b", "import time"),
+    (r"\basyncio\.get_running_loop\(\)", "None"),  # sync code runs on no event loop
     (r"\bredis\.asyncio\b", "redis"),
     (r"\bpsycopg_pool\.AsyncConnectionPool\b", "psycopg_pool.ConnectionPool"),
     (r"\bAsyncConnectionPool\b", "ConnectionPool"),
@@ -46,6 +47,7 @@ SUBSTITUTIONS: list[tuple[str, str]] = [
     (r"\bAsync([A-Z]\w*)\b", r"\1"),
     (r"\b_async\b", "_sync"),
     (r"\b_adata\b", "_data"),
+    (r"\b_aget_(\w+)", r"_get_\1"),
     (r"\.aio\b", ".sync"),
 ]
 _COMPILED = [(re.compile(pattern), replacement) for pattern, replacement in SUBSTITUTIONS]

@@ -20,6 +20,7 @@ from .errors import (
     StoreError,
     StoreUnavailable,
     TooManySessions,
+    UnsupportedOperation,
 )
 from .events import Event
 from .integrations.asgi import SessionMiddleware
@@ -47,6 +48,7 @@ __all__ = [
     "StoreError",
     "StoreUnavailable",
     "TooManySessions",
+    "UnsupportedOperation",
     "WSGISessionMiddleware",
     "alogin",
     "alogout",

@@ -10,6 +10,7 @@ from __future__ import annotations
 from ._async import engine as async_engine
 from ._sync import engine as sync_engine
 from .events import REVOKED
+from .lifecycle import noting_failure
 from .session import Session
 
 
@@ -17,15 +18,27 @@ def login(session: Session, user_id: str | int) -> None:
     """Record ``user_id`` on the session and move it to a new token, keeping its data.
 
     If the session belonged to another user it is emptied first. With
-    ``max_sessions_per_user`` set, the user's oldest other session is ended, or
-    :class:`~sessionary.errors.TooManySessions` is raised (``session_limit_policy``).
-    Also call it after a privilege change (re-authentication, a new role).
+    ``max_sessions_per_user`` set, the sessions signed in longest ago are ended
+    (``evict_oldest``), or :class:`~sessionary.errors.TooManySessions` is raised and
+    nothing changes (``refuse``). Also call it after a privilege change
+    (re-authentication, a new role): every call issues a new token.
     """
-    sync_engine.login(session, str(user_id))
+    with noting_failure(session):
+        sync_engine.login(session, str(user_id))
 
 
 async def alogin(session: Session, user_id: str | int) -> None:
-    await async_engine.login(session, str(user_id))
+    with noting_failure(session):
+        await async_engine.login(session, str(user_id))
+
+
+def recently_authenticated(session: Session, max_age: int) -> bool:
+    """Whether the user signed in (or re-authenticated, through :func:`login`) within
+    ``max_age`` seconds: guard sensitive actions with it ("sudo mode", step-up)."""
+    signed_in = session.auth_at
+    if signed_in is None:
+        return False
+    return (session._manager.clock.now() - signed_in).total_seconds() <= max_age
 
 
 def logout(session: Session) -> None:

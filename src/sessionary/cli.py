@@ -5,7 +5,7 @@
     sessionary migrate --store URL           create the tables a SQL store needs
     sessionary sessions --store URL --user ID
     sessionary revoke --store URL --user ID (--session HANDLE | --all)
-    sessionary demo [--host H] [--port P] [--store URL]
+    sessionary demo [--host H] [--port P] [--store URL] [--host-prefix]
 
 ``--store`` defaults to ``$SESSIONARY_STORE``, else ``sqlite:///sessions.db``.
 """
@@ -14,12 +14,14 @@ from __future__ import annotations
 
 import argparse
 import os
+import secrets
 import sys
 import time
 from collections.abc import Sequence
 from typing import TextIO
 
-from .errors import SessionaryError
+from .config import Config
+from .errors import SessionaryError, UnsupportedOperation
 from .manager import SessionManager
 
 DEFAULT_STORE = "sqlite:///sessions.db"
@@ -71,6 +73,12 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--host", default="127.0.0.1")
     demo.add_argument("--port", type=int, default=8000)
     demo.add_argument("--store", default=os.environ.get("SESSIONARY_STORE", DEMO_STORE), help="store URL")
+    demo.add_argument(
+        "--host-prefix",
+        action="store_true",
+        default=os.environ.get("SESSIONARY_DEMO_HOST_PREFIX", "") not in ("", "0"),
+        help="name the cookie __Host-sessionid (default: on when $SESSIONARY_DEMO_HOST_PREFIX is set and not 0)",
+    )
     return parser
 
 
@@ -81,9 +89,11 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int
         if args.command == "demo":
             from .demo import serve
 
-            serve(host=args.host, port=args.port, store=args.store)
+            serve(host=args.host, port=args.port, store=args.store, host_prefix=args.host_prefix)
             return 0
-        manager = SessionManager(args.store)
+        # Maintenance never signs a cookie: a throwaway key lets cookie:// open, so that its
+        # operations can say themselves what that store cannot do.
+        manager = SessionManager(args.store, Config(secret_keys=(secrets.token_urlsafe(32),)))
         try:
             return _COMMANDS[args.command](manager, args, out)
         finally:
@@ -100,10 +110,15 @@ def _clear_expired(manager: SessionManager, args: argparse.Namespace, out: TextI
     total = 0
     started = time.monotonic()
     progress = sys.stderr if not args.quiet else None
-    for count in manager.clear_expired(args.batch_size):
-        total += count
-        if progress is not None:
-            print(f"\rdeleted {total} expired sessions…", end="", file=progress, flush=True)
+    try:
+        for count in manager.clear_expired(args.batch_size):
+            total += count
+            if progress is not None:
+                print(f"\rdeleted {total} expired sessions…", end="", file=progress, flush=True)
+    except UnsupportedOperation as exc:
+        # A store that keeps nothing on the server (cookie://) has nothing to clear.
+        print(f"Nothing to clear: {exc}.", file=out)
+        return 0
     if progress is not None and total:
         print(file=progress)
     elapsed = time.monotonic() - started

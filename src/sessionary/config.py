@@ -67,6 +67,10 @@ class Config:
     """A read-only request refreshes the stored deadline only once the refresh would
     extend it by at least this share of the remaining lifetime; 0 refreshes on every
     request. A session may therefore end up to this share of its window early."""
+    revoked_before: float | None = None
+    """Refuse every session whose token was issued before this instant (epoch seconds):
+    the switch that ends all sessions of all users at once (set it to ``time.time()``
+    and restart)."""
     max_sessions_per_user: int | None = None
     session_limit_policy: LimitPolicy = "evict_oldest"
     record_client: bool = False
@@ -107,13 +111,20 @@ class Config:
         return replace(self, **changes)
 
     def _validate(self) -> None:
-        name = self.session_cookie_name
-        if not _COOKIE_NAME.fullmatch(self.cookie_name):
+        for flag in _FLAGS:
+            if not isinstance(getattr(self, flag), bool):
+                raise ConfigError(flag, f"{getattr(self, flag)!r} must be True or False")
+        if not isinstance(self.cookie_name, str) or not _COOKIE_NAME.fullmatch(self.cookie_name):
             raise ConfigError(
                 "cookie_name", f"{self.cookie_name!r} is not a valid cookie name (RFC 6265 token)"
             )
+        name = self.session_cookie_name
         _non_negative_int("cookie_age", self.cookie_age)
-        if not self.cookie_path.startswith("/") or not _ATTRIBUTE_VALUE.fullmatch(self.cookie_path):
+        if (
+            not isinstance(self.cookie_path, str)
+            or not self.cookie_path.startswith("/")
+            or not _ATTRIBUTE_VALUE.fullmatch(self.cookie_path)
+        ):
             raise ConfigError(
                 "cookie_path", f"{self.cookie_path!r} must start with '/' and be printable ASCII without ';'"
             )
@@ -132,12 +143,14 @@ class Config:
                 "SameSite=None requires cookie_secure=True; browsers reject such cookies otherwise",
             )
         if name.startswith("__Host-"):
+            # Blame the setting that asked for the prefix: the flag, or the name itself.
+            prefix = "cookie_host_prefix" if self.cookie_host_prefix else "cookie_name"
             if not self.cookie_secure:
-                raise ConfigError("cookie_host_prefix", "a __Host- cookie requires cookie_secure=True")
+                raise ConfigError(prefix, "a __Host- cookie requires cookie_secure=True")
             if self.cookie_path != "/":
-                raise ConfigError("cookie_host_prefix", "a __Host- cookie requires cookie_path='/'")
+                raise ConfigError(prefix, "a __Host- cookie requires cookie_path='/'")
             if self.cookie_domain is not None:
-                raise ConfigError("cookie_host_prefix", "a __Host- cookie must not set cookie_domain")
+                raise ConfigError(prefix, "a __Host- cookie must not set cookie_domain")
         if name.startswith("__Secure-") and not self.cookie_secure:
             raise ConfigError("cookie_name", "a __Secure- cookie requires cookie_secure=True")
         for setting in ("idle_timeout", "absolute_timeout", "renewal_timeout", "browser_close_timeout"):
@@ -151,6 +164,10 @@ class Config:
             raise ConfigError("touch_fraction", f"{self.touch_fraction!r} must be at least 0 and below 1")
         if self.max_sessions_per_user is not None:
             _positive_int("max_sessions_per_user", self.max_sessions_per_user)
+        if self.revoked_before is not None and (
+            isinstance(self.revoked_before, bool) or not isinstance(self.revoked_before, int | float)
+        ):
+            raise ConfigError("revoked_before", f"{self.revoked_before!r} must be epoch seconds (a number)")
         if self.session_limit_policy not in ("evict_oldest", "refuse"):
             raise ConfigError(
                 "session_limit_policy", f"{self.session_limit_policy!r} is not 'evict_oldest' or 'refuse'"
@@ -164,6 +181,19 @@ class Config:
         for key in self.secret_keys:
             if not isinstance(key, str) or len(key) < 16:
                 raise ConfigError("secret_keys", "each key must be a string of at least 16 characters")
+
+
+_FLAGS = (
+    "cookie_secure",
+    "cookie_httponly",
+    "expire_at_browser_close",
+    "save_every_request",
+    "cookie_host_prefix",
+    "record_client",
+    "clear_site_data_on_logout",
+    "accept_django_keys",
+)
+"""Settings that must be real booleans: ``"False"`` read from an environment variable is truthy."""
 
 
 def _non_negative_int(setting: str, value: object) -> None:

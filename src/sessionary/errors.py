@@ -62,7 +62,27 @@ class StoreCorrupted(StoreError):
 
 
 class CookieTooLarge(SessionaryError, ValueError):
-    """A cookie would exceed what browsers keep (4096 bytes for name, value and attributes)."""
+    """A cookie would exceed what browsers keep (4096 bytes for name, value and attributes).
+
+    A browser drops such a cookie without a word, so sessionary refuses to send it: the
+    save fails, and the browser keeps the cookie it had.
+    """
+
+    def __init__(self, size: int, limit: int = 4096, *, advice: str = "") -> None:
+        self.size = size
+        self.limit = limit
+        message = f"the session cookie would take {size} bytes, over the {limit} bytes browsers keep"
+        super().__init__(f"{message}; {advice}" if advice else message)
+
+
+class UnsupportedOperation(SessionaryError):
+    """The store cannot do this by design (a signed-cookie store keeps nothing on the server)."""
+
+    def __init__(self, store: str, operation: str, reason: str) -> None:
+        self.store = store
+        self.operation = operation
+        self.reason = reason
+        super().__init__(f"{store} cannot {operation}: {reason}")
 
 
 class TooManySessions(SessionaryError):

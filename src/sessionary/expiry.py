@@ -154,6 +154,9 @@ def is_live(meta: Meta, *, expires_at: float, browser_close: bool, now: float, c
     """Whether a loaded session is still valid now, under today's config.
 
     Stores already refuse records past their stored deadline; re-checking the rules on
-    load makes a shortened timeout apply at once to sessions stored before the change.
+    load makes a shortened timeout apply at once to sessions stored before the change,
+    and ``config.revoked_before`` end every session issued before it.
     """
+    if config.revoked_before is not None and meta.issued_at < config.revoked_before:
+        return False
     return min(expires_at, deadline(meta, browser_close=browser_close, config=config)) > now

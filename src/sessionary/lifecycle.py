@@ -10,12 +10,14 @@ onto its framework's response. The helpers below build what a save sends to the 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from . import cookies, expiry
 from .clock import from_timestamp, to_timestamp
-from .errors import SessionInterrupted
+from .errors import SessionInterrupted, StoreError
 from .events import REJECTED
 from .serializer import encode_value, session_key_name
 from .stores.base import Change, Meta
@@ -171,6 +173,45 @@ def change_for(session: Session, meta: Meta, now: float) -> tuple[Change, Meta]:
     return change, updated
 
 
+def refresh_plan(session: Session, now: float, *, rolling: bool) -> tuple[Meta, float] | None:
+    """For a session that is not saved: the activity a touch would write now, if one is due.
+
+    ``rolling`` (save-every-request) also moves Django's deadline, as a save would.
+    Returns the refreshed metadata and deadline, or None when the stored deadline is
+    close enough to the exact one (the throttle of :func:`sessionary.expiry.touch_due`).
+    """
+    record = session._record
+    assert record is not None
+    data = session._cache or {}
+    saved = saved_deadline(session, data, now) if rolling else record.meta.saved_deadline
+    meta = replace(record.meta, last_seen=now, saved_deadline=max(saved, record.meta.saved_deadline))
+    config = session._manager.config
+    refreshed = expiry.deadline(meta, browser_close=browser_close(session, data), config=config)
+    if not expiry.touch_due(
+        stored=record.expires_at, refreshed=refreshed, now=now, fraction=config.touch_fraction
+    ):
+        return None
+    return meta, refreshed
+
+
+def projected_deadline(session: Session, now: float) -> float | None:
+    """The deadline the store will hold once this request ends, if nothing else changes."""
+    config = session._manager.config
+    data = session._cache or {}
+    record = session._record
+    saving = (session.modified or config.save_every_request) and not session.is_empty()
+    if record is None:
+        if not saving:
+            return None
+        meta = new_meta(session, data, now)
+    elif saving and session.modified:
+        meta = Change(meta=moved_meta(session, now)).apply_meta(record.meta)
+    else:
+        plan = refresh_plan(session, now, rolling=saving)
+        return record.expires_at if plan is None else plan[1]
+    return expiry.deadline(meta, browser_close=browser_close(session, data), config=config)
+
+
 def reset_tracking(session: Session) -> None:
     """After a successful save: nothing is pending any more (``modified`` stays as it was,
     so the response still sets the cookie)."""
@@ -182,6 +223,22 @@ def reset_tracking(session: Session) -> None:
 
 
 # --- when the session cannot be served ----------------------------------------------------
+
+
+@contextmanager
+def noting_failure(session: Session) -> Iterator[None]:
+    """Remember on the session a store failure (or a vanished session) met by a store call.
+
+    Frameworks turn an exception raised in a view into their own 500 page before the
+    middleware sees it; the end of the request uses this note to answer 503 (or 400)
+    instead, as it does when the exception reaches it.
+    """
+    try:
+        yield
+    except (StoreError, SessionInterrupted) as error:
+        session._failure = error
+        raise
+
 
 _REASONS = {400: "Bad Request", 503: "Service Unavailable"}
 

@@ -24,7 +24,9 @@ def encode_value(key: str, value: Any, *, max_bytes: int | None = None) -> str:
         raise SessionValueError(
             key, f"value of type {type(value).__name__} cannot be stored as JSON ({exc})"
         ) from None
-    if max_bytes is not None and len(text) > max_bytes:
+    # Encoding is needed only when the text could be too long: UTF-8 takes 1 to 4 bytes
+    # a character, so fewer than max_bytes / 4 characters always fit.
+    if max_bytes is not None and len(text) * 4 > max_bytes:
         size = len(text.encode("utf-8"))
         if size > max_bytes:
             raise SessionValueError(

@@ -17,10 +17,11 @@ from collections.abc import ItemsView, Iterable, Iterator, KeysView, Mapping, Va
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from . import expiry
+from . import expiry, lifecycle
 from ._async import engine as async_engine
 from ._sync import engine as sync_engine
 from .clock import from_timestamp
+from .lifecycle import noting_failure
 from .stores.base import Record
 from .tokens import handle as key_handle
 from .tokens import store_key
@@ -64,6 +65,8 @@ class Session:
         self._cleared = False
         self._meta_changes: dict[str, Any] = {}
         self._logged_out = False
+        self._failure: Exception | None = None
+        """A store failure or interruption met during the request (see ``lifecycle.noting_failure``)."""
 
     def __repr__(self) -> str:
         state = "unloaded" if self._cache is None else f"{len(self._cache)} keys"
@@ -90,7 +93,7 @@ class Session:
     @property
     def handle(self) -> str | None:
         """A non-secret name for this session, as shown in the user's device list."""
-        if self._record is not None:
+        if self._record is not None and self._record.key:  # a cookie-borne record has no key
             return key_handle(self._record.key)
         if self._token is not None and self._manager.store.codec is None:
             return key_handle(store_key(self._token))
@@ -111,7 +114,8 @@ class Session:
             if self._token is None:
                 self._cache = {}
             else:
-                sync_engine.load(self)
+                with noting_failure(self):
+                    sync_engine.load(self)
         assert self._cache is not None
         return self._cache
 
@@ -121,7 +125,8 @@ class Session:
             if self._token is None:
                 self._cache = {}
             else:
-                await async_engine.load(self)
+                with noting_failure(self):
+                    await async_engine.load(self)
         assert self._cache is not None
         return self._cache
 
@@ -292,10 +297,13 @@ class Session:
         return self._meta_time("last_seen")
 
     def server_deadline(self) -> datetime | None:
-        """When the store will stop accepting this session, as last saved."""
+        """When the server will stop accepting this session if no other request comes:
+        the deadline the store holds once this request ends (idle, absolute and Django
+        expiry all counted). None for a session that will not be stored."""
         if self._record is None and self._token is not None:
             self._data()
-        return None if self._record is None else from_timestamp(self._record.expires_at)
+        deadline = lifecycle.projected_deadline(self, self._manager.now())
+        return None if deadline is None else from_timestamp(deadline)
 
     def set_timeouts(self, *, idle: int | None = None, absolute: int | None = None) -> None:
         """Per-session idle / absolute timeouts in seconds (0 switches one off for this
@@ -313,29 +321,35 @@ class Session:
     def flush(self) -> None:
         """Delete the session from the store and forget its token; the cookie goes too."""
         self.clear()
-        sync_engine.delete(self)
+        with noting_failure(self):
+            sync_engine.delete(self)
 
     async def aflush(self) -> None:
         self.clear()
-        await async_engine.delete(self)
+        with noting_failure(self):
+            await async_engine.delete(self)
 
     def cycle_key(self) -> None:
         """Move the data to a new token now; the old token stops working at once."""
         self._data()
-        sync_engine.rotate(self, grace=None)
+        with noting_failure(self):
+            sync_engine.rotate(self, grace=None)
 
     async def acycle_key(self) -> None:
         await self._adata()
-        await async_engine.rotate(self, grace=None)
+        with noting_failure(self):
+            await async_engine.rotate(self, grace=None)
 
     def save(self) -> None:
         """Persist now rather than at the end of the request (the middleware still sets
         the cookie). Raises :class:`~sessionary.errors.SessionValueError` naming a key
         that cannot be stored, before writing anything."""
-        sync_engine.save(self)
+        with noting_failure(self):
+            sync_engine.save(self)
 
     async def asave(self) -> None:
-        await async_engine.save(self)
+        with noting_failure(self):
+            await async_engine.save(self)
 
     # --- async forms of the dict and expiry API (Django 5.1+ names) ------------------
 

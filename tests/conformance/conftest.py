@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -26,11 +26,17 @@ def store(store_name: str, tmp_path: Path) -> Iterator[Store]:
 
 
 @pytest.fixture(params=["sync", "async"])
-def backend(request: pytest.FixtureRequest, store: Store) -> AsyncBackend:
-    """The store's sync face (called through an inline shim) or its async face."""
+async def backend(request: pytest.FixtureRequest, store: Store) -> AsyncIterator[AsyncBackend]:
+    """The store's sync face (called through an inline shim) or its async face.
+
+    The async face is closed on the test's own event loop: a network store's async
+    connections belong to that loop and cannot be closed once it has ended.
+    """
     if request.param == "sync":
-        return InlineAsync(store.sync)
-    return store.aio
+        yield InlineAsync(store.sync)
+    else:
+        yield store.aio
+        await store.aio.aclose()
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ from ..clock import from_timestamp
 from ..devices import Device, by_recency, device
 from ..errors import SessionInterrupted, StoreError, TooManySessions
 from ..events import CREATED, EXPIRED, REJECTED, REVOKED, ROTATED
-from ..stores.base import Change, Counts, Record, Rotation
+from ..stores.base import Change, Counts, Record, Rotation, Summary
 from ..tokens import key_from_handle, new_token, store_key
 
 if TYPE_CHECKING:
@@ -196,16 +196,11 @@ def _touch(session: Session, now: float, *, rolling: bool) -> bool:
     """Write this request's activity if it is due; True if something was written."""
     manager = session._manager
     record = session._record
-    assert record is not None and session._cache is not None
-    saved = lifecycle.saved_deadline(session, session._cache, now) if rolling else record.meta.saved_deadline
-    meta = replace(record.meta, last_seen=now, saved_deadline=max(saved, record.meta.saved_deadline))
-    refreshed = expiry.deadline(
-        meta, browser_close=_browser_close(session, session._cache), config=manager.config
-    )
-    if not expiry.touch_due(
-        stored=record.expires_at, refreshed=refreshed, now=now, fraction=manager.config.touch_fraction
-    ):
+    assert record is not None
+    plan = lifecycle.refresh_plan(session, now, rolling=rolling)
+    if plan is None:
         return False
+    meta, refreshed = plan
     if manager.store.codec is not None:
         session._record = replace(record, meta=meta, expires_at=refreshed)
         session._token = manager.store.codec.encode(session._record)
@@ -237,6 +232,10 @@ def close(session: Session, status_code: int) -> lifecycle.Outcome:
     finds the session deleted meanwhile."""
     manager = session._manager
     config = manager.config
+    if session._failure is not None and status_code >= 500:
+        # The app met a store failure (or a vanished session) and its framework turned
+        # it into an error page: answer 503 (or 400) as for one raised to the middleware.
+        raise session._failure
     outcome = lifecycle.Outcome(
         vary_cookie=session.accessed,
         clear_site_data=session._logged_out and config.clear_site_data_on_logout,
@@ -301,31 +300,57 @@ def login(session: Session, user_id: str) -> None:
         # Another user's session: start from nothing rather than inherit their data.
         session.clear()
         delete(session)
-    if config.max_sessions_per_user is not None and config.session_limit_policy == "refuse":
+    limit = config.max_sessions_per_user
+    if limit is not None and config.session_limit_policy == "refuse":
+        # The cheap check first, so a refused sign-in changes nothing at all.
         live = manager.store.sync.user_sessions(user_id, manager.now())
         current = session._record.key if session._record is not None else None
-        if len([s for s in live if s.key != current]) >= config.max_sessions_per_user:
-            raise TooManySessions(user_id, config.max_sessions_per_user)
+        if len([s for s in live if s.key != current]) >= limit:
+            raise TooManySessions(user_id, limit)
     session._meta_changes.update(user_id=user_id, auth_at=manager.now())
     rotate(session, grace=None)
-    if config.max_sessions_per_user is not None and config.session_limit_policy == "evict_oldest":
-        _evict_oldest(session, user_id, config.max_sessions_per_user)
+    if limit is not None:
+        _enforce_limit(session, user_id, limit)
 
 
-def _evict_oldest(session: Session, user_id: str, limit: int) -> None:
-    manager = session._manager
-    live = manager.store.sync.user_sessions(user_id, manager.now())
-    current = session._record.key if session._record is not None else None
-    others = sorted(
-        (s for s in live if s.key != current),
-        key=lambda s: (s.meta.last_seen, s.meta.created_at),
-    )
-    for summary in others[: max(0, len(others) - (limit - 1))]:
+def _signed_in_order(summary: Summary) -> tuple[float, bytes]:
+    """Every process orders a user's sessions the same way: by sign-in time, then key."""
+    meta = summary.meta
+    return (meta.auth_at if meta.auth_at is not None else meta.created_at, summary.key)
+
+
+def _enforce_limit(session: Session, user_id: str, limit: int) -> None:
+    """Leave at most ``limit`` sessions. Every sign-in orders the user's sessions the same
+    way and deletes those outside its keepers, so concurrent sign-ins agree: the newest
+    ``limit`` survive (evict_oldest), or the oldest do and a sign-in beyond the limit
+    undoes itself (refuse)."""
+    assert session._record is not None
+    if limit_sessions(session._manager, user_id, limit, session._record.key):
+        delete(session)
+        if session._manager.config.session_limit_policy == "refuse":
+            raise TooManySessions(user_id, limit)
+
+
+def limit_sessions(manager: SessionManager, user_id: str, limit: int, current: bytes) -> bool:
+    """Delete the user's sessions outside the ``limit`` keepers, except ``current``;
+    True when ``current`` is outside them too (the caller ends it). Also used by the
+    Django integration, whose sign-ins go through ``django.contrib.auth``."""
+    live = sorted(manager.store.sync.user_sessions(user_id, manager.now()), key=_signed_in_order)
+    if len(live) <= limit:
+        return False
+    refuse = manager.config.session_limit_policy == "refuse"
+    doomed = live[limit:] if refuse else live[: len(live) - limit]
+    for summary in doomed:
+        if summary.key == current:
+            continue
         if manager.store.sync.delete_user_session(user_id, summary.key):
             manager.emit(REVOKED, summary.key, user_id=user_id, reason="session limit reached")
+    return current in {s.key for s in doomed}
 
 
 def list_sessions(manager: SessionManager, user_id: str, current: Session | None) -> list[Device]:
+    if current is not None:
+        current._data()
     current_key = current._record.key if current is not None and current._record is not None else None
     summaries = manager.store.sync.user_sessions(user_id, manager.now())
     return by_recency([device(summary, current_key=current_key) for summary in summaries])

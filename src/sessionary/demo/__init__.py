@@ -1,7 +1,40 @@
-"""The example app (being written): ``sessionary demo``."""
+"""The example app: ``sessionary demo`` serves the Django session-expiry tutorial.
+
+Needs the ``demo`` extra (Starlette, python-multipart, uvicorn): ``pip install 'sessionary[demo]'``.
+"""
 
 from __future__ import annotations
 
+from typing import Any
 
-def serve(*, host: str, port: int, store: str) -> None:
-    raise SystemExit("sessionary demo: not available yet in this build")
+
+def create_app(*args: Any, **kwargs: Any) -> Any:
+    """The demo as an ASGI app; see :func:`sessionary.demo.app.create_app`."""
+    from .app import create_app as build
+
+    return build(*args, **kwargs)
+
+
+def serve(*, host: str, port: int, store: str, host_prefix: bool = False) -> None:
+    """Serve the demo with uvicorn until interrupted.
+
+    ``host_prefix`` names the cookie ``__Host-sessionid``. Browsers accept its Secure
+    cookie over plain HTTP only from ``localhost`` and ``127.0.0.1``; anywhere else,
+    serve the demo behind HTTPS.
+    """
+    try:
+        import uvicorn
+
+        from .app import create_app as build
+    except ImportError as exc:
+        raise SystemExit(
+            f"sessionary demo needs {exc.name!r}: install it with pip install 'sessionary[demo]'"
+        ) from None
+    app = build(store, host_prefix=host_prefix)
+    manager = app.state.manager
+    print(
+        f"sessionary demo on http://{host}:{port}/ (store: {manager.store.name}, "
+        f"cookie: {manager.config.session_cookie_name})",
+        flush=True,
+    )
+    uvicorn.run(app, host=host, port=port, log_level="info", server_header=False)

@@ -56,6 +56,7 @@ class SessionMiddleware:
     def __init__(
         self,
         app: ASGIApp,
+        /,
         store: str | Store = DEFAULT_STORE,
         config: Config | None = None,
         *,
@@ -107,6 +108,8 @@ class SessionMiddleware:
                 await session.aload()
             await self.app(scope, receive, send_with_session)
         except (StoreError, SessionInterrupted) as error:
+            if replaced:
+                return  # already answered for (the framework re-raised it after its 500)
             if started:
                 raise
             await _send_failure(send, manager, error)

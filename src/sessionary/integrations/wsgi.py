@@ -44,6 +44,7 @@ class SessionMiddleware:
     def __init__(
         self,
         app: WSGIApp,
+        /,
         store: str | Store = DEFAULT_STORE,
         config: Config | None = None,
         *,
@@ -59,16 +60,21 @@ class SessionMiddleware:
         manager = self.manager
         session = open_for_environ(manager, environ)
         environ[self.environ_key] = session
+        started = False
 
         def start_with_session(
             status: str, headers: list[tuple[str, str]], exc_info: ExcInfo | None = None
         ) -> Callable[[bytes], object]:
+            nonlocal started
             outcome = manager.close_session(session, int(status.split(" ", 1)[0]))
+            started = True
             return start_response(status, outcome.apply(headers), exc_info)
 
         try:
             return self.app(environ, start_with_session)
         except (StoreError, SessionInterrupted) as error:
             status, headers, body = failure_response(manager, error)
-            start_response(status_line(status), headers, sys.exc_info())
+            # exc_info tells the server to replace a response already started; passed when
+            # none was, servers may (and Werkzeug's test client does) re-raise it instead.
+            start_response(status_line(status), headers, sys.exc_info() if started else None)
             return [body]

@@ -21,6 +21,7 @@ import json
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -74,6 +75,7 @@ class SQLiteBackend(Backend):
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
+        self._setup_lock = threading.Lock()
         self._schema_ready = False
 
     # --- connections -----------------------------------------------------------------
@@ -86,12 +88,13 @@ class SQLiteBackend(Backend):
             connection = sqlite3.connect(
                 self.path, isolation_level=None, timeout=self._busy_timeout / 1000, check_same_thread=False
             )
-            connection.execute("PRAGMA journal_mode=WAL")
-            connection.execute(f"PRAGMA synchronous={self._synchronous}")
             connection.execute(f"PRAGMA busy_timeout={int(self._busy_timeout)}")
-            if not self._schema_ready:
-                connection.executescript(SCHEMA)
-                self._schema_ready = True
+            connection.execute(f"PRAGMA synchronous={self._synchronous}")
+            with self._setup_lock:
+                if not self._schema_ready:
+                    self._enter_wal(connection)
+                    connection.executescript(SCHEMA)
+                    self._schema_ready = True
         except sqlite3.Error as exc:
             raise self._error(exc) from exc
         self._local.connection = connection
@@ -99,6 +102,24 @@ class SQLiteBackend(Backend):
         with self._lock:
             self._connections.append(connection)
         return connection
+
+    def _enter_wal(self, connection: sqlite3.Connection) -> None:
+        """Switch the file to WAL mode (it stays so), waiting out other processes doing the same.
+
+        Changing the journal mode needs the file to itself and SQLite answers "database is
+        locked" at once rather than waiting, so this retries until ``busy_timeout``.
+        """
+        deadline = time.monotonic() + self._busy_timeout / 1000
+        while True:
+            try:
+                (mode,) = connection.execute("PRAGMA journal_mode").fetchall()[0]
+                if str(mode).lower() != "wal":
+                    connection.execute("PRAGMA journal_mode=WAL").fetchall()
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.01)
 
     def _error(self, exc: sqlite3.Error) -> StoreUnavailable | StoreCorrupted:
         if isinstance(exc, sqlite3.DatabaseError) and not isinstance(exc, sqlite3.OperationalError):
@@ -110,6 +131,19 @@ class SQLiteBackend(Backend):
             return self._connection().execute(sql, parameters)
         except sqlite3.Error as exc:
             raise self._error(exc) from exc
+
+    def _one(self, sql: str, parameters: tuple[Any, ...] = ()) -> Any:
+        """The first row of a query, with the statement closed at once.
+
+        A statement left open keeps its read transaction (and its snapshot) alive, and a
+        later write on this connection would then fail with "database is locked" at once,
+        without waiting, whenever another connection wrote meanwhile.
+        """
+        cursor = self._execute(sql, parameters)
+        try:
+            return cursor.fetchone()
+        finally:
+            cursor.close()
 
     def _transaction(self) -> _Immediate:
         return _Immediate(self)
@@ -126,12 +160,12 @@ class SQLiteBackend(Backend):
     # --- reading ---------------------------------------------------------------------
 
     def load(self, key: bytes, now: float) -> Record | None:
-        row = self._execute(_LOAD, (key, now)).fetchone()
+        row = self._one(_LOAD, (key, now))
         if row is None:
             return None
         data, meta, expires_at, alias_of = row
         if alias_of is not None:
-            row = self._execute(_LOAD, (alias_of, now)).fetchone()
+            row = self._one(_LOAD, (alias_of, now))
             if row is None or row[3] is not None:
                 return None
             key = alias_of
@@ -139,7 +173,7 @@ class SQLiteBackend(Backend):
         return self._decode(key, data, meta, expires_at)
 
     def exists(self, key: bytes) -> bool:
-        return self._execute("SELECT 1 FROM sessionary_sessions WHERE key = ?", (key,)).fetchone() is not None
+        return self._one("SELECT 1 FROM sessionary_sessions WHERE key = ?", (key,)) is not None
 
     # --- writing ---------------------------------------------------------------------
 
@@ -170,10 +204,10 @@ class SQLiteBackend(Backend):
 
     def write(self, key: bytes, change: Change, now: float) -> bool:
         with self._transaction():
-            row = self._execute(_LOAD, (key, now)).fetchone()
+            row = self._one(_LOAD, (key, now))
             if row is not None and row[3] is not None:
                 key = row[3]
-                row = self._execute(_LOAD, (key, now)).fetchone()
+                row = self._one(_LOAD, (key, now))
                 if row is not None and row[3] is not None:
                     row = None
             if row is None:
@@ -216,7 +250,7 @@ class SQLiteBackend(Backend):
 
     def rotate(self, old_key: bytes, record: Record, grace_until: float | None, now: float) -> Rotation:
         with self._transaction():
-            row = self._execute(_LOAD, (old_key, now)).fetchone()
+            row = self._one(_LOAD, (old_key, now))
             if row is None or row[3] is not None:
                 return Rotation.GONE
             if not self._insert(record, now):
@@ -253,9 +287,9 @@ class SQLiteBackend(Backend):
             yield deleted
 
     def count(self, now: float) -> Counts:
-        live, total = self._execute(
+        live, total = self._one(
             "SELECT coalesce(sum(expires_at > ?), 0), count(*) FROM sessionary_sessions", (now,)
-        ).fetchone()
+        )
         return Counts(live=int(live), expired=int(total) - int(live))
 
     # --- users -----------------------------------------------------------------------

@@ -1,0 +1,404 @@
+"""The Redis store through redis-py's asyncio client (``_sync/redis.py`` is generated from it).
+
+Every operation on one session is one Lua script, so it is atomic and, on a single
+server, one round trip. On Redis Cluster a script may touch only one hash slot: the
+session and its user's keys are then separate calls, ordered so that a crash in between
+never revives a deleted session (see ``stores/redis_scripts.py`` and docs/store-redis.md).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import AsyncIterator, Callable
+from typing import TYPE_CHECKING, Any
+
+from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio.cluster import ClusterNode
+from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import NoScriptError
+
+from ..errors import StoreCorrupted
+from ..stores import redis_scripts as lua
+from ..stores.base import Change, Counts, Record, Rotation, Summary
+from .backend import AsyncBackend
+
+if TYPE_CHECKING:
+    from ..stores.redis import RedisOptions
+
+Client = Redis | AsyncRedisCluster
+_node: Callable[[str, int], ClusterNode] = ClusterNode
+
+HOPS = 4
+"""Calls a Redis Cluster operation may need (alias, user lookups) before it gives up."""
+
+
+class AsyncRedisBackend(AsyncBackend):
+    """Sessions in Redis or Redis Cluster; the client is created on first use.
+
+    The client belongs to the event loop it was first used on; a call from another loop
+    gets a new client (a connection cannot move between loops).
+    """
+
+    def __init__(self, options: RedisOptions) -> None:
+        self.options = options
+        self.name = options.name
+        self.prefix = options.prefix
+        self.cluster = options.cluster
+        self._standalone = "0" if options.cluster else "1"
+        self._lock = threading.Lock()
+        self._client: Client | None = None
+        self._loop: object = None
+
+    # --- the client -------------------------------------------------------------------
+
+    def _connect(self) -> Client:
+        options = self.options
+        # Retried at once: a lost connection (a pooled one the server closed). Never a
+        # timeout, which would only double the wait of a request already late.
+        retry = Retry(NoBackoff(), options.retries, supported_errors=(RedisConnectionError,))
+        if options.cluster:
+            return AsyncRedisCluster(
+                startup_nodes=[_node(host, port) for host, port in options.nodes],
+                retry=retry,
+                decode_responses=True,
+                max_connections=options.max_connections,
+                **options.connection_kwargs,
+            )
+        pool = BlockingConnectionPool.from_url(
+            options.url,
+            max_connections=options.max_connections,
+            timeout=options.connection_kwargs["socket_timeout"],
+            retry=retry,
+            decode_responses=True,
+            **options.connection_kwargs,
+        )
+        return Redis.from_pool(pool)
+
+    def _redis(self) -> Client:
+        loop = asyncio.get_running_loop()
+        with self._lock:
+            if self._client is None or self._loop is not loop:
+                self._client = self._connect()
+                self._loop = loop
+            return self._client
+
+    async def _eval(self, script: lua.Lua, keys: list[str], now: float, *args: str | int) -> Any:
+        """Run a script with the prelude's arguments (prefix, single server?, now) first."""
+        client = self._redis()
+        argv = (self.prefix, self._standalone, lua.number(now), *args)
+        with lua.translated(self.name):
+            try:
+                return await client.evalsha(script.sha, len(keys), *keys, *argv)
+            except NoScriptError:
+                await client.script_load(script.text)
+                return await client.evalsha(script.sha, len(keys), *keys, *argv)
+
+    async def _user(
+        self,
+        tag: str,
+        now: float,
+        *,
+        add: str = "",
+        score: float = 0.0,
+        listing: bool = False,
+        remove: list[str] | tuple[str, ...] = (),
+    ) -> tuple[str | None, list[str]]:
+        """One call on a user's slot: index the member ``add``, drop ``remove``, prune;
+        returns the user's valid_after and (with ``listing``) the index's members."""
+        keys = [lua.index_key(self.prefix, tag), lua.valid_after_key(self.prefix, tag)]
+        valid_after, members = await self._eval(
+            lua.USER, keys, now, add, lua.number(score), "1" if listing else "0", *remove
+        )
+        return valid_after or None, list(members)
+
+    def _key(self, key: bytes) -> str:
+        return lua.session_key(self.prefix, key.hex())
+
+    # --- reading ----------------------------------------------------------------------
+
+    async def load(self, key: bytes, now: float) -> Record | None:
+        via = ""
+        for _ in range(2):
+            reply = await self._eval(lua.LOAD, [self._key(key)], now, via)
+            if reply is None:
+                return None
+            if reply[0] == "alias":
+                if via:
+                    return None  # an alias of an alias: not something a rotation makes
+                via, key = key.hex(), self._hex(reply[1])
+                continue
+            if reply[1]:
+                key = self._hex(reply[1])
+            record, tag = lua.decode_record(key, reply[2], self.name)
+            if self.cluster and tag is not None and await self._revoked(tag, record.meta.issued_at):
+                return None
+            return record
+        return None
+
+    async def _revoked(self, tag: str, issued_at: float) -> bool:
+        """Whether the user's valid_after refuses a session issued at ``issued_at``."""
+        client = self._redis()
+        with lua.translated(self.name):
+            valid_after = await client.get(lua.valid_after_key(self.prefix, tag))
+        try:
+            return valid_after is not None and issued_at < float(valid_after)
+        except ValueError:
+            raise StoreCorrupted(
+                self.name, f"valid_after {str(valid_after)[:20]!r} is not a number"
+            ) from None
+
+    def _hex(self, text: str) -> bytes:
+        try:
+            return bytes.fromhex(text)
+        except ValueError:
+            raise StoreCorrupted(self.name, f"alias target {text[:20]!r} is not a hex key") from None
+
+    async def exists(self, key: bytes) -> bool:
+        client = self._redis()
+        with lua.translated(self.name):
+            return bool(await client.exists(self._key(key)))
+
+    # --- writing ----------------------------------------------------------------------
+
+    async def create(self, record: Record, now: float) -> bool:
+        tag = lua.user_tag(record.meta.user_id) if record.meta.user_id is not None else ""
+        created = await self._eval(
+            lua.CREATE,
+            [self._key(record.key)],
+            now,
+            lua.number(record.expires_at),
+            tag,
+            record.key.hex(),
+            *lua.record_fields(record),
+        )
+        if created and self.cluster and tag:
+            # The session first, then its index entry: a listing drops entries whose
+            # session it cannot find, and must never drop one still being created. A
+            # crash in between leaves a session the index misses until its next write
+            # or touch re-indexes it; its user's valid_after refuses it all the same.
+            await self._user(tag, now, add=record.key.hex(), score=record.expires_at)
+        return bool(created)
+
+    async def write(self, key: bytes, change: Change, now: float) -> bool:
+        removed, fields = lua.change_fields(change)
+        user = lua.change_user(change)
+        via = checked_tag = checked = indexed = ""
+        for _ in range(HOPS):
+            if self.cluster and user not in ("", "-") and indexed != key.hex():
+                await self._user(user, now, add=key.hex(), score=change.expires_at)
+                indexed = key.hex()
+            reply = await self._eval(
+                lua.WRITE,
+                [self._key(key)],
+                now,
+                via,
+                checked_tag,
+                checked,
+                lua.number(change.expires_at),
+                "1" if change.cleared else "0",
+                user,
+                key.hex(),
+                len(removed),
+                *removed,
+                *fields,
+            )
+            if not isinstance(reply, list):
+                return bool(reply)
+            if reply[0] == "alias":
+                if via:
+                    return False
+                via, key = key.hex(), self._hex(reply[1])
+            else:  # 'user': read that user's valid_after (and index the new deadline)
+                checked_tag = reply[1]
+                valid_after, _ = await self._user(checked_tag, now, add=key.hex(), score=change.expires_at)
+                checked = valid_after or ""
+        return False
+
+    async def touch(
+        self, key: bytes, last_seen: float, saved_deadline: float, expires_at: float, now: float
+    ) -> bool:
+        reply = await self._eval(
+            lua.TOUCH,
+            [self._key(key)],
+            now,
+            lua.number(last_seen),
+            lua.number(saved_deadline),
+            lua.number(expires_at),
+            key.hex(),
+        )
+        if isinstance(reply, list):  # cluster: the deadline moved, move the index entry too
+            await self._user(reply[1], now, add=key.hex(), score=expires_at)
+            return True
+        return bool(reply)
+
+    async def rotate(self, old_key: bytes, record: Record, grace_until: float | None, now: float) -> Rotation:
+        tag = lua.user_tag(record.meta.user_id) if record.meta.user_id is not None else ""
+        grace = "" if grace_until is None else lua.number(grace_until)
+        if not self.cluster:
+            result = await self._eval(
+                lua.ROTATE,
+                [self._key(old_key), self._key(record.key)],
+                now,
+                grace,
+                lua.number(record.expires_at),
+                old_key.hex(),
+                record.key.hex(),
+                tag,
+                *lua.record_fields(record),
+            )
+            return Rotation(result)
+        return await self._rotate_across_slots(old_key, record, tag, grace, now)
+
+    async def _rotate_across_slots(
+        self, old_key: bytes, record: Record, tag: str, grace: str, now: float
+    ) -> Rotation:
+        """RESERVE the new key, RETIRE the old one, ACTIVATE the new one (see redis_scripts)."""
+        new = [self._key(record.key)]
+        reserved = await self._eval(lua.RESERVE, new, now, old_key.hex(), *lua.record_fields(record))
+        if reserved == "collision":
+            return Rotation.COLLISION
+        checked_tag = checked = ""
+        if tag:  # indexed once reserved: a listing keeps (and skips) a pending entry
+            valid_after, _ = await self._user(tag, now, add=record.key.hex(), score=record.expires_at)
+            checked_tag, checked = tag, valid_after or ""
+        old_tag = None
+        for _ in range(HOPS):
+            reply = await self._eval(
+                lua.RETIRE, [self._key(old_key)], now, checked_tag, checked, grace, record.key.hex()
+            )
+            if reply == "gone":
+                break
+            if reply[0] == "user":
+                checked_tag = reply[1]
+                valid_after, _ = await self._user(checked_tag, now)
+                checked = valid_after or ""
+                continue
+            old_tag = reply[1]
+            break
+        if old_tag is None:
+            await self._eval(lua.ABANDON, new, now, old_key.hex())
+            return Rotation.GONE
+        if not await self._eval(lua.ACTIVATE, new, now, old_key.hex()):
+            return Rotation.GONE  # revoked or deleted while pending
+        if old_tag:
+            await self._user(old_tag, now, remove=[old_key.hex()])
+        return Rotation.ROTATED
+
+    async def delete(self, key: bytes) -> bool:
+        return await self._delete(key, "")
+
+    async def _delete(self, key: bytes, owner: str) -> bool:
+        reply = await self._eval(lua.DELETE, [self._key(key)], 0.0, key.hex(), owner)
+        if isinstance(reply, list):  # cluster: deleted; now drop its index entry
+            await self._user(reply[1], 0.0, remove=[key.hex()])
+            return True
+        return bool(reply)
+
+    # --- the whole store --------------------------------------------------------------
+
+    async def _scan(self, batch_size: int) -> AsyncIterator[list[str]]:
+        """Every session key under the prefix, in batches (SCAN: O(n), never blocking)."""
+        client = self._redis()
+        batch: list[str] = []
+        with lua.translated(self.name):
+            async for name in client.scan_iter(
+                match=lua.session_pattern(self.prefix), count=max(batch_size, 100), _type="hash"
+            ):
+                batch.append(name)
+                if len(batch) >= batch_size:
+                    yield batch
+                    batch = []
+        if batch:
+            yield batch
+
+    async def clear_expired(self, now: float, batch_size: int) -> AsyncIterator[int]:
+        """Redis drops expired keys by itself; this removes those already past ``now``
+        that it has not dropped yet (a caller's clock ahead of the server's)."""
+        client = self._redis()
+        async for batch in self._scan(batch_size):
+            with lua.translated(self.name):
+                pipe = client.pipeline(transaction=False)
+                for name in batch:
+                    pipe.execute_command("EVAL", lua.REAP.text, 1, name, lua.number(now))
+                deleted = sum(int(count) for count in await pipe.execute())
+            if deleted:
+                yield deleted
+
+    async def count(self, now: float) -> Counts:
+        client = self._redis()
+        live = expired = 0
+        async for batch in self._scan(1000):
+            with lua.translated(self.name):
+                pipe = client.pipeline(transaction=False)
+                for name in batch:
+                    pipe.hget(name, "x")
+                deadlines = await pipe.execute()
+            for deadline in deadlines:
+                if deadline is None:
+                    continue  # dropped since the scan saw it
+                try:
+                    is_live = float(deadline) > now
+                except ValueError:
+                    raise StoreCorrupted(self.name, f"deadline {deadline[:20]!r} is not a number") from None
+                live, expired = live + is_live, expired + (not is_live)
+        return Counts(live=live, expired=expired)
+
+    # --- users ------------------------------------------------------------------------
+
+    async def user_sessions(self, user_id: str, now: float) -> list[Summary]:
+        tag = lua.user_tag(user_id)
+        valid_after, members = await self._user(tag, now, listing=True)
+        if not members:
+            return []
+        client = self._redis()
+        with lua.translated(self.name):
+            pipe = client.pipeline(transaction=False)
+            for member in members:
+                pipe.hmget(lua.session_key(self.prefix, member), lua.SUMMARY_FIELDS)
+            rows = await pipe.execute()
+        found: list[Summary] = []
+        gone: list[str] = []
+        for member, row in zip(members, rows, strict=True):
+            if row[0] is not None and row[3] is not None:
+                continue  # a cluster rotation in flight: neither listed nor forgotten
+            summary = lua.decode_summary(member, row, tag, valid_after, now, self.name)
+            if summary is None:
+                gone.append(member)
+            else:
+                found.append(summary)
+        if gone:
+            await self._user(tag, now, remove=gone)
+        return found
+
+    async def delete_user_session(self, user_id: str, key: bytes) -> bool:
+        return await self._delete(key, lua.user_tag(user_id))
+
+    async def revoke_user(self, user_id: str, valid_after: float, keep: bytes | None) -> int:
+        tag = lua.user_tag(user_id)
+        keys = [lua.index_key(self.prefix, tag), lua.valid_after_key(self.prefix, tag)]
+        doomed = await self._eval(
+            lua.REVOKE, keys, valid_after, lua.number(valid_after), "" if keep is None else keep.hex()
+        )
+        if not doomed:
+            return 0
+        client = self._redis()
+        with lua.translated(self.name):
+            pipe = client.pipeline(transaction=False)
+            for member in doomed:
+                pipe.execute_command(
+                    "EVAL", lua.DELETE_OWNED.text, 1, lua.session_key(self.prefix, member), tag
+                )
+            return sum(int(deleted) for deleted in await pipe.execute())
+
+    async def aclose(self) -> None:
+        with self._lock:
+            client, self._client = self._client, None
+        # A client of another (likely finished) event loop cannot be closed from this one;
+        # its sockets close when it is collected.
+        if client is not None and self._loop is asyncio.get_running_loop():
+            with lua.translated(self.name):
+                await client.aclose()

@@ -1,0 +1,467 @@
+# Generated from sessionary/_async by scripts/unasync.py: edit the async source, not this file.
+"""The PostgreSQL store's work, written once for both faces (``postgresql://``).
+
+Every operation is one SQL statement on an autocommit connection: one round trip and its
+own short transaction. The statement that writes also checks that the record is live
+(deadline, revocation, alias), so no other request can slip in between a check and a
+write. ``PostgresBackend`` is the source; ``PostgresBackend`` (``_sync/postgres.py``)
+is generated from it. Each face opens its own psycopg pool on first use, so an app that
+uses one face never connects with the other. URL options and the schema live in
+:mod:`sessionary.stores.postgres`.
+"""
+
+from __future__ import annotations
+
+import time
+import hashlib
+import json
+import re
+import threading
+from asyncio import AbstractEventLoop
+from collections.abc import Iterator, Iterable
+from contextlib import contextmanager
+from dataclasses import asdict
+from typing import Any, Self
+
+import psycopg
+from psycopg import Connection
+from psycopg.rows import TupleRow
+from psycopg_pool import ConnectionPool, PoolTimeout
+
+from ..errors import SessionValueError, StoreCorrupted, StoreUnavailable
+from ..serializer import encode_value
+from ..stores.base import Change, Counts, Meta, Record, Rotation, Summary
+from ..stores.postgres import PostgresSettings
+from .backend import Backend
+
+# A record counts only if it is live: its deadline ahead and, if its user was revoked
+# after its token was issued, refused. Aliases are checked on both rows they join.
+_LOAD = """
+SELECT s.key, s.data, s.meta, s.expires_at
+FROM {sessions} AS a
+JOIN {sessions} AS s ON s.key = coalesce(a.alias_of, a.key)
+WHERE a.key = %(key)s AND a.expires_at > %(now)s
+  AND s.expires_at > %(now)s AND s.alias_of IS NULL
+  AND NOT EXISTS (SELECT 1 FROM {users} AS u WHERE u.user_id = a.user_id AND a.issued_at < u.valid_after)
+  AND NOT EXISTS (SELECT 1 FROM {users} AS u WHERE u.user_id = s.user_id AND s.issued_at < u.valid_after)
+"""
+
+_CREATE = """
+INSERT INTO {sessions} AS t (key, data, meta, user_id, issued_at, expires_at, alias_of)
+VALUES (%(key)s, %(data)s::jsonb, %(meta)s::jsonb, %(user_id)s, %(issued_at)s, %(expires_at)s, NULL)
+ON CONFLICT (key) DO UPDATE SET
+    data = excluded.data, meta = excluded.meta, user_id = excluded.user_id,
+    issued_at = excluded.issued_at, expires_at = excluded.expires_at, alias_of = NULL
+WHERE t.expires_at <= %(now)s
+"""
+
+# Only the changed keys travel; the merge happens in the row, under its lock, so two
+# requests changing different keys both survive. No live row (following an alias): no
+# row updated, nothing written.
+_WRITE = """
+UPDATE {sessions} AS s
+SET data = %s,
+    meta = s.meta || %%(meta)s::jsonb,
+    user_id = (s.meta || %%(meta)s::jsonb) ->> 'user_id',
+    expires_at = %%(expires_at)s
+FROM {sessions} AS a
+WHERE a.key = %%(key)s AND s.key = coalesce(a.alias_of, a.key)
+  AND a.expires_at > %%(now)s AND s.expires_at > %%(now)s AND s.alias_of IS NULL
+  AND NOT EXISTS (SELECT 1 FROM {users} AS u WHERE u.user_id = a.user_id AND a.issued_at < u.valid_after)
+  AND NOT EXISTS (SELECT 1 FROM {users} AS u WHERE u.user_id = s.user_id AND s.issued_at < u.valid_after)
+"""
+_WRITE_MERGE = _WRITE % "(s.data - %(removed)s::text[]) || %(set)s::jsonb"
+_WRITE_CLEARED = _WRITE % "%(set)s::jsonb"
+
+_TOUCH = """
+UPDATE {sessions} AS s
+SET meta = s.meta || jsonb_build_object(
+        'last_seen', greatest((s.meta ->> 'last_seen')::float8, %(last_seen)s::float8),
+        'saved_deadline', greatest((s.meta ->> 'saved_deadline')::float8, %(saved_deadline)s::float8)),
+    expires_at = greatest(s.expires_at, %(expires_at)s::float8)
+WHERE s.key = %(key)s AND s.alias_of IS NULL AND s.expires_at > %(now)s
+  AND NOT EXISTS (SELECT 1 FROM {users} AS u WHERE u.user_id = s.user_id AND s.issued_at < u.valid_after)
+"""
+
+# One statement, so one transaction: the old row is locked, the new one inserted only if
+# the old was live, and the old retired only if the new key was free.
+_ROTATE = """
+WITH old AS (
+    SELECT s.key FROM {sessions} AS s
+    WHERE s.key = %%(old)s AND s.alias_of IS NULL AND s.expires_at > %%(now)s
+      AND NOT EXISTS (SELECT 1 FROM {users} AS u WHERE u.user_id = s.user_id AND s.issued_at < u.valid_after)
+    FOR UPDATE
+), created AS (
+    INSERT INTO {sessions} AS t (key, data, meta, user_id, issued_at, expires_at, alias_of)
+    SELECT %%(key)s, %%(data)s::jsonb, %%(meta)s::jsonb, %%(user_id)s::text, %%(issued_at)s::float8,
+           %%(expires_at)s::float8, NULL
+    WHERE EXISTS (SELECT 1 FROM old)
+    ON CONFLICT (key) DO UPDATE SET
+        data = excluded.data, meta = excluded.meta, user_id = excluded.user_id,
+        issued_at = excluded.issued_at, expires_at = excluded.expires_at, alias_of = NULL
+    WHERE t.expires_at <= %%(now)s
+    RETURNING t.key
+), retired AS (
+    %s
+)
+SELECT EXISTS (SELECT 1 FROM old), EXISTS (SELECT 1 FROM created)
+"""
+_ROTATE_DROP = _ROTATE % "DELETE FROM {sessions} WHERE key = %(old)s AND EXISTS (SELECT 1 FROM created)"
+_ROTATE_ALIAS = _ROTATE % (
+    "UPDATE {sessions} SET data = jsonb_build_object(), alias_of = %(key)s,"
+    " expires_at = least(expires_at, %(grace_until)s::float8)"
+    " WHERE key = %(old)s AND EXISTS (SELECT 1 FROM created)"
+)
+
+_DELETE = "DELETE FROM {sessions} WHERE key = %(key)s"
+_EXISTS = "SELECT 1 FROM {sessions} WHERE key = %(key)s"
+
+# One batch: at most ``limit`` expired rows, in deadline order from where the previous
+# batch stopped (so no batch rescans the dead index entries of the ones before), rows a
+# writer holds skipped rather than waited for. Each batch is its own short transaction.
+_CLEAR_BATCH = """
+WITH batch AS (
+    SELECT key FROM {sessions}
+    WHERE expires_at <= %(now)s AND expires_at >= %(after)s::float8
+    ORDER BY expires_at
+    LIMIT %(limit)s
+    FOR UPDATE SKIP LOCKED
+), gone AS (
+    DELETE FROM {sessions} WHERE key = ANY (ARRAY (SELECT key FROM batch))
+    RETURNING expires_at
+)
+SELECT count(*), max(expires_at) FROM gone
+"""
+
+_COUNT = "SELECT count(*) FILTER (WHERE expires_at > %(now)s), count(*) FROM {sessions}"
+
+_USER_SESSIONS = """
+WITH pruned AS (
+    DELETE FROM {sessions} WHERE user_id = %(user_id)s AND expires_at <= %(now)s
+)
+SELECT s.key, s.meta, s.expires_at FROM {sessions} AS s
+WHERE s.user_id = %(user_id)s AND s.alias_of IS NULL AND s.expires_at > %(now)s
+  AND NOT EXISTS (SELECT 1 FROM {users} AS u WHERE u.user_id = s.user_id AND s.issued_at < u.valid_after)
+ORDER BY s.issued_at, s.key
+"""
+
+_DELETE_USER_SESSION = "DELETE FROM {sessions} WHERE key = %(key)s AND user_id = %(user_id)s"
+
+_REVOKE_USER = """
+WITH marked AS (
+    INSERT INTO {users} AS u (user_id, valid_after) VALUES (%(user_id)s, %(valid_after)s)
+    ON CONFLICT (user_id) DO UPDATE SET valid_after = greatest(u.valid_after, excluded.valid_after)
+)
+DELETE FROM {sessions} WHERE user_id = %(user_id)s AND key IS DISTINCT FROM %(keep)s::bytea
+"""
+
+# JSONB refuses the NUL character (an escaped one: a literal backslash before it is fine).
+_NUL = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
+
+Rows = list[tuple[Any, ...]]
+
+
+class PostgresBackend(Backend):
+    """Sessions in two tables of a PostgreSQL database, through a lazily opened pool."""
+
+    def __init__(self, settings: PostgresSettings) -> None:
+        self.settings = settings
+        self.name = settings.name
+        self._queries = {
+            template: template.format(sessions=settings.tables.sessions, users=settings.tables.users)
+            for template in _TEMPLATES
+        }
+        self._pool: ConnectionPool[Connection[TupleRow]] | None = None
+        self._pool_loop: AbstractEventLoop | None = None
+        self._lock = threading.Lock()
+        self._connect_error: psycopg.Error | None = None
+
+    # --- connections -----------------------------------------------------------------
+
+    def _open_pool(self) -> ConnectionPool[Connection[TupleRow]]:
+        """This face's pool, opened on first use.
+
+        An async pool belongs to the event loop that opened it. When that loop has ended
+        and another one calls (a test client that runs each request on a fresh loop), a
+        new pool is opened for it; the old one cannot be closed any more and is dropped.
+        """
+        loop = None  # None in the sync face (scripts/unasync.py)
+        pool = self._pool
+        if pool is None or self._pool_loop is not loop:
+            with self._lock:  # guards building the pool object only; nothing awaits inside
+                pool = self._pool
+                if pool is None or self._pool_loop is not loop:
+                    if pool is not None and self._pool_loop is not None and not self._pool_loop.is_closed():
+                        raise RuntimeError(
+                            f"{self.name}: this store's async connections belong to another event loop "
+                            "that is still running; open one store per event loop"
+                        )
+                    pool = self._pool = self._new_pool()
+                    self._pool_loop = loop
+        if pool.closed:
+            pool.open()  # idempotent: concurrent first users all wait for the one opening
+        return pool
+
+    def _new_pool(self) -> ConnectionPool[Connection[TupleRow]]:
+        backend = self
+
+        class RecordingConnection(Connection[TupleRow]):
+            """Remembers why connecting last failed, so a pool timeout can say it."""
+
+            @classmethod
+            def connect(cls, conninfo: str = "", **kwargs: Any) -> Self:
+                try:
+                    connection = super().connect(conninfo, **kwargs)
+                except psycopg.Error as exc:
+                    backend._connect_error = exc
+                    raise
+                backend._connect_error = None
+                return connection
+
+        settings = self.settings
+        return ConnectionPool(
+            settings.conninfo,
+            connection_class=RecordingConnection,
+            kwargs={"autocommit": True},
+            min_size=settings.pool_min_size,
+            max_size=settings.pool_max_size,
+            timeout=settings.pool_timeout,
+            # Give up on a failing connection attempt soon, so that once the server is
+            # back the next request starts a fresh attempt instead of waiting out a
+            # backoff that doubled all through the outage.
+            reconnect_timeout=max(10.0, 2.0 * settings.connect_timeout),
+            name="sessionary",
+            open=False,
+        )
+
+    @contextmanager
+    def connection(self) -> Iterator[Connection[TupleRow]]:
+        """A connection of this face's pool (autocommit), for maintenance and scripts.
+
+        psycopg errors raised inside become :class:`StoreUnavailable` naming the store.
+        """
+        pool = self._open_pool()
+        try:
+            with pool.connection() as conn:
+                yield conn
+        except psycopg.Error as exc:
+            raise self._error(exc) from exc
+
+    def _run(self, template: str, params: dict[str, Any], *, retry: bool = False) -> tuple[Rows, int]:
+        """Run one statement: its rows and its row count.
+
+        With ``retry`` (reads, whose answer a second run cannot change), a connection the
+        server dropped while it sat in the pool (a restart) is replaced by another one; a
+        write is never retried, since whether the server applied it before the connection
+        broke is unknown.
+        """
+        query = self._queries[template]
+        retries = self.settings.pool_max_size if retry else 0
+        while True:
+            broken = False
+            try:
+                pool = self._open_pool()
+                with pool.connection() as conn:
+                    try:
+                        cursor = conn.execute(query, params)
+                        rows = cursor.fetchall() if cursor.description is not None else []
+                        return rows, cursor.rowcount
+                    except psycopg.OperationalError:
+                        broken = conn.broken
+                        raise
+            except psycopg.Error as exc:
+                if broken and retries > 0:
+                    retries -= 1
+                    continue
+                raise self._error(exc) from exc
+
+    def _error(self, exc: psycopg.Error) -> StoreUnavailable:
+        """The store error a psycopg error means, naming the store and the cause."""
+        detail = " ".join(str(exc).split()) or type(exc).__name__
+        if isinstance(exc, psycopg.errors.UndefinedTable | psycopg.errors.UndefinedColumn):
+            cause = (
+                f"{detail}: the session tables are missing or out of date; "
+                f"create them with `sessionary migrate --store {self.name}`"
+            )
+        elif isinstance(exc, PoolTimeout):
+            cause = f"no connection free within pool_timeout={self.settings.pool_timeout:g} s"
+            last = self._connect_error
+            if last is not None:
+                cause += f"; connecting fails: {' '.join(str(last).split())}"
+            else:
+                cause += f" (all pool_max_size={self.settings.pool_max_size} connections busy or connecting)"
+        elif isinstance(exc, psycopg.errors.QueryCanceled):
+            cause = f"{detail} (statement_timeout={self.settings.statement_timeout} ms)"
+        else:
+            cause = f"{type(exc).__name__}: {detail}"
+        return StoreUnavailable(self.name, cause)
+
+    # --- encoding --------------------------------------------------------------------
+
+    def _decode(self, key: bytes, data: Any, meta: Any, expires_at: float) -> Record:
+        if not isinstance(data, dict):
+            raise StoreCorrupted(self.name, f"session data is a JSON {type(data).__name__}, not an object")
+        return Record(bytes(key), data, self._meta(meta), float(expires_at))
+
+    def _meta(self, meta: Any) -> Meta:
+        if not isinstance(meta, dict):
+            raise StoreCorrupted(
+                self.name, f"session metadata is a JSON {type(meta).__name__}, not an object"
+            )
+        return Meta.from_dict(meta, store=self.name)
+
+    @staticmethod
+    def _object(items: Iterable[tuple[str, str]]) -> str:
+        """One JSON object from names and JSON texts, refusing what JSONB cannot hold."""
+        parts = []
+        for name, text in items:
+            if "\x00" in name or _NUL.search(text):
+                raise SessionValueError(name, "PostgreSQL cannot store the NUL character (U+0000) in JSONB")
+            parts.append(json.dumps(name, ensure_ascii=False) + ":" + text)
+        return "{" + ",".join(parts) + "}"
+
+    @staticmethod
+    def _meta_json(values: dict[str, Any]) -> str:
+        text = json.dumps(values, separators=(",", ":"), ensure_ascii=False)
+        if _NUL.search(text):
+            raise SessionValueError("metadata", "PostgreSQL cannot store the NUL character (U+0000) in JSONB")
+        return text
+
+    def _row(self, record: Record, now: float) -> dict[str, Any]:
+        return {
+            "key": record.key,
+            "data": self._object((name, encode_value(name, value)) for name, value in record.data.items()),
+            "meta": self._meta_json(asdict(record.meta)),
+            "user_id": record.meta.user_id,
+            "issued_at": record.meta.issued_at,
+            "expires_at": record.expires_at,
+            "now": now,
+        }
+
+    # --- reading ---------------------------------------------------------------------
+
+    def load(self, key: bytes, now: float) -> Record | None:
+        rows, _ = self._run(_LOAD, {"key": key, "now": now}, retry=True)
+        if not rows:
+            return None
+        return self._decode(*rows[0])
+
+    def exists(self, key: bytes) -> bool:
+        rows, _ = self._run(_EXISTS, {"key": key}, retry=True)
+        return bool(rows)
+
+    # --- writing ---------------------------------------------------------------------
+
+    def create(self, record: Record, now: float) -> bool:
+        _, count = self._run(_CREATE, self._row(record, now))
+        return count == 1
+
+    def write(self, key: bytes, change: Change, now: float) -> bool:
+        params = {
+            "key": key,
+            "set": self._object(change.set.items()),
+            "removed": sorted(change.removed),
+            "meta": self._meta_json(change.meta),
+            "expires_at": change.expires_at,
+            "now": now,
+        }
+        _, count = self._run(_WRITE_CLEARED if change.cleared else _WRITE_MERGE, params)
+        return count == 1
+
+    def touch(
+        self, key: bytes, last_seen: float, saved_deadline: float, expires_at: float, now: float
+    ) -> bool:
+        params = {
+            "key": key,
+            "last_seen": last_seen,
+            "saved_deadline": saved_deadline,
+            "expires_at": expires_at,
+            "now": now,
+        }
+        _, count = self._run(_TOUCH, params)
+        return count == 1
+
+    def rotate(self, old_key: bytes, record: Record, grace_until: float | None, now: float) -> Rotation:
+        params = self._row(record, now) | {"old": old_key, "grace_until": grace_until}
+        rows, _ = self._run(_ROTATE_DROP if grace_until is None else _ROTATE_ALIAS, params)
+        old_was_live, created = rows[0]
+        if not old_was_live:
+            return Rotation.GONE
+        return Rotation.ROTATED if created else Rotation.COLLISION
+
+    def delete(self, key: bytes) -> bool:
+        _, count = self._run(_DELETE, {"key": key})
+        return count > 0
+
+    def clear_expired(self, now: float, batch_size: int) -> Iterator[int]:
+        """Delete in batches of ``batch_size``, each one statement and its own transaction."""
+        after = float("-inf")
+        while True:
+            rows, _ = self._run(_CLEAR_BATCH, {"now": now, "after": after, "limit": batch_size})
+            deleted, last = rows[0]
+            if not deleted:
+                return
+            after = last
+            yield int(deleted)
+
+    def count(self, now: float) -> Counts:
+        rows, _ = self._run(_COUNT, {"now": now}, retry=True)
+        live, total = rows[0]
+        return Counts(live=int(live), expired=int(total) - int(live))
+
+    # --- users -----------------------------------------------------------------------
+
+    def user_sessions(self, user_id: str, now: float) -> list[Summary]:
+        rows, _ = self._run(_USER_SESSIONS, {"user_id": user_id, "now": now}, retry=True)
+        return [Summary(bytes(key), self._meta(meta), float(expires_at)) for key, meta, expires_at in rows]
+
+    def delete_user_session(self, user_id: str, key: bytes) -> bool:
+        _, count = self._run(_DELETE_USER_SESSION, {"key": key, "user_id": user_id})
+        return count > 0
+
+    def revoke_user(self, user_id: str, valid_after: float, keep: bytes | None) -> int:
+        params = {"user_id": user_id, "valid_after": valid_after, "keep": keep}
+        _, count = self._run(_REVOKE_USER, params)
+        return count
+
+    # --- schema ----------------------------------------------------------------------
+
+    def migrate(self) -> None:
+        """Create the tables and indexes that are missing (idempotent).
+
+        Runs in one transaction under an advisory lock, so two deployments migrating at
+        once do not trip over each other.
+        """
+        schema = self.settings.tables.schema_sql()
+        lock = int.from_bytes(
+            hashlib.sha256(b"sessionary:" + schema.encode()).digest()[:8], "big", signed=True
+        )
+        with self.connection() as conn, conn.transaction():
+            conn.execute("SET LOCAL statement_timeout = 0")
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (lock,))
+            conn.execute(schema)
+
+    def close(self) -> None:
+        with self._lock:
+            pool, self._pool = self._pool, None
+            loop, self._pool_loop = self._pool_loop, None
+        if pool is not None and loop is None:
+            pool.close()  # a pool of an ended loop cannot be closed, only dropped
+
+
+_TEMPLATES = (
+    _LOAD,
+    _CREATE,
+    _WRITE_MERGE,
+    _WRITE_CLEARED,
+    _TOUCH,
+    _ROTATE_DROP,
+    _ROTATE_ALIAS,
+    _DELETE,
+    _EXISTS,
+    _CLEAR_BATCH,
+    _COUNT,
+    _USER_SESSIONS,
+    _DELETE_USER_SESSION,
+    _REVOKE_USER,
+)

@@ -1,0 +1,177 @@
+"""What a Django session becomes in a sessionary store, and back: no I/O here.
+
+Django's ``SessionBase`` keeps the data, the flags and the expiry arithmetic; this module
+turns its data into the JSON values a store keeps (through ``SESSION_SERIALIZER``), works
+out what a save changes (a diff against what was loaded), and builds the record's
+metadata. The deadline itself comes from :mod:`sessionary.expiry`, fed with Django's own
+``get_expiry_date()`` at save time, exactly what Django's ``db`` backend stores.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from django.conf import settings
+from django.contrib.sessions.serializers import JSONSerializer
+from django.utils import timezone
+
+from .. import expiry
+from ..serializer import encode_value, session_key_name
+from ..stores.base import Change, Meta
+from ..tokens import is_well_formed, store_key
+
+if TYPE_CHECKING:
+    from ..config import Config
+    from .store import SessionStore
+
+USER_KEY = "_auth_user_id"
+"""Where ``django.contrib.auth`` keeps the signed-in user's id (``SESSION_KEY``)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Moment:
+    """One instant in Django's terms (aware or naive as ``USE_TZ`` says) and as epoch seconds."""
+
+    when: datetime
+    epoch: float
+
+
+def now() -> Moment:
+    """Django's ``timezone.now()``, so a test that moves Django's clock moves ours too."""
+    when = timezone.now()
+    return Moment(when, epoch(when))
+
+
+def epoch(moment: datetime) -> float:
+    """Epoch seconds of a Django datetime; a naive one is local time, as with ``USE_TZ = False``."""
+    return moment.timestamp()
+
+
+def key_for(session_key: str | None, config: Config) -> bytes | None:
+    """The store key of a cookie value, or None when it is not shaped like a token (no lookup)."""
+    if session_key is None or not is_well_formed(session_key, accept_django_keys=config.accept_django_keys):
+        return None
+    return store_key(session_key)
+
+
+# --- values ------------------------------------------------------------------------------
+
+
+def _plain_serializer(session: SessionStore) -> bool:
+    return session.serializer is JSONSerializer
+
+
+def to_store(session: SessionStore, data: dict[Any, Any]) -> dict[str, Any]:
+    """The session's data as the JSON values a store keeps, through ``SESSION_SERIALIZER``.
+
+    For Django's own ``JSONSerializer`` the values are already what JSON keeps, so only the
+    key names are normalised (``1`` becomes ``"1"``, as a JSON round trip would do).
+    """
+    if _plain_serializer(session):
+        return {session_key_name(key): value for key, value in data.items()}
+    loaded: dict[str, Any] = json.loads(session.serializer().dumps(data))
+    return loaded
+
+
+def from_store(session: SessionStore, values: dict[str, Any]) -> dict[str, Any]:
+    """The data a view sees, from what the store keeps (``SESSION_SERIALIZER.loads``).
+
+    A serializer that fails to read the data gives an empty session, as with Django's
+    ``decode``.
+    """
+    if _plain_serializer(session):
+        return values
+    try:
+        loaded: dict[str, Any] = session.serializer().loads(
+            json.dumps(values, separators=(",", ":")).encode()
+        )
+    except Exception:
+        return {}
+    return loaded
+
+
+def encode(values: dict[str, Any], *, max_bytes: int | None = None) -> dict[str, str]:
+    """Each value's JSON text; a value that cannot be stored raises ``SessionValueError``
+    (a ``TypeError``, as Django's serializer raises) naming the key, before any write."""
+    return {key: encode_value(key, value, max_bytes=max_bytes) for key, value in values.items()}
+
+
+def diff(encoded: dict[str, str], loaded: dict[str, str] | None) -> Change:
+    """The keys a save must write: those whose JSON differs from what was loaded.
+
+    Comparing JSON text also catches values mutated in place. Without a loaded copy
+    (``clear()`` replaces the data without loading it) the whole data is written.
+    """
+    if loaded is None:
+        return Change(set=dict(encoded), cleared=True)
+    return Change(
+        set={key: text for key, text in encoded.items() if loaded.get(key) != text},
+        removed=frozenset(loaded.keys() - encoded.keys()),
+    )
+
+
+# --- metadata ----------------------------------------------------------------------------
+
+
+def user_id(values: dict[str, Any]) -> str | None:
+    value = values.get(USER_KEY)
+    return None if value is None else str(value)
+
+
+def browser_close(values: dict[str, Any]) -> bool:
+    return expiry.expire_at_browser_close(
+        values.get(expiry.EXPIRY_KEY), default=settings.SESSION_EXPIRE_AT_BROWSER_CLOSE
+    )
+
+
+def saved_deadline(session: SessionStore, moment: Moment) -> float:
+    """Django's ``get_expiry_date()`` at this save: the deadline Django's db backend stores."""
+    return epoch(session.get_expiry_date(modification=moment.when))
+
+
+def sign_in(session: SessionStore, user: str | None, previous: str | None, moment: Moment) -> dict[str, Any]:
+    """Metadata of a sign-in: a user newly in the data, or a ``user_logged_in`` signal."""
+    if user is None or (user == previous and not session._signed_in):
+        return {}
+    changes: dict[str, Any] = {"auth_at": moment.epoch}
+    if session._client is not None:
+        changes["ip"], changes["user_agent"] = session._client
+    return changes
+
+
+def new_meta(session: SessionStore, values: dict[str, Any], moment: Moment) -> Meta:
+    user = user_id(values)
+    meta = Meta(
+        created_at=moment.epoch,
+        issued_at=moment.epoch,
+        last_seen=moment.epoch,
+        saved_deadline=saved_deadline(session, moment),
+        user_id=user,
+    )
+    for name, value in sign_in(session, user, None, moment).items():
+        setattr(meta, name, value)
+    return meta
+
+
+def moved_meta(
+    session: SessionStore, values: dict[str, Any], previous: Meta, moment: Moment
+) -> dict[str, Any]:
+    """The metadata a save changes: activity, Django's deadline, and the user if it changed."""
+    user = user_id(values)
+    moved: dict[str, Any] = {"last_seen": moment.epoch, "saved_deadline": saved_deadline(session, moment)}
+    if user != previous.user_id:
+        moved["user_id"] = user
+    moved.update(sign_in(session, user, previous.user_id, moment))
+    return moved
+
+
+def deadline(meta: Meta, values: dict[str, Any], config: Config) -> float:
+    return expiry.deadline(meta, browser_close=browser_close(values), config=config)
+
+
+def newly_signed_in(meta: Meta, previous_user: str | None) -> str | None:
+    """The user who signed in with this save, for the session limit."""
+    return meta.user_id if meta.user_id is not None and meta.user_id != previous_user else None

@@ -1,0 +1,149 @@
+"""Sessions in Redis or Redis Cluster, by URL.
+
+    redis://[[user]:password@]host[:port][/db][?options]
+    rediss://...                                   (TLS)
+    redis+cluster://[[user]:password@]host:port[,host:port...][?options]
+
+Options: ``prefix`` (key prefix, default ``sessionary:``), ``socket_timeout`` and
+``socket_connect_timeout`` (seconds, default 2), ``max_connections`` (per server,
+default 50), ``retries`` (immediate retries after a lost connection, default 1),
+``ssl`` (cluster only: TLS), ``health_check_interval``, ``client_name`` and the TLS
+options ``ssl_cert_reqs``, ``ssl_ca_certs``, ``ssl_certfile``, ``ssl_keyfile``,
+``ssl_check_hostname``. Nothing connects until the first session operation, and each
+face (sync, async) opens its own connections only when it is used.
+See docs/store-redis.md for the key layout and what each operation costs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit, urlunsplit
+
+from ..errors import ConfigError
+from . import Store, option, redact
+from .redis_scripts import DEFAULT_PREFIX
+
+
+@dataclass(frozen=True, slots=True)
+class RedisOptions:
+    """A parsed Redis store URL: everything the backends need to make their clients."""
+
+    name: str
+    """The URL without its password, for errors and logs."""
+    url: str
+    """Single server: the URL for redis-py (scheme, credentials, host, port, db)."""
+    nodes: tuple[tuple[str, int], ...] = ()
+    """Cluster: the startup nodes."""
+    prefix: str = DEFAULT_PREFIX
+    max_connections: int = 50
+    retries: int = 1
+    connection_kwargs: dict[str, Any] = field(default_factory=dict)
+    """Passed to every connection: timeouts, credentials (cluster), TLS, client name."""
+
+    @property
+    def cluster(self) -> bool:
+        return bool(self.nodes)
+
+
+# name -> (type, default); those with a default of None are passed on only when given.
+_CONNECTION_OPTIONS: dict[str, tuple[type, Any]] = {
+    "socket_timeout": (float, 2.0),
+    "socket_connect_timeout": (float, 2.0),
+    "health_check_interval": (int, None),
+    "client_name": (str, None),
+    "ssl_cert_reqs": (str, None),
+    "ssl_ca_certs": (str, None),
+    "ssl_certfile": (str, None),
+    "ssl_keyfile": (str, None),
+    "ssl_check_hostname": (bool, None),
+}
+_STORE_OPTIONS = {"prefix", "max_connections", "retries", "ssl"}
+
+
+def parse_redis_url(url: str) -> RedisOptions:
+    """Check a Redis store URL and turn it into :class:`RedisOptions` (no connection made)."""
+    name = redact(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError as exc:
+        raise ConfigError("store", f"{name!r} is not a valid URL ({exc})") from None
+    scheme = parts.scheme.lower()
+    query = parse_qs(parts.query, keep_blank_values=True)
+    unknown = sorted(set(query) - _STORE_OPTIONS - set(_CONNECTION_OPTIONS))
+    if unknown:
+        known = ", ".join(sorted(_STORE_OPTIONS | set(_CONNECTION_OPTIONS)))
+        raise ConfigError("store", f"{name!r}: unknown option {unknown[0]!r}; known options: {known}")
+
+    prefix = option(query, "prefix", DEFAULT_PREFIX, str)
+    if "{" in prefix or "}" in prefix:
+        raise ConfigError(
+            "store",
+            f"{name!r}: prefix {prefix!r} must not contain braces (they set Redis Cluster hash slots)",
+        )
+    max_connections = option(query, "max_connections", 50, int)
+    if max_connections < 1:
+        raise ConfigError("store", f"{name!r}: max_connections={max_connections} must be at least 1")
+    retries = option(query, "retries", 1, int)
+    if not 0 <= retries <= 10:
+        raise ConfigError("store", f"{name!r}: retries={retries} must be between 0 and 10")
+    kwargs: dict[str, Any] = {}
+    for key, (kind, default) in _CONNECTION_OPTIONS.items():
+        value = option(query, key, default, kind)
+        if value is not None:
+            kwargs[key] = value
+    for key in ("socket_timeout", "socket_connect_timeout"):
+        if not kwargs[key] > 0:
+            raise ConfigError("store", f"{name!r}: {key}={kwargs[key]} must be a positive number of seconds")
+
+    common = {"name": name, "prefix": prefix, "max_connections": max_connections, "retries": retries}
+    if scheme == "redis+cluster":
+        if parts.path not in ("", "/", "/0"):
+            raise ConfigError("store", f"{name!r}: Redis Cluster has only database 0; drop {parts.path!r}")
+        userinfo, _, hosts = parts.netloc.rpartition("@")
+        user, _, password = userinfo.partition(":")
+        if user:
+            kwargs["username"] = unquote(user)
+        if password:
+            kwargs["password"] = unquote(password)
+        if option(query, "ssl", False, bool):
+            kwargs["ssl"] = True
+        nodes = tuple(_node(name, text) for text in hosts.split(","))
+        return RedisOptions(url="", nodes=nodes, connection_kwargs=kwargs, **common)
+
+    if scheme not in ("redis", "rediss"):
+        raise ConfigError("store", f"{name!r}: expected redis://, rediss:// or redis+cluster://")
+    if "ssl" in query:
+        raise ConfigError("store", f"{name!r}: use rediss:// for TLS (ssl= is for redis+cluster://)")
+    if "," in parts.netloc:
+        raise ConfigError("store", f"{name!r}: several hosts need redis+cluster://")
+    try:
+        parts.port  # noqa: B018 - raises on a bad port
+    except ValueError as exc:
+        raise ConfigError("store", f"{name!r}: {exc}") from None
+    database = parts.path.lstrip("/") or "0"
+    if not database.isdigit():
+        raise ConfigError(
+            "store", f"{name!r}: database {database!r} must be a number, as in redis://host:6379/0"
+        )
+    base = urlunsplit((scheme, parts.netloc, f"/{int(database)}", "", ""))
+    return RedisOptions(url=base, connection_kwargs=kwargs, **common)
+
+
+def _node(name: str, text: str) -> tuple[str, int]:
+    host, colon, port = text.strip().rpartition(":")
+    if not colon:
+        host, port = port, "6379"
+    host = host.strip("[]")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ConfigError("store", f"{name!r}: cluster node {text!r} is not host:port")
+    return host, int(port)
+
+
+def open_redis(url: str, *, config: object = None) -> Store:
+    """``redis://``, ``rediss://`` or ``redis+cluster://``; see the module docstring."""
+    from .._async.redis import AsyncRedisBackend
+    from .._sync.redis import RedisBackend
+
+    options = parse_redis_url(url)
+    return Store(RedisBackend(options), AsyncRedisBackend(options))

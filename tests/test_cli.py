@@ -1,0 +1,154 @@
+"""The installed ``sessionary`` command, run as a real process against a real SQLite file.
+
+The file is filled through the public API: expired sessions by a manager whose fake
+clock stands a month in the past, live ones by a manager on the real clock (the
+command itself always uses the real clock).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from sessionary import SessionManager
+from sessionary.testing import FakeClock
+
+COMMAND = Path(sys.executable).with_name("sessionary")
+EXPIRED, LIVE = 2500, 40
+
+
+def run(*arguments: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    assert COMMAND.exists(), f"the entry point is not installed at {COMMAND}"
+    # Bytes, decoded here: text mode would turn the progress display's "\r" into "\n".
+    result = subprocess.run(
+        [str(COMMAND), *arguments], capture_output=True, timeout=120, env=env, check=False
+    )
+    return subprocess.CompletedProcess(
+        result.args, result.returncode, result.stdout.decode("utf-8"), result.stderr.decode("utf-8")
+    )
+
+
+def fill(manager: SessionManager, count: int, label: str) -> list[str]:
+    tokens = []
+    for number in range(count):
+        session = manager.open(None)
+        session["who"] = f"{label}-{number}"
+        manager.close_session(session, 200)
+        assert session.session_key is not None
+        tokens.append(session.session_key)
+    return tokens
+
+
+@pytest.fixture(scope="module")
+def populated(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, list[str]]:
+    """A store URL holding EXPIRED expired and LIVE live sessions, and the live tokens."""
+    db = tmp_path_factory.mktemp("cli") / "sessions.db"
+    url = f"sqlite:///{db}"
+    past = SessionManager(url, clock=FakeClock(datetime.now(UTC) - timedelta(days=31)))
+    fill(past, EXPIRED, "expired")
+    past.close()
+    present = SessionManager(url)
+    live = fill(present, LIVE, "live")
+    present.close()
+    return url, live
+
+
+def stats(url: str) -> tuple[int, int]:
+    result = run("stats", "--store", url)
+    assert result.returncode == 0, result.stderr
+    match = re.fullmatch(rf"store:   {re.escape(url)}\nlive:    (\d+)\nexpired: (\d+)\n", result.stdout)
+    assert match, result.stdout
+    return int(match[1]), int(match[2])
+
+
+def test_stats_then_clear_expired_in_batches(populated: tuple[str, list[str]]) -> None:
+    url, live = populated
+    assert stats(url) == (LIVE, EXPIRED)
+
+    result = run("clear-expired", "--store", url, "--batch-size", "1000")
+    assert result.returncode == 0, result.stderr
+    assert re.fullmatch(
+        rf"Deleted {EXPIRED} expired sessions from {re.escape(url)} in \d+\.\ds\.\n", result.stdout
+    ), result.stdout
+    # The progress display counts up batch by batch on stderr, then ends its line.
+    progress = [int(n) for n in re.findall(r"\rdeleted (\d+) expired sessions…", result.stderr)]
+    assert progress == [1000, 2000, 2500]
+    assert result.stderr.endswith("\n")
+
+    assert stats(url) == (LIVE, 0)
+    manager = SessionManager(url)
+    try:
+        for number, token in enumerate(live):
+            assert manager.open(f"sessionid={token}").get("who") == f"live-{number}"
+    finally:
+        manager.close()
+
+    again = run("clear-expired", "--store", url)
+    assert again.returncode == 0
+    assert again.stdout.startswith("Deleted 0 expired sessions")
+    assert again.stderr == ""
+
+
+def test_quiet_prints_only_the_count(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/quiet.db"
+    past = SessionManager(url, clock=FakeClock(datetime.now(UTC) - timedelta(days=31)))
+    fill(past, 30, "expired")
+    past.close()
+    result = run("clear-expired", "--store", url, "--batch-size", "7", "--quiet")
+    assert (result.returncode, result.stderr) == (0, "")
+    assert result.stdout.startswith("Deleted 30 expired sessions")
+
+
+def test_store_from_the_environment(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/env.db"
+    manager = SessionManager(url)
+    fill(manager, 3, "live")
+    manager.close()
+    env = {**os.environ, "SESSIONARY_STORE": url}
+    result = run("stats", env=env)
+    assert result.returncode == 0, result.stderr
+    assert f"store:   {url}\nlive:    3\n" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("arguments", "status", "message"),
+    [
+        (
+            ["stats", "--store", "mysql://localhost/x"],
+            1,
+            "sessionary: store: unknown store URL 'mysql://localhost/x'",
+        ),
+        (
+            ["stats", "--store", "sqlite:////nonexistent-dir/x/s.db"],
+            1,
+            "sqlite:////nonexistent-dir/x/s.db failed",
+        ),
+        (
+            ["clear-expired", "--store", "memory://", "--batch-size", "0"],
+            2,
+            "--batch-size must be at least 1",
+        ),
+        (["clear-expired", "--batch-size", "many"], 2, "invalid int value: 'many'"),
+        (["vacuum"], 2, "invalid choice: 'vacuum'"),
+        ([], 2, "the following arguments are required: COMMAND"),
+    ],
+)
+def test_errors_are_one_clear_line_and_a_status(arguments: list[str], status: int, message: str) -> None:
+    result = run(*arguments)
+    assert result.returncode == status
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_corrupt_file_is_reported_not_crashed_on(tmp_path: Path) -> None:
+    db = tmp_path / "corrupt.db"
+    db.write_bytes(b"not a database " * 500)
+    result = run("stats", "--store", f"sqlite:///{db}")
+    assert result.returncode == 1
+    assert result.stderr == f"sessionary: session store sqlite:///{db} failed: file is not a database\n"

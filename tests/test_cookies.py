@@ -1,0 +1,138 @@
+"""Reading the ``Cookie`` header and writing ``Set-Cookie`` and ``Vary``, checked against
+the strings Django's own ``HttpResponse.set_cookie`` / ``delete_cookie`` produce."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from sessionary import Config
+from sessionary.cookies import add_vary_cookie, cookie_values, delete_cookie, set_cookie
+from sessionary.lifecycle import Outcome
+
+django = pytest.importorskip("django")
+
+from django.conf import settings as django_settings  # noqa: E402
+
+if not django_settings.configured:
+    django_settings.configure(USE_TZ=True, SECRET_KEY="cookie-test-key-" + "x" * 40)
+    django.setup()
+
+from django.http import HttpResponse  # noqa: E402
+from django.utils.cache import patch_vary_headers  # noqa: E402
+from django.utils.http import http_date  # noqa: E402
+
+NOW = 1767268800.0  # 2026-01-01 12:00:00 UTC
+TOKEN = "Qqp5rxGBmAfNUto_KRZtJl4Mm6jXWMUktWA-2Z7hris"
+
+CONFIGS: dict[str, dict[str, Any]] = {
+    "defaults": {},
+    "insecure-like-django": {"cookie_secure": False},
+    "domain-path-none": {"cookie_domain": ".example.com", "cookie_path": "/app/", "cookie_samesite": "None"},
+    "no-samesite-no-httponly": {"cookie_samesite": None, "cookie_httponly": False, "cookie_secure": False},
+    "strict": {"cookie_samesite": "Strict", "cookie_name": "sid"},
+    "host-prefix": {"cookie_host_prefix": True},
+}
+
+
+def django_set_cookie(config: Config, value: str, max_age: int | None) -> str:
+    """What Django's SessionMiddleware sends for these settings (its call, verbatim)."""
+    response = HttpResponse()
+    response.set_cookie(
+        config.session_cookie_name,
+        value,
+        max_age=max_age,
+        expires=None if max_age is None else http_date(NOW + max_age),
+        domain=config.cookie_domain,
+        path=config.cookie_path,
+        secure=config.cookie_secure or None,
+        httponly=config.cookie_httponly or None,
+        samesite=config.cookie_samesite,
+    )
+    return response.cookies[config.session_cookie_name].OutputString()
+
+
+@pytest.mark.parametrize("max_age", [1209600, 300, 10, 0, -10, None])
+@pytest.mark.parametrize("settings", CONFIGS.values(), ids=CONFIGS.keys())
+def test_set_cookie_matches_djangos(settings: dict[str, Any], max_age: int | None) -> None:
+    config = Config(**settings)
+    assert set_cookie(config, TOKEN, max_age=max_age, now=NOW) == django_set_cookie(config, TOKEN, max_age)
+
+
+@pytest.mark.parametrize("settings", CONFIGS.values(), ids=CONFIGS.keys())
+def test_delete_cookie_matches_djangos_but_keeps_secure(settings: dict[str, Any]) -> None:
+    """Django's ``delete_cookie`` adds Secure only for prefixed names or SameSite=None;
+    sessionary marks the deletion Secure whenever the cookie was, so an insecure
+    response cannot be used to tell which cookies a secure site sets."""
+    config = Config(**settings)
+    response = HttpResponse()
+    response.delete_cookie(
+        config.session_cookie_name,
+        path=config.cookie_path,
+        domain=config.cookie_domain,
+        samesite=config.cookie_samesite,
+    )
+    expected = response.cookies[config.session_cookie_name].OutputString()
+    if config.cookie_secure and "Secure" not in expected:
+        expected += "; Secure"
+    assert delete_cookie(config) == expected
+
+
+@pytest.mark.parametrize(
+    ("header", "values"),
+    [
+        (None, []),
+        ("", []),
+        ("sessionid=abc", ["abc"]),
+        ("  sessionid = abc  ", ["abc"]),
+        ("a=1; sessionid=abc; b=2", ["abc"]),
+        ("sessionid=one; sessionid=two;sessionid=three", ["one", "two", "three"]),
+        ("xsessionid=1; sessionidx=2; SESSIONID=3", []),
+        ("sessionid", []),
+        ("sessionid=", [""]),
+        ('sessionid="abc"', ["abc"]),
+        ('sessionid="', ['"']),
+        ('sessionid=""', [""]),
+        ("sessionid=a=b", ["a=b"]),
+        ("=; ;;sessionid=ok; garbage", ["ok"]),
+    ],
+)
+def test_cookie_values(header: str | None, values: list[str]) -> None:
+    assert cookie_values(header, "sessionid") == values
+
+
+@pytest.mark.parametrize(
+    "vary", [None, "Accept-Encoding", "cookie", "Accept, Cookie", "*", "Accept-Encoding,Origin"]
+)
+def test_vary_cookie_matches_djangos(vary: str | None) -> None:
+    response = HttpResponse()
+    if vary is not None:
+        response.headers["Vary"] = vary
+    patch_vary_headers(response, ("Cookie",))
+    ours = add_vary_cookie(vary)
+    assert {item.strip().lower() for item in ours.split(",")} == {
+        item.strip().lower() for item in response.headers["Vary"].split(",")
+    }
+
+
+def test_vary_cookie_edge_cases() -> None:
+    assert add_vary_cookie("") == "Cookie"  # Django writes ", Cookie" here
+    assert add_vary_cookie("Accept-Language, *") == "Accept-Language, *"  # varies on everything already
+
+
+def test_outcome_merges_vary_and_adds_cache_control_only_with_a_cookie() -> None:
+    app_headers = [("Content-Type", "text/plain"), ("Vary", "Accept"), ("vary", "Origin")]
+    plain = Outcome(vary_cookie=True).apply(app_headers)
+    assert plain == [("Content-Type", "text/plain"), ("Vary", "Accept, Origin, Cookie")]
+
+    with_cookie = Outcome(set_cookie="sessionid=x", vary_cookie=True).apply(app_headers)
+    assert ("Set-Cookie", "sessionid=x") in with_cookie
+    assert ("Cache-Control", "private, no-store") in with_cookie
+
+    # The app's own caching decision is kept.
+    own = Outcome(set_cookie="sessionid=x").apply([("Cache-Control", "no-cache")])
+    assert [value for name, value in own if name.lower() == "cache-control"] == ["no-cache"]
+
+    assert Outcome().apply(app_headers) == app_headers
+    assert Outcome(clear_site_data=True).apply([]) == [("Clear-Site-Data", '"cookies"')]
