@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from services import (
     POSTGRES_HOST,
     POSTGRES_PORT,
@@ -25,7 +26,6 @@ from services import (
     REDIS_URL,
     require_port,
 )
-
 from sessionary.stores import open_store
 
 

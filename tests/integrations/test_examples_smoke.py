@@ -15,6 +15,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+
 from services import free_port, port_open
 
 from .cookies import session_cookie
