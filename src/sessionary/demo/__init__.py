@@ -5,6 +5,7 @@ Needs the ``demo`` extra (Starlette, python-multipart, uvicorn): ``pip install '
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 
@@ -32,6 +33,20 @@ def serve(*, host: str, port: int, store: str, host_prefix: bool = False) -> Non
         ) from None
     app = build(store, host_prefix=host_prefix)
     manager = app.state.manager
+    migrate = getattr(manager.store.sync, "migrate", None)
+    if migrate is not None:
+        # A SQL store never creates its tables by itself; the demo is a one-command
+        # try-out, so it runs `sessionary migrate` for you (idempotent) and says so.
+        migrate()
+        print(
+            f"sessionary demo: tables ready in {manager.store.name} (as `sessionary migrate` does)",
+            flush=True,
+        )
+    if manager.store.codec is not None and not os.environ.get("SESSIONARY_SECRET_KEYS"):
+        print(
+            "sessionary demo: cookie:// signs with a random key for this run (set SESSIONARY_SECRET_KEYS to keep one)",
+            flush=True,
+        )
     print(
         f"sessionary demo on http://{host}:{port}/ (store: {manager.store.name}, "
         f"cookie: {manager.config.session_cookie_name})",

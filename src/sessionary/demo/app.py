@@ -7,6 +7,10 @@ line what the request did to the session and the cookie.
 
 from __future__ import annotations
 
+import contextlib
+import os
+import secrets
+from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -19,6 +23,7 @@ from starlette.routing import Route
 
 from .. import Config, Session, SessionManager, SessionMiddleware, Store, alogin, alogout
 from ..clock import Clock
+from ..errors import UnsupportedOperation
 from . import pages
 
 DEMO_STORE = "sqlite:///demo-sessions.db"
@@ -255,7 +260,12 @@ async def devices(request: Request) -> Response:
     if user is None:
         return await page(request, "Your devices", pages.signed_out_required(), current="/devices")
     manager = manager_of(request)
-    listed = await manager.alist_sessions(user, current=session)
+    try:
+        listed = await manager.alist_sessions(user, current=session)
+    except UnsupportedOperation as unsupported:
+        return await page(
+            request, "Your devices", pages.devices_unsupported(unsupported.reason), current="/devices"
+        )
     body = pages.devices_page(user, listed, now=manager.now())
     return await page(request, "Your devices", body, current="/devices")
 
@@ -269,7 +279,10 @@ async def revoke(request: Request) -> Response:
     if user is None:
         return RedirectResponse("/login", status_code=303)
     form = await request.form()
-    done = await manager_of(request).arevoke(user, str(form.get("handle", "")))
+    try:
+        done = await manager_of(request).arevoke(user, str(form.get("handle", "")))
+    except UnsupportedOperation:
+        return RedirectResponse("/devices", status_code=303)
     return RedirectResponse(f"/devices?did={'revoked' if done else 'not-found'}", status_code=303)
 
 
@@ -281,8 +294,19 @@ async def revoke_others(request: Request) -> Response:
     user = session.user_id
     if user is None:
         return RedirectResponse("/login", status_code=303)
-    await manager_of(request).arevoke_all(user, except_current=session)
+    try:
+        await manager_of(request).arevoke_all(user, except_current=session)
+    except UnsupportedOperation:
+        return RedirectResponse("/devices", status_code=303)
     return RedirectResponse("/devices?did=others", status_code=303)
+
+
+def demo_secret_keys() -> tuple[str, ...]:
+    """Signing keys for the cookie:// store: ``$SESSIONARY_SECRET_KEYS`` (comma-separated,
+    newest first), else a random key for this run (cookies then end with the process)."""
+    configured = os.environ.get("SESSIONARY_SECRET_KEYS", "")
+    keys = tuple(key.strip() for key in configured.split(",") if key.strip())
+    return keys or (secrets.token_urlsafe(32),)
 
 
 def create_app(
@@ -300,8 +324,17 @@ def create_app(
     settings = config or demo_config()
     if host_prefix:
         settings = settings.with_changes(cookie_host_prefix=True)
+    if isinstance(store, str) and store.startswith("cookie:") and not settings.secret_keys:
+        settings = settings.with_changes(secret_keys=demo_secret_keys())
     manager = SessionManager(store, settings, clock=clock)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        yield
+        await manager.aclose()
+
     app = Starlette(
+        lifespan=lifespan,
         routes=[
             Route("/", home),
             Route("/set-short-session", set_short_session),

@@ -507,6 +507,12 @@ browser is signed out at its next request, whatever its cookie says.</p>
 <ul class="devices">{"".join(rows)}</ul>{everywhere}"""
 
 
+def devices_unsupported(reason: str) -> str:
+    return f"""<h1>Your devices</h1><p>This store cannot list or end sessions: {escape(reason)}.</p>
+<p class="muted">Sign out still drops this browser's cookie. Run the demo on SQLite, Redis or PostgreSQL to
+see every device.</p>"""
+
+
 def signed_out_required() -> str:
     return """<h1>Your devices</h1><p>Sign in to see the sessions of your account.</p>
 <div class="actions"><a class="button" href="/login">Sign in</a></div>"""
