@@ -39,13 +39,18 @@ def open_session(
     *,
     client_ip: str | None = None,
     user_agent: str | None = None,
+    session_class: type[Session] | None = None,
 ) -> Session:
     """A lazy session for a request; nothing is read from the store until it is used.
 
     A cookie value that is not shaped like a token is dropped here, before any store
     query, and reported as a ``rejected`` event; the session then starts empty.
+    ``session_class`` lets a framework adapter hand out a subclass that adds the
+    attributes its framework expects of a session object (Flask's ``permanent``).
     """
     from .session import Session
+
+    session_class = session_class or Session
 
     config = manager.config
     values = cookies.cookie_values(cookie_header, config.session_cookie_name)
@@ -56,7 +61,7 @@ def open_session(
     if len(candidates) < len(values):
         manager.emit(REJECTED, None, reason="malformed session cookie")
     candidates = candidates[:MAX_CANDIDATES]
-    return Session(
+    return session_class(
         manager,
         candidates[0] if candidates else None,
         candidates=candidates[1:],

@@ -60,10 +60,18 @@ class SessionManager:
     # --- one request -----------------------------------------------------------------
 
     def open(
-        self, cookie_header: str | None, *, client_ip: str | None = None, user_agent: str | None = None
+        self,
+        cookie_header: str | None,
+        *,
+        client_ip: str | None = None,
+        user_agent: str | None = None,
+        session_class: type[Session] | None = None,
     ) -> Session:
-        """A lazy session for a request carrying ``cookie_header`` (no store call yet)."""
-        return lifecycle.open_session(self, cookie_header, client_ip=client_ip, user_agent=user_agent)
+        """A lazy session for a request carrying ``cookie_header`` (no store call yet);
+        ``session_class`` is a :class:`Session` subclass a framework adapter needs."""
+        return lifecycle.open_session(
+            self, cookie_header, client_ip=client_ip, user_agent=user_agent, session_class=session_class
+        )
 
     def close_session(self, session: Session, status_code: int) -> lifecycle.Outcome:
         """Save as needed and say which headers the response gets (sync)."""

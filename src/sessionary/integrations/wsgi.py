@@ -27,11 +27,14 @@ StartResponse = Callable[..., Callable[[bytes], object]]
 WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 
 
-def open_for_environ(manager: SessionManager, environ: dict[str, Any]) -> Session:
+def open_for_environ(
+    manager: SessionManager, environ: dict[str, Any], *, session_class: type[Session] | None = None
+) -> Session:
     return manager.open(
         environ.get("HTTP_COOKIE"),
         client_ip=environ.get("REMOTE_ADDR"),
         user_agent=environ.get("HTTP_USER_AGENT"),
+        session_class=session_class,
     )
 
 
