@@ -112,6 +112,27 @@ class Change:
         values.update(self.meta)
         return Meta(**values)
 
+    @classmethod
+    def replacing(cls, data: dict[str, Any]) -> Change:
+        """The change that makes a record's data exactly ``data`` (every key, cleared first)."""
+        return cls(
+            set={
+                name: json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+                for name, value in data.items()
+            },
+            cleared=True,
+        )
+
+
+class Swap(enum.Enum):
+    """How a compare-and-set of one session key went (``AsyncBackend.compare_and_set``)."""
+
+    SWAPPED = "swapped"
+    CONFLICT = "conflict"
+    """The key no longer held the expected value: nothing was written; read again and retry."""
+    GONE = "gone"
+    """No live session under the key (deleted, expired or revoked): nothing was written."""
+
 
 class Rotation(enum.Enum):
     """How a rotation (new token for the same session) went."""
