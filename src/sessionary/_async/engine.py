@@ -339,7 +339,15 @@ async def close(session: Session, status_code: int) -> lifecycle.Outcome:
         and not session._via_alias
         and expiry.renewal_due(record.meta, now=now, config=config)
     ):
-        await rotate(session, grace=config.renewal_grace)
+        try:
+            await rotate(session, grace=config.renewal_grace)
+        except SessionInterrupted:
+            if not session.modified:
+                raise
+            # Another request renewed the session first. This one's changes still land,
+            # through the alias that renewal left (within its grace), unless it is gone.
+            await save(session)
+            session._via_alias = True
     elif session.modified or record is None:
         await save(session)
     else:

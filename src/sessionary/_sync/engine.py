@@ -340,7 +340,15 @@ def close(session: Session, status_code: int) -> lifecycle.Outcome:
         and not session._via_alias
         and expiry.renewal_due(record.meta, now=now, config=config)
     ):
-        rotate(session, grace=config.renewal_grace)
+        try:
+            rotate(session, grace=config.renewal_grace)
+        except SessionInterrupted:
+            if not session.modified:
+                raise
+            # Another request renewed the session first. This one's changes still land,
+            # through the alias that renewal left (within its grace), unless it is gone.
+            save(session)
+            session._via_alias = True
     elif session.modified or record is None:
         save(session)
     else:
