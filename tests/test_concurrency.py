@@ -26,9 +26,9 @@ from typing import Any
 
 import httpx
 import pytest
-from conformance.stores import FACTORIES
 from live_servers import KINDS, Gates, get, parallel, serve, session_cookie
 
+from conformance.stores import FACTORIES
 from sessionary import SessionManager
 from sessionary.stores import Store
 from sessionary.testing import FakeClock
