@@ -98,6 +98,8 @@ async def _asgi_view(path: str, session: Session, query: dict[str, str], gates: 
         await session.aset(query["name"], query.get("value", ""))
     elif path == "/read":
         await session.aload()
+    elif path == "/read-sync":
+        session.load()  # sync access from an async view: the store's sync face, in the view
     elif path == "/read-slow":
         await session.aload()
         await gates.areach(query["gate"])
@@ -132,7 +134,7 @@ async def _asgi_view(path: str, session: Session, query: dict[str, str], gates: 
 def _wsgi_view(path: str, session: Session, query: dict[str, str], gates: Gates) -> Any:
     if path == "/set":
         session[query["name"]] = query.get("value", "")
-    elif path == "/read":
+    elif path in ("/read", "/read-sync"):
         session.load()
     elif path == "/read-slow":
         session.load()
@@ -167,6 +169,7 @@ def _wsgi_view(path: str, session: Session, query: dict[str, str], gates: Gates)
 ROUTES = (
     "/set",
     "/read",
+    "/read-sync",
     "/read-slow",
     "/set-slow",
     "/increment",
