@@ -189,7 +189,7 @@ def decode_summary(
             name[2:]: json.loads(text) for name, text in zip(SUMMARY_FIELDS[4:], texts, strict=True) if text
         }
         key = bytes.fromhex(hex_key)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:
         raise StoreCorrupted(store, f"session {hex_key[:12]}… is not a valid record ({exc})") from None
     meta = decode_meta(values, store)
     if expires_at <= now or meta.issued_at < refused_before:
@@ -209,7 +209,7 @@ def decode_record(key: bytes, flat: list[str], store: str) -> tuple[Record, str 
             elif name.startswith("m:"):
                 meta[name[2:]] = json.loads(text)
         expires_at = float(fields["x"])
-    except (KeyError, ValueError) as exc:
+    except (KeyError, ValueError, RecursionError) as exc:
         raise StoreCorrupted(store, f"session {key.hex()[:12]}… is not a valid record ({exc})") from None
     return Record(key, data, decode_meta(meta, store), expires_at), fields.get("u")
 
