@@ -30,7 +30,6 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from sessionary import SessionManager
-from sessionary.stores import Store
 from sessionary.stores import redis_scripts as lua
 from sessionary.tokens import new_token, store_key
 
