@@ -61,6 +61,12 @@ class StoreCorrupted(StoreError):
     """The store answered with something that is not a session record."""
 
 
+class StoreConflict(StoreError):
+    """An atomic update of a session key lost the race to other requests too many times
+    in a row (``Session.update_atomic``): nothing was written by it. Answered like a store
+    failure (503 with ``Retry-After``): the client may simply retry."""
+
+
 class CookieTooLarge(SessionaryError, ValueError):
     """A cookie would exceed what browsers keep (4096 bytes for name, value and attributes).
 

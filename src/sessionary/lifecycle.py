@@ -155,17 +155,24 @@ def moved_meta(session: Session, now: float) -> dict[str, Any]:
     return moved
 
 
-def change_for(session: Session, meta: Meta, now: float) -> tuple[Change, Meta]:
-    """The delta this request's save writes, and the metadata the record will then hold."""
+def data_change(session: Session) -> Change:
+    """The keys this request changed (all of them after a ``clear()`` or a hand-set
+    ``modified``), as a save or a rotation sends them to the store."""
     data = session._cache or {}
     rewrite = session._rewrite
     keys = data.keys() if rewrite else [key for key in session._changed if key in data]
-    change = Change(
+    return Change(
         set=encode_data(session, keys),
         removed=frozenset() if rewrite else frozenset(session_key_name(k) for k in session._removed),
         cleared=session._cleared or rewrite,
-        meta=moved_meta(session, now),
     )
+
+
+def change_for(session: Session, meta: Meta, now: float) -> tuple[Change, Meta]:
+    """The delta this request's save writes, and the metadata the record will then hold."""
+    data = session._cache or {}
+    change = data_change(session)
+    change.meta = moved_meta(session, now)
     updated = change.apply_meta(meta)
     change.expires_at = expiry.deadline(
         updated, browser_close=browser_close(session, data), config=session._manager.config

@@ -39,6 +39,20 @@ def decode_value(text: str | bytes) -> Any:
     return json.loads(text)
 
 
+def same_value(stored: str | None, expected: str | None) -> bool:
+    """Whether the JSON text ``stored`` holds the value ``expected`` (None: no value), as
+    sessionary encodes values: two texts of one value (``"\\u00e9"`` and ``"é"``) are the
+    same. Raises ValueError when ``stored`` is not JSON."""
+    if stored is None or expected is None:
+        return stored is expected
+    if stored == expected:
+        return True
+    try:
+        return bool(_encoder.encode(json.loads(stored)) == expected)
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
+
+
 def encode_mapping(mapping: dict[str, Any]) -> str:
     """A whole mapping as one JSON object (for stores that keep one document)."""
     return _encoder.encode(mapping)

@@ -13,7 +13,7 @@
 
 from __future__ import annotations
 
-from collections.abc import ItemsView, Iterable, Iterator, KeysView, Mapping, ValuesView
+from collections.abc import Callable, ItemsView, Iterable, Iterator, KeysView, Mapping, ValuesView
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -350,6 +350,41 @@ class Session:
     async def asave(self) -> None:
         with noting_failure(self):
             await async_engine.save(self)
+
+    # --- read-modify-write without lost updates --------------------------------------
+
+    def update_atomic(
+        self,
+        key: str,
+        update: Callable[[Any], Any],
+        default: Any = None,
+        *,
+        attempts: int = async_engine.ATOMIC_ATTEMPTS,
+    ) -> Any:
+        """Set ``key`` to ``update(current value)`` in the store now, losing no concurrent
+        update: ``session.update_atomic("visits", lambda n: n + 1, 0)``.
+
+        The stored value is read afresh and the new one stored only if the key still
+        holds it (compare-and-set); otherwise it is read again and ``update`` called again,
+        so ``update`` must be a pure function of its argument. Returns the new value.
+        Raises :class:`~sessionary.errors.StoreConflict` after ``attempts`` lost races,
+        :class:`~sessionary.errors.SessionInterrupted` if the session was deleted meanwhile,
+        and :class:`~sessionary.errors.UnsupportedOperation` on the ``cookie://`` store.
+        Like :meth:`save`, the write is done when this returns, whatever the response.
+        """
+        with noting_failure(self):
+            return sync_engine.update_atomic(self, key, update, default, attempts)
+
+    async def aupdate_atomic(
+        self,
+        key: str,
+        update: Callable[[Any], Any],
+        default: Any = None,
+        *,
+        attempts: int = async_engine.ATOMIC_ATTEMPTS,
+    ) -> Any:
+        with noting_failure(self):
+            return await async_engine.update_atomic(self, key, update, default, attempts)
 
     # --- async forms of the dict and expiry API (Django 5.1+ names) ------------------
 

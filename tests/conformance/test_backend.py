@@ -11,7 +11,7 @@ import pytest
 
 from sessionary._async.backend import AsyncBackend
 from sessionary.stores import Store
-from sessionary.stores.base import Change, Meta, Record, Rotation
+from sessionary.stores.base import Change, Meta, Record, Rotation, Swap
 
 pytestmark = pytest.mark.anyio
 
@@ -287,6 +287,137 @@ async def test_rotation_onto_a_taken_key_is_a_collision(backend: AsyncBackend, t
     loaded = await backend.load(taken.key, t0)
     assert loaded is not None and loaded.data == {"theirs": 1}
     assert await backend.load(old.key, t0) is not None
+
+
+async def test_rotation_keeps_a_write_made_after_the_request_read(backend: AsyncBackend, t0: float) -> None:
+    """A rotation carries the data as stored, with only the rotating request's changes
+    applied: a write that landed after that request read the session survives it."""
+    old = record(t0, {"kept": 1, "mine": "old", "gone": True, "theirs": "old"})
+    assert await backend.create(old, t0)
+    # Another request changes a key and adds one after this request read the session.
+    assert await backend.write(old.key, change(t0 + 1, t0 + HOUR, theirs="new", added=2), t0 + 1)
+    view = {"kept": 1, "mine": "changed", "theirs": "old"}  # what this request saw, and did
+    delta = Change(set={"mine": '"changed"'}, removed=frozenset({"gone"}))
+    for grace in (None, t0 + 31):
+        new = Record(key(), dict(view), meta(t0 + 2), t0 + HOUR)
+        assert await backend.rotate(old.key, new, grace, t0 + 2, delta) is Rotation.ROTATED
+        loaded = await backend.load(new.key, t0 + 3)
+        assert loaded is not None
+        assert loaded.data == {"kept": 1, "mine": "changed", "theirs": "new", "added": 2}
+        old = loaded
+
+
+async def test_rotation_after_clear_keeps_only_the_new_data(backend: AsyncBackend, t0: float) -> None:
+    old = record(t0, {"a": 1, "b": 2})
+    assert await backend.create(old, t0)
+    new = Record(key(), {"c": 3}, meta(t0 + 1), t0 + HOUR)
+    cleared = Change(set={"c": "3"}, cleared=True)
+    assert await backend.rotate(old.key, new, None, t0 + 1, cleared) is Rotation.ROTATED
+    loaded = await backend.load(new.key, t0 + 1)
+    assert loaded is not None and loaded.data == {"c": 3}
+
+
+# --- compare-and-set -----------------------------------------------------------------------
+
+
+async def test_compare_and_set_writes_only_over_the_expected_value(backend: AsyncBackend, t0: float) -> None:
+    stored = record(t0, {"n": 1, "other": "x", "text": "é"})
+    assert await backend.create(stored, t0)
+    assert await backend.compare_and_set(stored.key, "n", "1", "2", t0) is Swap.SWAPPED
+    assert await backend.compare_and_set(stored.key, "n", "1", "3", t0) is Swap.CONFLICT
+    assert await backend.compare_and_set(stored.key, "n", None, "3", t0) is Swap.CONFLICT
+    assert await backend.compare_and_set(stored.key, "new", "0", "1", t0) is Swap.CONFLICT
+    assert await backend.compare_and_set(stored.key, "new", None, '{"a":[1]}', t0) is Swap.SWAPPED
+    assert await backend.compare_and_set(stored.key, "other", '"x"', None, t0) is Swap.SWAPPED
+    # Compared as values: non-ASCII text as the store keeps it equals its JSON encoding.
+    assert await backend.compare_and_set(stored.key, "text", '"é"', '"ü"', t0) is Swap.SWAPPED
+    loaded = await backend.load(stored.key, t0 + 1)
+    assert loaded is not None
+    assert loaded.data == {"n": 2, "new": {"a": [1]}, "text": "ü"}
+    assert loaded.meta == stored.meta  # only the data key changed
+    assert loaded.expires_at == pytest.approx(stored.expires_at, abs=0.001)
+
+
+async def test_compare_and_set_never_resurrects(backend: AsyncBackend, t0: float) -> None:
+    stored = record(t0, {"n": 1}, expires=t0 + 10)
+    assert await backend.create(stored, t0)
+    assert await backend.compare_and_set(stored.key, "n", "1", "2", t0 + 10) is Swap.GONE
+    assert await backend.delete(stored.key)
+    assert await backend.compare_and_set(stored.key, "n", "1", "2", t0) is Swap.GONE
+    assert await backend.compare_and_set(key(), "n", None, "2", t0) is Swap.GONE
+    assert await backend.load(stored.key, t0) is None
+    assert not await backend.exists(stored.key)
+
+
+async def test_compare_and_set_refuses_a_revoked_session(backend: AsyncBackend, t0: float) -> None:
+    stored = record(t0, {"n": 1}, user="alice")
+    assert await backend.create(stored, t0)
+    assert await backend.revoke_user("alice", t0 + 1, stored.key) == 0  # kept in the index...
+    assert await backend.compare_and_set(stored.key, "n", "1", "2", t0 + 2) is Swap.GONE  # ...but refused
+
+
+async def test_compare_and_set_follows_a_renewal_alias(backend: AsyncBackend, t0: float) -> None:
+    old = record(t0, {"n": 1})
+    assert await backend.create(old, t0)
+    new = Record(key(), {"n": 1}, meta(t0 + 1), t0 + HOUR)
+    assert await backend.rotate(old.key, new, t0 + 31, t0 + 1) is Rotation.ROTATED
+    assert await backend.compare_and_set(old.key, "n", "1", "5", t0 + 2) is Swap.SWAPPED
+    loaded = await backend.load(new.key, t0 + 3)
+    assert loaded is not None and loaded.data == {"n": 5}
+
+
+async def test_parallel_compare_and_set_increments_lose_nothing(backend: AsyncBackend, t0: float) -> None:
+    stored = record(t0, {"n": 0, "untouched": "yes"})
+    assert await backend.create(stored, t0)
+
+    async def increment() -> int:
+        rounds = 0
+        while True:
+            rounds += 1
+            current = await backend.load(stored.key, t0)
+            assert current is not None
+            value = current.data["n"]
+            swapped = await backend.compare_and_set(
+                stored.key, "n", json.dumps(value), json.dumps(value + 1), t0
+            )
+            if swapped is Swap.SWAPPED:
+                return rounds
+            assert swapped is Swap.CONFLICT
+
+    rounds = await asyncio.gather(*(increment() for _ in range(30)))
+    loaded = await backend.load(stored.key, t0)
+    assert loaded is not None and loaded.data == {"n": 30, "untouched": "yes"}
+    assert sum(rounds) >= 30
+
+
+def test_threads_incrementing_with_compare_and_set_lose_nothing(store: Store, t0: float) -> None:
+    stored = record(t0, {"n": 0})
+    assert store.sync.create(stored, t0)
+    errors: list[BaseException] = []
+
+    def increment() -> None:
+        try:
+            for _ in range(10):
+                while True:
+                    current = store.sync.load(stored.key, t0)
+                    assert current is not None
+                    value = current.data["n"]
+                    result = store.sync.compare_and_set(
+                        stored.key, "n", json.dumps(value), json.dumps(value + 1), t0
+                    )
+                    if result is Swap.SWAPPED:
+                        break
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=increment) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors
+    loaded = store.sync.load(stored.key, t0)
+    assert loaded is not None and loaded.data == {"n": 60}
 
 
 # --- cleanup and counts --------------------------------------------------------------------

@@ -5,7 +5,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator
 
-from ..stores.base import Change, Counts, Record, Rotation, Summary
+from ..stores.base import Change, Counts, Record, Rotation, Summary, Swap
 
 
 class AsyncBackend(ABC):
@@ -43,9 +43,34 @@ class AsyncBackend(ABC):
         ``expires_at`` forward, never back. False, and nothing written, if the record is gone."""
 
     @abstractmethod
-    async def rotate(self, old_key: bytes, record: Record, grace_until: float | None, now: float) -> Rotation:
-        """Move the session under ``old_key`` to ``record`` (new key, current data).
+    async def compare_and_set(
+        self, key: bytes, name: str, expected: str | None, value: str | None, now: float
+    ) -> Swap:
+        """Set the data key ``name`` of the live record under ``key`` (or the one an alias
+        points to) to the JSON text ``value`` (None removes it), only if it still holds
+        ``expected`` (None: absent). Values are compared as JSON values, as
+        :func:`sessionary.serializer.same_value` does. Nothing else changes.
 
+        ``SWAPPED``; ``CONFLICT`` and nothing written when the value differs; ``GONE`` and
+        nothing written when there is no live record (no resurrection).
+        """
+
+    @abstractmethod
+    async def rotate(
+        self,
+        old_key: bytes,
+        record: Record,
+        grace_until: float | None,
+        now: float,
+        change: Change | None = None,
+    ) -> Rotation:
+        """Move the session under ``old_key`` to ``record.key`` with ``record.meta`` and
+        ``record.expires_at``.
+
+        The new record's data is the old record's data as stored at that moment with
+        ``change`` applied (so a write that landed after this request read the session
+        is kept); without ``change`` it is ``record.data``. ``record.data`` is the
+        request's view of the result, which a store may show while the move is under way.
         With ``grace_until`` None the old key stops working at once; otherwise it becomes
         an alias of the new key until then, so requests already in flight still find
         the session and their writes land in it.

@@ -46,7 +46,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import asdict, replace
 
 from ..errors import StoreError
-from ..stores.base import Change, Counts, Meta, Record, Rotation, Summary
+from ..stores.base import Change, Counts, Meta, Record, Rotation, Summary, Swap
 from .backend import AsyncBackend
 
 logger = logging.getLogger("sessionary")
@@ -265,9 +265,24 @@ class AsyncCachedBackend(AsyncBackend):
     async def write(self, key: bytes, change: Change, now: float) -> bool:
         if not await self.database.write(key, change, now):
             return False
+        await self._written(key, now)
+        return True
+
+    async def compare_and_set(
+        self, key: bytes, name: str, expected: str | None, value: str | None, now: float
+    ) -> Swap:
+        """Decided by the database alone (a copy may be stale); a swap then invalidates
+        the copies as a write does."""
+        result = await self.database.compare_and_set(key, name, expected, value, now)
+        if result is Swap.SWAPPED:
+            await self._written(key, now)
+        return result
+
+    async def _written(self, key: bytes, now: float) -> None:
+        """After the database changed the session under ``key``: invalidate its copies."""
         generation = await self._renew(key, now)
         if not self._reachable():
-            return True  # the cache is left alone for now, and copies are distrusted meanwhile
+            return  # the cache is left alone for now, and copies are distrusted meanwhile
         # Through a renewal alias the write landed in another session: find out which.
         try:
             current = await self.database.load(key, now)
@@ -283,7 +298,6 @@ class AsyncCachedBackend(AsyncBackend):
         elif generation is not None and current.meta.user_id is None:
             # Read after the new stamp: the fresh state can be cached right away.
             await self._fill(current, generation, None, now)
-        return True
 
     async def touch(
         self, key: bytes, last_seen: float, saved_deadline: float, expires_at: float, now: float
@@ -293,8 +307,15 @@ class AsyncCachedBackend(AsyncBackend):
         await self._renew(key, now)
         return True
 
-    async def rotate(self, old_key: bytes, record: Record, grace_until: float | None, now: float) -> Rotation:
-        result = await self.database.rotate(old_key, record, grace_until, now)
+    async def rotate(
+        self,
+        old_key: bytes,
+        record: Record,
+        grace_until: float | None,
+        now: float,
+        change: Change | None = None,
+    ) -> Rotation:
+        result = await self.database.rotate(old_key, record, grace_until, now, change)
         if result is Rotation.ROTATED:
             await self._forget(generation_key(old_key), old_key)
             await self._prepare(record.key, now, record.meta.user_id)

@@ -7,16 +7,19 @@ this module only sequences the store calls.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+import random
+from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .. import cookies, expiry, lifecycle
 from ..clock import from_timestamp
 from ..devices import Device, by_recency, device
-from ..errors import SessionInterrupted, StoreError, TooManySessions
+from ..errors import SessionInterrupted, StoreConflict, StoreError, TooManySessions, UnsupportedOperation
 from ..events import CREATED, EXPIRED, REJECTED, REVOKED, ROTATED
-from ..stores.base import Change, Counts, Record, Rotation, Summary
+from ..serializer import decode_value, encode_value, session_key_name
+from ..stores.base import Change, Counts, Record, Rotation, Summary, Swap
 from ..tokens import key_from_handle, new_token, store_key
 
 if TYPE_CHECKING:
@@ -151,6 +154,9 @@ async def rotate(session: Session, *, grace: int | None) -> None:
         raise SessionInterrupted()
     data = session._cache or {}
     lifecycle.encode_data(session, data.keys())
+    # Only this request's changes travel: the rest of the data moves as stored, so a
+    # write that landed since this request read the session is not undone.
+    change = lifecycle.data_change(session)
     meta = replace(Change(meta=lifecycle.moved_meta(session, now)).apply_meta(old.meta), issued_at=now)
     expires_at = expiry.deadline(meta, browser_close=_browser_close(session, data), config=manager.config)
     if store.codec is not None:
@@ -161,7 +167,7 @@ async def rotate(session: Session, *, grace: int | None) -> None:
         for _ in range(ATTEMPTS):
             token = new_token()
             record = Record(store_key(token), dict(data), meta, expires_at)
-            result = await store.aio.rotate(old.key, record, grace_until, now)
+            result = await store.aio.rotate(old.key, record, grace_until, now, change)
             if result is Rotation.ROTATED:
                 break
             if result is Rotation.GONE:
@@ -174,6 +180,65 @@ async def rotate(session: Session, *, grace: int | None) -> None:
     session._modified = True
     lifecycle.reset_tracking(session)
     manager.emit(ROTATED, old.key, user_id=meta.user_id, new_key=record.key)
+
+
+ATOMIC_ATTEMPTS = 100
+"""Compare-and-set rounds an atomic update tries before giving up (each loses only to
+another request's successful update of the same key)."""
+
+
+async def update_atomic(
+    session: Session, key: str, update: Callable[[Any], Any], default: Any, attempts: int
+) -> Any:
+    """Read-modify-write one session key with no lost update: read the stored value,
+    compute ``update(value)``, and store it only if the key still holds what was read
+    (the store's compare-and-set); otherwise read again and retry. Returns the new value.
+
+    A session not stored yet has no concurrent requests: the key is just set.
+    """
+    manager = session._manager
+    store = manager.store
+    name = session_key_name(key)
+    if store.codec is not None:
+        raise UnsupportedOperation(
+            store.name,
+            "update a session key atomically",
+            "each request carries its own signed copy of the session and the last response's "
+            "cookie wins; use a server-side store (sqlite://, redis://, postgresql://) for that",
+        )
+    await session._adata()
+    if session._rewrite or session._cleared:
+        await save(session)  # a pending rewrite of every key lands first, never after
+    data = session._cache
+    assert data is not None
+    if session._token is None or session._record is None:
+        value = update(data.get(name, default))
+        session[name] = value
+        return value
+    limit = manager.config.max_value_bytes
+    for attempt in range(attempts):
+        now = manager.now()
+        fresh = await store.aio.load(session._record.key, now)
+        if fresh is None:
+            raise SessionInterrupted()
+        present = name in fresh.data
+        expected = encode_value(name, fresh.data[name]) if present else None
+        value = update(fresh.data[name] if present else default)
+        text = encode_value(name, value, max_bytes=limit)
+        result = await store.aio.compare_and_set(fresh.key, name, expected, text, now)
+        if result is Swap.SWAPPED:
+            data[name] = decode_value(text)
+            session._changed.discard(name)
+            session._removed.discard(name)
+            session._modified = True  # the end of the request moves the deadline, sends the cookie
+            return data[name]
+        if result is Swap.GONE:
+            raise SessionInterrupted()
+        # Lost to another request's update: back off a little, at random, and read again.
+        await asyncio.sleep(random.uniform(0, min(0.05, 0.001 * 2 ** min(attempt, 6))))
+    raise StoreConflict(
+        store.name, f"session key {name!r} changed under {attempts} atomic updates in a row; retry later"
+    )
 
 
 async def delete(session: Session) -> None:
@@ -274,7 +339,15 @@ async def close(session: Session, status_code: int) -> lifecycle.Outcome:
         and not session._via_alias
         and expiry.renewal_due(record.meta, now=now, config=config)
     ):
-        await rotate(session, grace=config.renewal_grace)
+        try:
+            await rotate(session, grace=config.renewal_grace)
+        except SessionInterrupted:
+            if not session.modified:
+                raise
+            # Another request renewed the session first. This one's changes still land,
+            # through the alias that renewal left (within its grace), unless it is gone.
+            await save(session)
+            session._via_alias = True
     elif session.modified or record is None:
         await save(session)
     else:

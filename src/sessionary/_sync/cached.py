@@ -47,7 +47,7 @@ from collections.abc import Iterator, Callable
 from dataclasses import asdict, replace
 
 from ..errors import StoreError
-from ..stores.base import Change, Counts, Meta, Record, Rotation, Summary
+from ..stores.base import Change, Counts, Meta, Record, Rotation, Summary, Swap
 from .backend import Backend
 
 logger = logging.getLogger("sessionary")
@@ -266,9 +266,24 @@ class CachedBackend(Backend):
     def write(self, key: bytes, change: Change, now: float) -> bool:
         if not self.database.write(key, change, now):
             return False
+        self._written(key, now)
+        return True
+
+    def compare_and_set(
+        self, key: bytes, name: str, expected: str | None, value: str | None, now: float
+    ) -> Swap:
+        """Decided by the database alone (a copy may be stale); a swap then invalidates
+        the copies as a write does."""
+        result = self.database.compare_and_set(key, name, expected, value, now)
+        if result is Swap.SWAPPED:
+            self._written(key, now)
+        return result
+
+    def _written(self, key: bytes, now: float) -> None:
+        """After the database changed the session under ``key``: invalidate its copies."""
         generation = self._renew(key, now)
         if not self._reachable():
-            return True  # the cache is left alone for now, and copies are distrusted meanwhile
+            return  # the cache is left alone for now, and copies are distrusted meanwhile
         # Through a renewal alias the write landed in another session: find out which.
         try:
             current = self.database.load(key, now)
@@ -284,7 +299,6 @@ class CachedBackend(Backend):
         elif generation is not None and current.meta.user_id is None:
             # Read after the new stamp: the fresh state can be cached right away.
             self._fill(current, generation, None, now)
-        return True
 
     def touch(
         self, key: bytes, last_seen: float, saved_deadline: float, expires_at: float, now: float
@@ -294,8 +308,15 @@ class CachedBackend(Backend):
         self._renew(key, now)
         return True
 
-    def rotate(self, old_key: bytes, record: Record, grace_until: float | None, now: float) -> Rotation:
-        result = self.database.rotate(old_key, record, grace_until, now)
+    def rotate(
+        self,
+        old_key: bytes,
+        record: Record,
+        grace_until: float | None,
+        now: float,
+        change: Change | None = None,
+    ) -> Rotation:
+        result = self.database.rotate(old_key, record, grace_until, now, change)
         if result is Rotation.ROTATED:
             self._forget(generation_key(old_key), old_key)
             self._prepare(record.key, now, record.meta.user_id)

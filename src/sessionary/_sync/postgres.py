@@ -30,7 +30,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 
 from ..errors import SessionValueError, StoreCorrupted, StoreUnavailable
 from ..serializer import encode_value
-from ..stores.base import Change, Counts, Meta, Record, Rotation, Summary
+from ..stores.base import Change, Counts, Meta, Record, Rotation, Summary, Swap
 from ..stores.postgres import PostgresSettings
 from .backend import Backend
 
@@ -83,19 +83,42 @@ WHERE s.key = %(key)s AND s.alias_of IS NULL AND s.expires_at > %(now)s
   AND NOT EXISTS (SELECT 1 FROM {users} AS u WHERE u.user_id = s.user_id AND s.issued_at < u.valid_after)
 """
 
+# A compare-and-set of one key: the row is found live (through an alias), then updated
+# only if the key still holds the expected value, re-checked on the row's latest version
+# once its lock is held. Live but not updated: a conflict.
+_SWAP = """
+WITH target AS (
+    SELECT s.key FROM {sessions} AS a
+    JOIN {sessions} AS s ON s.key = coalesce(a.alias_of, a.key)
+    WHERE a.key = %(key)s AND a.expires_at > %(now)s AND s.expires_at > %(now)s AND s.alias_of IS NULL
+      AND NOT EXISTS (SELECT 1 FROM {users} AS u WHERE u.user_id = a.user_id AND a.issued_at < u.valid_after)
+      AND NOT EXISTS (SELECT 1 FROM {users} AS u WHERE u.user_id = s.user_id AND s.issued_at < u.valid_after)
+), swapped AS (
+    UPDATE {sessions} AS s
+    SET data = CASE WHEN %(value)s::jsonb IS NULL THEN s.data - %(name)s::text
+                    ELSE s.data || jsonb_build_object(%(name)s::text, %(value)s::jsonb) END
+    FROM target
+    WHERE s.key = target.key AND s.expires_at > %(now)s
+      AND (s.data -> %(name)s::text) IS NOT DISTINCT FROM %(expected)s::jsonb
+    RETURNING 1
+)
+SELECT EXISTS (SELECT 1 FROM target), EXISTS (SELECT 1 FROM swapped)
+"""
+
 # One statement, so one transaction: the old row is locked, the new one inserted only if
-# the old was live, and the old retired only if the new key was free.
+# the old was live (with the old row's data as it is now, this request's changes applied),
+# and the old retired only if the new key was free.
 _ROTATE = """
 WITH old AS (
-    SELECT s.key FROM {sessions} AS s
+    SELECT s.key, s.data FROM {sessions} AS s
     WHERE s.key = %%(old)s AND s.alias_of IS NULL AND s.expires_at > %%(now)s
       AND NOT EXISTS (SELECT 1 FROM {users} AS u WHERE u.user_id = s.user_id AND s.issued_at < u.valid_after)
     FOR UPDATE
 ), created AS (
     INSERT INTO {sessions} AS t (key, data, meta, user_id, issued_at, expires_at, alias_of)
-    SELECT %%(key)s, %%(data)s::jsonb, %%(meta)s::jsonb, %%(user_id)s::text, %%(issued_at)s::float8,
+    SELECT %%(key)s, %s, %%(meta)s::jsonb, %%(user_id)s::text, %%(issued_at)s::float8,
            %%(expires_at)s::float8, NULL
-    WHERE EXISTS (SELECT 1 FROM old)
+    FROM old
     ON CONFLICT (key) DO UPDATE SET
         data = excluded.data, meta = excluded.meta, user_id = excluded.user_id,
         issued_at = excluded.issued_at, expires_at = excluded.expires_at, alias_of = NULL
@@ -106,12 +129,18 @@ WITH old AS (
 )
 SELECT EXISTS (SELECT 1 FROM old), EXISTS (SELECT 1 FROM created)
 """
-_ROTATE_DROP = _ROTATE % "DELETE FROM {sessions} WHERE key = %(old)s AND EXISTS (SELECT 1 FROM created)"
-_ROTATE_ALIAS = _ROTATE % (
+_MERGED = "(old.data - %(removed)s::text[]) || %(data)s::jsonb"
+_REPLACED = "%(data)s::jsonb"
+_DROP = "DELETE FROM {sessions} WHERE key = %(old)s AND EXISTS (SELECT 1 FROM created)"
+_ALIAS = (
     "UPDATE {sessions} SET data = jsonb_build_object(), alias_of = %(key)s,"
     " expires_at = least(expires_at, %(grace_until)s::float8)"
     " WHERE key = %(old)s AND EXISTS (SELECT 1 FROM created)"
 )
+_ROTATE_DROP = _ROTATE % (_MERGED, _DROP)
+_ROTATE_ALIAS = _ROTATE % (_MERGED, _ALIAS)
+_ROTATE_DROP_CLEARED = _ROTATE % (_REPLACED, _DROP)
+_ROTATE_ALIAS_CLEARED = _ROTATE % (_REPLACED, _ALIAS)
 
 _DELETE = "DELETE FROM {sessions} WHERE key = %(key)s"
 _EXISTS = "SELECT 1 FROM {sessions} WHERE key = %(key)s"
@@ -381,9 +410,37 @@ class PostgresBackend(Backend):
         _, count = self._run(_TOUCH, params)
         return count == 1
 
-    def rotate(self, old_key: bytes, record: Record, grace_until: float | None, now: float) -> Rotation:
-        params = self._row(record, now) | {"old": old_key, "grace_until": grace_until}
-        rows, _ = self._run(_ROTATE_DROP if grace_until is None else _ROTATE_ALIAS, params)
+    def compare_and_set(
+        self, key: bytes, name: str, expected: str | None, value: str | None, now: float
+    ) -> Swap:
+        self._object([(name, value or "null")])  # refuses what JSONB cannot hold, naming the key
+        params = {"key": key, "name": name, "expected": expected, "value": value, "now": now}
+        rows, _ = self._run(_SWAP, params)
+        live, swapped = rows[0]
+        if swapped:
+            return Swap.SWAPPED
+        return Swap.CONFLICT if live else Swap.GONE
+
+    def rotate(
+        self,
+        old_key: bytes,
+        record: Record,
+        grace_until: float | None,
+        now: float,
+        change: Change | None = None,
+    ) -> Rotation:
+        change = change or Change.replacing(record.data)
+        params = self._row(record, now) | {
+            "old": old_key,
+            "grace_until": grace_until,
+            "data": self._object(change.set.items()),
+            "removed": sorted(change.removed),
+        }
+        if change.cleared:
+            template = _ROTATE_DROP_CLEARED if grace_until is None else _ROTATE_ALIAS_CLEARED
+        else:
+            template = _ROTATE_DROP if grace_until is None else _ROTATE_ALIAS
+        rows, _ = self._run(template, params)
         old_was_live, created = rows[0]
         if not old_was_live:
             return Rotation.GONE
@@ -455,8 +512,11 @@ _TEMPLATES = (
     _WRITE_MERGE,
     _WRITE_CLEARED,
     _TOUCH,
+    _SWAP,
     _ROTATE_DROP,
     _ROTATE_ALIAS,
+    _ROTATE_DROP_CLEARED,
+    _ROTATE_ALIAS_CLEARED,
     _DELETE,
     _EXISTS,
     _CLEAR_BATCH,

@@ -23,8 +23,9 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError
 
 from ..errors import StoreCorrupted
+from ..serializer import same_value
 from ..stores import redis_scripts as lua
-from ..stores.base import Change, Counts, Record, Rotation, Summary
+from ..stores.base import Change, Counts, Record, Rotation, Summary, Swap
 from .backend import Backend
 
 if TYPE_CHECKING:
@@ -236,9 +237,59 @@ class RedisBackend(Backend):
             return True
         return bool(reply)
 
-    def rotate(self, old_key: bytes, record: Record, grace_until: float | None, now: float) -> Rotation:
+    def compare_and_set(
+        self, key: bytes, name: str, expected: str | None, value: str | None, now: float
+    ) -> Swap:
+        field = f"d:{name}"
+        via = checked_tag = checked = ""
+        for _ in range(HOPS):
+            reply = self._eval(
+                lua.SWAP,
+                [self._key(key)],
+                now,
+                via,
+                checked_tag,
+                checked,
+                field,
+                "0" if expected is None else "1",
+                expected or "",
+                "0" if value is None else "1",
+                value or "",
+            )
+            if reply in ("swapped", "gone"):
+                return Swap(reply)
+            if reply[0] == "alias":
+                if via:
+                    return Swap.GONE
+                via, key = key.hex(), self._hex(reply[1])
+            elif reply[0] == "user":
+                checked_tag = reply[1]
+                valid_after, _ = self._user(checked_tag, now)
+                checked = valid_after or ""
+            else:  # 'conflict': the same value, stored as other text, is no conflict
+                stored = reply[1] if len(reply) > 1 else None
+                try:
+                    same = stored is not None and stored != expected and same_value(stored, expected)
+                except ValueError as exc:
+                    raise StoreCorrupted(
+                        self.name, f"session key {name!r} is not valid JSON ({exc})"
+                    ) from None
+                if not same:
+                    return Swap.CONFLICT
+                expected = stored
+        return Swap.CONFLICT
+
+    def rotate(
+        self,
+        old_key: bytes,
+        record: Record,
+        grace_until: float | None,
+        now: float,
+        change: Change | None = None,
+    ) -> Rotation:
         tag = lua.user_tag(record.meta.user_id) if record.meta.user_id is not None else ""
         grace = "" if grace_until is None else lua.number(grace_until)
+        change = change or Change.replacing(record.data)
         if not self.cluster:
             result = self._eval(
                 lua.ROTATE,
@@ -249,13 +300,13 @@ class RedisBackend(Backend):
                 old_key.hex(),
                 record.key.hex(),
                 tag,
-                *lua.record_fields(record),
+                *lua.rotation_arguments(record, change),
             )
             return Rotation(result)
-        return self._rotate_across_slots(old_key, record, tag, grace, now)
+        return self._rotate_across_slots(old_key, record, change, tag, grace, now)
 
     def _rotate_across_slots(
-        self, old_key: bytes, record: Record, tag: str, grace: str, now: float
+        self, old_key: bytes, record: Record, change: Change, tag: str, grace: str, now: float
     ) -> Rotation:
         """RESERVE the new key, RETIRE the old one, ACTIVATE the new one (see redis_scripts)."""
         new = [self._key(record.key)]
@@ -267,6 +318,7 @@ class RedisBackend(Backend):
             valid_after, _ = self._user(tag, now, add=record.key.hex(), score=record.expires_at)
             checked_tag, checked = tag, valid_after or ""
         old_tag = None
+        stored: dict[str, str] = {}
         for _ in range(HOPS):
             reply = self._eval(
                 lua.RETIRE, [self._key(old_key)], now, checked_tag, checked, grace, record.key.hex()
@@ -279,11 +331,13 @@ class RedisBackend(Backend):
                 checked = valid_after or ""
                 continue
             old_tag = reply[1]
+            stored = dict(zip(reply[2::2], reply[3::2], strict=True))
             break
         if old_tag is None:
             self._eval(lua.ABANDON, new, now, old_key.hex())
             return Rotation.GONE
-        if not self._eval(lua.ACTIVATE, new, now, old_key.hex()):
+        triples = lua.merge_triples(record, change, stored)
+        if not self._eval(lua.ACTIVATE, new, now, old_key.hex(), *triples):
             return Rotation.GONE  # revoked or deleted while pending
         if old_tag:
             self._user(old_tag, now, remove=[old_key.hex()])

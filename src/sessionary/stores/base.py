@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import enum
 import json
+import math
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
@@ -45,20 +46,58 @@ class Meta:
     @classmethod
     def from_json(cls, text: str | bytes, *, store: str = "store") -> Meta:
         try:
-            return cls.from_dict(json.loads(text))
-        except (ValueError, TypeError) as exc:
+            values = json.loads(text)
+        except (ValueError, TypeError, RecursionError) as exc:
             raise StoreCorrupted(store, f"session metadata is not valid JSON ({exc})") from None
+        return cls.from_dict(values, store=store)
 
     @classmethod
     def from_dict(cls, values: dict[str, Any], *, store: str = "store") -> Meta:
-        try:
-            known: dict[str, Any] = {name: values.get(name) for name in META_FIELDS}
-            return cls(**known)
-        except TypeError as exc:  # pragma: no cover - only with hand-edited records
-            raise StoreCorrupted(store, f"session metadata is incomplete ({exc})") from None
+        """Metadata read back from a store, checked field by field: a record edited by
+        hand or by another program is refused (:class:`StoreCorrupted`), never served."""
+        if not isinstance(values, dict):
+            raise StoreCorrupted(store, f"session metadata is a {type(values).__name__}, not an object")
+        known: dict[str, Any] = {name: values.get(name) for name in META_FIELDS}
+        for name, value in known.items():
+            expected = _META_TYPES[name]
+            if not _is_a(value, expected):
+                raise StoreCorrupted(
+                    store, f"session metadata {name}={str(value)[:40]!r} is not {_META_WORDS[expected]}"
+                )
+        return cls(**known)
 
 
 META_FIELDS = tuple(f.name for f in fields(Meta))
+
+_TIME, _OPTIONAL_TIME, _OPTIONAL_TEXT, _OPTIONAL_SECONDS = "time", "optional time", "text", "seconds"
+_META_TYPES = {
+    "created_at": _TIME,
+    "issued_at": _TIME,
+    "last_seen": _TIME,
+    "saved_deadline": _TIME,
+    "auth_at": _OPTIONAL_TIME,
+    "user_id": _OPTIONAL_TEXT,
+    "ip": _OPTIONAL_TEXT,
+    "user_agent": _OPTIONAL_TEXT,
+    "idle_timeout": _OPTIONAL_SECONDS,
+    "absolute_timeout": _OPTIONAL_SECONDS,
+}
+_META_WORDS = {
+    _TIME: "a finite number of epoch seconds",
+    _OPTIONAL_TIME: "null or a finite number of epoch seconds",
+    _OPTIONAL_TEXT: "null or a string",
+    _OPTIONAL_SECONDS: "null or a whole number of seconds, 0 or more",
+}
+
+
+def _is_a(value: Any, expected: str) -> bool:
+    if value is None:
+        return expected != _TIME
+    if expected == _OPTIONAL_TEXT:
+        return isinstance(value, str)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        return False
+    return expected != _OPTIONAL_SECONDS or (isinstance(value, int) and value >= 0)
 
 
 @dataclass(slots=True)
@@ -111,6 +150,27 @@ class Change:
         values = asdict(meta)
         values.update(self.meta)
         return Meta(**values)
+
+    @classmethod
+    def replacing(cls, data: dict[str, Any]) -> Change:
+        """The change that makes a record's data exactly ``data`` (every key, cleared first)."""
+        return cls(
+            set={
+                name: json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+                for name, value in data.items()
+            },
+            cleared=True,
+        )
+
+
+class Swap(enum.Enum):
+    """How a compare-and-set of one session key went (``AsyncBackend.compare_and_set``)."""
+
+    SWAPPED = "swapped"
+    CONFLICT = "conflict"
+    """The key no longer held the expected value: nothing was written; read again and retry."""
+    GONE = "gone"
+    """No live session under the key (deleted, expired or revoked): nothing was written."""
 
 
 class Rotation(enum.Enum):

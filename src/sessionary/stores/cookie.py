@@ -34,7 +34,7 @@ from ..clock import from_timestamp
 from ..config import Config
 from ..errors import ConfigError, CookieTooLarge, UnsupportedOperation
 from . import Store
-from .base import META_FIELDS, Change, Counts, Meta, Record, Rotation, Summary
+from .base import META_FIELDS, Change, Counts, Meta, Record, Rotation, Summary, Swap
 
 NAME = "cookie://"
 SALT = "sessionary.stores.cookie"
@@ -164,7 +164,24 @@ class CookieBackend(Backend):
     ) -> bool:
         self._by_key("touch a session record")
 
-    def rotate(self, old_key: bytes, record: Record, grace_until: float | None, now: float) -> Rotation:
+    def compare_and_set(
+        self, key: bytes, name: str, expected: str | None, value: str | None, now: float
+    ) -> Swap:
+        raise UnsupportedOperation(
+            NAME,
+            "update a session key atomically",
+            "each request carries its own signed copy of the session and the last response's "
+            f"cookie wins; there is no record on the server to compare and set; {_SERVER_SIDE}",
+        )
+
+    def rotate(
+        self,
+        old_key: bytes,
+        record: Record,
+        grace_until: float | None,
+        now: float,
+        change: Change | None = None,
+    ) -> Rotation:
         self._by_key("rotate a session record")
 
     def delete(self, key: bytes) -> bool:

@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 
 from .._async.backend import AsyncBackend
 from .._sync.backend import Backend
-from .base import Change, Counts, Record, Rotation, Summary
+from .base import Change, Counts, Record, Rotation, Summary, Swap
 
 
 class InlineAsync(AsyncBackend):
@@ -35,8 +35,20 @@ class InlineAsync(AsyncBackend):
     ) -> bool:
         return self.backend.touch(key, last_seen, saved_deadline, expires_at, now)
 
-    async def rotate(self, old_key: bytes, record: Record, grace_until: float | None, now: float) -> Rotation:
-        return self.backend.rotate(old_key, record, grace_until, now)
+    async def compare_and_set(
+        self, key: bytes, name: str, expected: str | None, value: str | None, now: float
+    ) -> Swap:
+        return self.backend.compare_and_set(key, name, expected, value, now)
+
+    async def rotate(
+        self,
+        old_key: bytes,
+        record: Record,
+        grace_until: float | None,
+        now: float,
+        change: Change | None = None,
+    ) -> Rotation:
+        return self.backend.rotate(old_key, record, grace_until, now, change)
 
     async def delete(self, key: bytes) -> bool:
         return self.backend.delete(key)

@@ -12,8 +12,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass, replace
 
 from .._sync.backend import Backend
+from ..errors import StoreCorrupted
+from ..serializer import same_value
 from . import Store
-from .base import Change, Counts, Meta, Record, Rotation, Summary
+from .base import Change, Counts, Meta, Record, Rotation, Summary, Swap
 
 
 @dataclass(slots=True)
@@ -100,13 +102,48 @@ class MemoryBackend(Backend):
             entry.expires_at = max(entry.expires_at, expires_at)
             return True
 
-    def rotate(self, old_key: bytes, record: Record, grace_until: float | None, now: float) -> Rotation:
+    def compare_and_set(
+        self, key: bytes, name: str, expected: str | None, value: str | None, now: float
+    ) -> Swap:
+        with self._lock:
+            found = self._live(key, now)
+            if found is None:
+                return Swap.GONE
+            _, entry = found
+            try:
+                same = same_value(entry.data.get(name), expected)
+            except ValueError as exc:
+                raise StoreCorrupted(self.name, f"session key {name!r} is not valid JSON ({exc})") from None
+            if not same:
+                return Swap.CONFLICT
+            if value is None:
+                entry.data.pop(name, None)
+            else:
+                entry.data[name] = value
+            return Swap.SWAPPED
+
+    def rotate(
+        self,
+        old_key: bytes,
+        record: Record,
+        grace_until: float | None,
+        now: float,
+        change: Change | None = None,
+    ) -> Rotation:
         with self._lock:
             old = self._entries.get(old_key)
             if old is None or old.alias_of is not None or old.expires_at <= now:
                 return Rotation.GONE
-            if not self.create(record, now):
+            if self._live(old_key, now) is None:
+                return Rotation.GONE  # revoked
+            change = change or Change.replacing(record.data)
+            if not self.create(replace(record, data={}), now):
                 return Rotation.COLLISION
+            data = {} if change.cleared else dict(old.data)
+            for name in change.removed:
+                data.pop(name, None)
+            data.update(change.set)
+            self._entries[record.key].data = data
             if grace_until is None:
                 del self._entries[old_key]
             else:

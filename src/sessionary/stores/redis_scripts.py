@@ -103,15 +103,51 @@ def meta_fields(meta: dict[str, Any]) -> list[str]:
     return fields
 
 
-def record_fields(record: Record) -> list[str]:
-    """A whole record as HSET's field, value pairs."""
+def data_fields(data: dict[str, Any]) -> dict[str, str]:
+    """Session data as the hash fields that hold it (``d:<name>`` -> JSON text)."""
+    return {
+        f"d:{name}": json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+        for name, value in data.items()
+    }
+
+
+def record_fields(record: Record, *, data: bool = True) -> list[str]:
+    """A whole record as HSET's field, value pairs (without its data when ``data`` is False)."""
     fields = ["x", number(record.expires_at)]
     if record.meta.user_id is not None:
         fields += ("u", user_tag(record.meta.user_id))
     fields += meta_fields({name: getattr(record.meta, name) for name in META_FIELDS})
-    for name, value in record.data.items():
-        fields += (f"d:{name}", json.dumps(value, separators=(",", ":"), ensure_ascii=False))
+    if data:
+        for name, text in data_fields(record.data).items():
+            fields += (name, text)
     return fields
+
+
+def rotation_arguments(record: Record, change: Change) -> list[str]:
+    """ROTATE's arguments from its ninth on: keep the old data?, the fields to drop, then
+    the new record's field, value pairs (its changed data fields only)."""
+    removed = [f"d:{name}" for name in change.removed]
+    fields = record_fields(record, data=False)
+    for name, text in change.set.items():
+        fields += (f"d:{name}", text)
+    return ["0" if change.cleared else "1", str(len(removed)), *removed, *fields]
+
+
+def merge_triples(record: Record, change: Change, stored: dict[str, str]) -> list[str]:
+    """ACTIVATE's arguments for a Redis Cluster rotation: for each data field this request
+    did not change, (field, what RESERVE wrote, what the old record held when retired),
+    each ``''`` for absent or ``'='`` + text, so the new record takes the stored value
+    unless a write through the alias changed the field meanwhile."""
+    if change.cleared:
+        return []
+    changed = {f"d:{name}" for name in (*change.set, *change.removed)}
+    reserved = data_fields(record.data)
+    triples: list[str] = []
+    for name in sorted((set(reserved) | set(stored)) - changed):
+        before, after = reserved.get(name), stored.get(name)
+        if before != after:
+            triples += (name, "" if before is None else "=" + before, "" if after is None else "=" + after)
+    return triples
 
 
 def change_fields(change: Change) -> tuple[list[str], list[str]]:
@@ -153,7 +189,7 @@ def decode_summary(
             name[2:]: json.loads(text) for name, text in zip(SUMMARY_FIELDS[4:], texts, strict=True) if text
         }
         key = bytes.fromhex(hex_key)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:
         raise StoreCorrupted(store, f"session {hex_key[:12]}… is not a valid record ({exc})") from None
     meta = decode_meta(values, store)
     if expires_at <= now or meta.issued_at < refused_before:
@@ -173,7 +209,7 @@ def decode_record(key: bytes, flat: list[str], store: str) -> tuple[Record, str 
             elif name.startswith("m:"):
                 meta[name[2:]] = json.loads(text)
         expires_at = float(fields["x"])
-    except (KeyError, ValueError) as exc:
+    except (KeyError, ValueError, RecursionError) as exc:
         raise StoreCorrupted(store, f"session {key.hex()[:12]}… is not a valid record ({exc})") from None
     return Record(key, data, decode_meta(meta, store), expires_at), fields.get("u")
 
@@ -401,6 +437,49 @@ return 1
 """,
 )
 
+SWAP = _script(
+    "swap",
+    """
+-- KEYS[1]: the session. ARGV[4]: the alias key this call follows (''); [5]: a user tag
+-- whose valid_after the caller read (cluster), [6]: that valid_after; [7]: the data field;
+-- [8]: '1' when a value is expected, [9]: that value's text; [10]: '1' to set, '0' to
+-- delete, [11]: the new text. Returns swapped, gone, {'conflict', the text stored (absent:
+-- nothing)}, or on a cluster {'alias', hex} / {'user', tag} as WRITE does.
+local s = state(KEYS[1])
+if not live(s, ARGV[4]) then return 'gone' end
+local key = KEYS[1]
+if s.a then
+  if not standalone or ARGV[4] ~= '' then return {'alias', s.a} end
+  key = session_key(s.a)
+  s = state(key)
+  if not live(s, nil) or s.a then return 'gone' end
+end
+if s.u then
+  local valid_after
+  if standalone then
+    valid_after = redis.call('GET', valid_after_key(s.u))
+  elseif s.u == ARGV[5] then
+    valid_after = ARGV[6]
+  else
+    return {'user', s.u}
+  end
+  if revoked(s, valid_after) then return 'gone' end
+end
+local current = redis.call('HGET', key, ARGV[7])
+if ARGV[8] == '1' then
+  if current ~= ARGV[9] then return {'conflict', current} end
+elseif current then
+  return {'conflict', current}
+end
+if ARGV[10] == '1' then
+  redis.call('HSET', key, ARGV[7], ARGV[11])
+else
+  redis.call('HDEL', key, ARGV[7])
+end
+return 'swapped'
+""",
+)
+
 DELETE = _script(
     "delete",
     """
@@ -426,14 +505,27 @@ ROTATE = _script(
     """
 -- Single server only. KEYS[1]: the old session, KEYS[2]: the new one. ARGV[4]: grace
 -- end ('' for none); [5]: new deadline; [6]: old hex; [7]: new hex; [8]: new user tag
--- (''); [9..]: the new record's field, value pairs. Returns rotated, collision or gone.
+-- (''); [9]: '1' to carry the old record's data over; [10]: n, then n data fields not to
+-- carry; then the new record's field, value pairs (its changed data fields win over the
+-- old ones). Returns rotated, collision or gone.
 local old = state(KEYS[1])
 if not live(old, nil) or old.a then return 'gone' end
 if old.u and revoked(old, redis.call('GET', valid_after_key(old.u))) then return 'gone' end
 local new = state(KEYS[2])
 if new and new.x > now then return 'collision' end
 redis.call('DEL', KEYS[2])
-call_chunked('HSET', KEYS[2], ARGV, 9, #ARGV)
+local skipped = tonumber(ARGV[10])
+call_chunked('HSET', KEYS[2], ARGV, 11 + skipped, #ARGV)
+if ARGV[9] == '1' then
+  local dropped = {}
+  for i = 11, 10 + skipped do dropped[ARGV[i]] = true end
+  local flat = redis.call('HGETALL', KEYS[1])
+  for i = 1, #flat, 2 do
+    if string.sub(flat[i], 1, 2) == 'd:' and not dropped[flat[i]] then
+      redis.call('HSETNX', KEYS[2], flat[i], flat[i + 1])
+    end
+  end
+end
 redis.call('PEXPIREAT', KEYS[2], ms(tonumber(ARGV[5])))
 retire(KEYS[1], old, ARGV[4], ARGV[7])
 if old.u then
@@ -469,24 +561,45 @@ RETIRE = _script(
     """
 -- KEYS[1]: the old session. ARGV[4]: a user tag whose valid_after the caller read,
 -- [5]: that valid_after; [6]: grace end (''); [7]: the new hex key.
--- Returns gone, {'user', tag} (read that user's valid_after first) or {'retired', tag}.
+-- Returns gone, {'user', tag} (read that user's valid_after first) or
+-- {'retired', tag, its data fields and values as they were retired...}.
 local old = state(KEYS[1])
 if not live(old, nil) or old.a then return 'gone' end
 if old.u then
   if old.u ~= ARGV[4] then return {'user', old.u} end
   if revoked(old, ARGV[5]) then return 'gone' end
 end
+local reply = {'retired', old.u or ''}
+local flat = redis.call('HGETALL', KEYS[1])
+for i = 1, #flat, 2 do
+  if string.sub(flat[i], 1, 2) == 'd:' then
+    reply[#reply + 1] = flat[i]
+    reply[#reply + 1] = flat[i + 1]
+  end
+end
 retire(KEYS[1], old, ARGV[6], ARGV[7])
-return {'retired', old.u or ''}
+return reply
 """,
 )
 
 ACTIVATE = _script(
     "activate",
     """
--- KEYS[1]: the new session. ARGV[4]: the old hex key its reservation names.
+-- KEYS[1]: the new session. ARGV[4]: the old hex key its reservation names; [5..]:
+-- (field, reserved, stored) triples, '' for absent or '=' .. text: a field that still
+-- holds what RESERVE wrote takes the value the old record held when it was retired.
 local s = state(KEYS[1])
 if not s or s.p ~= ARGV[4] then return 0 end
+for i = 5, #ARGV, 3 do
+  local current = redis.call('HGET', KEYS[1], ARGV[i])
+  if (current and ('=' .. current) or '') == ARGV[i + 1] then
+    if ARGV[i + 2] == '' then
+      redis.call('HDEL', KEYS[1], ARGV[i])
+    else
+      redis.call('HSET', KEYS[1], ARGV[i], string.sub(ARGV[i + 2], 2))
+    end
+  end
+end
 redis.call('HDEL', KEYS[1], 'p')
 redis.call('PEXPIREAT', KEYS[1], ms(s.x))
 return 1

@@ -29,8 +29,9 @@ from urllib.parse import parse_qs, urlsplit
 
 from .._sync.backend import Backend
 from ..errors import ConfigError, StoreCorrupted, StoreUnavailable
+from ..serializer import same_value
 from . import Store, option
-from .base import Change, Counts, Meta, Record, Rotation, Summary
+from .base import Change, Counts, Meta, Record, Rotation, Summary, Swap
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS sessionary_sessions (
@@ -148,14 +149,29 @@ class SQLiteBackend(Backend):
     def _transaction(self) -> _Immediate:
         return _Immediate(self)
 
-    def _decode(self, key: bytes, data: str, meta: str, expires_at: float) -> Record:
+    def _decode(self, key: bytes, data: Any, meta: Any, expires_at: Any) -> Record:
+        """A row as a record; a row written by anything else than this store is refused."""
+        if not isinstance(data, str) or not isinstance(meta, str):
+            raise StoreCorrupted(self.name, "session data and metadata must be JSON text")
         try:
             values = json.loads(data)
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:
             raise StoreCorrupted(self.name, f"session data is not valid JSON ({exc})") from None
         if not isinstance(values, dict):
-            raise StoreCorrupted(self.name, "session data is not a JSON object")
-        return Record(key, values, Meta.from_json(meta, store=self.name), expires_at)
+            raise StoreCorrupted(self.name, f"session data is a JSON {type(values).__name__}, not an object")
+        if isinstance(expires_at, bool) or not isinstance(expires_at, int | float):
+            raise StoreCorrupted(self.name, f"deadline {str(expires_at)[:20]!r} is not a number")
+        return Record(key, values, Meta.from_json(meta, store=self.name), float(expires_at))
+
+    def _live_row(self, key: bytes, now: float) -> tuple[bytes, Any] | None:
+        """The live row under ``key`` or the one its alias points to (inside a transaction)."""
+        row = self._one(_LOAD, (key, now))
+        if row is not None and row[3] is not None:
+            key = row[3]
+            row = self._one(_LOAD, (key, now))
+            if row is not None and row[3] is not None:
+                row = None
+        return None if row is None else (key, row)
 
     # --- reading ---------------------------------------------------------------------
 
@@ -204,14 +220,10 @@ class SQLiteBackend(Backend):
 
     def write(self, key: bytes, change: Change, now: float) -> bool:
         with self._transaction():
-            row = self._one(_LOAD, (key, now))
-            if row is not None and row[3] is not None:
-                key = row[3]
-                row = self._one(_LOAD, (key, now))
-                if row is not None and row[3] is not None:
-                    row = None
-            if row is None:
+            found = self._live_row(key, now)
+            if found is None:
                 return False
+            key, row = found
             record = self._decode(key, row[0], row[1], row[2])
             meta = change.apply_meta(record.meta)
             self._execute(
@@ -229,6 +241,31 @@ class SQLiteBackend(Backend):
                 ),
             )
             return True
+
+    def compare_and_set(
+        self, key: bytes, name: str, expected: str | None, value: str | None, now: float
+    ) -> Swap:
+        with self._transaction():
+            found = self._live_row(key, now)
+            if found is None:
+                return Swap.GONE
+            key, row = found
+            data = self._decode(key, row[0], row[1], row[2]).data
+            stored = data.get(name)
+            current = (
+                None if name not in data else json.dumps(stored, separators=(",", ":"), ensure_ascii=False)
+            )
+            if not same_value(current, expected):
+                return Swap.CONFLICT
+            if value is None:
+                data.pop(name, None)
+            else:
+                data[name] = json.loads(value)
+            self._execute(
+                "UPDATE sessionary_sessions SET data = ? WHERE key = ?",
+                (json.dumps(data, separators=(",", ":"), ensure_ascii=False), key),
+            )
+            return Swap.SWAPPED
 
     def touch(
         self, key: bytes, last_seen: float, saved_deadline: float, expires_at: float, now: float
@@ -248,11 +285,21 @@ class SQLiteBackend(Backend):
         )
         return cursor.rowcount == 1
 
-    def rotate(self, old_key: bytes, record: Record, grace_until: float | None, now: float) -> Rotation:
+    def rotate(
+        self,
+        old_key: bytes,
+        record: Record,
+        grace_until: float | None,
+        now: float,
+        change: Change | None = None,
+    ) -> Rotation:
         with self._transaction():
             row = self._one(_LOAD, (old_key, now))
             if row is None or row[3] is not None:
                 return Rotation.GONE
+            if change is not None:
+                stored = self._decode(old_key, row[0], row[1], row[2])
+                record = Record(record.key, change.apply_to(stored.data), record.meta, record.expires_at)
             if not self._insert(record, now):
                 return Rotation.COLLISION
             if grace_until is None:
