@@ -4,6 +4,7 @@ the management commands, the devices page and the importer of django_session row
 from __future__ import annotations
 
 import io
+import json
 import re
 from typing import Any
 
@@ -279,3 +280,38 @@ def test_secret_key_rotation_without_fallbacks_signs_out_on_both(engines: Engine
                 fates[engine] = response.cookies.get(settings.SESSION_COOKIE_NAME)
     assert fates["db"] is None
     assert fates[store_name] is not None and fates[store_name].value in ("", '""')
+
+
+def test_save_every_request_writes_activity_once_per_throttle_window(
+    engines: Engines, store_name: str, djclock: DjangoClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SESSION_SAVE_EVERY_REQUEST moves the deadline as Django's does, but an unchanged
+    session costs a store write only once per ``touch_fraction`` of its window."""
+    with engines.activate(store_name, SESSION_SAVE_EVERY_REQUEST=True, SESSION_COOKIE_AGE=1000):
+        client = Client()
+
+        def ops(*operations: list[Any]) -> list[Any]:
+            response = client.post("/s/", {"ops": json.dumps(list(operations))})
+            assert response.status_code == 200, response.content
+            results: list[Any] = response.json()["results"]
+            return results
+
+        ops(["set", "cart", [1]])
+        store = get_manager().store.sync
+        calls: list[str] = []
+        for name in ("write", "touch"):
+            real = getattr(store, name)
+            monkeypatch.setattr(
+                store, name, lambda *a, _real=real, _name=name: calls.append(_name) or _real(*a)
+            )
+        for _ in range(20):  # 200 s in all: less than a quarter of the 1000 s window
+            djclock.advance(10)
+            assert ops(["get", "cart"]) == [["ok", [1]]]
+        assert calls == []
+        for _ in range(6):  # each step past a quarter of the window: one touch each
+            djclock.advance(300)
+            assert ops(["get", "cart"]) == [["ok", [1]]]
+        assert calls == ["touch"] * 6  # 2000 s later, still alive: the deadline slid
+        ops(["mutate", "cart", 2])  # changed in place, not marked modified: saved all the same
+        assert calls[-1] == "write"
+        assert ops(["get", "cart"]) == [["ok", [1, 2]]]

@@ -74,6 +74,32 @@ async def _touch(manager: SessionManager, record: Record, moment: records.Moment
     return record
 
 
+async def _roll(
+    manager: SessionManager,
+    record: Record,
+    values: dict[str, Any],
+    session: SessionStore,
+    moment: records.Moment,
+) -> Record:
+    """Move Django's sliding deadline (``SESSION_SAVE_EVERY_REQUEST``) when that is due."""
+    meta = replace(
+        record.meta, last_seen=moment.epoch, saved_deadline=records.saved_deadline(session, moment)
+    )
+    refreshed = records.deadline(meta, values, manager.config)
+    if not expiry.touch_due(
+        stored=record.expires_at,
+        refreshed=refreshed,
+        now=moment.epoch,
+        fraction=manager.config.touch_fraction,
+    ):
+        return record
+    if not await manager.store.aio.touch(
+        record.key, moment.epoch, meta.saved_deadline, refreshed, moment.epoch
+    ):
+        raise UpdateError
+    return replace(record, meta=meta, expires_at=max(refreshed, record.expires_at))
+
+
 async def exists(session_key: str | None) -> bool:
     """Whether a record is stored under the key, expired or not (Django's ``exists``)."""
     manager = get_manager()
@@ -120,6 +146,11 @@ async def save(session: SessionStore, must_create: bool) -> None:
         if stored is None:
             raise UpdateError
         change = records.diff(encoded, session._loaded)
+        if not (session.modified or change.set or change.removed or change.cleared):
+            # Only SESSION_SAVE_EVERY_REQUEST asks for this save: nothing changed but the
+            # activity, which is written at most once per touch_fraction of the window.
+            session._record = await _roll(manager, stored, values, session, moment)
+            return
         change.meta = records.moved_meta(session, values, stored.meta, moment)
         meta = change.apply_meta(stored.meta)
         change.expires_at = records.deadline(meta, values, manager.config)
