@@ -17,8 +17,13 @@ MAX_COOKIE_BYTES = 4096
 
 
 def cookie_values(header: str | None, name: str) -> list[str]:
-    """Every value the ``Cookie`` header carries for ``name``, in the order sent."""
-    if not header:
+    """Every value the ``Cookie`` header carries for ``name``, in the order sent.
+
+    Every request comes through here. A header that cannot hold the name is answered at
+    once; otherwise ``split`` and ``partition`` measured faster than a precompiled regex
+    on typical headers (a regex tries its anchor at every position).
+    """
+    if not header or name not in header:
         return []
     values = []
     for part in header.split(";"):

@@ -308,11 +308,11 @@ async def close(session: Session, status_code: int) -> lifecycle.Outcome:
         outcome.set_cookie = cookies.delete_cookie(config)
         outcome.vary_cookie = True
         return outcome
-    now = manager.now()
     if not ((session.modified or config.save_every_request) and not session.is_empty()):
         # Not saved. A session that was read may still owe the store its activity
         # (idle timeout) or need a new token (renewal timeout).
         if session._record is not None and status_code < 500:
+            now = manager.now()
             if expiry.renewal_due(session._record.meta, now=now, config=config) and not session._via_alias:
                 try:
                     await rotate(session, grace=config.renewal_grace)
@@ -324,6 +324,7 @@ async def close(session: Session, status_code: int) -> lifecycle.Outcome:
                 outcome.set_cookie = _session_cookie(session, now)
                 outcome.vary_cookie = True
         return outcome
+    now = manager.now()
     await session._adata()
     if session.is_empty():
         # The cookie named a session that is gone: say so to the browser.

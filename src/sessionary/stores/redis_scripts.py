@@ -29,7 +29,7 @@ import json
 import math
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from redis.exceptions import RedisClusterException, RedisError
@@ -239,10 +239,11 @@ class Lua:
 
     name: str
     text: str
+    sha: str = field(init=False)
+    """Computed once: every call names the script by it."""
 
-    @property
-    def sha(self) -> str:
-        return hashlib.sha1(self.text.encode()).hexdigest()
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "sha", hashlib.sha1(self.text.encode()).hexdigest())
 
 
 # Every script with the prelude takes ARGV[1] = prefix, ARGV[2] = '1' on a single server
