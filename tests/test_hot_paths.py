@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from flask import Flask
+from spies import counting_store
 
 from sessionary import SessionManager
 from sessionary.integrations.asgi import SessionMiddleware as ASGIMiddleware
@@ -19,7 +20,6 @@ from sessionary.integrations.flask import Sessionary
 from sessionary.integrations.wsgi import SessionMiddleware as WSGIMiddleware
 from sessionary.stores import Store
 from sessionary.testing import FakeClock
-from spies import counting_store
 
 WRITES = {"create", "write", "touch", "rotate", "delete", "compare_and_set"}
 
