@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable
+from dataclasses import fields, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -19,6 +20,7 @@ from sessionary.integrations.asgi import SessionMiddleware as ASGIMiddleware
 from sessionary.integrations.flask import Sessionary
 from sessionary.integrations.wsgi import SessionMiddleware as WSGIMiddleware
 from sessionary.stores import Store
+from sessionary.stores.base import META_FIELDS, Meta
 from sessionary.testing import FakeClock
 
 WRITES = {"create", "write", "touch", "rotate", "delete", "compare_and_set"}
@@ -147,3 +149,21 @@ def test_a_rolling_read_writes_once_per_throttle_window(store: Store) -> None:
     _wsgi(app, cookie)
     assert [call for call in calls if call in WRITES] == ["touch"]
     assert calls.count("load") == 7
+
+
+def test_with_activity_is_replace_of_the_activity_fields() -> None:
+    """The hand-written copy keeps every other field (it must follow Meta's fields)."""
+    meta = Meta(
+        created_at=1.0,
+        issued_at=2.0,
+        last_seen=3.0,
+        saved_deadline=4.0,
+        auth_at=5.0,
+        user_id="u",
+        ip="1.2.3.4",
+        user_agent="agent",
+        idle_timeout=6,
+        absolute_timeout=7,
+    )
+    assert set(META_FIELDS) == {f.name for f in fields(Meta)} and len(META_FIELDS) == 10
+    assert meta.with_activity(8.0, 9.0) == replace(meta, last_seen=8.0, saved_deadline=9.0)

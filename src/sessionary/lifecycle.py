@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from . import cookies, expiry
@@ -207,7 +207,7 @@ def refresh_plan(session: Session, now: float, *, rolling: bool) -> tuple[Meta, 
     assert record is not None
     data = session._cache or {}
     saved = saved_deadline(session, data, now) if rolling else record.meta.saved_deadline
-    meta = replace(record.meta, last_seen=now, saved_deadline=max(saved, record.meta.saved_deadline))
+    meta = record.meta.with_activity(now, max(saved, record.meta.saved_deadline))
     config = session._manager.config
     refreshed = expiry.deadline(meta, browser_close=browser_close(session, data), config=config)
     if not expiry.touch_due(

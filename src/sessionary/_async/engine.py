@@ -50,8 +50,10 @@ async def load(session: Session) -> None:
     manager = session._manager
     now = manager.now()
     assert session._token is not None
+    codec = manager.store.codec
     for token in (session._token, *session._candidates):
-        record = await _fetch(session, token, now)
+        key = store_key(token) if codec is None else b""
+        record = codec.decode(token, now) if codec is not None else await manager.store.aio.load(key, now)
         if record is None:
             continue
         browser_close = _browser_close(session, record.data)
@@ -67,7 +69,7 @@ async def load(session: Session) -> None:
         session._token = token
         session._record = record
         session._cache = record.data
-        session._via_alias = manager.store.codec is None and record.key != store_key(token)
+        session._via_alias = codec is None and record.key != key
         session._candidates = ()
         return
     presented = None if manager.store.codec is not None else store_key(session._token)

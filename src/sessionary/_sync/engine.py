@@ -51,8 +51,10 @@ def load(session: Session) -> None:
     manager = session._manager
     now = manager.now()
     assert session._token is not None
+    codec = manager.store.codec
     for token in (session._token, *session._candidates):
-        record = _fetch(session, token, now)
+        key = store_key(token) if codec is None else b""
+        record = codec.decode(token, now) if codec is not None else manager.store.sync.load(key, now)
         if record is None:
             continue
         browser_close = _browser_close(session, record.data)
@@ -68,7 +70,7 @@ def load(session: Session) -> None:
         session._token = token
         session._record = record
         session._cache = record.data
-        session._via_alias = manager.store.codec is None and record.key != store_key(token)
+        session._via_alias = codec is None and record.key != key
         session._candidates = ()
         return
     presented = None if manager.store.codec is not None else store_key(session._token)
