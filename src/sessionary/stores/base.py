@@ -163,7 +163,8 @@ class Change:
         return merged
 
     def apply_meta(self, meta: Meta) -> Meta:
-        values = asdict(meta)
+        # Every Meta field is a scalar: no deep copy (``asdict``) needed, on every save.
+        values = {name: getattr(meta, name) for name in META_FIELDS}
         values.update(self.meta)
         return Meta(**values)
 
