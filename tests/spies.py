@@ -62,3 +62,33 @@ for _name in OPERATIONS:
 def recording_store(path: str | os.PathLike[str]) -> tuple[Store, RecordingSQLite]:
     backend = RecordingSQLite(path)
     return Store(backend, InlineAsync(backend)), backend
+
+
+class Counting:
+    """Any store face (sync or async) that notes each contract call and passes it on.
+
+    The note is taken when the operation is called, so an async face counts a call
+    as soon as its coroutine is made; the real store does the work.
+    """
+
+    def __init__(self, backend: Any, calls: list[str]) -> None:
+        self._backend = backend
+        self._calls = calls
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self._backend, name)
+        if name not in OPERATIONS:
+            return attribute
+
+        def operation(*args: Any, **kwargs: Any) -> Any:
+            self._calls.append(name)
+            return attribute(*args, **kwargs)
+
+        return operation
+
+
+def counting_store(store: Store) -> tuple[Store, list[str]]:
+    """``store`` with both faces counted into one list of operation names."""
+    calls: list[str] = []
+    counted = Store(Counting(store.sync, calls), Counting(store.aio, calls), store.codec)  # type: ignore[arg-type]
+    return counted, calls

@@ -136,3 +136,14 @@ def test_outcome_merges_vary_and_adds_cache_control_only_with_a_cookie() -> None
 
     assert Outcome().apply(app_headers) == app_headers
     assert Outcome(clear_site_data=True).apply([]) == [("Clear-Site-Data", '"cookies"')]
+
+
+def test_http_date_is_formatdate_for_every_second() -> None:
+    """The remembered date is only reused within its own second."""
+    from email.utils import formatdate
+
+    from sessionary.cookies import http_date
+
+    moments = [0, 0.999, 1.0, -0.5, 1795336135.2, 1795336135.87, 1795336136.0, 1795336135.5]
+    for moment in moments + [moment + 86400 * day for day in range(5) for moment in moments]:
+        assert http_date(moment) == formatdate(moment, usegmt=True)

@@ -8,6 +8,7 @@ too), so the caller can try them in order instead of trusting the first.
 
 from __future__ import annotations
 
+import math
 from email.utils import formatdate
 
 from .config import Config
@@ -17,8 +18,13 @@ MAX_COOKIE_BYTES = 4096
 
 
 def cookie_values(header: str | None, name: str) -> list[str]:
-    """Every value the ``Cookie`` header carries for ``name``, in the order sent."""
-    if not header:
+    """Every value the ``Cookie`` header carries for ``name``, in the order sent.
+
+    Every request comes through here. A header that cannot hold the name is answered at
+    once; otherwise ``split`` and ``partition`` measured faster than a precompiled regex
+    on typical headers (a regex tries its anchor at every position).
+    """
+    if not header or name not in header:
         return []
     values = []
     for part in header.split(";"):
@@ -31,9 +37,22 @@ def cookie_values(header: str | None, name: str) -> list[str]:
     return values
 
 
+_last_date: tuple[int, str] = (-1, "")
+
+
 def http_date(epoch_seconds: float) -> str:
-    """An ``Expires`` date: ``Wdy, DD Mon YYYY HH:MM:SS GMT``."""
-    return formatdate(epoch_seconds, usegmt=True)
+    """An ``Expires`` date: ``Wdy, DD Mon YYYY HH:MM:SS GMT``.
+
+    The last one made is kept: with a sliding expiry every response sets the cookie,
+    and all the responses of one second share the date (``formatdate`` is slow).
+    """
+    global _last_date
+    second = math.floor(epoch_seconds)
+    cached_second, text = _last_date
+    if second != cached_second:
+        text = formatdate(second, usegmt=True)
+        _last_date = (second, text)
+    return text
 
 
 def _attributes(config: Config) -> list[str]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from . import cookies, expiry
@@ -48,26 +48,33 @@ def open_session(
     ``session_class`` lets a framework adapter hand out a subclass that adds the
     attributes its framework expects of a session object (Flask's ``permanent``).
     """
-    from .session import Session
+    if session_class is None:
+        from .session import Session
 
-    session_class = session_class or Session
+        session_class = Session
 
     config = manager.config
+    if not config.record_client:
+        client_ip = user_agent = None
+    elif user_agent:
+        user_agent = user_agent[:512]
     values = cookies.cookie_values(cookie_header, config.session_cookie_name)
+    if not values:  # most requests without a session: nothing to check
+        return session_class(manager, client_ip=client_ip, user_agent=user_agent)
     if manager.store.codec is not None:
         candidates = [v for v in values if 0 < len(v) <= cookies.MAX_COOKIE_BYTES]
     else:
-        candidates = [v for v in values if is_well_formed(v, accept_django_keys=config.accept_django_keys)]
+        django_keys = config.accept_django_keys
+        candidates = [v for v in values if is_well_formed(v, accept_django_keys=django_keys)]
     if len(candidates) < len(values):
         manager.emit(REJECTED, None, reason="malformed session cookie")
-    candidates = candidates[:MAX_CANDIDATES]
     return session_class(
         manager,
         candidates[0] if candidates else None,
-        candidates=candidates[1:],
-        had_cookie=bool(values),
-        client_ip=client_ip if config.record_client else None,
-        user_agent=user_agent[:512] if (user_agent and config.record_client) else None,
+        candidates=candidates[1:MAX_CANDIDATES],
+        had_cookie=True,
+        client_ip=client_ip,
+        user_agent=user_agent,
     )
 
 
@@ -80,8 +87,17 @@ class Outcome:
     vary_cookie: bool = False
     clear_site_data: bool = False
 
+    @property
+    def changes_nothing(self) -> bool:
+        """True for most requests (a session not used, or only read): the response is
+        passed on as the app made it."""
+        return self.set_cookie is None and not self.vary_cookie and not self.clear_site_data
+
     def apply(self, headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
-        """``headers`` (name, value pairs) with this outcome's headers added."""
+        """``headers`` (name, value pairs) with this outcome's headers added (``headers``
+        itself when there are none to add)."""
+        if self.changes_nothing:
+            return headers
         result = list(headers)
         if self.vary_cookie:
             existing = [value for name, value in result if name.lower() == "vary"]
@@ -191,7 +207,7 @@ def refresh_plan(session: Session, now: float, *, rolling: bool) -> tuple[Meta, 
     assert record is not None
     data = session._cache or {}
     saved = saved_deadline(session, data, now) if rolling else record.meta.saved_deadline
-    meta = replace(record.meta, last_seen=now, saved_deadline=max(saved, record.meta.saved_deadline))
+    meta = record.meta.with_activity(now, max(saved, record.meta.saved_deadline))
     config = session._manager.config
     refreshed = expiry.deadline(meta, browser_close=browser_close(session, data), config=config)
     if not expiry.touch_due(

@@ -70,7 +70,11 @@ class SessionManager:
         """A lazy session for a request carrying ``cookie_header`` (no store call yet);
         ``session_class`` is a :class:`Session` subclass a framework adapter needs."""
         return lifecycle.open_session(
-            self, cookie_header, client_ip=client_ip, user_agent=user_agent, session_class=session_class
+            self,
+            cookie_header,
+            client_ip=client_ip,
+            user_agent=user_agent,
+            session_class=session_class or Session,
         )
 
     def close_session(self, session: Session, status_code: int) -> lifecycle.Outcome:

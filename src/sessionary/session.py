@@ -38,6 +38,24 @@ class Session:
     TEST_COOKIE_NAME: ClassVar[str] = "testcookie"
     TEST_COOKIE_VALUE: ClassVar[str] = "worked"
 
+    # Every request builds a session, most never use it: the state that starts the same
+    # for all of them starts as these class defaults, and an instance gets its own value
+    # only once it changes (the mutable sets and dict are made per instance, in __init__).
+    _candidates: tuple[str, ...] = ()
+    _had_cookie = False
+    _client_ip: str | None = None
+    _user_agent: str | None = None
+    _cache: dict[str, Any] | None = None
+    _record: Record | None = None
+    _via_alias = False
+    accessed = False
+    _modified = False
+    _rewrite = False
+    _cleared = False
+    _logged_out = False
+    _failure: Exception | None = None
+    """A store failure or interruption met during the request (see ``lifecycle.noting_failure``)."""
+
     def __init__(
         self,
         manager: SessionManager,
@@ -50,23 +68,17 @@ class Session:
     ) -> None:
         self._manager = manager
         self._token = token
-        self._candidates = tuple(candidates)
-        self._had_cookie = had_cookie
-        self._client_ip = client_ip
-        self._user_agent = user_agent
-        self._cache: dict[str, Any] | None = None
-        self._record: Record | None = None
-        self._via_alias = False
-        self.accessed = False
-        self._modified = False
-        self._rewrite = False
+        if candidates:
+            self._candidates = tuple(candidates)
+        if had_cookie:
+            self._had_cookie = had_cookie
+        if client_ip is not None:
+            self._client_ip = client_ip
+        if user_agent is not None:
+            self._user_agent = user_agent
         self._changed: set[str] = set()
         self._removed: set[str] = set()
-        self._cleared = False
         self._meta_changes: dict[str, Any] = {}
-        self._logged_out = False
-        self._failure: Exception | None = None
-        """A store failure or interruption met during the request (see ``lifecycle.noting_failure``)."""
 
     def __repr__(self) -> str:
         state = "unloaded" if self._cache is None else f"{len(self._cache)} keys"

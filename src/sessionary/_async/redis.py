@@ -127,14 +127,12 @@ class AsyncRedisBackend(AsyncBackend):
             reply = await self._eval(lua.LOAD, [self._key(key)], now, via)
             if reply is None:
                 return None
-            if reply[0] == "alias":
+            if isinstance(reply, list):  # ['alias', hex]: a cluster follows it itself
                 if via:
                     return None  # an alias of an alias: not something a rotation makes
                 via, key = key.hex(), self._hex(reply[1])
                 continue
-            if reply[1]:
-                key = self._hex(reply[1])
-            record, tag = lua.decode_record(key, reply[2], self.name)
+            record, tag = lua.decode_loaded(key, reply, self.name)
             if self.cluster and tag is not None and await self._revoked(tag, record.meta.issued_at):
                 return None
             return record

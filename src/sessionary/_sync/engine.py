@@ -51,8 +51,10 @@ def load(session: Session) -> None:
     manager = session._manager
     now = manager.now()
     assert session._token is not None
+    codec = manager.store.codec
     for token in (session._token, *session._candidates):
-        record = _fetch(session, token, now)
+        key = store_key(token) if codec is None else b""
+        record = codec.decode(token, now) if codec is not None else manager.store.sync.load(key, now)
         if record is None:
             continue
         browser_close = _browser_close(session, record.data)
@@ -68,7 +70,7 @@ def load(session: Session) -> None:
         session._token = token
         session._record = record
         session._cache = record.data
-        session._via_alias = manager.store.codec is None and record.key != store_key(token)
+        session._via_alias = codec is None and record.key != key
         session._candidates = ()
         return
     presented = None if manager.store.codec is not None else store_key(session._token)
@@ -309,11 +311,11 @@ def close(session: Session, status_code: int) -> lifecycle.Outcome:
         outcome.set_cookie = cookies.delete_cookie(config)
         outcome.vary_cookie = True
         return outcome
-    now = manager.now()
     if not ((session.modified or config.save_every_request) and not session.is_empty()):
         # Not saved. A session that was read may still owe the store its activity
         # (idle timeout) or need a new token (renewal timeout).
         if session._record is not None and status_code < 500:
+            now = manager.now()
             if expiry.renewal_due(session._record.meta, now=now, config=config) and not session._via_alias:
                 try:
                     rotate(session, grace=config.renewal_grace)
@@ -325,6 +327,7 @@ def close(session: Session, status_code: int) -> lifecycle.Outcome:
                 outcome.set_cookie = _session_cookie(session, now)
                 outcome.vary_cookie = True
         return outcome
+    now = manager.now()
     session._data()
     if session.is_empty():
         # The cookie named a session that is gone: say so to the browser.

@@ -36,11 +36,19 @@ def header(scope: Scope, name: bytes) -> str | None:
 
 
 def open_for_scope(manager: SessionManager, scope: Scope) -> Session:
+    # One pass over the headers for both (every request comes through here).
+    cookies: list[bytes] = []
+    agents: list[bytes] = []
+    for key, value in scope.get("headers", ()):
+        if len(key) == 6 and key.lower() == b"cookie":
+            cookies.append(value)
+        elif len(key) == 10 and key.lower() == b"user-agent":
+            agents.append(value)
     client = scope.get("client")
     return manager.open(
-        header(scope, b"cookie"),
+        b"; ".join(cookies).decode("latin-1") if cookies else None,
         client_ip=client[0] if client else None,
-        user_agent=header(scope, b"user-agent"),
+        user_agent=b", ".join(agents).decode("latin-1") if agents else None,
     )
 
 
@@ -97,10 +105,13 @@ class SessionMiddleware:
                     await _send_failure(send, manager, error)
                     return
                 started = True
-                headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in message.get("headers", ())]
-                message["headers"] = [
-                    (k.encode("latin-1"), v.encode("latin-1")) for k, v in outcome.apply(headers)
-                ]
+                if not outcome.changes_nothing:
+                    headers = [
+                        (k.decode("latin-1"), v.decode("latin-1")) for k, v in message.get("headers", ())
+                    ]
+                    message["headers"] = [
+                        (k.encode("latin-1"), v.encode("latin-1")) for k, v in outcome.apply(headers)
+                    ]
             await send(message)
 
         try:

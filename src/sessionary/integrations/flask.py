@@ -97,7 +97,7 @@ class SessionaryInterface(SessionInterface):
         except (StoreError, SessionInterrupted) as error:
             _become_failure(response, self.manager, error)
             return
-        if outcome.set_cookie is None and not outcome.vary_cookie and not outcome.clear_site_data:
+        if outcome.changes_nothing:
             return
         headers = outcome.apply(list(response.headers.items()))
         response.headers.clear()

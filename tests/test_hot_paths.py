@@ -1,0 +1,169 @@
+"""What the common requests ask of a store, counted on every store of the conformance
+registry: a request that never uses its session asks nothing, through every middleware;
+a rolling (save-every-request) session that is only read writes at most once per
+throttle window, not once per request."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable
+from dataclasses import fields, replace
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from flask import Flask
+from spies import counting_store
+
+from sessionary import SessionManager
+from sessionary.integrations.asgi import SessionMiddleware as ASGIMiddleware
+from sessionary.integrations.flask import Sessionary
+from sessionary.integrations.wsgi import SessionMiddleware as WSGIMiddleware
+from sessionary.stores import Store
+from sessionary.stores.base import META_FIELDS, Meta
+from sessionary.testing import FakeClock
+
+WRITES = {"create", "write", "touch", "rotate", "delete", "compare_and_set"}
+
+
+def _seeded(store: Store, **settings: Any) -> tuple[SessionManager, list[str], str, FakeClock]:
+    """A manager on the counted store, a stored session of ten keys, and its cookie."""
+    counted, calls = counting_store(store)
+    # Near the real time: stores with a server-side TTL (Redis) drop records by it.
+    clock = FakeClock(datetime.now(UTC))
+    manager = SessionManager(counted, clock=clock, cookie_secure=False, **settings)
+    session = manager.open(None)
+    session.update({f"k{i}": f"value {i}" for i in range(10)})
+    manager.close_session(session, 200)
+    calls.clear()
+    return manager, calls, f"{manager.config.session_cookie_name}={session.session_key}; other=1", clock
+
+
+def _asgi(app: Any, cookie: str) -> list[tuple[bytes, bytes]]:
+    sent: list[Any] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: Any) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "method": "GET",
+        "path": "/",
+        "headers": [(b"host", b"test"), (b"cookie", cookie.encode())],
+        "client": ("127.0.0.1", 1),
+    }
+    asyncio.run(app(scope, receive, send))
+    assert sent[0]["status"] == 200
+    headers: list[tuple[bytes, bytes]] = sent[0]["headers"]
+    return headers
+
+
+def _wsgi(app: Any, cookie: str) -> list[tuple[str, str]]:
+    started: list[Any] = []
+
+    def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+        started.append((status, headers))
+
+    body: Iterable[bytes] = app(
+        {"REQUEST_METHOD": "GET", "PATH_INFO": "/", "HTTP_COOKIE": cookie}, start_response
+    )
+    b"".join(body)
+    assert started[0][0].startswith("200")
+    headers: list[tuple[str, str]] = started[0][1]
+    return headers
+
+
+async def _asgi_app(scope: Any, receive: Any, send: Any) -> None:
+    await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]})
+    await send({"type": "http.response.body", "body": b"ok"})
+
+
+def _wsgi_app(environ: Any, start_response: Any) -> list[bytes]:
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [b"ok"]
+
+
+def test_an_untouched_session_asks_nothing_of_the_store(store: Store) -> None:
+    """A cookie is sent, the app never uses the session: no store call, and the response
+    leaves the middleware exactly as the app made it."""
+    manager, calls, cookie, _ = _seeded(store)
+
+    headers = _asgi(ASGIMiddleware(_asgi_app, manager=manager), cookie)
+    assert calls == []
+    assert headers == [(b"content-type", b"text/plain")]
+
+    assert _wsgi(WSGIMiddleware(_wsgi_app, manager=manager), cookie) == [("Content-Type", "text/plain")]
+    assert calls == []
+
+    flask_app = Flask(__name__)
+    flask_app.get("/")(lambda: "ok")
+    Sessionary(flask_app, manager=manager)
+    response = flask_app.test_client().get("/", headers={"Cookie": cookie})
+    assert response.status_code == 200
+    assert "Set-Cookie" not in response.headers and "Vary" not in response.headers
+    assert calls == []
+
+
+def test_a_read_session_is_loaded_once_and_not_written(store: Store) -> None:
+    manager, calls, cookie, _ = _seeded(store)
+
+    async def reads(scope: Any, receive: Any, send: Any) -> None:
+        assert await scope["session"].aget("k3") == "value 3"
+        await _asgi_app(scope, receive, send)
+
+    def wsgi_reads(environ: Any, start_response: Any) -> list[bytes]:
+        assert environ["sessionary.session"]["k3"] == "value 3"
+        return _wsgi_app(environ, start_response)
+
+    headers = _asgi(ASGIMiddleware(reads, manager=manager), cookie)
+    assert calls == ["load"]
+    assert (b"Vary", b"Cookie") in headers
+    _wsgi(WSGIMiddleware(wsgi_reads, manager=manager), cookie)
+    assert calls == ["load", "load"]
+
+
+def test_a_rolling_read_writes_once_per_throttle_window(store: Store) -> None:
+    """save_every_request on a session that is only read: the deadline slides (the
+    cookie is sent again each time), but the store is written only when the slide
+    reaches ``touch_fraction`` of the window."""
+    if store.codec is not None:
+        pytest.skip("a cookie-borne session has no store to write")
+    manager, calls, cookie, clock = _seeded(store, save_every_request=True)
+    window = manager.config.touch_fraction * manager.config.cookie_age
+
+    def reads(environ: Any, start_response: Any) -> list[bytes]:
+        environ["sessionary.session"].get("k3")
+        return _wsgi_app(environ, start_response)
+
+    app = WSGIMiddleware(reads, manager=manager)
+    for _ in range(5):  # well inside one window: reads only
+        clock.advance(window / 10)
+        assert any(name == "Set-Cookie" for name, _ in _wsgi(app, cookie))
+    assert [call for call in calls if call in WRITES] == []
+
+    clock.advance(window / 2 + 1)  # the slide now exceeds the window: one write
+    _wsgi(app, cookie)
+    _wsgi(app, cookie)
+    assert [call for call in calls if call in WRITES] == ["touch"]
+    assert calls.count("load") == 7
+
+
+def test_with_activity_is_replace_of_the_activity_fields() -> None:
+    """The hand-written copy keeps every other field (it must follow Meta's fields)."""
+    meta = Meta(
+        created_at=1.0,
+        issued_at=2.0,
+        last_seen=3.0,
+        saved_deadline=4.0,
+        auth_at=5.0,
+        user_id="u",
+        ip="1.2.3.4",
+        user_agent="agent",
+        idle_timeout=6,
+        absolute_timeout=7,
+    )
+    assert set(META_FIELDS) == {f.name for f in fields(Meta)} and len(META_FIELDS) == 10
+    assert meta.with_activity(8.0, 9.0) == replace(meta, last_seen=8.0, saved_deadline=9.0)
