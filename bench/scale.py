@@ -42,8 +42,8 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import asdict, dataclass, field
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -517,8 +517,8 @@ async def measure_lists(
 ) -> dict[tuple[str, int], Samples]:
     """``alist_sessions`` latencies for each listed user on each store, interleaved."""
     samples = {(name, owned): Samples() for name in clients for owned in LIST_USERS}
-    for name, client in clients.items():
-        for owned, user in LIST_USERS.items():
+    for client in clients.values():
+        for user in LIST_USERS.values():
             for _ in range(3):
                 await client.managers[0].alist_sessions(user)
     for _ in range(rounds):
