@@ -51,7 +51,7 @@ from urllib.parse import urlsplit, urlunsplit
 from sessionary import SessionManager, SessionMiddleware
 from sessionary.stores import Store, open_store
 from sessionary.stores import redis_scripts as lua
-from sessionary.stores.base import Meta, Record
+from sessionary.stores.base import META_FIELDS, Meta, Record
 from sessionary.tokens import is_well_formed, store_key
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -88,23 +88,42 @@ def log(message: str) -> None:
 # agent (a device list); the rest are anonymous.
 
 
-@dataclass(frozen=True, slots=True)
+DATA_NAMES = ("cart", "theme", "lang", "tz", "currency", "last_page", "visits", "csrf", "recent", "consent")
+DATA_JSON = "{" + ",".join(f'"{name}":%s' for name in DATA_NAMES) + "}"
+META_JSON = "{" + ",".join(f'"{name}":%s' for name in META_FIELDS) + "}"
+CONSENT = '{"analytics":false,"ads":false,"version":3}'
+
+
+@dataclass(slots=True)
 class Row:
     """One stored session in the neutral form every loader encodes its own way."""
 
     key: bytes
-    data: list[tuple[str, str]]
-    """(name, JSON text) of each session key, in order."""
-    meta: str
-    """Meta as its JSON object text, exactly as ``Meta.to_json`` writes it."""
-    meta_fields: list[tuple[str, str]]
-    """(field, JSON text) of each Meta field, as the Redis layout keeps them."""
+    hexkey: str
+    data: tuple[str, ...]
+    """The JSON text of each session key, in DATA_NAMES order."""
+    meta: tuple[str, ...]
+    """The JSON text of each Meta field, in META_FIELDS order."""
     user_id: str | None
     issued_at: float
     expires_at: float
 
     def data_json(self) -> str:
-        return "{" + ",".join(f'"{name}":{text}' for name, text in self.data) + "}"
+        return DATA_JSON % self.data
+
+    def meta_json(self) -> str:
+        return META_JSON % self.meta
+
+    def sql(self) -> tuple[bytes, str, str, str | None, float, float]:
+        """The SQL stores' columns: key, data, meta, user_id, issued_at, expires_at."""
+        return (
+            self.key,
+            DATA_JSON % self.data,
+            META_JSON % self.meta,
+            self.user_id,
+            self.issued_at,
+            self.expires_at,
+        )
 
 
 class Population:
@@ -127,48 +146,39 @@ class Population:
         return f"user-{index // 15}" if index % 5 == 0 else None
 
     def row(self, index: int) -> Row:
-        token = self.token(index)
-        key = store_key(token)
+        key = store_key(self.token(index))
+        hexkey = key.hex()
         user_id = self.owner(index)
         created = self.now - (index * 7919 % 259_200) - 3600.0  # within the last three days
         last_seen = created + (index % 3600)
         deadline = last_seen + COOKIE_AGE
-        signed_in = user_id is not None
-        meta: list[tuple[str, str]] = [
-            ("created_at", repr(created)),
-            ("issued_at", repr(created)),
-            ("last_seen", repr(last_seen)),
-            ("saved_deadline", repr(deadline)),
-            ("auth_at", repr(created) if signed_in else "null"),
-            ("user_id", f'"{user_id}"' if signed_in else "null"),
-            ("ip", f'"198.51.100.{index % 250}"' if signed_in else "null"),
-            ("user_agent", f'"{USER_AGENT}"' if signed_in else "null"),
-            ("idle_timeout", "null"),
-            ("absolute_timeout", "null"),
-        ]
-        hexkey = key.hex()
-        data = [
-            ("cart", f"[{index % 997},{index % 89},{index % 13}]"),
-            ("theme", '"dark"' if index % 3 else '"light"'),
-            ("lang", '"en-GB"'),
-            ("tz", '"Europe/Paris"'),
-            ("currency", '"EUR"'),
-            ("last_page", f'"/products/{index % 10007}?ref=home"'),
-            ("visits", str(index % 50)),
-            ("csrf", f'"{hexkey[:32]}"'),
-            ("recent", f"[{index % 101},{index % 103},{index % 107},{index % 109}]"),
-            ("consent", '{"analytics":false,"ads":false,"version":3}'),
-        ]
-        meta_json = "{" + ",".join(f'"{name}":{text}' for name, text in meta) + "}"
-        return Row(key, data, meta_json, meta, user_id, created, deadline)
+        c, seen, saved = repr(created), repr(last_seen), repr(deadline)
+        if user_id is None:
+            meta = (c, c, seen, saved, "null", "null", "null", "null", "null", "null")
+        else:
+            ip = f'"198.51.100.{index % 250}"'
+            meta = (c, c, seen, saved, c, f'"{user_id}"', ip, f'"{USER_AGENT}"', "null", "null")
+        data = (
+            f"[{index % 997},{index % 89},{index % 13}]",
+            '"dark"' if index % 3 else '"light"',
+            '"en-GB"',
+            '"Europe/Paris"',
+            '"EUR"',
+            f'"/products/{index % 10007}?ref=home"',
+            str(index % 50),
+            f'"{hexkey[:32]}"',
+            f"[{index % 101},{index % 103},{index % 107},{index % 109}]",
+            CONSENT,
+        )
+        return Row(key, hexkey, data, meta, user_id, created, deadline)
 
     def rows(self, start: int, stop: int) -> Iterator[Row]:
-        return (self.row(index) for index in range(start, stop))
+        return map(self.row, range(start, stop))
 
     def record(self, index: int) -> Record:
         """Session ``index`` as the store API returns it (to check the bulk-loaded format)."""
         row = self.row(index)
-        return Record(row.key, json.loads(row.data_json()), Meta.from_json(row.meta), row.expires_at)
+        return Record(row.key, json.loads(row.data_json()), Meta.from_json(row.meta_json()), row.expires_at)
 
 
 def check_encoding(population: Population) -> None:
@@ -176,20 +186,26 @@ def check_encoding(population: Population) -> None:
     for index in (0, 5, LISTED, LISTED + 1, 1000, 1005):
         row, record = population.row(index), population.record(index)
         assert is_well_formed(population.token(index)), index
-        assert row.meta == record.meta.to_json(), (row.meta, record.meta.to_json())
+        assert row.meta_json() == record.meta.to_json(), (row.meta_json(), record.meta.to_json())
         assert row.data_json() == json.dumps(record.data, separators=(",", ":"), ensure_ascii=False)
         assert redis_fields(row) == lua.record_fields(record), index
 
 
 def redis_fields(row: Row) -> list[str]:
-    fields = ["x", lua.number(row.expires_at)]
+    """HSET's field, value pairs for a session, in the order the store writes them."""
+    fields = ["x", repr(row.expires_at)]
     if row.user_id is not None:
         fields += ("u", lua.user_tag(row.user_id))
-    for name, text in row.meta_fields:
+    for name, text in zip(META_FIELDS, row.meta, strict=True):
         fields += (f"m:{name}", text)
-    for name, text in row.data:
+    for name, text in zip(DATA_NAMES, row.data, strict=True):
         fields += (f"d:{name}", text)
     return fields
+
+
+def resp(*args: str) -> str:
+    """One Redis command in the wire protocol (every argument here is ASCII)."""
+    return f"*{len(args)}\r\n" + "".join(f"${len(arg)}\r\n{arg}\r\n" for arg in args)
 
 
 # --- stores and their bulk loaders ------------------------------------------------------------
@@ -247,22 +263,25 @@ class SQLiteTarget(Target):
             db.executemany(
                 "INSERT INTO sessionary_sessions (key, data, meta, user_id, issued_at, expires_at, alias_of) "
                 "VALUES (?, ?, ?, ?, ?, ?, NULL)",
-                ((r.key, r.data_json(), r.meta, r.user_id, r.issued_at, r.expires_at) for r in rows),
+                (row.sql() for row in rows),
             )
             db.execute("COMMIT")
             db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
 
 class RedisTarget(Target):
-    """Loads through the store's own CREATE script, pipelined: the exact layout, index included."""
+    """Loads with pipelined raw commands writing the store's exact layout: one HSET and one
+    PEXPIREAT per session, and the store's own user-index script for signed-in ones.
+    ``check_layout`` compares the result with sessions the store itself created."""
 
     kind = "redis"
-    BATCH = 1000
+    BATCH = 2000
 
     def __init__(self, base_url: str, database: int, prefix: str) -> None:
         super().__init__()
         parts = urlsplit(base_url)
         self.server_url = urlunsplit((parts.scheme, parts.netloc, f"/{database}", "", ""))
+        self.database = database
         self.prefix = prefix
         self.url = f"{self.server_url}?prefix={prefix}"
         import redis
@@ -270,37 +289,70 @@ class RedisTarget(Target):
         self.client = redis.Redis.from_url(self.server_url, decode_responses=True)
 
     def load(self, rows: Iterable[Row], count: int) -> None:
-        sha = self.client.script_load(lua.CREATE.text)
-        now = lua.number(time.time())
-        pipe = self.client.pipeline(transaction=False)
-        queued = 0
-        for row in rows:
-            hexkey = row.key.hex()
-            tag = "" if row.user_id is None else lua.user_tag(row.user_id)
-            pipe.evalsha(
-                sha,
-                1,
-                lua.session_key(self.prefix, hexkey),
-                self.prefix,
-                "1",
-                now,
-                lua.number(row.expires_at),
-                tag,
-                hexkey,
-                *redis_fields(row),
-            )
-            queued += 1
-            if queued == self.BATCH:
-                self._execute(pipe)
-                queued = 0
-        if queued:
-            self._execute(pipe)
+        user_script = self.client.script_load(lua.USER.text)
+        now = repr(time.time())
+        connection = self.client.connection_pool.get_connection()
+        try:
+            connection.connect()
+            sock = connection._sock
+            assert sock is not None
+            batch: list[str] = []
+            lines = 0
+            for row in rows:
+                name = lua.session_key(self.prefix, row.hexkey)
+                batch.append(resp("HSET", name, *redis_fields(row)))
+                batch.append(resp("PEXPIREAT", name, str(lua.milliseconds(row.expires_at))))
+                lines += 2
+                if row.user_id is not None:
+                    tag = lua.user_tag(row.user_id)
+                    index, valid_after = (
+                        lua.index_key(self.prefix, tag),
+                        lua.valid_after_key(self.prefix, tag),
+                    )
+                    arguments = (self.prefix, "1", now, row.hexkey, repr(row.expires_at), "0")
+                    batch.append(resp("EVALSHA", user_script, "2", index, valid_after, *arguments))
+                    lines += 4  # {'' (no valid_after), {} (no listing)}: four reply lines
+                if len(batch) >= self.BATCH:
+                    self._send(sock, batch, lines)
+                    batch, lines = [], 0
+            if batch:
+                self._send(sock, batch, lines)
+        finally:
+            self.client.connection_pool.release(connection)
 
     @staticmethod
-    def _execute(pipe: Any) -> None:
-        replies = pipe.execute()
-        if not all(reply == 1 for reply in replies):
-            raise RuntimeError(f"the Redis CREATE script refused a bulk-loaded session: {replies[:5]}")
+    def _send(sock: Any, batch: list[str], lines: int) -> None:
+        """Send the commands, then read until every reply line is in; any error stops the run."""
+        sock.sendall("".join(batch).encode("ascii"))
+        received = bytearray()
+        seen = 0
+        while seen < lines:
+            chunk = sock.recv(1 << 16)
+            if not chunk:
+                raise RuntimeError("Redis closed the connection during the bulk load")
+            received += chunk
+            seen += chunk.count(b"\n")
+            if received.startswith(b"-") or b"\n-" in received:
+                raise RuntimeError(f"Redis refused a bulk-loaded command: {bytes(received)[:300]!r}")
+
+    def check_layout(self, population: Population, indexes: Iterable[int]) -> None:
+        """Bulk-loaded sessions hold the same fields and deadline as the store's own create."""
+        probe = open_store(f"{self.server_url}?prefix={self.prefix}probe:")
+        try:
+            for index in indexes:
+                record = population.record(index)
+                assert probe.sync.create(record, time.time()), index
+                mine = lua.session_key(self.prefix, record.key.hex())
+                theirs = lua.session_key(self.prefix + "probe:", record.key.hex())
+                assert self.client.hgetall(mine) == self.client.hgetall(theirs), (index, mine)
+                assert self.client.pexpiretime(mine) == self.client.pexpiretime(theirs), index
+                if record.meta.user_id is not None:
+                    tag = lua.user_tag(record.meta.user_id)
+                    score = self.client.zscore(lua.index_key(self.prefix, tag), record.key.hex())
+                    assert score == record.expires_at, (index, score)
+                probe.sync.delete(record.key)
+        finally:
+            probe.close()
 
     def memory(self) -> str:
         return str(self.client.info("memory").get("used_memory_human", "?"))
@@ -346,7 +398,7 @@ class PostgresTarget(Target):
             columns = "(key, data, meta, user_id, issued_at, expires_at)"
             with cursor.copy(f'COPY "{self.table}_sessions" {columns} FROM STDIN') as copy:
                 for r in rows:
-                    copy.write_row((r.key, r.data_json(), r.meta, r.user_id, r.issued_at, r.expires_at))
+                    copy.write_row(r.sql())
 
     def finish_load(self) -> None:
         with self._connect() as conn:
@@ -581,6 +633,9 @@ async def run_store(
             added = size - grow.size
             seconds = grow.grow(populations["grow"], size)
             verify_loaded(grow, populations["grow"], size - added, size, rng)
+            if isinstance(grow, RedisTarget) and added:
+                start = size - added
+                grow.check_layout(populations["grow"], {start, start + (-start % 5), size - 1})
             load = {"size": size, "added": added, "seconds": round(seconds, 2)}
             if isinstance(grow, RedisTarget):
                 load["server_memory"] = grow.memory()
