@@ -44,6 +44,7 @@ import tempfile
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from itertools import chain
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -189,6 +190,8 @@ def check_encoding(population: Population) -> None:
         assert row.meta_json() == record.meta.to_json(), (row.meta_json(), record.meta.to_json())
         assert row.data_json() == json.dumps(record.data, separators=(",", ":"), ensure_ascii=False)
         assert redis_fields(row) == lua.record_fields(record), index
+        name = lua.session_key("p:", row.hexkey)
+        assert redis_hset(name, row) == resp("HSET", name, *redis_fields(row)), index
 
 
 def redis_fields(row: Row) -> list[str]:
@@ -201,6 +204,31 @@ def redis_fields(row: Row) -> list[str]:
     for name, text in zip(DATA_NAMES, row.data, strict=True):
         fields += (f"d:{name}", text)
     return fields
+
+
+def _hset_template(signed_in: bool) -> str:
+    names = [
+        "x",
+        *(["u"] if signed_in else []),
+        *(f"m:{n}" for n in META_FIELDS),
+        *(f"d:{n}" for n in DATA_NAMES),
+    ]
+    pairs = "".join(f"${len(name)}\r\n{name}\r\n$%d\r\n%s\r\n" for name in names)
+    return f"*{2 + 2 * len(names)}\r\n$4\r\nHSET\r\n$%d\r\n%s\r\n" + pairs
+
+
+_HSET = {False: _hset_template(False), True: _hset_template(True)}
+
+
+def redis_hset(name: str, row: Row) -> str:
+    """``resp("HSET", name, *redis_fields(row))``, several times faster (for the bulk load)."""
+    if row.user_id is None:
+        values: tuple[str, ...] = (name, repr(row.expires_at), *row.meta, *row.data)
+    else:
+        values = (name, repr(row.expires_at), lua.user_tag(row.user_id), *row.meta, *row.data)
+    return _HSET[row.user_id is not None] % tuple(
+        chain.from_iterable(zip(map(len, values), values, strict=True))
+    )
 
 
 def resp(*args: str) -> str:
@@ -259,6 +287,7 @@ class SQLiteTarget(Target):
 
     def load(self, rows: Iterable[Row], count: int) -> None:
         with contextlib.closing(sqlite3.connect(self.path, isolation_level=None)) as db:
+            db.execute("PRAGMA cache_size=-1000000")  # the loader's own connection: 1 GB of page cache
             db.execute("BEGIN")
             db.executemany(
                 "INSERT INTO sessionary_sessions (key, data, meta, user_id, issued_at, expires_at, alias_of) "
@@ -296,11 +325,12 @@ class RedisTarget(Target):
             connection.connect()
             sock = connection._sock
             assert sock is not None
+            replies = _Replies(sock)
             batch: list[str] = []
             lines = 0
             for row in rows:
                 name = lua.session_key(self.prefix, row.hexkey)
-                batch.append(resp("HSET", name, *redis_fields(row)))
+                batch.append(redis_hset(name, row))
                 batch.append(resp("PEXPIREAT", name, str(lua.milliseconds(row.expires_at))))
                 lines += 2
                 if row.user_id is not None:
@@ -313,27 +343,14 @@ class RedisTarget(Target):
                     batch.append(resp("EVALSHA", user_script, "2", index, valid_after, *arguments))
                     lines += 4  # {'' (no valid_after), {} (no listing)}: four reply lines
                 if len(batch) >= self.BATCH:
-                    self._send(sock, batch, lines)
+                    # Send this batch, then take the replies of the one before: the server
+                    # works on a batch while the next one is being made.
+                    replies.send(batch, lines)
                     batch, lines = [], 0
-            if batch:
-                self._send(sock, batch, lines)
+            replies.send(batch, lines)
+            replies.wait(0)
         finally:
             self.client.connection_pool.release(connection)
-
-    @staticmethod
-    def _send(sock: Any, batch: list[str], lines: int) -> None:
-        """Send the commands, then read until every reply line is in; any error stops the run."""
-        sock.sendall("".join(batch).encode("ascii"))
-        received = bytearray()
-        seen = 0
-        while seen < lines:
-            chunk = sock.recv(1 << 16)
-            if not chunk:
-                raise RuntimeError("Redis closed the connection during the bulk load")
-            received += chunk
-            seen += chunk.count(b"\n")
-            if received.startswith(b"-") or b"\n-" in received:
-                raise RuntimeError(f"Redis refused a bulk-loaded command: {bytes(received)[:300]!r}")
 
     def check_layout(self, population: Population, indexes: Iterable[int]) -> None:
         """Bulk-loaded sessions hold the same fields and deadline as the store's own create."""
@@ -370,6 +387,35 @@ class RedisTarget(Target):
             if batch:
                 self.client.unlink(*batch)
         self.client.close()
+
+
+class _Replies:
+    """The replies to raw pipelined commands, counted by lines; any error stops the run."""
+
+    def __init__(self, sock: Any) -> None:
+        self.sock = sock
+        self.pending: list[int] = []
+        self.seen = 0
+        self.last = b"\n"
+
+    def send(self, batch: list[str], lines: int) -> None:
+        if batch:
+            self.sock.sendall("".join(batch).encode("ascii"))
+            self.pending.append(lines)
+        self.wait(1)
+
+    def wait(self, batches_left: int) -> None:
+        """Read until at most ``batches_left`` batches still await their replies."""
+        while len(self.pending) > batches_left:
+            chunk = self.sock.recv(1 << 16)
+            if not chunk:
+                raise RuntimeError("Redis closed the connection during the bulk load")
+            if b"\n-" in self.last + chunk:
+                raise RuntimeError(f"Redis refused a bulk-loaded command: {chunk[:300]!r}")
+            self.last = chunk[-1:]
+            self.seen += chunk.count(b"\n")
+            while self.pending and self.seen >= self.pending[0]:
+                self.seen -= self.pending.pop(0)
 
 
 class PostgresTarget(Target):
@@ -753,8 +799,10 @@ def markdown(report: dict[str, Any]) -> str:
         "What one request costs as a store fills up, and what listing a user's sessions costs. "
         "`bench/scale.py` grows each store step by step, bulk-loading only the difference in the "
         "store's own format (SQLite: one `executemany` transaction; PostgreSQL: `COPY` into the "
-        "tables `migrate` made, then `VACUUM ANALYZE` as autovacuum would; Redis: the store's own "
-        "create script, pipelined), and checks a few loaded sessions through the store API. A "
+        "tables `migrate` made, then `VACUUM ANALYZE` as autovacuum would; Redis: pipelined `HSET` "
+        "and `PEXPIREAT` of the store's key layout, and the store's own user-index script, checked "
+        "field by field against sessions the store itself creates), and reads a few loaded "
+        "sessions back through the store API. A "
         "session holds 10 small keys (about 350 bytes of JSON) and its metadata; one in five "
         "belongs to a signed-in user and carries an IP address and a user agent.",
         "",
