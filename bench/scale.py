@@ -980,9 +980,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--stores", default=",".join(STORES), help="stores to run (default %(default)s)")
     parser.add_argument("--quick", action="store_true", help="small sizes and few samples: a smoke run")
-    parser.add_argument("--rounds", type=int, help="interleaved rounds per size (default 10; --quick: 2)")
-    parser.add_argument("--batch", type=int, help="requests per batch (default 40; --quick: 5)")
-    parser.add_argument("--list-batch", type=int, help="listings per batch (default 10; --quick: 2)")
+    parser.add_argument("--rounds", type=int, help="interleaved rounds per size (default 20; --quick: 2)")
+    parser.add_argument("--batch", type=int, help="requests per batch (default 30; --quick: 5)")
+    parser.add_argument("--list-batch", type=int, help="listings per batch (default 20; --quick: 2)")
     parser.add_argument(
         "--warm-up", type=int, help="reads per store before each size's batches (default 500)"
     )
@@ -999,9 +999,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     args.sizes = args.sizes or (QUICK_SIZES if args.quick else DEFAULT_SIZES)
-    args.rounds = args.rounds or (2 if args.quick else 10)
-    args.batch = args.batch or (5 if args.quick else 40)
-    args.list_batch = args.list_batch or (2 if args.quick else 10)
+    args.rounds = args.rounds or (2 if args.quick else 20)
+    args.batch = args.batch or (5 if args.quick else 30)
+    args.list_batch = args.list_batch or (2 if args.quick else 5)
     args.warm_up = args.warm_up if args.warm_up is not None else (50 if args.quick else 500)
     sizes = [int(size.replace("_", "")) for size in args.sizes.split(",")]
     if sizes != sorted(set(sizes)) or sizes[0] < LISTED + 1:
