@@ -63,7 +63,10 @@ DEFAULT_REDIS = os.environ.get("SESSIONARY_TEST_REDIS", "redis://127.0.0.1:6379/
 POSTGRES_DATABASE = "sessionary_bench_scale"
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 STORES = ("sqlite", "redis", "postgresql")
-OPERATIONS = ("read", "write", "rolling")
+EXTRA_STORES = ("sqlite-no-mmap",)
+"""Run only when named: the SQLite store with its memory map turned off, for comparison."""
+OPERATIONS = ("read", "write", "rolling", "load")
+"""Requests through the middleware, and ``load``: the store's own call alone."""
 LIST_USERS = {1: "list-1", 10: "list-10", 100: "list-100"}
 """The users whose sessions are listed, by how many sessions each owns."""
 LISTED = sum(LIST_USERS)
@@ -74,6 +77,7 @@ COOKIE_AGE = 14 * DAY
 USER_AGENT = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
 DOCS = ROOT / "docs" / "performance.md"
 BEGIN, END = "<!-- scale:begin -->", "<!-- scale:end -->"
+NOTES_BEGIN, NOTES_END = "<!-- scale:notes:begin -->", "<!-- scale:notes:end -->"
 
 
 def log(message: str) -> None:
@@ -275,10 +279,11 @@ class Target:
 class SQLiteTarget(Target):
     kind = "sqlite"
 
-    def __init__(self, workdir: Path, name: str) -> None:
+    def __init__(self, workdir: Path, name: str, *, mmap: bool = True) -> None:
         super().__init__()
         self.path = workdir / f"{name}.db"
-        self.url = f"sqlite:///{self.path}"
+        self.url = f"sqlite:///{self.path}" + ("" if mmap else "?mmap_size=0")
+        self.kind = "sqlite" if mmap else "sqlite-no-mmap"
 
     def open(self) -> Store:
         store = super().open()
@@ -529,6 +534,14 @@ class Client:
     apps: dict[str, Any]
     managers: list[SessionManager]
 
+    async def call(self, op: str, token: str) -> int:
+        """One timed operation: a request through the middleware, or the store's load alone."""
+        if op == "load":
+            store = self.target.store
+            assert store is not None
+            return 200 if await store.aio.load(store_key(token), time.time()) is not None else 404
+        return await request(self.apps[op], PATHS[op], token)
+
     @classmethod
     def build(cls, target: Target) -> Client:
         store = target.open()
@@ -611,19 +624,16 @@ async def measure_requests(
             )
         for _ in range(20):
             for op in OPERATIONS:
-                await request(
-                    client.apps[op], PATHS[op], population[name].token(rng.randrange(client.target.size))
-                )
+                await client.call(op, population[name].token(rng.randrange(client.target.size)))
     for _ in range(rounds):
         order = [(name, op) for name in clients for op in OPERATIONS]
         rng.shuffle(order)
         for name, op in order:
-            client, sample = clients[name], samples[name, op]
-            app, path, people = client.apps[op], PATHS[op], population[name]
+            client, sample, people = clients[name], samples[name, op], population[name]
             for _ in range(batch):
                 token = people.token(rng.randrange(client.target.size))
                 started = time.perf_counter()
-                status = await request(app, path, token)
+                status = await client.call(op, token)
                 sample.latencies.append(time.perf_counter() - started)
                 sample.misses += status != 200
     return samples
@@ -840,8 +850,10 @@ def markdown(report: dict[str, Any]) -> str:
         "At each size it times requests through the real ASGI middleware (a Starlette app called "
         "in-process with hand-built scopes: no HTTP, no test client), each on a session picked at "
         "random among all those stored: a **read** (load one key), a **write** (load, change one "
-        "key, save) and a **rolling** read (`save_every_request=True`, with the touch throttle at 0 "
-        "so that every request writes its activity: the worst case), after "
+        "key, save), a **rolling** read (`save_every_request=True`, with the touch throttle at 0 "
+        "so that every request writes its activity: the worst case), and **load**: the store's "
+        "own `load` call alone, without the middleware, to tell the store's share from the rest; "
+        "after "
         f"{report['settings']['warm_up']} untimed reads. A second store holding "
         f"{report['sizes'][0]:,} sessions (the reference) is measured in the same interleaved "
         "batches, and **ratio** is the median at this size over the reference's median in the "
@@ -933,15 +945,19 @@ def verdicts(report: dict[str, Any]) -> list[str]:
 
 
 def update_docs(section: str) -> None:
+    """Rewrite the scale section of docs/performance.md (appended if missing), keeping the
+    hand-written notes between the notes markers, if any, after the generated part."""
     text = DOCS.read_text()
-    block = f"{BEGIN}\n## Scale\n\n{section}{END}\n"
+    notes = ""
     if BEGIN in text and END in text:
         before, rest = text.split(BEGIN, 1)
-        after = rest.split(END, 1)[1].lstrip("\n")
-        text = before + block + ("\n" + after if after else "")
+        old, after = rest.split(END, 1)
+        if NOTES_BEGIN in old and NOTES_END in old:
+            notes = NOTES_BEGIN + old.split(NOTES_BEGIN, 1)[1].split(NOTES_END, 1)[0] + NOTES_END + "\n"
     else:
-        text = text.rstrip("\n") + "\n\n" + block
-    DOCS.write_text(text)
+        before, after = text.rstrip("\n") + "\n\n", "\n"
+    block = f"{BEGIN}\n## Scale\n\n{section}" + (f"\n{notes}" if notes else "") + END
+    DOCS.write_text(before + block + after)
 
 
 # --- main -------------------------------------------------------------------------------------
@@ -953,8 +969,12 @@ def targets(
 ) -> Iterator[tuple[Target, Target]]:
     made: list[Target] = []
     try:
-        if kind == "sqlite":
-            made = [SQLiteTarget(workdir, "grow"), SQLiteTarget(workdir, "reference")]
+        if kind.startswith("sqlite"):
+            mmap = kind == "sqlite"
+            made = [
+                SQLiteTarget(workdir, f"{kind}-grow", mmap=mmap),
+                SQLiteTarget(workdir, f"{kind}-ref", mmap=mmap),
+            ]
         elif kind == "redis":
             # The reference in another database number: its own keyspace, as a small store's.
             prefix = f"sessionary-bench-scale:{run_id}:"
@@ -982,7 +1002,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="small sizes and few samples: a smoke run")
     parser.add_argument("--rounds", type=int, help="interleaved rounds per size (default 20; --quick: 2)")
     parser.add_argument("--batch", type=int, help="requests per batch (default 30; --quick: 5)")
-    parser.add_argument("--list-batch", type=int, help="listings per batch (default 20; --quick: 2)")
+    parser.add_argument("--list-batch", type=int, help="listings per batch (default 5; --quick: 2)")
     parser.add_argument(
         "--warm-up", type=int, help="reads per store before each size's batches (default 500)"
     )
@@ -1008,8 +1028,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--sizes must grow and start at {LISTED + 1} or more (the listed users own {LISTED})")
     kinds = [kind.strip() for kind in args.stores.split(",") if kind.strip()]
     for kind in kinds:
-        if kind not in STORES:
-            parser.error(f"unknown store {kind!r}; expected some of {', '.join(STORES)}")
+        if kind not in STORES + EXTRA_STORES:
+            parser.error(f"unknown store {kind!r}; expected some of {', '.join(STORES + EXTRA_STORES)}")
     for option, url in (("--redis", args.redis), ("--postgres", args.postgres)):
         if urlsplit(url).hostname not in LOOPBACK:
             parser.error(f"{option} must be on loopback (127.0.0.1, localhost), not {url!r}")

@@ -19,7 +19,7 @@ import pytest
 from services import POSTGRES_HOST, POSTGRES_PORT, REDIS_HOST, REDIS_PORT, require_module, require_port
 
 ROOT = Path(__file__).resolve().parent.parent
-OPERATIONS = {"read", "write", "rolling"}
+OPERATIONS = {"read", "write", "rolling", "load"}
 
 
 def scale(*arguments: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
@@ -60,7 +60,7 @@ def test_quick_scale_run_writes_well_formed_results(tmp_path: Path, kind: str) -
             assert entry["samples"] > 0
             assert entry["median_ms"] > 0 and entry["p99_ms"] >= entry["median_ms"]
             assert entry["ratio"] > 0 and isinstance(entry["flat"], bool)
-    assert len(report["verdicts"]) == 4 * len(kinds)
+    assert len(report["verdicts"]) == (len(OPERATIONS) + 1) * len(kinds)
     markdown = (tmp_path / "scale.md").read_text()
     for kind in kinds:
         assert f"### {kind}" in markdown
