@@ -10,14 +10,8 @@ session when the process is killed; an operating-system crash or power cut may l
 last transactions (they are sessions, not orders). ``?synchronous=full`` makes every
 commit durable at the cost of an fsync per write.
 
-Reads go through a memory map of the file (``mmap_size``, 1 GiB by default): a lookup
-in a store far larger than SQLite's page cache then reads its pages straight from the
-operating system's cache instead of copying each one in with a system call, which keeps
-a read's cost nearly flat from a thousand to a million sessions (bench/scale.py).
-
 URL forms: ``sqlite:///relative/path.db``, ``sqlite:////absolute/path.db``; options
-``?synchronous=normal|full``, ``?busy_timeout=5000`` (milliseconds to wait for a lock) and
-``?mmap_size=1073741824`` (bytes of the file read through the memory map; 0: none).
+``?synchronous=normal|full`` and ``?busy_timeout=5000`` (milliseconds to wait for a lock).
 """
 
 from __future__ import annotations
@@ -66,29 +60,19 @@ LEFT JOIN sessionary_users AS u ON u.user_id = s.user_id
 WHERE s.key = ? AND s.expires_at > ? AND (u.valid_after IS NULL OR s.issued_at >= u.valid_after)
 """
 
-DEFAULT_MMAP_SIZE = 1 << 30
-
 
 class SQLiteBackend(Backend):
     """One connection per thread (and per process, after a fork) on a shared WAL file."""
 
     def __init__(
-        self,
-        path: str | os.PathLike[str],
-        *,
-        synchronous: str = "normal",
-        busy_timeout: int = 5000,
-        mmap_size: int = DEFAULT_MMAP_SIZE,
+        self, path: str | os.PathLike[str], *, synchronous: str = "normal", busy_timeout: int = 5000
     ) -> None:
         self.path = Path(path)
         self.name = f"sqlite:///{self.path}"
         if synchronous.lower() not in ("normal", "full"):
             raise ConfigError("store", f"synchronous={synchronous!r} must be 'normal' or 'full'")
-        if mmap_size < 0:
-            raise ConfigError("store", f"mmap_size={mmap_size} must be 0 (no memory map) or more bytes")
         self._synchronous = synchronous.upper()
         self._busy_timeout = busy_timeout
-        self._mmap_size = mmap_size
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
@@ -107,7 +91,6 @@ class SQLiteBackend(Backend):
             )
             connection.execute(f"PRAGMA busy_timeout={int(self._busy_timeout)}")
             connection.execute(f"PRAGMA synchronous={self._synchronous}")
-            connection.execute(f"PRAGMA mmap_size={int(self._mmap_size)}").fetchall()
             with self._setup_lock:
                 if not self._schema_ready:
                     self._enter_wal(connection)
@@ -436,6 +419,5 @@ def open_sqlite(url: str, *, config: object = None) -> Store:
         path,
         synchronous=option(query, "synchronous", "normal", str),
         busy_timeout=option(query, "busy_timeout", 5000, int),
-        mmap_size=option(query, "mmap_size", DEFAULT_MMAP_SIZE, int),
     )
     return Store(backend, InlineAsync(backend))
