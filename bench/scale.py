@@ -63,8 +63,6 @@ DEFAULT_REDIS = os.environ.get("SESSIONARY_TEST_REDIS", "redis://127.0.0.1:6379/
 POSTGRES_DATABASE = "sessionary_bench_scale"
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 STORES = ("sqlite", "redis", "postgresql")
-EXTRA_STORES = ("sqlite-no-mmap",)
-"""Run only when named: the SQLite store with its memory map turned off, for comparison."""
 OPERATIONS = ("read", "write", "rolling", "load")
 """Requests through the middleware, and ``load``: the store's own call alone."""
 LIST_USERS = {1: "list-1", 10: "list-10", 100: "list-100"}
@@ -279,11 +277,10 @@ class Target:
 class SQLiteTarget(Target):
     kind = "sqlite"
 
-    def __init__(self, workdir: Path, name: str, *, mmap: bool = True) -> None:
+    def __init__(self, workdir: Path, name: str) -> None:
         super().__init__()
         self.path = workdir / f"{name}.db"
-        self.url = f"sqlite:///{self.path}" + ("" if mmap else "?mmap_size=0")
-        self.kind = "sqlite" if mmap else "sqlite-no-mmap"
+        self.url = f"sqlite:///{self.path}"
 
     def open(self) -> Store:
         store = super().open()
@@ -301,6 +298,13 @@ class SQLiteTarget(Target):
             )
             db.execute("COMMIT")
             db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+    def file_size(self) -> str:
+        """The file's size, and its pages (SQLite's unit of caching and of a lookup's steps)."""
+        with contextlib.closing(sqlite3.connect(self.path)) as db:
+            ((pages,),) = db.execute("PRAGMA page_count").fetchall()
+            ((page_size,),) = db.execute("PRAGMA page_size").fetchall()
+        return f"{pages * page_size / 1e6:,.0f} MB, {pages:,} pages of {page_size} bytes"
 
     def finish_load(self) -> None:
         # Flush the load to disk now, not while requests are timed.
@@ -716,6 +720,8 @@ async def run_store(
                 load["server_memory"] = grow.memory()
             if isinstance(grow, PostgresTarget):
                 load["table_size"] = grow.table_size()
+            if isinstance(grow, SQLiteTarget):
+                load["file_size"] = grow.file_size()
             loads.append(load)
             log(f"{kind}: {size:,} sessions ({added:,} loaded in {seconds:.1f} s); measuring…")
             gc.collect()
@@ -887,6 +893,7 @@ def markdown(report: dict[str, Any]) -> str:
             f"{load['added']:,} in {load['seconds']:.1f} s"
             + (f" (Redis memory {load['server_memory']})" if "server_memory" in load else "")
             + (f" (table {load['table_size']})" if "table_size" in load else "")
+            + (f" (file {load['file_size']})" if "file_size" in load else "")
             for load in result["loads"]
         )
         lines += [f"Bulk loads: {loads}.", ""]
@@ -969,12 +976,8 @@ def targets(
 ) -> Iterator[tuple[Target, Target]]:
     made: list[Target] = []
     try:
-        if kind.startswith("sqlite"):
-            mmap = kind == "sqlite"
-            made = [
-                SQLiteTarget(workdir, f"{kind}-grow", mmap=mmap),
-                SQLiteTarget(workdir, f"{kind}-ref", mmap=mmap),
-            ]
+        if kind == "sqlite":
+            made = [SQLiteTarget(workdir, "grow"), SQLiteTarget(workdir, "reference")]
         elif kind == "redis":
             # The reference in another database number: its own keyspace, as a small store's.
             prefix = f"sessionary-bench-scale:{run_id}:"
@@ -1028,8 +1031,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--sizes must grow and start at {LISTED + 1} or more (the listed users own {LISTED})")
     kinds = [kind.strip() for kind in args.stores.split(",") if kind.strip()]
     for kind in kinds:
-        if kind not in STORES + EXTRA_STORES:
-            parser.error(f"unknown store {kind!r}; expected some of {', '.join(STORES + EXTRA_STORES)}")
+        if kind not in STORES:
+            parser.error(f"unknown store {kind!r}; expected some of {', '.join(STORES)}")
     for option, url in (("--redis", args.redis), ("--postgres", args.postgres)):
         if urlsplit(url).hostname not in LOOPBACK:
             parser.error(f"{option} must be on loopback (127.0.0.1, localhost), not {url!r}")
