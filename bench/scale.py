@@ -11,7 +11,7 @@ what the store's size costs, with the machine's own drift cancelled out. It also
 ``list_sessions`` for users owning 1, 10 and 100 sessions: the cost should follow the
 user's count, not the total.
 
-    .venv/bin/python bench/scale.py                       # every store, 1k to 1M (about 4 minutes)
+    .venv/bin/python bench/scale.py                       # every store, 1k to 1M (about 3 minutes here)
     .venv/bin/python bench/scale.py --quick               # 200 and 1,000 sessions, a few seconds
     .venv/bin/python bench/scale.py --sizes 1000,1000000 --stores sqlite,redis
     .venv/bin/python bench/scale.py --update-docs         # also rewrites its section of docs/performance.md
