@@ -982,7 +982,10 @@ def targets(
             # The reference in another database number: its own keyspace, as a small store's.
             prefix = f"sessionary-bench-scale:{run_id}:"
             database = int(urlsplit(args.redis).path.strip("/") or 0)
-            made = [RedisTarget(args.redis, database, prefix), RedisTarget(args.redis, database + 1, prefix)]
+            made = [
+                RedisTarget(args.redis, database, prefix),
+                RedisTarget(args.redis, database + 1 if database < 15 else database - 1, prefix),
+            ]
         else:
             url = postgres_database(args.postgres)
             made = [PostgresTarget(url, f"scale_{run_id}_grow"), PostgresTarget(url, f"scale_{run_id}_ref")]
