@@ -510,7 +510,10 @@ def build_django(spec: Spec) -> Contender:
     if spec.library == "sessionary":
         from sessionary.django import get_manager
 
-        _sessionary_hooks(contender, get_manager().store)
+        store = get_manager().store
+        if spec.store == "postgresql":
+            store.sync.migrate()
+        _sessionary_hooks(contender, store)
     elif spec.library == "django-db":
         from django.db import connection
 
@@ -586,7 +589,9 @@ def checker(scenario: str, library: str) -> Callable[[Response], None]:
 
     def check(response: Response) -> None:
         if response.status != 200 or response.body != expected:
-            raise RuntimeError(f"{scenario}: expected 200 {expected!r}, got {response.status} {response.body!r}")
+            raise RuntimeError(
+                f"{scenario}: expected 200 {expected!r}, got {response.status} {response.body!r}"
+            )
         if needs_cookie and not response.set_cookies():
             raise RuntimeError(f"{scenario}: the response sets no session cookie")
 
@@ -596,8 +601,34 @@ def checker(scenario: str, library: str) -> Callable[[Response], None]:
 # --- store-side operation counts -----------------------------------------------------------
 
 REDIS_WRITES = frozenset(
-    "SET SETEX PSETEX SETNX GETEX GETDEL HSET HMSET HSETNX HDEL HINCRBY DEL UNLINK EXPIRE PEXPIRE "
-    "EXPIREAT PEXPIREAT PERSIST ZADD ZREM ZREMRANGEBYSCORE SADD SREM INCR INCRBY RENAME".split()
+    [
+        "SET",
+        "SETEX",
+        "PSETEX",
+        "SETNX",
+        "GETEX",
+        "GETDEL",
+        "HSET",
+        "HMSET",
+        "HSETNX",
+        "HDEL",
+        "HINCRBY",
+        "DEL",
+        "UNLINK",
+        "EXPIRE",
+        "PEXPIRE",
+        "EXPIREAT",
+        "PEXPIREAT",
+        "PERSIST",
+        "ZADD",
+        "ZREM",
+        "ZREMRANGEBYSCORE",
+        "SADD",
+        "SREM",
+        "INCR",
+        "INCRBY",
+        "RENAME",
+    ]
 )
 REDIS_SCRIPTS = frozenset({"EVAL", "EVALSHA", "EVAL_RO", "EVALSHA_RO", "FCALL", "FCALL_RO"})
 

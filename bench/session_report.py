@@ -3,6 +3,7 @@ ratios to the peers, the targets' verdicts, and the JSON, Markdown, plot and doc
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import json
 import os
@@ -16,6 +17,7 @@ from typing import Any
 
 from session_contenders import REDIS_SCRIPTS, REDIS_WRITES, SCENARIOS
 
+X = "\N{MULTIPLICATION SIGN}"
 BEGIN, END = "<!-- sessions:begin -->", "<!-- sessions:end -->"
 LABELS = {
     "starsessions-redis": "starsessions",
@@ -26,10 +28,20 @@ LABELS = {
     "django-signed-cookies": "Django signed_cookies",
     "starlette-cookie": "Starlette SessionMiddleware",
 }
-LIBRARIES = (
-    "sessionary starlette flask flask-session starsessions django redis psycopg psycopg-pool "
-    "itsdangerous werkzeug matplotlib"
-).split()
+LIBRARIES = [
+    "sessionary",
+    "starlette",
+    "flask",
+    "flask-session",
+    "starsessions",
+    "django",
+    "redis",
+    "psycopg",
+    "psycopg-pool",
+    "itsdangerous",
+    "werkzeug",
+    "matplotlib",
+]
 
 
 # --- store operations per request ------------------------------------------------------------
@@ -46,7 +58,9 @@ def per_request(counts: dict[str, Any], store: str) -> dict[str, Any]:
         writes += sum(v for k, v in scripted.items() if k in REDIS_WRITES)
         detail = ", ".join(f"{k} {v / n:.2g}" for k, v in sorted(client.items()))
         if scripted:
-            detail += " (in scripts: " + ", ".join(f"{k} {v / n:.2g}" for k, v in sorted(scripted.items())) + ")"
+            detail += (
+                " (in scripts: " + ", ".join(f"{k} {v / n:.2g}" for k, v in sorted(scripted.items())) + ")"
+            )
         return {
             "calls": sum(client.values()) / n,
             "reads": reads / n,
@@ -163,30 +177,40 @@ def _targets(
     best = fastest("read")
     if best:
         peer, value = best
-        parts = [(f"{_framework(n)} {cost[n]['read'] / value:.2f}×", cost[n]["read"] <= 0.6 * value) for n in redis_ours]
+        parts = [
+            (f"{_framework(n)} {cost[n]['read'] / value:.2f}{X}", cost[n]["read"] <= 0.6 * value)
+            for n in redis_ours
+        ]
         targets.append(
-            _target(f"Redis `read` ≤ 0.6× the fastest peer ({LABELS[peer]}, {value:.1f} µs)", parts)
+            _target(f"Redis `read` ≤ 0.6{X} the fastest peer ({LABELS[peer]}, {value:.1f} µs)", parts)
         )
     else:
-        targets.append(_target("Redis `read` ≤ 0.6× the fastest peer", [], "no Redis peer measured"))
+        targets.append(_target(f"Redis `read` ≤ 0.6{X} the fastest peer", [], "no Redis peer measured"))
     parts = []
     for n in redis_ours:
         bare = "redis-get-async" if contenders[n]["framework"] == "asgi" else "redis-get-sync"
         if bare in cost:
             ratio = cost[n]["read"] / cost[bare]["read"]
-            parts.append((f"{_framework(n)} {ratio:.2f}× ({bare.split('-')[-1]} GET {cost[bare]['read']:.1f} µs)", ratio <= 1.5))
-    targets.append(_target("Redis `read` within 1.5× of a bare redis-py GET", parts))
+            parts.append(
+                (
+                    f"{_framework(n)} {ratio:.2f}{X} ({bare.split('-')[-1]} GET {cost[bare]['read']:.1f} µs)",
+                    ratio <= 1.5,
+                )
+            )
+    targets.append(_target(f"Redis `read` within 1.5{X} of a bare redis-py GET", parts))
 
     for scenario in ("write", "new"):
         best = fastest(scenario)
         if best:
             peer, value = best
             parts = [
-                (f"{_framework(n)} {cost[n][scenario] / value:.2f}×", cost[n][scenario] <= 0.5 * value)
+                (f"{_framework(n)} {cost[n][scenario] / value:.2f}{X}", cost[n][scenario] <= 0.5 * value)
                 for n in redis_ours
             ]
             targets.append(
-                _target(f"Redis `{scenario}` ≤ 0.5× the fastest peer ({LABELS[peer]}, {value:.1f} µs)", parts)
+                _target(
+                    f"Redis `{scenario}` ≤ 0.5{X} the fastest peer ({LABELS[peer]}, {value:.1f} µs)", parts
+                )
             )
         parts = [
             (
@@ -201,30 +225,44 @@ def _targets(
     parts = []
     for n in ours:
         if "rolling" in cost[n] and "read" in cost[n]:
-            rolling, read = results[n]["rolling"]["median_us"], results[n]["read"]["median_us"]
-            parts.append((f"{n.removeprefix('sessionary-')} {rolling / read - 1:+.1%}", rolling <= 1.1 * read))
-    targets.append(_target("`rolling` request median within 10 % of `read`'s", parts))
+            rolling, read = cost[n]["rolling"], cost[n]["read"]
+            parts.append(
+                (f"{n.removeprefix('sessionary-')} {rolling / read - 1:+.0%}", rolling <= 1.1 * read)
+            )
+    targets.append(_target("`rolling`: session-layer cost within 10 % of `read`'s", parts))
     parts = []
     for n in stored:
         writes = _ops(results, n, "rolling")["writes_total"]
         requests = results[n]["rolling"]["counts"]["requests"]
-        parts.append((f"{n.removeprefix('sessionary-')} {writes} in {requests}", writes is not None and writes <= 1))
-    targets.append(_target("`rolling`: at most one store write per throttle window (writes in a counted batch)", parts))
+        parts.append(
+            (f"{n.removeprefix('sessionary-')} {writes} in {requests}", writes is not None and writes <= 1)
+        )
+    targets.append(
+        _target("`rolling`: at most one store write per throttle window (writes in a counted batch)", parts)
+    )
 
     parts = []
     for n in ours:
         ops = _ops(results, n, "untouched")
         calls = ops["calls"] or 0
-        parts.append((f"{n.removeprefix('sessionary-')} {calls:.2f} ops, {cost[n]['untouched']:.1f} µs", calls == 0 and cost[n]["untouched"] < 3))
+        parts.append(
+            (
+                f"{n.removeprefix('sessionary-')} {calls:.2f} ops, {cost[n]['untouched']:.1f} µs",
+                calls == 0 and cost[n]["untouched"] < 3,
+            )
+        )
     targets.append(_target("`untouched`: zero store operations and under 3 µs", parts))
 
-    for store, label, read_limit, write_limit in (("sqlite", "SQLite", 0.1, 0.25), ("postgresql", "PostgreSQL", 0.2, 0.5)):
+    for store, label, read_limit, write_limit in (
+        ("sqlite", "SQLite", 0.1, 0.25),
+        ("postgresql", "PostgreSQL", 0.2, 0.5),
+    ):
         mine, theirs = f"sessionary-django-{store}", f"django-db-{store}"
         for scenario, limit in (("read", read_limit), ("write", write_limit)):
-            name = f"{label} `{scenario}` ≤ {limit}× Django's `db` backend on {label} (both in Django)"
+            name = f"{label} `{scenario}` ≤ {limit}{X} Django's `db` backend on {label} (both in Django)"
             if mine in cost and theirs in cost and cost[theirs][scenario] > 0:
                 ratio = cost[mine][scenario] / cost[theirs][scenario]
-                measured = f"{ratio:.2f}× ({cost[mine][scenario]:.1f} vs {cost[theirs][scenario]:.1f} µs)"
+                measured = f"{ratio:.2f}{X} ({cost[mine][scenario]:.1f} vs {cost[theirs][scenario]:.1f} µs)"
                 targets.append(_target(name, [(measured, ratio <= limit)]))
             else:
                 targets.append(_target(name, [], "not measured in this run"))
@@ -245,9 +283,13 @@ def _headline(cost: dict[str, dict[str, float]], contenders: dict[str, Any]) -> 
             figures = []
             for scenario in ("read", "write", "new"):
                 if cost[theirs][scenario] > 0:
-                    figures.append(f"`{scenario}` {cost[mine][scenario] / cost[theirs][scenario]:.2f}×")
-            lines.append(f"{store}, {framework}: sessionary's session layer costs {', '.join(figures)} {LABELS[theirs]}'s.")
-    untouched = [cost[n]["untouched"] for n, c in contenders.items() if c["library"] == "sessionary" and n in cost]
+                    figures.append(f"`{scenario}` {cost[mine][scenario] / cost[theirs][scenario]:.2f}{X}")
+            lines.append(
+                f"{store}, {framework}: sessionary's session layer costs {', '.join(figures)} {LABELS[theirs]}'s."
+            )
+    untouched = [
+        cost[n]["untouched"] for n, c in contenders.items() if c["library"] == "sessionary" and n in cost
+    ]
     if untouched:
         lines.append(
             f"A request that never uses the session: {min(untouched):.1f} to {max(untouched):.1f} µs of session-layer cost, no store call."
@@ -296,10 +338,8 @@ def machine_info(redis_url: str, postgres_url: str, available: dict[str, str | N
             info["postgresql"] = row[0] if row else None
     versions = {}
     for name in LIBRARIES:
-        try:
+        with contextlib.suppress(metadata.PackageNotFoundError):
             versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            pass
     info["libraries"] = versions
     return info
 
@@ -312,7 +352,7 @@ def _us(value: float | None) -> str:
 
 
 def _ratio(value: float | None) -> str:
-    return "—" if value is None else f"{value:.2f}×"
+    return "—" if value is None else f"{value:.2f}{X}"
 
 
 def _num(value: float | None) -> str:
@@ -425,9 +465,7 @@ def plot(report: dict[str, Any], path: Path) -> None:
         for name in names:
             value = results[name].get(scenario, {}).get("cost_us")
             values.append(max(value, 0.5) if value is not None else 0)
-            colours.append(
-                {"sessionary": "#1f6fb4", "redis-py": "#9aa5b1"}.get(libraries[name], "#e07b39")
-            )
+            colours.append({"sessionary": "#1f6fb4", "redis-py": "#9aa5b1"}.get(libraries[name], "#e07b39"))
         positions = range(len(names))
         axis.barh(positions, values, color=colours)
         axis.set_xscale("log")
@@ -437,7 +475,9 @@ def plot(report: dict[str, Any], path: Path) -> None:
         for y, (name, value) in enumerate(zip(names, values, strict=True)):
             raw = results[name].get(scenario, {}).get("cost_us")
             if value and raw is not None:
-                axis.text(value * 1.08, y, f"{raw:.0f}" if raw >= 10 else f"{raw:.1f}", va="center", fontsize=7)
+                axis.text(
+                    value * 1.08, y, f"{raw:.0f}" if raw >= 10 else f"{raw:.1f}", va="center", fontsize=7
+                )
     axes[0].set_yticks(range(len(names)))
     axes[0].set_yticklabels(names, fontsize=8)
     axes[0].invert_yaxis()

@@ -19,6 +19,7 @@ docs/performance.md between its markers.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import statistics
@@ -33,8 +34,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from session_contenders import SCENARIOS, Spec, serve  # noqa: E402
-from session_report import evaluate, machine_info, write_outputs  # noqa: E402
+from session_contenders import SCENARIOS, Spec, serve
+from session_report import evaluate, machine_info, write_outputs
 
 ROOT = Path(__file__).resolve().parent.parent
 REDIS_URL = os.environ.get("SESSIONARY_BENCH_REDIS", "redis://127.0.0.1:6379/0")
@@ -68,7 +69,10 @@ CONTENDERS: list[tuple[str, str, str, str]] = [
 ]
 # Scenarios a contender has no setting for: not measured, and said so in the report.
 UNSUPPORTED = {
-    ("starlette-cookie", "rolling"): "Starlette's SessionMiddleware has no rolling mode: it sets the cookie only when the session changed",
+    (
+        "starlette-cookie",
+        "rolling",
+    ): "Starlette's SessionMiddleware has no rolling mode: it sets the cookie only when the session changed",
 }
 BASELINES = {"asgi": "asgi-baseline", "wsgi": "wsgi-baseline", "django": "django-baseline"}
 
@@ -144,12 +148,12 @@ def postgres_setup(schema: str) -> str:
     from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
     with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as admin:
-        exists = admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", (POSTGRES_DATABASE,)).fetchone()
+        exists = admin.execute(
+            "SELECT 1 FROM pg_database WHERE datname = %s", (POSTGRES_DATABASE,)
+        ).fetchone()
         if not exists:
-            try:
+            with contextlib.suppress(psycopg.errors.DuplicateDatabase):  # created meanwhile by another run
                 admin.execute(f'CREATE DATABASE "{POSTGRES_DATABASE}"')
-            except psycopg.errors.DuplicateDatabase:
-                pass  # created meanwhile by another run
     params = conninfo_to_dict(POSTGRES_ADMIN_URL)
     url = f"postgresql://{params.get('user', 'postgres')}@{params.get('host', '127.0.0.1')}:{params.get('port', 5432)}/{POSTGRES_DATABASE}"
     with psycopg.connect(make_conninfo(url), autocommit=True) as conn:
@@ -227,7 +231,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 workers.append(WorkerProcess(spec))
             for worker in workers:
                 worker.receive()  # built, session set up and read back
-            print(f"{len(workers)} contenders ready after {time.monotonic() - started:.1f} s", file=sys.stderr)
+            print(
+                f"{len(workers)} contenders ready after {time.monotonic() - started:.1f} s", file=sys.stderr
+            )
             for scenario in SCENARIOS:
                 timings: dict[str, list[int]] = {w.spec.name: [] for w in workers}
                 active = [
