@@ -271,7 +271,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         for name, framework, library, store in chosen
     ]
     report = {
-        "command": "scripts/bench" if args.update_docs else " ".join(["bench/sessions.py", *sys.argv[1:]]),
+        "command": " ".join(["bench/sessions.py", *sys.argv[1:]]),
         "settings": {
             "rounds": args.rounds,
             "requests_per_round": args.requests_per_round,
