@@ -38,17 +38,13 @@ class Spec:
 
     name: str
     framework: str  # asgi | wsgi | django | none
-    library: str  # sessionary | starsessions | flask-session | django | starlette | baseline | redis-py
-    store: str  # redis | sqlite | postgresql | cookie | "" (baseline)
+    library: str  # sessionary | starsessions | flask-session | django-* | starlette | redis-py
+    store: str  # redis | sqlite | postgresql | cookie
     redis_url: str = ""
     redis_prefix: str = ""
     postgres_url: str = ""  # libpq URL of the benchmark's database
     postgres_schema: str = ""
     tmpdir: str = ""
-
-    @property
-    def is_baseline(self) -> bool:
-        return self.library == "baseline"
 
 
 # --- requests and responses ------------------------------------------------------------
@@ -115,18 +111,26 @@ class ASGIDriver:
         await self.app(scope, receive, send)
         return Response(status, out_headers, bytes(body))
 
-    def batch(self, path: str, cookie: str | None, n: int, check: Callable[[Response], None]) -> list[int]:
-        async def run() -> list[int]:
-            timings = []
+    def batch(self, pair: Pair, n: int) -> list[list[int]]:
+        """``n`` requests to each app of ``pair``, alternating (the order swaps each time)."""
+        contender = self.app
+
+        async def run() -> list[list[int]]:
             clock = time.perf_counter_ns
-            for _ in range(n):
-                started = clock()
-                response = await self.call(path, cookie)
-                timings.append(clock() - started)
-                check(response)
+            timings: list[list[int]] = [[] for _ in pair.apps]
+            for i in range(n):
+                for which in pair.order(i):
+                    self.app, check = pair.apps[which]
+                    started = clock()
+                    response = await self.call(pair.path, pair.cookie)
+                    timings[which].append(clock() - started)
+                    check(response)
             return timings
 
-        return self.loop.run_until_complete(run())
+        try:
+            return self.loop.run_until_complete(run())
+        finally:
+            self.app = contender
 
     def one(self, path: str, cookie: str | None) -> Response:
         return self.loop.run_until_complete(self.call(path, cookie))
@@ -175,14 +179,21 @@ class WSGIDriver:
                 close()
         return Response(started[0], list(started[1]), body)
 
-    def batch(self, path: str, cookie: str | None, n: int, check: Callable[[Response], None]) -> list[int]:
-        timings = []
+    def batch(self, pair: Pair, n: int) -> list[list[int]]:
+        """``n`` requests to each app of ``pair``, alternating (the order swaps each time)."""
         clock = time.perf_counter_ns
-        for _ in range(n):
-            started = clock()
-            response = self.call(path, cookie)
-            timings.append(clock() - started)
-            check(response)
+        timings: list[list[int]] = [[] for _ in pair.apps]
+        contender = self.app
+        try:
+            for i in range(n):
+                for which in pair.order(i):
+                    self.app, check = pair.apps[which]
+                    started = clock()
+                    response = self.call(pair.path, pair.cookie)
+                    timings[which].append(clock() - started)
+                    check(response)
+        finally:
+            self.app = contender
         return timings
 
     def one(self, path: str, cookie: str | None) -> Response:
@@ -198,11 +209,27 @@ class WSGIDriver:
 
 
 @dataclass
+class Pair:
+    """One batch's requests: the same request to the contender's app and to its baseline
+    app (in the same process, alternating), each with the check its response must pass."""
+
+    path: str
+    cookie: str | None
+    apps: list[tuple[Any, Callable[[Response], None]]]
+
+    def order(self, i: int) -> tuple[int, ...]:
+        forward = tuple(range(len(self.apps)))
+        return forward if i % 2 == 0 else forward[::-1]
+
+
+@dataclass
 class Contender:
-    """A built contender: a driver per mode ("normal", "rolling") and its store hooks."""
+    """A built contender: a driver per mode ("normal", "rolling"), the same app without
+    sessions (its baseline, in the same process), and its store hooks."""
 
     spec: Spec
     drivers: dict[str, Any]
+    baseline: Any = None  # the same app without sessions
     flushers: list[Callable[[], int]] = field(default_factory=list)  # PostgreSQL stats flushes
     sqlite_connections: Callable[[], list[sqlite3.Connection]] = lambda: []
     before_rolling: Callable[[], None] = lambda: None
@@ -286,36 +313,38 @@ def build_starlette(spec: Spec) -> Contender:
 
         load = load_session
 
-    with_session = not spec.is_baseline
     counter = iter(range(10**9))
 
-    async def setup(request: Any) -> Any:
-        await load(request)
-        request.session.update(SESSION_DATA)
-        return PlainTextResponse("ok")
-
-    async def read(request: Any) -> Any:
-        if not with_session:
-            return PlainTextResponse(READ_VALUE)
-        await load(request)
-        return PlainTextResponse(str(request.session.get(READ_KEY)))
-
-    async def write(request: Any) -> Any:
-        if with_session:
+    def routes_for(with_session: bool) -> list[Route]:
+        async def setup(request: Any) -> Any:
             await load(request)
-            request.session["w"] = next(counter)
-        return PlainTextResponse("ok")
+            request.session.update(SESSION_DATA)
+            return PlainTextResponse("ok")
 
-    async def untouched(request: Any) -> Any:
-        return PlainTextResponse("ok")
+        async def read(request: Any) -> Any:
+            if not with_session:
+                return PlainTextResponse(READ_VALUE)
+            await load(request)
+            return PlainTextResponse(str(request.session.get(READ_KEY)))
 
-    routes = [
-        Route("/setup", setup),
-        Route("/read", read),
-        Route("/write", write),
-        Route("/new", write),
-        Route("/untouched", untouched),
-    ]
+        async def write(request: Any) -> Any:
+            if with_session:
+                await load(request)
+                request.session["w"] = next(counter)
+            return PlainTextResponse("ok")
+
+        async def untouched(request: Any) -> Any:
+            return PlainTextResponse("ok")
+
+        return [
+            Route("/setup", setup),
+            Route("/read", read),
+            Route("/write", write),
+            Route("/new", write),
+            Route("/untouched", untouched),
+        ]
+
+    routes = routes_for(True)
 
     def make(rolling: bool) -> Any:
         app = Starlette(routes=routes)
@@ -337,7 +366,9 @@ def build_starlette(spec: Spec) -> Contender:
         return app
 
     store = open_sessionary_store(spec) if spec.library == "sessionary" else None
-    contender = Contender(spec, {"normal": ASGIDriver(make(False))})
+    contender = Contender(
+        spec, {"normal": ASGIDriver(make(False))}, baseline=Starlette(routes=routes_for(False))
+    )
     # One event loop for both modes, so async clients opened in one stay valid in the other.
     rolling = ASGIDriver(make(True))
     rolling.loop.close()
@@ -352,10 +383,9 @@ def build_flask(spec: Spec) -> Contender:
     from flask import Flask, session
 
     counter = iter(range(10**9))
-    with_session = not spec.is_baseline
 
-    def make(rolling: bool) -> Any:
-        app = Flask(f"bench_{spec.name}_{rolling}")
+    def make(rolling: bool, with_session: bool = True) -> Any:
+        app = Flask(f"bench_{spec.name}_{rolling}_{with_session}")
         app.config["SESSION_REFRESH_EACH_REQUEST"] = rolling
         app.permanent_session_lifetime = COOKIE_AGE
 
@@ -380,7 +410,9 @@ def build_flask(spec: Spec) -> Contender:
         def untouched() -> str:
             return "ok"
 
-        if spec.library == "sessionary":
+        if not with_session:
+            pass
+        elif spec.library == "sessionary":
             from sessionary import SessionManager
             from sessionary.integrations.flask import Sessionary
 
@@ -400,7 +432,11 @@ def build_flask(spec: Spec) -> Contender:
         return app.wsgi_app
 
     store = open_sessionary_store(spec) if spec.library == "sessionary" else None
-    contender = Contender(spec, {"normal": WSGIDriver(make(False)), "rolling": WSGIDriver(make(True))})
+    contender = Contender(
+        spec,
+        {"normal": WSGIDriver(make(False)), "rolling": WSGIDriver(make(True))},
+        baseline=make(False, with_session=False),
+    )
     if store is not None:
         _sessionary_hooks(contender, store)
     return contender
@@ -455,7 +491,7 @@ def build_django(spec: Spec) -> Contender:
         ALLOWED_HOSTS=["*"],
         ROOT_URLCONF=urls.__name__,
         INSTALLED_APPS=["django.contrib.sessions"] if spec.library == "django-db" else [],
-        MIDDLEWARE=[] if spec.is_baseline else ["django.contrib.sessions.middleware.SessionMiddleware"],
+        MIDDLEWARE=["django.contrib.sessions.middleware.SessionMiddleware"],
         DATABASES=databases,
         SESSION_ENGINE=engine or "django.contrib.sessions.backends.db",
         SESSION_COOKIE_AGE=COOKIE_AGE,
@@ -471,17 +507,20 @@ def build_django(spec: Spec) -> Contender:
     from django.urls import path
 
     counter = iter(range(10**9))
-    with_session = not spec.is_baseline
 
+    # One set of views for both handlers: the baseline's requests carry no session (no
+    # middleware), so the views, the URLs and their resolution are the same for both.
     def setup(request: Any) -> Any:
         request.session.update(SESSION_DATA)
         return HttpResponse("ok")
 
     def read(request: Any) -> Any:
-        return HttpResponse(str(request.session.get(READ_KEY)) if with_session else READ_VALUE)
+        if hasattr(request, "session"):
+            return HttpResponse(str(request.session.get(READ_KEY)))
+        return HttpResponse(READ_VALUE)
 
     def write(request: Any) -> Any:
-        if with_session:
+        if hasattr(request, "session"):
             request.session["w"] = next(counter)
         return HttpResponse("ok")
 
@@ -500,10 +539,13 @@ def build_django(spec: Spec) -> Contender:
 
         call_command("migrate", verbosity=0, interactive=False)
     driver = WSGIDriver(WSGIHandler())
+    with override_settings(MIDDLEWARE=[]):
+        baseline = WSGIHandler()  # the handler reads MIDDLEWARE when built
     rolling_settings = override_settings(SESSION_SAVE_EVERY_REQUEST=True)
     contender = Contender(
         spec,
         {"normal": driver, "rolling": driver},
+        baseline=baseline,
         before_rolling=rolling_settings.enable,
         after_rolling=rolling_settings.disable,
     )
@@ -585,7 +627,7 @@ class BareGet:
 
 def checker(scenario: str, library: str) -> Callable[[Response], None]:
     expected = READ_VALUE.encode() if scenario in ("read", "rolling") else b"ok"
-    needs_cookie = scenario in ("write", "new", "rolling") and library != "baseline"
+    needs_cookie = scenario in ("write", "new", "rolling") and library != "baseline"  # the no-session app
 
     def check(response: Response) -> None:
         if response.status != 200 or response.body != expected:
@@ -787,7 +829,7 @@ class Worker:
         else:
             self.contender = build_django(spec)
         self.cookie: str | None = None
-        if self.contender is not None and not spec.is_baseline:
+        if self.contender is not None:
             response = self.contender.drivers["normal"].one("/setup", None)
             if response.status != 200:
                 raise RuntimeError(f"setup answered {response.status}: {response.body[:200]!r}")
@@ -797,18 +839,22 @@ class Worker:
                 check = checker("read", spec.library)
                 check(self.contender.drivers["normal"].one("/read", self.cookie))
 
-    def batch(self, scenario: str, n: int) -> list[int]:
+    def batch(self, scenario: str, n: int, *, with_baseline: bool = True) -> list[list[int]]:
+        """Timings of ``n`` requests to the contender and, alternating, ``n`` to its baseline."""
         if self.bare is not None:
-            return self.bare.batch(n)
+            return [self.bare.batch(n), []]
         contender = self.contender
         assert contender is not None
         path = "/read" if scenario == "rolling" else f"/{scenario}"
-        cookie = None if scenario == "new" else (self.cookie or "sessionid=bench; session=bench")
+        cookie = None if scenario == "new" else self.cookie
         driver = contender.drivers["rolling" if scenario == "rolling" else "normal"]
+        apps = [(driver.app, checker(scenario, self.spec.library))]
+        if with_baseline:
+            apps.append((contender.baseline, checker(scenario, "baseline")))
         if scenario == "rolling":
             contender.before_rolling()
         try:
-            return driver.batch(path, cookie, n, checker(scenario, self.spec.library))
+            return driver.batch(Pair(path, cookie, apps), n)
         finally:
             if scenario == "rolling":
                 contender.after_rolling()
@@ -829,7 +875,7 @@ class Worker:
         else:
             return result
         with counting:
-            self.batch(scenario, n)
+            self.batch(scenario, n, with_baseline=False)
         return result
 
 

@@ -97,19 +97,13 @@ def evaluate(report: dict[str, Any]) -> dict[str, Any]:
     """Costs, ratios, the targets' verdicts and the headline, all from this run's figures."""
     results = report["results"]
     contenders = {c["name"]: c for c in report["contenders"]}
-    baselines = report["baselines"]
     cost: dict[str, dict[str, float]] = {}
     for name, contender in contenders.items():
-        if contender["library"] == "baseline":
-            continue
         for scenario, figures in results.get(name, {}).items():
-            base = baselines.get(contender["framework"])
             if contender["library"] == "redis-py":
                 value = figures["median_us"]
-            elif base in results:
-                value = figures["median_us"] - results[base][scenario]["median_us"]
             else:
-                continue
+                value = figures["median_us"] - figures["baseline_median_us"]
             figures["cost_us"] = value
             figures["ops"] = per_request(figures["counts"], contender["store"])
             cost.setdefault(name, {})[scenario] = value
@@ -117,7 +111,7 @@ def evaluate(report: dict[str, Any]) -> dict[str, Any]:
     peers = {
         name: c
         for name, c in contenders.items()
-        if c["library"] not in ("sessionary", "baseline", "redis-py") and name in cost
+        if c["library"] not in ("sessionary", "redis-py") and name in cost
     }
     ours = {name: c for name, c in contenders.items() if c["library"] == "sessionary" and name in cost}
     ratios = []
@@ -285,7 +279,9 @@ def _headline(cost: dict[str, dict[str, float]], contenders: dict[str, Any]) -> 
                 if cost[theirs][scenario] > 0:
                     figures.append(f"`{scenario}` {cost[mine][scenario] / cost[theirs][scenario]:.2f}{X}")
             lines.append(
-                f"{store}, {framework}: sessionary's session layer costs {', '.join(figures)} {LABELS[theirs]}'s."
+                f"{store}, in {framework}: sessionary's session-layer cost divided by {LABELS[theirs]}'s: "
+                + ", ".join(figures)
+                + "."
             )
     untouched = [
         cost[n]["untouched"] for n, c in contenders.items() if c["library"] == "sessionary" and n in cost
@@ -389,15 +385,16 @@ def render(report: dict[str, Any], image: str) -> str:
         lines.append(f"| {target['target']} | {target['measured']} | {verdict} |")
     lines += [
         "",
-        "**Session-layer cost per request, µs** (the request's median minus its framework's "
-        "no-session baseline median; for the bare GETs, their own median)",
+        "**Session-layer cost per request, µs** (the request's median minus the median of the "
+        "same request to the same app without sessions, in the same process; for the bare "
+        "GETs, their own median)",
         "",
         "| contender | " + " | ".join(SCENARIOS) + " |",
         "|---|" + "---:|" * len(SCENARIOS),
     ]
     for contender in contenders:
         name = contender["name"]
-        if contender["library"] == "baseline" or name not in results:
+        if name not in results:
             continue
         cells = [_us(results[name][s].get("cost_us")) if s in results[name] else "" for s in SCENARIOS]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
@@ -417,8 +414,8 @@ def render(report: dict[str, Any], image: str) -> str:
         lines += [
             f"<details><summary><code>{scenario}</code>: medians, p99, store operations</summary>",
             "",
-            "| contender | median µs | p99 µs | cost µs | store calls / request | reads | writes | counted on the store |",
-            "|---|---:|---:|---:|---:|---:|---:|---|",
+            "| contender | median µs | p99 µs | baseline median µs | cost µs | store calls / request | reads | writes | counted on the store |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|---|",
         ]
         for contender in contenders:
             name = contender["name"]
@@ -427,7 +424,8 @@ def render(report: dict[str, Any], image: str) -> str:
             figures = results[name][scenario]
             ops = figures.get("ops") or per_request(figures["counts"], contender["store"])
             lines.append(
-                f"| {name} | {_us(figures['median_us'])} | {_us(figures['p99_us'])} | {_us(figures.get('cost_us'))} "
+                f"| {name} | {_us(figures['median_us'])} | {_us(figures['p99_us'])} "
+                f"| {_us(figures.get('baseline_median_us'))} | {_us(figures.get('cost_us'))} "
                 f"| {_num(ops['calls'])} | {_num(ops['reads'])} | {_num(ops['writes'])} | {ops['detail']} |"
             )
         lines += ["", "</details>", ""]
@@ -455,9 +453,7 @@ def plot(report: dict[str, Any], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     results = report["results"]
-    names = [
-        c["name"] for c in report["contenders"] if c["library"] not in ("baseline",) and c["name"] in results
-    ]
+    names = [c["name"] for c in report["contenders"] if c["name"] in results]
     libraries = {c["name"]: c["library"] for c in report["contenders"]}
     from matplotlib.ticker import NullFormatter
 
@@ -490,7 +486,7 @@ def plot(report: dict[str, Any], path: Path) -> None:
     axes[0].set_yticklabels(names, fontsize=8)
     axes[0].invert_yaxis()
     figure.suptitle(
-        "Session-layer cost per request, µs (median minus the framework's no-session baseline; "
+        "Session-layer cost per request, µs (median minus the same app's without sessions; "
         "log scale, costs under 0.5 µs drawn at 0.5); blue: sessionary, orange: the peers, "
         "grey: a bare redis-py GET",
         fontsize=10,

@@ -44,19 +44,16 @@ POSTGRES_DATABASE = "sessionary_bench_sessions"
 
 # (name, framework, library, store)
 CONTENDERS: list[tuple[str, str, str, str]] = [
-    ("asgi-baseline", "asgi", "baseline", ""),
     ("sessionary-asgi-redis", "asgi", "sessionary", "redis"),
     ("sessionary-asgi-sqlite", "asgi", "sessionary", "sqlite"),
     ("sessionary-asgi-postgresql", "asgi", "sessionary", "postgresql"),
     ("sessionary-asgi-cookie", "asgi", "sessionary", "cookie"),
     ("starsessions-redis", "asgi", "starsessions", "redis"),
     ("starlette-cookie", "asgi", "starlette", "cookie"),
-    ("wsgi-baseline", "wsgi", "baseline", ""),
     ("sessionary-flask-redis", "wsgi", "sessionary", "redis"),
     ("sessionary-flask-sqlite", "wsgi", "sessionary", "sqlite"),
     ("sessionary-flask-postgresql", "wsgi", "sessionary", "postgresql"),
     ("flask-session-redis", "wsgi", "flask-session", "redis"),
-    ("django-baseline", "django", "baseline", ""),
     ("sessionary-django-redis", "django", "sessionary", "redis"),
     ("sessionary-django-sqlite", "django", "sessionary", "sqlite"),
     ("sessionary-django-postgresql", "django", "sessionary", "postgresql"),
@@ -74,7 +71,6 @@ UNSUPPORTED = {
         "rolling",
     ): "Starlette's SessionMiddleware has no rolling mode: it sets the cookie only when the session changed",
 }
-BASELINES = {"asgi": "asgi-baseline", "wsgi": "wsgi-baseline", "django": "django-baseline"}
 
 
 class WorkerProcess:
@@ -179,15 +175,11 @@ def redis_cleanup(prefix: str) -> None:
 
 
 def select(only: str | None) -> list[tuple[str, str, str, str]]:
-    """The contenders named by --only, plus the baselines their figures need."""
+    """The contenders named by --only (each carries its own baseline)."""
     if not only:
         return list(CONTENDERS)
     wanted = [piece.strip() for piece in only.split(",") if piece.strip()]
-    chosen = {c[0] for c in CONTENDERS if any(w in c[0] for w in wanted)}
-    for name, framework, library, _ in CONTENDERS:
-        if name in chosen and library != "redis-py":
-            chosen.add(BASELINES[framework])
-    return [c for c in CONTENDERS if c[0] in chosen]
+    return [c for c in CONTENDERS if any(w in c[0] for w in wanted)]
 
 
 def percentile(ordered: list[int], share: float) -> int:
@@ -236,6 +228,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             )
             for scenario in SCENARIOS:
                 timings: dict[str, list[int]] = {w.spec.name: [] for w in workers}
+                baseline: dict[str, list[int]] = {w.spec.name: [] for w in workers}
                 active = [
                     w
                     for w in workers
@@ -248,16 +241,22 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     shift = round_number % len(active)
                     for worker in active[shift:] + active[:shift]:
                         reply = worker.ask(cmd="run", scenario=scenario, n=args.requests_per_round)
-                        timings[worker.spec.name].extend(reply["timings"])
+                        timings[worker.spec.name].extend(reply["timings"][0])
+                        baseline[worker.spec.name].extend(reply["timings"][1])
                 for worker in active:
                     counted = worker.ask(cmd="count", scenario=scenario, n=args.count_requests)["counts"]
                     ordered = sorted(timings[worker.spec.name])
-                    results.setdefault(worker.spec.name, {})[scenario] = {
+                    figures: dict[str, Any] = {
                         "median_us": statistics.median(ordered) / 1000,
                         "p99_us": percentile(ordered, 0.99) / 1000,
                         "samples": len(ordered),
                         "counts": counted,
                     }
+                    base = sorted(baseline[worker.spec.name])
+                    if base:
+                        figures["baseline_median_us"] = statistics.median(base) / 1000
+                        figures["baseline_p99_us"] = percentile(base, 0.99) / 1000
+                    results.setdefault(worker.spec.name, {})[scenario] = figures
                 print(f"  {scenario}: done at {time.monotonic() - started:.1f} s", file=sys.stderr)
     finally:
         for worker in workers:
@@ -281,7 +280,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "contenders": contenders,
         "skipped": skipped,
         "results": results,
-        "baselines": BASELINES,
         "unsupported": [
             {"contender": name, "scenario": scenario, "reason": reason}
             for (name, scenario), reason in UNSUPPORTED.items()
