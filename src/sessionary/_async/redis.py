@@ -25,6 +25,7 @@ from ..errors import StoreCorrupted
 from ..serializer import same_value
 from ..stores import redis_scripts as lua
 from ..stores.base import Change, Counts, Record, Rotation, Summary, Swap
+from ..stores.redis_wire import AsyncExchange, pack
 from .backend import AsyncBackend
 
 if TYPE_CHECKING:
@@ -61,6 +62,7 @@ class AsyncRedisBackend(AsyncBackend):
         self._pool: Any = None
         self._idle: list[Any] = []
         self._keep = options.max_connections - 1
+        self._timeout: float = options.connection_kwargs["socket_timeout"]
 
     # --- the client -------------------------------------------------------------------
 
@@ -112,12 +114,13 @@ class AsyncRedisBackend(AsyncBackend):
             connection = idle.pop()
         except IndexError:
             connection = await pool.get_connection()
+            AsyncExchange.borrowed(connection)
+        timeout = self._timeout
         try:
-            packed = connection.pack_command(*args)
+            packed = pack(*args)
             for attempt in range(self.options.retries + 1):
                 try:
-                    await connection.send_packed_command(packed)
-                    reply = await connection.read_response()
+                    reply = await AsyncExchange.call(connection, packed, timeout)
                     break
                 except RedisConnectionError:
                     # A lost connection (one the server closed while it waited): redis-py
@@ -125,11 +128,13 @@ class AsyncRedisBackend(AsyncBackend):
                     if attempt == self.options.retries:
                         raise
         except BaseException:
+            AsyncExchange.returned(connection, timeout)
             await pool.release(connection)
             raise
         if len(idle) < self._keep and idle is self._idle:
             idle.append(connection)
         else:
+            AsyncExchange.returned(connection, timeout)
             await pool.release(connection)
         return reply
 

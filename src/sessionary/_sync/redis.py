@@ -26,6 +26,7 @@ from ..errors import StoreCorrupted
 from ..serializer import same_value
 from ..stores import redis_scripts as lua
 from ..stores.base import Change, Counts, Record, Rotation, Summary, Swap
+from ..stores.redis_wire import Exchange, pack
 from .backend import Backend
 
 if TYPE_CHECKING:
@@ -62,6 +63,7 @@ class RedisBackend(Backend):
         self._pool: Any = None
         self._idle: list[Any] = []
         self._keep = options.max_connections - 1
+        self._timeout: float = options.connection_kwargs["socket_timeout"]
 
     # --- the client -------------------------------------------------------------------
 
@@ -113,12 +115,13 @@ class RedisBackend(Backend):
             connection = idle.pop()
         except IndexError:
             connection = pool.get_connection()
+            Exchange.borrowed(connection)
+        timeout = self._timeout
         try:
-            packed = connection.pack_command(*args)
+            packed = pack(*args)
             for attempt in range(self.options.retries + 1):
                 try:
-                    connection.send_packed_command(packed)
-                    reply = connection.read_response()
+                    reply = Exchange.call(connection, packed, timeout)
                     break
                 except RedisConnectionError:
                     # A lost connection (one the server closed while it waited): redis-py
@@ -126,11 +129,13 @@ class RedisBackend(Backend):
                     if attempt == self.options.retries:
                         raise
         except BaseException:
+            Exchange.returned(connection, timeout)
             pool.release(connection)
             raise
         if len(idle) < self._keep and idle is self._idle:
             idle.append(connection)
         else:
+            Exchange.returned(connection, timeout)
             pool.release(connection)
         return reply
 
