@@ -685,3 +685,40 @@ def test_kept_connections_stay_within_max_connections(owned: RedisServer) -> Non
     assert store.sync.count(time.time()).live == 1
     store.close()
     assert connections(owned, "bounded") == 0
+
+
+def test_scripts_the_server_forgot_are_loaded_again(owned: RedisServer) -> None:
+    """After SCRIPT FLUSH (or a restart) the first NOSCRIPT loads the script, on both faces."""
+    store = open_store(f"{owned.url}?prefix=noscript:")
+    stored = record(time.time())
+    assert store.sync.create(stored, time.time())
+    owned.client().script_flush()
+    assert store.sync.load(stored.key, time.time()) is not None
+    owned.client().script_flush()
+
+    async def load() -> None:
+        assert await store.aio.load(stored.key, time.time()) is not None
+        await store.aclose()
+
+    asyncio.run(load())
+    store.close()
+
+
+def test_scripts_a_cluster_forgot_are_loaded_again() -> None:
+    cluster = session_cluster()
+    store = open_store(f"{cluster.url}?prefix=noscript-{uuid.uuid4().hex[:8]}:")
+    now = time.time()
+    stored = record(now, user="noscript")
+    assert store.sync.create(stored, now)
+    for node in cluster.nodes:
+        node.client().script_flush()
+    assert store.sync.load(stored.key, now) is not None
+    for node in cluster.nodes:
+        node.client().script_flush()
+
+    async def load() -> None:
+        assert await store.aio.load(stored.key, now) is not None
+        await store.aclose()
+
+    asyncio.run(load())
+    store.close()

@@ -145,7 +145,7 @@ class AsyncRedisBackend(AsyncBackend):
             try:
                 return await self._command("EVALSHA", script.sha, len(keys), *keys, *argv)
             except NoScriptError:
-                await self._command("SCRIPT", "LOAD", script.text)
+                await self._command("SCRIPT LOAD", script.text)  # on a cluster, to every node
                 return await self._command("EVALSHA", script.sha, len(keys), *keys, *argv)
 
     async def _user(

@@ -146,7 +146,7 @@ class RedisBackend(Backend):
             try:
                 return self._command("EVALSHA", script.sha, len(keys), *keys, *argv)
             except NoScriptError:
-                self._command("SCRIPT", "LOAD", script.text)
+                self._command("SCRIPT LOAD", script.text)  # on a cluster, to every node
                 return self._command("EVALSHA", script.sha, len(keys), *keys, *argv)
 
     def _user(

@@ -22,7 +22,11 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 
 def pack(*args: str | int) -> bytes:
-    """A command in RESP, as redis-py's ``pack_command`` would make it (str and int only)."""
+    """A command in RESP, as redis-py's ``pack_command`` would make it (str and int only;
+    a command name of several words, ``"SCRIPT LOAD"``, is sent as its words)."""
+    name = args[0]
+    if isinstance(name, str) and " " in name:
+        args = (*name.split(), *args[1:])
     parts = [b"*%d\r\n" % len(args)]
     for arg in args:
         data = arg.encode() if isinstance(arg, str) else b"%d" % arg
