@@ -30,7 +30,9 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from sessionary import SessionManager
+from sessionary.errors import StoreCorrupted
 from sessionary.stores import redis_scripts as lua
+from sessionary.stores.base import _META_TYPES, META_FIELDS, Meta, _is_a
 from sessionary.tokens import new_token, store_key
 
 pytestmark = pytest.mark.slow
@@ -464,3 +466,31 @@ def test_garbage_in_postgres_rows_is_never_a_500(kind: str, caplog: pytest.LogCa
             connection.close()
         finally:
             app.close()
+
+
+# --- metadata read back from a store -----------------------------------------------------
+
+_META_VALUES = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**70), max_value=2**70),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=5),
+    st.lists(st.integers(), max_size=2),
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.fixed_dictionaries({}, optional=dict.fromkeys(META_FIELDS, _META_VALUES)))
+def test_metadata_is_checked_the_same_on_the_inline_and_the_field_by_field_path(
+    values: dict[str, Any],
+) -> None:
+    """``Meta.from_dict`` checks a sound record inline and anything else field by field;
+    both accept exactly the same metadata, and refuse the rest as StoreCorrupted."""
+    sound = all(_is_a(values.get(name), _META_TYPES[name]) for name in META_FIELDS)
+    if sound:
+        meta = Meta.from_dict(values)
+        assert [getattr(meta, name) for name in META_FIELDS] == [values.get(name) for name in META_FIELDS]
+    else:
+        with pytest.raises(StoreCorrupted):
+            Meta.from_dict(values)

@@ -629,3 +629,96 @@ def test_the_async_face_follows_the_event_loop(shared: tuple[Store, redis.Redis,
     assert store.sync.create(stored, time.time())
     for _ in range(3):
         assert asyncio.run(store.aio.load(stored.key, time.time())) is not None
+
+
+# --- kept connections (session operations bypass redis-py's command layer) -------------
+
+
+def test_a_kept_connection_the_server_closed_is_replaced_at_once(owned: RedisServer) -> None:
+    store = open_store(f"{owned.url}?prefix=kept:&client_name=kept")
+    stored = record(time.time())
+    assert store.sync.create(stored, time.time())
+
+    async def load_twice() -> None:
+        assert await store.aio.load(stored.key, time.time()) is not None
+        owned.client().client_kill_filter(_type="normal", skipme=True)
+        assert await store.aio.load(stored.key, time.time()) is not None
+        await store.aclose()
+
+    assert store.sync.load(stored.key, time.time()) is not None
+    owned.client().client_kill_filter(_type="normal", skipme=True)  # closes the kept one
+    assert store.sync.load(stored.key, time.time()) is not None
+    asyncio.run(load_twice())
+    store.close()
+
+
+def test_kept_connections_stay_within_max_connections(owned: RedisServer) -> None:
+    store = open_store(f"{owned.url}?prefix=bounded:&client_name=bounded&max_connections=3")
+    stored = record(time.time(), user="u-kept")
+    assert store.sync.create(stored, time.time())
+    store.sync.close()  # only the async face's connections from here on
+
+    async def many() -> None:
+        peak = 0
+
+        async def one() -> None:
+            nonlocal peak
+            assert await store.aio.load(stored.key, time.time()) is not None
+            peak = max(peak, connections(owned, "bounded"))
+
+        await asyncio.gather(*(one() for _ in range(40)))
+        assert peak <= 3
+        assert len(store.aio._idle) <= 2  # type: ignore[attr-defined]
+        # The pool's other users (listings, counts) still get a connection.
+        assert len(await store.aio.user_sessions("u-kept", time.time())) == 1
+        assert (await store.aio.count(time.time())).live == 1
+        await store.aclose()
+
+    asyncio.run(many())
+    assert connections(owned, "bounded") == 0
+    threads = [threading.Thread(target=store.sync.load, args=(stored.key, time.time())) for _ in range(20)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert connections(owned, "bounded") <= 3
+    assert store.sync.count(time.time()).live == 1
+    store.close()
+    assert connections(owned, "bounded") == 0
+
+
+def test_scripts_the_server_forgot_are_loaded_again(owned: RedisServer) -> None:
+    """After SCRIPT FLUSH (or a restart) the first NOSCRIPT loads the script, on both faces."""
+    store = open_store(f"{owned.url}?prefix=noscript:")
+    stored = record(time.time())
+    assert store.sync.create(stored, time.time())
+    owned.client().script_flush()
+    assert store.sync.load(stored.key, time.time()) is not None
+    owned.client().script_flush()
+
+    async def load() -> None:
+        assert await store.aio.load(stored.key, time.time()) is not None
+        await store.aclose()
+
+    asyncio.run(load())
+    store.close()
+
+
+def test_scripts_a_cluster_forgot_are_loaded_again() -> None:
+    cluster = session_cluster()
+    store = open_store(f"{cluster.url}?prefix=noscript-{uuid.uuid4().hex[:8]}:")
+    now = time.time()
+    stored = record(now, user="noscript")
+    assert store.sync.create(stored, now)
+    for node in cluster.nodes:
+        node.client().script_flush()
+    assert store.sync.load(stored.key, now) is not None
+    for node in cluster.nodes:
+        node.client().script_flush()
+
+    async def load() -> None:
+        assert await store.aio.load(stored.key, now) is not None
+        await store.aclose()
+
+    asyncio.run(load())
+    store.close()

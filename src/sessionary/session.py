@@ -76,9 +76,26 @@ class Session:
             self._client_ip = client_ip
         if user_agent is not None:
             self._user_agent = user_agent
-        self._changed: set[str] = set()
-        self._removed: set[str] = set()
-        self._meta_changes: dict[str, Any] = {}
+
+    # Which keys and metadata this request changed. Made on first use (see __getattr__):
+    # most requests never change their session, and many never touch it.
+    _changed: set[str]
+    _removed: set[str]
+    _meta_changes: dict[str, Any]
+
+    if not TYPE_CHECKING:  # keeps mypy checking every other attribute name
+
+        def __getattr__(self, name: str) -> Any:
+            """Called only for an attribute the instance lacks: a change-tracking
+            collection not made yet is made now; any other name is an error as usual."""
+            if name == "_changed" or name == "_removed":
+                value: Any = set()
+            elif name == "_meta_changes":
+                value = {}
+            else:
+                raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+            self.__dict__[name] = value
+            return value
 
     def __repr__(self) -> str:
         state = "unloaded" if self._cache is None else f"{len(self._cache)} keys"

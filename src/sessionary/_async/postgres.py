@@ -35,8 +35,10 @@ from .backend import AsyncBackend
 
 # A record counts only if it is live: its deadline ahead and, if its user was revoked
 # after its token was issued, refused. Aliases are checked on both rows they join.
+# data and meta come back as text, decoded by the stdlib json (psycopg's jsonb loader
+# would decode bytes, detecting their encoding first, for the same result).
 _LOAD = """
-SELECT s.key, s.data, s.meta, s.expires_at
+SELECT s.key, s.data::text, s.meta::text, s.expires_at
 FROM {sessions} AS a
 JOIN {sessions} AS s ON s.key = coalesce(a.alias_of, a.key)
 WHERE a.key = %(key)s AND a.expires_at > %(now)s
@@ -289,14 +291,18 @@ class AsyncPostgresBackend(AsyncBackend):
             broken = False
             try:
                 pool = await self._open_pool()
-                async with pool.connection() as conn:
-                    try:
-                        cursor = await conn.execute(query, params)
-                        rows = await cursor.fetchall() if cursor.description is not None else []
-                        return rows, cursor.rowcount
-                    except psycopg.OperationalError:
-                        broken = conn.broken
-                        raise
+                # getconn/putconn rather than pool.connection(): on an autocommit
+                # connection its transaction block and usage timing add nothing.
+                conn = await pool.getconn()
+                try:
+                    cursor = await conn.execute(query, params)
+                    rows = await cursor.fetchall() if cursor.description is not None else []
+                    return rows, cursor.rowcount
+                except psycopg.OperationalError:
+                    broken = conn.broken
+                    raise
+                finally:
+                    await pool.putconn(conn)
             except psycopg.Error as exc:
                 if broken and retries > 0:
                     retries -= 1
@@ -372,7 +378,12 @@ class AsyncPostgresBackend(AsyncBackend):
         rows, _ = await self._run(_LOAD, {"key": key, "now": now}, retry=True)
         if not rows:
             return None
-        return self._decode(*rows[0])
+        found, data, meta, expires_at = rows[0]
+        try:
+            data, meta = json.loads(data), json.loads(meta)
+        except (ValueError, TypeError, RecursionError) as exc:
+            raise StoreCorrupted(self.name, f"session {key.hex()[:12]}… is not valid JSON ({exc})") from None
+        return self._decode(found, data, meta, expires_at)
 
     async def exists(self, key: bytes) -> bool:
         rows, _ = await self._run(_EXISTS, {"key": key}, retry=True)

@@ -25,6 +25,7 @@ from ..errors import StoreCorrupted
 from ..serializer import same_value
 from ..stores import redis_scripts as lua
 from ..stores.base import Change, Counts, Record, Rotation, Summary, Swap
+from ..stores.redis_wire import AsyncExchange, pack
 from .backend import AsyncBackend
 
 if TYPE_CHECKING:
@@ -53,6 +54,15 @@ class AsyncRedisBackend(AsyncBackend):
         self._lock = threading.Lock()
         self._client: Client | None = None
         self._loop: object = None
+        # Session operations on a single server skip redis-py's command layer (its pool's
+        # lock, wait and readiness check, its retry wrapper and its metrics hooks): they
+        # borrow a connection from the pool and keep it in ``_idle`` for the next one.
+        # At most ``max_connections - 1`` wait there, so the pool always has room for its
+        # other users; all are borrowed from the pool, so its limit bounds them all.
+        self._pool: Any = None
+        self._idle: list[Any] = []
+        self._keep = options.max_connections - 1
+        self._timeout: float = options.connection_kwargs["socket_timeout"]
 
     # --- the client -------------------------------------------------------------------
 
@@ -81,22 +91,62 @@ class AsyncRedisBackend(AsyncBackend):
 
     def _redis(self) -> Client:
         loop = asyncio.get_running_loop()
+        client = self._client
+        if client is not None and self._loop is loop:
+            return client
         with self._lock:
             if self._client is None or self._loop is not loop:
                 self._client = self._connect()
                 self._loop = loop
+                self._idle = []
+                self._pool = self._client.connection_pool if isinstance(self._client, Redis) else None
             return self._client
+
+    async def _command(self, *args: str | int) -> Any:
+        """One command and its reply; on a single server, over a kept connection."""
+        client = self._redis()
+        pool = self._pool
+        if pool is None:  # a cluster: redis-py routes each command to its slot's node
+            execute: Callable[..., Any] = client.execute_command
+            return await execute(*args)
+        idle = self._idle
+        try:
+            connection = idle.pop()
+        except IndexError:
+            connection = await pool.get_connection()
+            AsyncExchange.borrowed(connection)
+        timeout = self._timeout
+        try:
+            packed = pack(*args)
+            for attempt in range(self.options.retries + 1):
+                try:
+                    reply = await AsyncExchange.call(connection, packed, timeout)
+                    break
+                except RedisConnectionError:
+                    # A lost connection (one the server closed while it waited): redis-py
+                    # has closed it; sending again reconnects. Never a timeout.
+                    if attempt == self.options.retries:
+                        raise
+        except BaseException:
+            AsyncExchange.returned(connection, timeout)
+            await pool.release(connection)
+            raise
+        if len(idle) < self._keep and idle is self._idle:
+            idle.append(connection)
+        else:
+            AsyncExchange.returned(connection, timeout)
+            await pool.release(connection)
+        return reply
 
     async def _eval(self, script: lua.Lua, keys: list[str], now: float, *args: str | int) -> Any:
         """Run a script with the prelude's arguments (prefix, single server?, now) first."""
-        client = self._redis()
         argv = (self.prefix, self._standalone, lua.number(now), *args)
         with lua.translated(self.name):
             try:
-                return await client.evalsha(script.sha, len(keys), *keys, *argv)
+                return await self._command("EVALSHA", script.sha, len(keys), *keys, *argv)
             except NoScriptError:
-                await client.script_load(script.text)
-                return await client.evalsha(script.sha, len(keys), *keys, *argv)
+                await self._command("SCRIPT LOAD", script.text)  # on a cluster, to every node
+                return await self._command("EVALSHA", script.sha, len(keys), *keys, *argv)
 
     async def _user(
         self,
@@ -157,9 +207,8 @@ class AsyncRedisBackend(AsyncBackend):
             raise StoreCorrupted(self.name, f"alias target {text[:20]!r} is not a hex key") from None
 
     async def exists(self, key: bytes) -> bool:
-        client = self._redis()
         with lua.translated(self.name):
-            return bool(await client.exists(self._key(key)))
+            return bool(await self._command("EXISTS", self._key(key)))
 
     # --- writing ----------------------------------------------------------------------
 
@@ -449,6 +498,7 @@ class AsyncRedisBackend(AsyncBackend):
     async def aclose(self) -> None:
         with self._lock:
             client, self._client = self._client, None
+            self._idle = []
         # A client of another (likely finished) event loop cannot be closed from this one;
         # its sockets close when it is collected.
         if client is not None and self._loop is asyncio.get_running_loop():

@@ -26,6 +26,7 @@ from ..errors import StoreCorrupted
 from ..serializer import same_value
 from ..stores import redis_scripts as lua
 from ..stores.base import Change, Counts, Record, Rotation, Summary, Swap
+from ..stores.redis_wire import Exchange, pack
 from .backend import Backend
 
 if TYPE_CHECKING:
@@ -54,6 +55,15 @@ class RedisBackend(Backend):
         self._lock = threading.Lock()
         self._client: Client | None = None
         self._loop: object = None
+        # Session operations on a single server skip redis-py's command layer (its pool's
+        # lock, wait and readiness check, its retry wrapper and its metrics hooks): they
+        # borrow a connection from the pool and keep it in ``_idle`` for the next one.
+        # At most ``max_connections - 1`` wait there, so the pool always has room for its
+        # other users; all are borrowed from the pool, so its limit bounds them all.
+        self._pool: Any = None
+        self._idle: list[Any] = []
+        self._keep = options.max_connections - 1
+        self._timeout: float = options.connection_kwargs["socket_timeout"]
 
     # --- the client -------------------------------------------------------------------
 
@@ -82,22 +92,62 @@ class RedisBackend(Backend):
 
     def _redis(self) -> Client:
         loop = None
+        client = self._client
+        if client is not None and self._loop is loop:
+            return client
         with self._lock:
             if self._client is None or self._loop is not loop:
                 self._client = self._connect()
                 self._loop = loop
+                self._idle = []
+                self._pool = self._client.connection_pool if isinstance(self._client, Redis) else None
             return self._client
+
+    def _command(self, *args: str | int) -> Any:
+        """One command and its reply; on a single server, over a kept connection."""
+        client = self._redis()
+        pool = self._pool
+        if pool is None:  # a cluster: redis-py routes each command to its slot's node
+            execute: Callable[..., Any] = client.execute_command
+            return execute(*args)
+        idle = self._idle
+        try:
+            connection = idle.pop()
+        except IndexError:
+            connection = pool.get_connection()
+            Exchange.borrowed(connection)
+        timeout = self._timeout
+        try:
+            packed = pack(*args)
+            for attempt in range(self.options.retries + 1):
+                try:
+                    reply = Exchange.call(connection, packed, timeout)
+                    break
+                except RedisConnectionError:
+                    # A lost connection (one the server closed while it waited): redis-py
+                    # has closed it; sending again reconnects. Never a timeout.
+                    if attempt == self.options.retries:
+                        raise
+        except BaseException:
+            Exchange.returned(connection, timeout)
+            pool.release(connection)
+            raise
+        if len(idle) < self._keep and idle is self._idle:
+            idle.append(connection)
+        else:
+            Exchange.returned(connection, timeout)
+            pool.release(connection)
+        return reply
 
     def _eval(self, script: lua.Lua, keys: list[str], now: float, *args: str | int) -> Any:
         """Run a script with the prelude's arguments (prefix, single server?, now) first."""
-        client = self._redis()
         argv = (self.prefix, self._standalone, lua.number(now), *args)
         with lua.translated(self.name):
             try:
-                return client.evalsha(script.sha, len(keys), *keys, *argv)
+                return self._command("EVALSHA", script.sha, len(keys), *keys, *argv)
             except NoScriptError:
-                client.script_load(script.text)
-                return client.evalsha(script.sha, len(keys), *keys, *argv)
+                self._command("SCRIPT LOAD", script.text)  # on a cluster, to every node
+                return self._command("EVALSHA", script.sha, len(keys), *keys, *argv)
 
     def _user(
         self,
@@ -158,9 +208,8 @@ class RedisBackend(Backend):
             raise StoreCorrupted(self.name, f"alias target {text[:20]!r} is not a hex key") from None
 
     def exists(self, key: bytes) -> bool:
-        client = self._redis()
         with lua.translated(self.name):
-            return bool(client.exists(self._key(key)))
+            return bool(self._command("EXISTS", self._key(key)))
 
     # --- writing ----------------------------------------------------------------------
 
@@ -450,6 +499,7 @@ class RedisBackend(Backend):
     def close(self) -> None:
         with self._lock:
             client, self._client = self._client, None
+            self._idle = []
         # A client of another (likely finished) event loop cannot be closed from this one;
         # its sockets close when it is collected.
         if client is not None and self._loop is None:

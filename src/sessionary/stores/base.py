@@ -12,6 +12,7 @@ from __future__ import annotations
 import enum
 import json
 import math
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
@@ -73,6 +74,46 @@ class Meta:
         hand or by another program is refused (:class:`StoreCorrupted`), never served."""
         if not isinstance(values, dict):
             raise StoreCorrupted(store, f"session metadata is a {type(values).__name__}, not an object")
+        # Every load comes through here: what JSON gives for a sound record (floats or
+        # ints, strings, nulls) is checked inline first; anything else takes the field
+        # by field check below, which accepts or names the first bad field.
+        get: Callable[[str], Any] = values.get
+        created_at, issued_at, last_seen, saved_deadline = (
+            get("created_at"),
+            get("issued_at"),
+            get("last_seen"),
+            get("saved_deadline"),
+        )
+        auth_at, user_id, ip, user_agent = get("auth_at"), get("user_id"), get("ip"), get("user_agent")
+        idle_timeout, absolute_timeout = get("idle_timeout"), get("absolute_timeout")
+        if (
+            type(created_at) in _NUMBERS
+            and type(issued_at) in _NUMBERS
+            and type(last_seen) in _NUMBERS
+            and type(saved_deadline) in _NUMBERS
+            and _LOW < created_at < _HIGH
+            and _LOW < issued_at < _HIGH
+            and _LOW < last_seen < _HIGH
+            and _LOW < saved_deadline < _HIGH
+            and (auth_at is None or (type(auth_at) in _NUMBERS and _LOW < auth_at < _HIGH))
+            and (user_id is None or type(user_id) is str)
+            and (ip is None or type(ip) is str)
+            and (user_agent is None or type(user_agent) is str)
+            and (idle_timeout is None or (type(idle_timeout) is int and idle_timeout >= 0))
+            and (absolute_timeout is None or (type(absolute_timeout) is int and absolute_timeout >= 0))
+        ):
+            return cls(
+                created_at,
+                issued_at,
+                last_seen,
+                saved_deadline,
+                auth_at,
+                user_id,
+                ip,
+                user_agent,
+                idle_timeout,
+                absolute_timeout,
+            )
         known: dict[str, Any] = {name: values.get(name) for name in META_FIELDS}
         for name, value in known.items():
             expected = _META_TYPES[name]
@@ -104,6 +145,10 @@ _META_WORDS = {
     _OPTIONAL_TEXT: "null or a string",
     _OPTIONAL_SECONDS: "null or a whole number of seconds, 0 or more",
 }
+
+
+_NUMBERS = frozenset((int, float))
+_LOW, _HIGH = -math.inf, math.inf
 
 
 def _is_a(value: Any, expected: str) -> bool:
