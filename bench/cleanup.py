@@ -35,6 +35,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from machine import cpu_model, memory_gib
+
 from sessionary.stores import Store, open_store
 from sessionary.stores.base import Meta, Record
 
@@ -247,16 +249,9 @@ def run(kind: str, url: str, store: Store, count: int, args: argparse.Namespace)
 
 
 def machine(postgres_version: str | None) -> list[str]:
-    cpu = platform.processor() or platform.machine()
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    memory = ""
-    with contextlib.suppress(OSError, ValueError, IndexError):
-        kib = int(Path("/proc/meminfo").read_text().split("MemTotal:")[1].split()[0])
-        memory = f", {kib / 1024 / 1024:.0f} GiB RAM"
+    cpu = cpu_model()
+    gib = memory_gib()
+    memory = "" if gib is None else f", {gib:.0f} GiB RAM"
     import psycopg
 
     lines = [

@@ -49,6 +49,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from machine import cpu_model, memory_gib
+
 from sessionary import SessionManager, SessionMiddleware
 from sessionary.stores import Store, open_store
 from sessionary.stores import redis_scripts as lua
@@ -776,16 +778,9 @@ def figures(size: int, mine: Samples, ref: Samples, first: float) -> dict[str, A
 
 
 def machine(versions: dict[str, str]) -> dict[str, str]:
-    cpu = platform.processor() or platform.machine()
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    memory = "?"
-    with contextlib.suppress(OSError, ValueError, IndexError):
-        kib = int(Path("/proc/meminfo").read_text().split("MemTotal:")[1].split()[0])
-        memory = f"{kib / 1024 / 1024:.0f} GiB"
+    cpu = cpu_model()
+    gib = memory_gib()
+    memory = "?" if gib is None else f"{gib:.0f} GiB"
     import starlette
 
     import sessionary

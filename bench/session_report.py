@@ -8,13 +8,13 @@ import datetime
 import json
 import os
 import platform
-import re
 import sqlite3
 import sys
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from machine import cpu_model, memory_gib
 from session_contenders import REDIS_SCRIPTS, REDIS_WRITES, SCENARIOS
 
 X = "\N{MULTIPLICATION SIGN}"
@@ -298,15 +298,9 @@ def _headline(cost: dict[str, dict[str, float]], contenders: dict[str, Any]) -> 
 
 def machine_info(redis_url: str, postgres_url: str, available: dict[str, str | None]) -> dict[str, Any]:
     info: dict[str, Any] = {}
-    try:
-        cpuinfo = Path("/proc/cpuinfo").read_text()
-        model = re.search(r"^model name\s*:\s*(.+)$", cpuinfo, re.M)
-        info["cpu"] = model.group(1).strip() if model else platform.processor()
-        meminfo = Path("/proc/meminfo").read_text()
-        total = re.search(r"^MemTotal:\s*(\d+) kB", meminfo, re.M)
-        info["ram_gib"] = round(int(total.group(1)) / 1024**2, 1) if total else None
-    except OSError:
-        info["cpu"] = platform.processor()
+    info["cpu"] = cpu_model()
+    gib = memory_gib()
+    info["ram_gib"] = None if gib is None else round(gib, 1)
     info["cores"] = os.cpu_count()
     os_name = platform.platform()
     try:

@@ -22,7 +22,7 @@ from ..django import records
 from ..django.conf import BATCH_SIZE, get_manager
 from ..errors import StoreError
 from ..events import CREATED, EXPIRED, REJECTED, ROTATED
-from ..stores.base import Change, Record, Rotation
+from ..stores.base import Change, Meta, Record, Rotation
 from ..tokens import new_token, store_key
 from . import engine
 from .engine import ATTEMPTS, limit_sessions
@@ -61,17 +61,8 @@ async def load(session: SessionStore) -> dict[str, Any]:
 async def _touch(manager: SessionManager, record: Record, moment: records.Moment) -> Record:
     """Record this read as activity when that moves the deadline enough (idle timeout)."""
     meta = replace(record.meta, last_seen=moment.epoch)
-    refreshed = records.deadline(meta, record.data, manager.config)
-    if not expiry.touch_due(
-        stored=record.expires_at,
-        refreshed=refreshed,
-        now=moment.epoch,
-        fraction=manager.config.touch_fraction,
-    ):
-        return record
-    if await manager.store.aio.touch(record.key, moment.epoch, meta.saved_deadline, refreshed, moment.epoch):
-        return replace(record, meta=meta, expires_at=max(refreshed, record.expires_at))
-    return record
+    refreshed = await _refresh(manager, record, meta, record.data, moment)
+    return record if refreshed is None else refreshed
 
 
 async def _roll(
@@ -82,9 +73,19 @@ async def _roll(
     moment: records.Moment,
 ) -> Record:
     """Move Django's sliding deadline (``SESSION_SAVE_EVERY_REQUEST``) when that is due."""
-    meta = replace(
-        record.meta, last_seen=moment.epoch, saved_deadline=records.saved_deadline(session, moment)
-    )
+    saved_deadline = records.saved_deadline(session, moment)
+    meta = replace(record.meta, last_seen=moment.epoch, saved_deadline=saved_deadline)
+    refreshed = await _refresh(manager, record, meta, values, moment)
+    if refreshed is None:
+        raise UpdateError
+    return refreshed
+
+
+async def _refresh(
+    manager: SessionManager, record: Record, meta: Meta, values: dict[str, Any], moment: records.Moment
+) -> Record | None:
+    """Write ``meta``'s activity and its deadline if that is due (the touch throttle):
+    the record as it now stands, or None when it is gone."""
     refreshed = records.deadline(meta, values, manager.config)
     if not expiry.touch_due(
         stored=record.expires_at,
@@ -96,7 +97,7 @@ async def _roll(
     if not await manager.store.aio.touch(
         record.key, moment.epoch, meta.saved_deadline, refreshed, moment.epoch
     ):
-        raise UpdateError
+        return None
     return replace(record, meta=meta, expires_at=max(refreshed, record.expires_at))
 
 

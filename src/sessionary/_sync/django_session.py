@@ -23,7 +23,7 @@ from ..django import records
 from ..django.conf import BATCH_SIZE, get_manager
 from ..errors import StoreError
 from ..events import CREATED, EXPIRED, REJECTED, ROTATED
-from ..stores.base import Change, Record, Rotation
+from ..stores.base import Change, Meta, Record, Rotation
 from ..tokens import new_token, store_key
 from . import engine
 from .engine import ATTEMPTS, limit_sessions
@@ -62,17 +62,8 @@ def load(session: SessionStore) -> dict[str, Any]:
 def _touch(manager: SessionManager, record: Record, moment: records.Moment) -> Record:
     """Record this read as activity when that moves the deadline enough (idle timeout)."""
     meta = replace(record.meta, last_seen=moment.epoch)
-    refreshed = records.deadline(meta, record.data, manager.config)
-    if not expiry.touch_due(
-        stored=record.expires_at,
-        refreshed=refreshed,
-        now=moment.epoch,
-        fraction=manager.config.touch_fraction,
-    ):
-        return record
-    if manager.store.sync.touch(record.key, moment.epoch, meta.saved_deadline, refreshed, moment.epoch):
-        return replace(record, meta=meta, expires_at=max(refreshed, record.expires_at))
-    return record
+    refreshed = _refresh(manager, record, meta, record.data, moment)
+    return record if refreshed is None else refreshed
 
 
 def _roll(
@@ -83,9 +74,19 @@ def _roll(
     moment: records.Moment,
 ) -> Record:
     """Move Django's sliding deadline (``SESSION_SAVE_EVERY_REQUEST``) when that is due."""
-    meta = replace(
-        record.meta, last_seen=moment.epoch, saved_deadline=records.saved_deadline(session, moment)
-    )
+    saved_deadline = records.saved_deadline(session, moment)
+    meta = replace(record.meta, last_seen=moment.epoch, saved_deadline=saved_deadline)
+    refreshed = _refresh(manager, record, meta, values, moment)
+    if refreshed is None:
+        raise UpdateError
+    return refreshed
+
+
+def _refresh(
+    manager: SessionManager, record: Record, meta: Meta, values: dict[str, Any], moment: records.Moment
+) -> Record | None:
+    """Write ``meta``'s activity and its deadline if that is due (the touch throttle):
+    the record as it now stands, or None when it is gone."""
     refreshed = records.deadline(meta, values, manager.config)
     if not expiry.touch_due(
         stored=record.expires_at,
@@ -97,7 +98,7 @@ def _roll(
     if not manager.store.sync.touch(
         record.key, moment.epoch, meta.saved_deadline, refreshed, moment.epoch
     ):
-        raise UpdateError
+        return None
     return replace(record, meta=meta, expires_at=max(refreshed, record.expires_at))
 
 
