@@ -207,3 +207,19 @@ def test_processes_racing_to_create_a_new_file(tmp_path: Path) -> None:
             assert manager.stats().live == len(owned) == 4 * 2 * 3
         finally:
             manager.close()
+
+
+def test_synchronous_option_sets_the_durability_of_every_connection(tmp_path: Path) -> None:
+    """``synchronous=normal`` is the default (WAL: a killed process loses nothing, a power
+    cut may lose the last commits); ``?synchronous=full`` waits for the disk on every commit."""
+    from sessionary.stores import open_store
+    from sessionary.stores.sqlite import SQLiteBackend
+
+    levels = {}
+    for option in ("", "?synchronous=full", "?synchronous=normal"):
+        store = open_store(f"sqlite:///{tmp_path / 'd.db'}{option}")
+        backend = store.sync
+        assert isinstance(backend, SQLiteBackend)
+        levels[option] = backend._connection().execute("PRAGMA synchronous").fetchone()[0]
+        store.close()
+    assert levels == {"": 1, "?synchronous=full": 2, "?synchronous=normal": 1}  # NORMAL=1, FULL=2
