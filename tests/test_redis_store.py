@@ -18,6 +18,7 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
@@ -721,4 +722,51 @@ def test_scripts_a_cluster_forgot_are_loaded_again() -> None:
         await store.aclose()
 
     asyncio.run(load())
+    store.close()
+
+
+def test_a_reply_that_arrives_after_its_timeout_never_answers_another_request(owned: RedisServer) -> None:
+    """A load that timed out while the server was frozen leaves no reply behind on a kept
+    or pooled connection: when the server wakes, the next load gets its own session."""
+    import signal
+
+    store = open_store(f"{owned.url}?prefix=late:&socket_timeout=0.2&max_connections=2")
+    now = time.time()
+    first, second = record(now, {"who": "first"}), record(now, {"who": "second"})
+    assert store.sync.create(first, now) and store.sync.create(second, now)
+    process = owned.process
+    assert process is not None
+
+    def frozen_load(load: Any) -> None:
+        process.send_signal(signal.SIGSTOP)
+        try:
+            with pytest.raises(StoreUnavailable):
+                load(first.key)
+        finally:
+            process.send_signal(signal.SIGCONT)
+        time.sleep(0.1)  # the server answers the abandoned load now
+
+    def sync_load(key: bytes) -> Any:
+        return store.sync.load(key, time.time())
+
+    async def async_checks() -> None:
+        assert (await store.aio.load(second.key, time.time())) is not None
+        process.send_signal(signal.SIGSTOP)
+        try:
+            with pytest.raises(StoreUnavailable):
+                await store.aio.load(first.key, time.time())
+        finally:
+            process.send_signal(signal.SIGCONT)
+        await asyncio.sleep(0.1)
+        for _ in range(3):
+            loaded = await store.aio.load(second.key, time.time())
+            assert loaded is not None and loaded.data == {"who": "second"}
+        await store.aclose()
+
+    assert sync_load(second.key) is not None  # a connection is kept from here on
+    frozen_load(sync_load)
+    for _ in range(3):
+        loaded = sync_load(second.key)
+        assert loaded is not None and loaded.data == {"who": "second"}
+    asyncio.run(async_checks())
     store.close()
