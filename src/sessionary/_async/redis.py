@@ -9,6 +9,7 @@ never revives a deleted session (see ``stores/redis_scripts.py`` and docs/store-
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any
@@ -54,6 +55,7 @@ class AsyncRedisBackend(AsyncBackend):
         self._lock = threading.Lock()
         self._client: Client | None = None
         self._loop: object = None
+        self._pid = os.getpid()
         # Session operations on a single server skip redis-py's command layer (its pool's
         # lock, wait and readiness check, its retry wrapper and its metrics hooks): they
         # borrow a connection from the pool and keep it in ``_idle`` for the next one.
@@ -92,12 +94,16 @@ class AsyncRedisBackend(AsyncBackend):
     def _redis(self) -> Client:
         loop = asyncio.get_running_loop()
         client = self._client
-        if client is not None and self._loop is loop:
+        pid = os.getpid()
+        if client is not None and self._loop is loop and self._pid == pid:
             return client
         with self._lock:
-            if self._client is None or self._loop is not loop:
+            # A forked process never uses its parent's connections (kept ones included:
+            # two processes reading one socket would take each other's replies).
+            if self._client is None or self._loop is not loop or self._pid != pid:
                 self._client = self._connect()
                 self._loop = loop
+                self._pid = pid
                 self._idle = []
                 self._pool = self._client.connection_pool if isinstance(self._client, Redis) else None
             return self._client
