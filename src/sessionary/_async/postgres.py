@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import os
 import re
 import threading
 from asyncio import AbstractEventLoop
@@ -202,6 +203,8 @@ class AsyncPostgresBackend(AsyncBackend):
             for template in _TEMPLATES
         }
         self._pool: AsyncConnectionPool[AsyncConnection[TupleRow]] | None = None
+        self._pool_pid = os.getpid()
+        self._inherited: list[object] = []
         self._pool_loop: AbstractEventLoop | None = None
         self._lock = threading.Lock()
         self._connect_error: psycopg.Error | None = None
@@ -216,10 +219,17 @@ class AsyncPostgresBackend(AsyncBackend):
         new pool is opened for it; the old one cannot be closed any more and is dropped.
         """
         loop = asyncio.get_running_loop()  # None in the sync face (scripts/unasync.py)
+        pid = os.getpid()
         pool = self._pool
-        if pool is None or self._pool_loop is not loop:
+        if pool is None or self._pool_loop is not loop or self._pool_pid != pid:
             with self._lock:  # guards building the pool object only; nothing awaits inside
                 pool = self._pool
+                if pool is not None and self._pool_pid != pid:
+                    # Forked: the parent's connections are its own (two processes on one
+                    # socket would read each other's replies). Set aside, never closed nor
+                    # collected: closing would end them for the parent too.
+                    self._inherited.append(pool)
+                    pool = self._pool = None
                 if pool is None or self._pool_loop is not loop:
                     if pool is not None and self._pool_loop is not None and not self._pool_loop.is_closed():
                         raise RuntimeError(
@@ -228,6 +238,7 @@ class AsyncPostgresBackend(AsyncBackend):
                         )
                     pool = self._pool = self._new_pool()
                     self._pool_loop = loop
+                    self._pool_pid = pid
         if pool.closed:
             await pool.open()  # idempotent: concurrent first users all wait for the one opening
         return pool

@@ -15,6 +15,7 @@ from __future__ import annotations
 import time
 import hashlib
 import json
+import os
 import re
 import threading
 from asyncio import AbstractEventLoop
@@ -203,6 +204,8 @@ class PostgresBackend(Backend):
             for template in _TEMPLATES
         }
         self._pool: ConnectionPool[Connection[TupleRow]] | None = None
+        self._pool_pid = os.getpid()
+        self._inherited: list[object] = []
         self._pool_loop: AbstractEventLoop | None = None
         self._lock = threading.Lock()
         self._connect_error: psycopg.Error | None = None
@@ -217,10 +220,17 @@ class PostgresBackend(Backend):
         new pool is opened for it; the old one cannot be closed any more and is dropped.
         """
         loop = None  # None in the sync face (scripts/unasync.py)
+        pid = os.getpid()
         pool = self._pool
-        if pool is None or self._pool_loop is not loop:
+        if pool is None or self._pool_loop is not loop or self._pool_pid != pid:
             with self._lock:  # guards building the pool object only; nothing awaits inside
                 pool = self._pool
+                if pool is not None and self._pool_pid != pid:
+                    # Forked: the parent's connections are its own (two processes on one
+                    # socket would read each other's replies). Set aside, never closed nor
+                    # collected: closing would end them for the parent too.
+                    self._inherited.append(pool)
+                    pool = self._pool = None
                 if pool is None or self._pool_loop is not loop:
                     if pool is not None and self._pool_loop is not None and not self._pool_loop.is_closed():
                         raise RuntimeError(
@@ -229,6 +239,7 @@ class PostgresBackend(Backend):
                         )
                     pool = self._pool = self._new_pool()
                     self._pool_loop = loop
+                    self._pool_pid = pid
         if pool.closed:
             pool.open()  # idempotent: concurrent first users all wait for the one opening
         return pool
