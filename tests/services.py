@@ -15,6 +15,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -103,3 +104,37 @@ def demo_command(*arguments: str, cwd: Path) -> Iterator[DemoCommand]:
     finally:
         process.terminate()
         running.output = process.communicate(timeout=10)[0]
+
+
+def forked_loads_stay_apart(store: Any, *, parent: bytes, child: bytes, loads: int = 200) -> None:
+    """Fork, then load ``parent``'s session in this process and ``child``'s in the child,
+    ``loads`` times each at once: each must get its own record every time (a process
+    that shared its parent's connections would read the other's replies)."""
+    expected = {key: store.sync.load(key, time.time()).data for key in (parent, child)}
+    assert expected[parent] != expected[child]
+    pid = os.fork()
+    if pid == 0:  # the child: exit status 0 only if every load was its own
+        status = 1
+        try:
+            ok = all(_loads_as(store, child, expected[child]) for _ in range(loads))
+            status = 0 if ok else 2
+        finally:
+            os._exit(status)
+    try:
+        for _ in range(loads):
+            assert _loads_as(store, parent, expected[parent])
+        deadline = time.monotonic() + 30
+        while (waited := os.waitpid(pid, os.WNOHANG))[0] == 0:
+            assert time.monotonic() < deadline, "the forked process hangs (waiting for a reply it lost?)"
+            time.sleep(0.05)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.kill(pid, 9)
+            os.waitpid(pid, 0)
+        raise
+    assert os.waitstatus_to_exitcode(waited[1]) == 0, "the forked process read a reply not its own"
+
+
+def _loads_as(store: Any, key: bytes, data: object) -> bool:
+    loaded = store.sync.load(key, time.time())
+    return loaded is not None and loaded.data == data

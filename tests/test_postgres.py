@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from postgres_helpers import drop_tables, postgres_url
 
-from services import POSTGRES_URL, free_port, require_module
+from services import POSTGRES_URL, forked_loads_stay_apart, free_port, require_module
 from sessionary import SessionManager
 from sessionary._async.postgres import AsyncPostgresBackend
 from sessionary._sync.postgres import PostgresBackend
@@ -611,26 +611,8 @@ def test_one_async_face_cannot_serve_two_running_loops(store: Store) -> None:
 def test_a_forked_process_never_uses_its_parents_connections(store: Store) -> None:
     """A server that uses the store before forking its workers (a preloaded app): each
     process opens its own pool, so no process ever reads another's reply."""
-    import os
-
     now = time.time()
     mine, theirs = record(now, {"who": "parent"}), record(now, {"who": "child"})
     assert store.sync.create(mine, now) and store.sync.create(theirs, now)
     assert store.sync.load(mine.key, now) is not None  # the pool's one connection is open
-    pid = os.fork()
-    if pid == 0:  # the child: exit status 0 only if every load was its own
-        status = 1
-        try:
-            ok = all(
-                (loaded := store.sync.load(theirs.key, time.time())) is not None
-                and loaded.data == {"who": "child"}
-                for _ in range(200)
-            )
-            status = 0 if ok else 2
-        finally:
-            os._exit(status)
-    for _ in range(200):
-        loaded = store.sync.load(mine.key, time.time())
-        assert loaded is not None and loaded.data == {"who": "parent"}
-    _, status = os.waitpid(pid, 0)
-    assert os.waitstatus_to_exitcode(status) == 0
+    forked_loads_stay_apart(store, parent=mine.key, child=theirs.key)

@@ -25,7 +25,15 @@ import redis
 from redis_servers import CommandLog, RedisServer, redis_server, session_cluster
 
 from conformance.stores import FACTORIES
-from services import REDIS_HOST, REDIS_PORT, REDIS_URL, free_port, require_module, require_port
+from services import (
+    REDIS_HOST,
+    REDIS_PORT,
+    REDIS_URL,
+    forked_loads_stay_apart,
+    free_port,
+    require_module,
+    require_port,
+)
 from sessionary import SessionManager, SessionMiddleware
 from sessionary.errors import ConfigError, StoreCorrupted, StoreUnavailable
 from sessionary.stores import Store, open_store
@@ -775,31 +783,10 @@ def test_a_reply_that_arrives_after_its_timeout_never_answers_another_request(ow
 def test_a_forked_process_never_uses_its_parents_connections(owned: RedisServer) -> None:
     """A server that loads sessions before forking its workers (a preloaded app): each
     process gets its own connections, so no process ever reads another's reply."""
-    import os
-
     store = open_store(f"{owned.url}?prefix=forked:")
     now = time.time()
     mine, theirs = record(now, {"who": "parent"}), record(now, {"who": "child"})
     assert store.sync.create(mine, now) and store.sync.create(theirs, now)
     assert store.sync.load(mine.key, now) is not None  # a connection is kept from here on
-    inherited = list(store.sync._idle)  # type: ignore[attr-defined]
-    assert inherited
-    pid = os.fork()
-    if pid == 0:  # the child: exit status 0 only if every load was its own
-        status = 1
-        try:
-            ok = all(
-                (loaded := store.sync.load(theirs.key, time.time())) is not None
-                and loaded.data == {"who": "child"}
-                for _ in range(300)
-            )
-            kept = store.sync._idle  # type: ignore[attr-defined]
-            status = 0 if ok and not any(c in inherited for c in kept) else 2
-        finally:
-            os._exit(status)
-    for _ in range(300):
-        loaded = store.sync.load(mine.key, time.time())
-        assert loaded is not None and loaded.data == {"who": "parent"}
-    _, status = os.waitpid(pid, 0)
-    assert os.waitstatus_to_exitcode(status) == 0
+    forked_loads_stay_apart(store, parent=mine.key, child=theirs.key)
     store.close()
