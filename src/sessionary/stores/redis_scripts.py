@@ -280,6 +280,35 @@ local function revoked(s, valid_after)
   return (s.issued or -math.huge) < tonumber(valid_after)
 end
 
+-- The live, unrevoked record a write may change: KEYS[1]'s or, on one server, the one its
+-- alias names (ARGV[4]: the alias this call follows; [5], [6]: a user tag and the
+-- valid_after the caller read for it, on a cluster). Returns its key, its state and its
+-- hex key (nil for KEYS[1]'s own); or nil and, on a cluster, {'alias', hex} or
+-- {'user', tag} when the caller must follow an alias or read a valid_after first.
+local function writable()
+  local s = state(KEYS[1])
+  if not live(s, ARGV[4]) then return nil end
+  local key, hex = KEYS[1], nil
+  if s.a then
+    if not standalone or ARGV[4] ~= '' then return nil, {'alias', s.a} end
+    key, hex = session_key(s.a), s.a
+    s = state(key)
+    if not live(s, nil) or s.a then return nil end
+  end
+  if s.u then
+    local valid_after
+    if standalone then
+      valid_after = redis.call('GET', valid_after_key(s.u))
+    elseif s.u == ARGV[5] then
+      valid_after = ARGV[6]
+    else
+      return nil, {'user', s.u}
+    end
+    if revoked(s, valid_after) then return nil end
+  end
+  return key, s, hex
+end
+
 -- Many arguments at once, a thousand at a time (Lua's unpack has a limit).
 local function call_chunked(command, key, list, first, last)
   local i = first
@@ -381,26 +410,9 @@ WRITE = _script(
 -- else the new tag); [10]: KEYS[1]'s hex key; [11]: n, then n fields to delete; then
 -- field, value pairs. Returns 1, 0 (no live record: nothing written), or on a cluster
 -- {'alias', hex} / {'user', tag} when the caller must follow an alias or read a valid_after.
-local s = state(KEYS[1])
-if not live(s, ARGV[4]) then return 0 end
-local key, member = KEYS[1], ARGV[10]
-if s.a then
-  if not standalone or ARGV[4] ~= '' then return {'alias', s.a} end
-  key, member = session_key(s.a), s.a
-  s = state(key)
-  if not live(s, nil) or s.a then return 0 end
-end
-if s.u then
-  local valid_after
-  if standalone then
-    valid_after = redis.call('GET', valid_after_key(s.u))
-  elseif s.u == ARGV[5] then
-    valid_after = ARGV[6]
-  else
-    return {'user', s.u}
-  end
-  if revoked(s, valid_after) then return 0 end
-end
+local key, s, hex = writable()
+if not key then return s or 0 end
+local member = hex or ARGV[10]
 if ARGV[8] == '1' then
   local doomed = {}
   for _, name in ipairs(redis.call('HKEYS', key)) do
@@ -460,26 +472,8 @@ SWAP = _script(
 -- [8]: '1' when a value is expected, [9]: that value's text; [10]: '1' to set, '0' to
 -- delete, [11]: the new text. Returns swapped, gone, {'conflict', the text stored (absent:
 -- nothing)}, or on a cluster {'alias', hex} / {'user', tag} as WRITE does.
-local s = state(KEYS[1])
-if not live(s, ARGV[4]) then return 'gone' end
-local key = KEYS[1]
-if s.a then
-  if not standalone or ARGV[4] ~= '' then return {'alias', s.a} end
-  key = session_key(s.a)
-  s = state(key)
-  if not live(s, nil) or s.a then return 'gone' end
-end
-if s.u then
-  local valid_after
-  if standalone then
-    valid_after = redis.call('GET', valid_after_key(s.u))
-  elseif s.u == ARGV[5] then
-    valid_after = ARGV[6]
-  else
-    return {'user', s.u}
-  end
-  if revoked(s, valid_after) then return 'gone' end
-end
+local key, s = writable()
+if not key then return s or 'gone' end
 local current = redis.call('HGET', key, ARGV[7])
 if ARGV[8] == '1' then
   if current ~= ARGV[9] then return {'conflict', current} end
