@@ -60,7 +60,7 @@ async def load(session: SessionStore) -> dict[str, Any]:
 
 async def _touch(manager: SessionManager, record: Record, moment: records.Moment) -> Record:
     """Record this read as activity when that moves the deadline enough (idle timeout)."""
-    meta = replace(record.meta, last_seen=moment.epoch)
+    meta = record.meta.with_activity(moment.epoch, record.meta.saved_deadline)
     refreshed = await _refresh(manager, record, meta, record.data, moment)
     return record if refreshed is None else refreshed
 
@@ -74,7 +74,7 @@ async def _roll(
 ) -> Record:
     """Move Django's sliding deadline (``SESSION_SAVE_EVERY_REQUEST``) when that is due."""
     saved_deadline = records.saved_deadline(session, moment)
-    meta = replace(record.meta, last_seen=moment.epoch, saved_deadline=saved_deadline)
+    meta = record.meta.with_activity(moment.epoch, saved_deadline)
     refreshed = await _refresh(manager, record, meta, values, moment)
     if refreshed is None:
         raise UpdateError
