@@ -74,7 +74,7 @@ class SessionManager:
             cookie_header,
             client_ip=client_ip,
             user_agent=user_agent,
-            session_class=session_class or Session,
+            session_class=session_class,
         )
 
     def close_session(self, session: Session, status_code: int) -> lifecycle.Outcome:

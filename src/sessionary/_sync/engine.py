@@ -35,11 +35,12 @@ def _browser_close(session: Session, data: dict[str, object]) -> bool:
     return lifecycle.browser_close(session, data)
 
 
-def _fetch(session: Session, token: str, now: float) -> Record | None:
+def _fetch(session: Session, token: str, now: float, key: bytes | None = None) -> Record | None:
+    """The record ``token`` names (``key``: its store key, when the caller has it already)."""
     store = session._manager.store
     if store.codec is not None:
         return store.codec.decode(token, now)
-    return store.sync.load(store_key(token), now)
+    return store.sync.load(store_key(token) if key is None else key, now)
 
 
 def load(session: Session) -> None:
@@ -54,7 +55,7 @@ def load(session: Session) -> None:
     codec = manager.store.codec
     for token in (session._token, *session._candidates):
         key = store_key(token) if codec is None else b""
-        record = codec.decode(token, now) if codec is not None else manager.store.sync.load(key, now)
+        record = _fetch(session, token, now, key)
         if record is None:
             continue
         browser_close = _browser_close(session, record.data)

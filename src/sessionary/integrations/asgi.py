@@ -27,14 +27,6 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
-def header(scope: Scope, name: bytes) -> str | None:
-    """All values of one request header, joined as HTTP allows (``; `` for cookies)."""
-    values = [value.decode("latin-1") for key, value in scope.get("headers", ()) if key.lower() == name]
-    if not values:
-        return None
-    return "; ".join(values) if name == b"cookie" else ", ".join(values)
-
-
 def open_for_scope(manager: SessionManager, scope: Scope) -> Session:
     # One pass over the headers for both (every request comes through here).
     cookies: list[bytes] = []
