@@ -467,4 +467,5 @@ def test_renewal_issues_a_new_value(clock: FakeClock) -> None:
     assert renewed != value
     issued = sessions.open(f"sessionid={renewed}")
     issued.load()
-    assert issued._record is not None and issued._record.meta.issued_at == clock.now().timestamp()
+    record = issued.state.record
+    assert record is not None and record.meta.issued_at == clock.now().timestamp()

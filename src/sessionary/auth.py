@@ -7,11 +7,11 @@ record, not just the cookie, so a copied cookie is dead too.
 
 from __future__ import annotations
 
-from ._async import engine as async_engine
-from ._sync import engine as sync_engine
+from . import accounts, cycle
 from .events import REVOKED
-from .lifecycle import noting_failure
-from .session import Session
+from .session import Session, noting_failure
+from .shell import arun, run
+from .tokens import new_token
 
 
 def login(session: Session, user_id: str | int) -> None:
@@ -23,13 +23,17 @@ def login(session: Session, user_id: str | int) -> None:
     nothing changes (``refuse``). Also call it after a privilege change
     (re-authentication, a new role): every call issues a new token.
     """
+    manager = session.manager
     with noting_failure(session):
-        sync_engine.login(session, str(user_id))
+        run(accounts.login(session.state, manager.context, str(user_id), manager.now(), new_token), manager)
 
 
 async def alogin(session: Session, user_id: str | int) -> None:
+    manager = session.manager
     with noting_failure(session):
-        await async_engine.login(session, str(user_id))
+        await arun(
+            accounts.login(session.state, manager.context, str(user_id), manager.now(), new_token), manager
+        )
 
 
 def recently_authenticated(session: Session, max_age: int) -> bool:
@@ -38,7 +42,7 @@ def recently_authenticated(session: Session, max_age: int) -> bool:
     signed_in = session.auth_at
     if signed_in is None:
         return False
-    return (session._manager.clock.now() - signed_in).total_seconds() <= max_age
+    return (session.manager.clock.now() - signed_in).total_seconds() <= max_age
 
 
 def logout(session: Session) -> None:
@@ -54,12 +58,11 @@ async def alogout(session: Session) -> None:
 
 
 def _note_logout(session: Session) -> None:
-    key = session._record.key if session._record is not None else None
-    session._logged_out = True
-    session._manager.emit(
+    state = session.state
+    state.logged_out = True
+    session.manager.emit(
         REVOKED,
-        key,
-        user_id=session._meta_changes.get("user_id")
-        or (session._record.meta.user_id if session._record is not None else None),
+        state.record.key if state.record is not None else None,
+        user_id=cycle.user_id(state),
         reason="logout",
     )

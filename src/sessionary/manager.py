@@ -11,17 +11,17 @@ import logging
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
-from . import lifecycle
-from ._async import engine as async_engine
-from ._sync import engine as sync_engine
+from . import accounts, cycle, lifecycle
 from .clock import Clock, SystemClock
 from .config import Config
+from .cycle import Context, Outcome
 from .devices import Device
 from .events import Event, EventHook, log_event
 from .session import Session
+from .shell import arun, run
 from .stores import Store, open_store
 from .stores.base import Counts
-from .tokens import log_id
+from .tokens import log_id, new_token
 
 logger = logging.getLogger("sessionary")
 
@@ -50,6 +50,8 @@ class SessionManager:
         self.store = open_store(store, config=self.config)
         self.clock: Clock = clock or SystemClock()
         self._on_event = on_event
+        self.context = Context(self.config, self.store.name, self.store.codec is not None)
+        """What the request cycle (:mod:`sessionary.cycle`) knows of this app."""
 
     def __repr__(self) -> str:
         return f"<SessionManager store={self.store.name}>"
@@ -77,50 +79,57 @@ class SessionManager:
             session_class=session_class,
         )
 
-    def close_session(self, session: Session, status_code: int) -> lifecycle.Outcome:
+    def close_session(self, session: Session, status_code: int) -> Outcome:
         """Save as needed and say which headers the response gets (sync)."""
-        return sync_engine.close(session, status_code)
+        outcome = cycle.close(session.state, self.context, status_code, self.now, new_token)
+        return outcome if isinstance(outcome, Outcome) else run(outcome, self)
 
-    async def aclose_session(self, session: Session, status_code: int) -> lifecycle.Outcome:
-        return await async_engine.close(session, status_code)
+    async def aclose_session(self, session: Session, status_code: int) -> Outcome:
+        outcome = cycle.close(session.state, self.context, status_code, self.now, new_token)
+        return outcome if isinstance(outcome, Outcome) else await arun(outcome, self)
 
     # --- a user's sessions -----------------------------------------------------------
 
     def list_sessions(self, user_id: str | int, *, current: Session | None = None) -> list[Device]:
         """The user's live sessions, the current one (if given) first and marked."""
-        return sync_engine.list_sessions(self, str(user_id), current)
+        state = None if current is None else current.state
+        return run(accounts.list_sessions(self.context, str(user_id), state, self.now()), self)
 
     async def alist_sessions(self, user_id: str | int, *, current: Session | None = None) -> list[Device]:
-        return await async_engine.list_sessions(self, str(user_id), current)
+        state = None if current is None else current.state
+        return await arun(accounts.list_sessions(self.context, str(user_id), state, self.now()), self)
 
     def revoke(self, user_id: str | int, handle: str) -> bool:
         """End the session ``handle`` names, if it is one of ``user_id``'s."""
-        return sync_engine.revoke(self, str(user_id), handle)
+        return run(accounts.revoke(str(user_id), handle), self)
 
     async def arevoke(self, user_id: str | int, handle: str) -> bool:
-        return await async_engine.revoke(self, str(user_id), handle)
+        return await arun(accounts.revoke(str(user_id), handle), self)
 
     def revoke_all(self, user_id: str | int, *, except_current: Session | None = None) -> int:
         """End every session of the user ("log out everywhere"), or every other one."""
-        return sync_engine.revoke_all(self, str(user_id), except_current)
+        state = None if except_current is None else except_current.state
+        return run(accounts.revoke_all(self.context, str(user_id), state, self.now(), new_token), self)
 
     async def arevoke_all(self, user_id: str | int, *, except_current: Session | None = None) -> int:
-        return await async_engine.revoke_all(self, str(user_id), except_current)
+        state = None if except_current is None else except_current.state
+        return await arun(accounts.revoke_all(self.context, str(user_id), state, self.now(), new_token), self)
 
     # --- the whole store -------------------------------------------------------------
 
     def clear_expired(self, batch_size: int = 1000) -> Iterator[int]:
         """Delete expired records batch by batch (Django's ``clearsessions``)."""
-        return sync_engine.clear_expired(self, batch_size)
+        yield from self.store.sync.clear_expired(self.now(), batch_size)
 
-    def aclear_expired(self, batch_size: int = 1000) -> AsyncIterator[int]:
-        return async_engine.clear_expired(self, batch_size)
+    async def aclear_expired(self, batch_size: int = 1000) -> AsyncIterator[int]:
+        async for count in self.store.aio.clear_expired(self.now(), batch_size):
+            yield count
 
     def stats(self) -> Counts:
-        return sync_engine.stats(self)
+        return self.store.sync.count(self.now())
 
     async def astats(self) -> Counts:
-        return await async_engine.stats(self)
+        return await self.store.aio.count(self.now())
 
     def close(self) -> None:
         self.store.close()

@@ -14,17 +14,17 @@
 from __future__ import annotations
 
 from collections.abc import Callable, ItemsView, Iterable, Iterator, KeysView, Mapping, ValuesView
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from . import expiry, lifecycle
-from ._async import engine as async_engine
-from ._sync import engine as sync_engine
+from . import cycle, expiry
 from .clock import from_timestamp
-from .lifecycle import noting_failure
-from .stores.base import Record
+from .errors import SessionInterrupted, StoreError
+from .shell import arun, run
+from .state import SessionState
 from .tokens import handle as key_handle
-from .tokens import store_key
+from .tokens import new_token, store_key
 
 if TYPE_CHECKING:
     from .manager import SessionManager
@@ -32,29 +32,30 @@ if TYPE_CHECKING:
 _MISSING: Any = object()
 
 
+@contextmanager
+def noting_failure(session: Session) -> Iterator[None]:
+    """Remember on the session a store failure (or a vanished session) met by a store call.
+
+    Frameworks turn an exception raised in a view into their own 500 page before the
+    middleware sees it; the end of the request uses this note to answer 503 (or 400)
+    instead, as it does when the exception reaches it.
+    """
+    try:
+        yield
+    except (StoreError, SessionInterrupted) as error:
+        session.state.failure = error
+        raise
+
+
 class Session:
-    """One visitor's session, bound to the request that opened it."""
+    """One visitor's session, bound to the request that opened it.
+
+    Its state is one value, :attr:`state` (a :class:`~sessionary.state.SessionState`),
+    which the request cycle reads and changes; this class is the view's API over it.
+    """
 
     TEST_COOKIE_NAME: ClassVar[str] = "testcookie"
     TEST_COOKIE_VALUE: ClassVar[str] = "worked"
-
-    # Every request builds a session, most never use it: the state that starts the same
-    # for all of them starts as these class defaults, and an instance gets its own value
-    # only once it changes (the mutable sets and dict are made per instance, in __init__).
-    _candidates: tuple[str, ...] = ()
-    _had_cookie = False
-    _client_ip: str | None = None
-    _user_agent: str | None = None
-    _cache: dict[str, Any] | None = None
-    _record: Record | None = None
-    _via_alias = False
-    accessed = False
-    _modified = False
-    _rewrite = False
-    _cleared = False
-    _logged_out = False
-    _failure: Exception | None = None
-    """A store failure or interruption met during the request (see ``lifecycle.noting_failure``)."""
 
     def __init__(
         self,
@@ -67,97 +68,90 @@ class Session:
         user_agent: str | None = None,
     ) -> None:
         self._manager = manager
-        self._token = token
-        if candidates:
-            self._candidates = tuple(candidates)
-        if had_cookie:
-            self._had_cookie = had_cookie
-        if client_ip is not None:
-            self._client_ip = client_ip
-        if user_agent is not None:
-            self._user_agent = user_agent
-
-    # Which keys and metadata this request changed. Made on first use (see __getattr__):
-    # most requests never change their session, and many never touch it.
-    _changed: set[str]
-    _removed: set[str]
-    _meta_changes: dict[str, Any]
-
-    if not TYPE_CHECKING:  # keeps mypy checking every other attribute name
-
-        def __getattr__(self, name: str) -> Any:
-            """Called only for an attribute the instance lacks: a change-tracking
-            collection not made yet is made now; any other name is an error as usual."""
-            if name == "_changed" or name == "_removed":
-                value: Any = set()
-            elif name == "_meta_changes":
-                value = {}
-            else:
-                raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
-            self.__dict__[name] = value
-            return value
+        self.state = SessionState(token, candidates, had_cookie, client_ip, user_agent)
 
     def __repr__(self) -> str:
-        state = "unloaded" if self._cache is None else f"{len(self._cache)} keys"
-        return f"<Session {self.handle or 'new'} {state}>"
+        data = self.state.data
+        return f"<Session {self.handle or 'new'} {'unloaded' if data is None else f'{len(data)} keys'}>"
+
+    @property
+    def manager(self) -> SessionManager:
+        return self._manager
 
     # --- flags and identity ----------------------------------------------------------
 
     @property
+    def accessed(self) -> bool:
+        return self.state.accessed
+
+    @accessed.setter
+    def accessed(self, value: bool) -> None:
+        self.state.accessed = bool(value)
+
+    @property
     def modified(self) -> bool:
-        return self._modified
+        return self.state.modified
 
     @modified.setter
     def modified(self, value: bool) -> None:
         """Setting it by hand means "something changed that I did not tell you about"."""
-        self._modified = bool(value)
+        self.state.modified = bool(value)
         if value:
-            self._rewrite = True
+            self.state.rewrite = True
 
     @property
     def session_key(self) -> str | None:
         """The token the browser holds (Django's name for it); None until one is issued."""
-        return self._token
+        return self.state.token
 
     @property
     def handle(self) -> str | None:
         """A non-secret name for this session, as shown in the user's device list."""
-        if self._record is not None and self._record.key:  # a cookie-borne record has no key
-            return key_handle(self._record.key)
-        if self._token is not None and self._manager.store.codec is None:
-            return key_handle(store_key(self._token))
+        state = self.state
+        if state.record is not None and state.record.key:  # a cookie-borne record has no key
+            return key_handle(state.record.key)
+        if state.token is not None and self._manager.store.codec is None:
+            return key_handle(store_key(state.token))
         return None
 
     def is_empty(self) -> bool:
         """True when there is no token and no data (Django's definition)."""
-        return not self._token and not self._cache
+        return self.state.is_empty()
 
     def __bool__(self) -> bool:
-        return not self.is_empty()
+        return not self.state.is_empty()
 
     # --- loading ---------------------------------------------------------------------
 
     def _data(self) -> dict[str, Any]:
-        self.accessed = True
-        if self._cache is None:
-            if self._token is None:
-                self._cache = {}
+        state = self.state
+        state.accessed = True
+        data = state.data
+        if data is None:
+            if state.token is None:
+                state.data = data = {}
             else:
+                manager = self._manager
                 with noting_failure(self):
-                    sync_engine.load(self)
-        assert self._cache is not None
-        return self._cache
+                    run(cycle.load(state, manager.context, manager.now()), manager)
+                data = state.data
+                assert data is not None
+        return data
 
     async def _adata(self) -> dict[str, Any]:
-        self.accessed = True
-        if self._cache is None:
-            if self._token is None:
-                self._cache = {}
+        state = self.state
+        state.accessed = True
+        data = state.data
+        if data is None:
+            if state.token is None:
+                state.data = data = {}
             else:
+                manager = self._manager
                 with noting_failure(self):
-                    await async_engine.load(self)
-        assert self._cache is not None
-        return self._cache
+                    await arun(cycle.load(state, manager.context, manager.now()), manager)
+                data = state.data
+                assert data is not None
+        return data
 
     def load(self) -> dict[str, Any]:
         """Load now (normally implicit); returns the live data."""
@@ -165,16 +159,6 @@ class Session:
 
     async def aload(self) -> dict[str, Any]:
         return await self._adata()
-
-    # --- change tracking -------------------------------------------------------------
-
-    def _mark_set(self, key: str) -> None:
-        self._changed.add(key)
-        self._removed.discard(key)
-
-    def _mark_removed(self, key: str) -> None:
-        self._removed.add(key)
-        self._changed.discard(key)
 
     # --- the dict API (Django's flag semantics) --------------------------------------
 
@@ -192,20 +176,20 @@ class Session:
 
     def __setitem__(self, key: str, value: Any) -> None:
         self._data()[key] = value
-        self._mark_set(key)
-        self._modified = True
+        self.state.mark_set(key)
+        self.state.modified = True
 
     def __delitem__(self, key: str) -> None:
         del self._data()[key]
-        self._mark_removed(key)
-        self._modified = True
+        self.state.mark_removed(key)
+        self.state.modified = True
 
     def pop(self, key: str, default: Any = _MISSING) -> Any:
         data = self._data()
         present = key in data
-        self._modified = self._modified or present
+        self.state.modified = self.state.modified or present
         if present:
-            self._mark_removed(key)
+            self.state.mark_removed(key)
         return data.pop(key) if default is _MISSING else data.pop(key, default)
 
     def setdefault(self, key: str, value: Any = None) -> Any:
@@ -220,8 +204,8 @@ class Session:
         incoming = dict(other, **kwargs)
         data.update(incoming)
         for key in incoming:
-            self._mark_set(key)
-        self._modified = True
+            self.state.mark_set(key)
+        self.state.modified = True
 
     def keys(self) -> KeysView[str]:
         return self._data().keys()
@@ -240,12 +224,7 @@ class Session:
 
     def clear(self) -> None:
         """Empty the data without loading it; the token is kept (Django's ``clear``)."""
-        self._cache = {}
-        self.accessed = True
-        self._modified = True
-        self._cleared = True
-        self._changed.clear()
-        self._removed.clear()
+        self.state.clear_data()
 
     # --- the test cookie -------------------------------------------------------------
 
@@ -295,22 +274,24 @@ class Session:
 
     # --- sessionary's metadata -------------------------------------------------------
 
+    def _record_loaded(self) -> None:
+        state = self.state
+        if state.record is None and state.token is not None:
+            self._data()
+
     @property
     def user_id(self) -> str | None:
         """The signed-in user (set by :func:`sessionary.auth.login`), if any."""
-        if "user_id" in self._meta_changes:
-            value: str | None = self._meta_changes["user_id"]
-            return value
-        if self._record is None and self._token is not None:
-            self._data()
-        return self._record.meta.user_id if self._record is not None else None
+        if "user_id" not in self.state.meta_changes:
+            self._record_loaded()
+        return cycle.user_id(self.state)
 
     def _meta_time(self, name: str) -> datetime | None:
-        if self._record is None and self._token is not None:
-            self._data()
-        if self._record is None:
+        self._record_loaded()
+        record = self.state.record
+        if record is None:
             return None
-        value = getattr(self._record.meta, name)
+        value = getattr(record.meta, name)
         return None if value is None else from_timestamp(value)
 
     @property
@@ -329,9 +310,8 @@ class Session:
         """When the server will stop accepting this session if no other request comes:
         the deadline the store holds once this request ends (idle, absolute and Django
         expiry all counted). None for a session that will not be stored."""
-        if self._record is None and self._token is not None:
-            self._data()
-        deadline = lifecycle.projected_deadline(self, self._manager.now())
+        self._record_loaded()
+        deadline = cycle.projected_deadline(self.state, self._manager.config, self._manager.now())
         return None if deadline is None else from_timestamp(deadline)
 
     def set_timeouts(self, *, idle: int | None = None, absolute: int | None = None) -> None:
@@ -341,9 +321,9 @@ class Session:
             if value is not None:
                 if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                     raise ValueError(f"{name} must be a whole number of seconds, 0 or more, not {value!r}")
-                self._meta_changes[name] = value
+                self.state.set_meta(**{name: value})
         self._data()
-        self._modified = True
+        self.state.modified = True
 
     # --- store operations (Django's flush / cycle_key / save) ------------------------
 
@@ -351,34 +331,40 @@ class Session:
         """Delete the session from the store and forget its token; the cookie goes too."""
         self.clear()
         with noting_failure(self):
-            sync_engine.delete(self)
+            run(cycle.delete(self.state, self._manager.context), self._manager)
 
     async def aflush(self) -> None:
         self.clear()
         with noting_failure(self):
-            await async_engine.delete(self)
+            await arun(cycle.delete(self.state, self._manager.context), self._manager)
 
     def cycle_key(self) -> None:
         """Move the data to a new token now; the old token stops working at once."""
         self._data()
+        manager = self._manager
         with noting_failure(self):
-            sync_engine.rotate(self, grace=None)
+            run(cycle.rotate(self.state, manager.context, manager.now(), new_token, grace=None), manager)
 
     async def acycle_key(self) -> None:
         await self._adata()
+        manager = self._manager
         with noting_failure(self):
-            await async_engine.rotate(self, grace=None)
+            await arun(
+                cycle.rotate(self.state, manager.context, manager.now(), new_token, grace=None), manager
+            )
 
     def save(self) -> None:
         """Persist now rather than at the end of the request (the middleware still sets
         the cookie). Raises :class:`~sessionary.errors.SessionValueError` naming a key
         that cannot be stored, before writing anything."""
+        manager = self._manager
         with noting_failure(self):
-            sync_engine.save(self)
+            run(cycle.save(self.state, manager.context, manager.now(), new_token), manager)
 
     async def asave(self) -> None:
+        manager = self._manager
         with noting_failure(self):
-            await async_engine.save(self)
+            await arun(cycle.save(self.state, manager.context, manager.now(), new_token), manager)
 
     # --- read-modify-write without lost updates --------------------------------------
 
@@ -388,7 +374,7 @@ class Session:
         update: Callable[[Any], Any],
         default: Any = None,
         *,
-        attempts: int = async_engine.ATOMIC_ATTEMPTS,
+        attempts: int = cycle.ATOMIC_ATTEMPTS,
     ) -> Any:
         """Set ``key`` to ``update(current value)`` in the store now, losing no concurrent
         update: ``session.update_atomic("visits", lambda n: n + 1, 0)``.
@@ -401,8 +387,12 @@ class Session:
         and :class:`~sessionary.errors.UnsupportedOperation` on the ``cookie://`` store.
         Like :meth:`save`, the write is done when this returns, whatever the response.
         """
+        manager = self._manager
+        steps = cycle.update_atomic(
+            self.state, manager.context, key, update, default, attempts, manager.now, new_token
+        )
         with noting_failure(self):
-            return sync_engine.update_atomic(self, key, update, default, attempts)
+            return run(steps, manager)
 
     async def aupdate_atomic(
         self,
@@ -410,10 +400,14 @@ class Session:
         update: Callable[[Any], Any],
         default: Any = None,
         *,
-        attempts: int = async_engine.ATOMIC_ATTEMPTS,
+        attempts: int = cycle.ATOMIC_ATTEMPTS,
     ) -> Any:
+        manager = self._manager
+        steps = cycle.update_atomic(
+            self.state, manager.context, key, update, default, attempts, manager.now, new_token
+        )
         with noting_failure(self):
-            return await async_engine.update_atomic(self, key, update, default, attempts)
+            return await arun(steps, manager)
 
     # --- async forms of the dict and expiry API (Django 5.1+ names) ------------------
 

@@ -2,8 +2,8 @@
 
 Everything a view can observe (the dict API, ``accessed`` / ``modified``, ``set_expiry``
 and the expiry arithmetic, ``flush``, ``cycle_key``) is Django's own code; this class
-supplies the storage primitives, sync and async, from :mod:`sessionary._sync.django_session`
-and :mod:`sessionary._async.django_session` (one source, the async one).
+supplies the storage primitives: the steps of :mod:`sessionary.django.engine`, run on
+the store's sync face (:func:`sessionary.shell.run`) or its async one (``arun``).
 """
 
 from __future__ import annotations
@@ -15,10 +15,11 @@ from django.contrib.sessions.backends.base import SessionBase
 from django.dispatch import receiver
 from django.http import HttpRequest
 
-from .._async import django_session as async_ops
-from .._sync import django_session as sync_ops
+from ..shell import arun, run
 from ..stores.base import Record
 from ..tokens import new_token
+from . import engine, records
+from .conf import BATCH_SIZE, get_manager
 
 
 class SessionStore(SessionBase):
@@ -62,48 +63,78 @@ class SessionStore(SessionBase):
     # --- the storage primitives ------------------------------------------------------
 
     def load(self) -> dict[str, Any]:
-        return sync_ops.load(self)
+        manager = get_manager()
+        return run(engine.load(self, manager.context, records.now()), manager)
 
     async def aload(self) -> dict[str, Any]:
-        return await async_ops.load(self)
+        manager = get_manager()
+        return await arun(engine.load(self, manager.context, records.now()), manager)
 
     def exists(self, session_key: str | None) -> bool:
-        return sync_ops.exists(session_key)
+        manager = get_manager()
+        return run(engine.exists(session_key, manager.context), manager)
 
     async def aexists(self, session_key: str | None) -> bool:
-        return await async_ops.exists(session_key)
+        manager = get_manager()
+        return await arun(engine.exists(session_key, manager.context), manager)
 
     def create(self) -> None:
-        sync_ops.create(self)
+        manager = get_manager()
+        data = self._get_session(no_load=True)
+        run(engine.create(self, data, manager.context, records.now(), self._get_new_session_key), manager)
 
     async def acreate(self) -> None:
-        await async_ops.create(self)
+        manager = get_manager()
+        data = await self._aget_session(no_load=True)
+        steps = engine.create(self, data, manager.context, records.now(), self._get_new_session_key)
+        await arun(steps, manager)
 
     def save(self, must_create: bool = False) -> None:
-        sync_ops.save(self, must_create)
+        if self.session_key is None:
+            self.create()
+            return
+        data = self._get_session(no_load=must_create)
+        manager = get_manager()
+        run(engine.save(self, data, must_create, manager.context, records.now()), manager)
 
     async def asave(self, must_create: bool = False) -> None:
-        await async_ops.save(self, must_create)
+        if self.session_key is None:
+            await self.acreate()
+            return
+        data = await self._aget_session(no_load=must_create)
+        manager = get_manager()
+        await arun(engine.save(self, data, must_create, manager.context, records.now()), manager)
 
     def delete(self, session_key: str | None = None) -> None:
-        sync_ops.delete(self, session_key)
+        manager = get_manager()
+        run(engine.delete(self, session_key, manager.context), manager)
 
     async def adelete(self, session_key: str | None = None) -> None:
-        await async_ops.delete(self, session_key)
+        manager = get_manager()
+        await arun(engine.delete(self, session_key, manager.context), manager)
 
     def cycle_key(self) -> None:
-        sync_ops.cycle_key(self)
+        data = self._get_session()
+        manager = get_manager()
+        steps = engine.cycle_key(self, data, manager.context, records.now(), self._get_new_session_key)
+        run(steps, manager)
 
     async def acycle_key(self) -> None:
-        await async_ops.cycle_key(self)
+        data = await self._aget_session()
+        manager = get_manager()
+        steps = engine.cycle_key(self, data, manager.context, records.now(), self._get_new_session_key)
+        await arun(steps, manager)
 
     @classmethod
     def clear_expired(cls) -> None:
-        sync_ops.clear_expired()
+        """Delete expired sessions in short batches (``manage.py clearsessions``)."""
+        for _ in get_manager().clear_expired(BATCH_SIZE):
+            pass
 
     @classmethod
     async def aclear_expired(cls) -> None:
-        await async_ops.clear_expired()
+        async for _ in get_manager().aclear_expired(BATCH_SIZE):
+            pass
 
 
 @receiver(user_logged_in, dispatch_uid="sessionary.django.signed_in")
@@ -114,8 +145,6 @@ def _signed_in(sender: Any, request: HttpRequest | None = None, **kwargs: Any) -
     if not isinstance(session, SessionStore) or request is None:
         return
     session._signed_in = True
-    from .conf import get_manager
-
     if get_manager().config.record_client:
         agent = request.META.get("HTTP_USER_AGENT")
         session._client = (request.META.get("REMOTE_ADDR"), agent[:512] if agent else None)

@@ -1,0 +1,612 @@
+"""One request's session, decided in one pure place: load, save, rotate, delete, close.
+
+Nothing here does I/O or reads a clock of its own. Each step takes the session's
+:class:`~sessionary.state.SessionState`, a :class:`Context`, the moment (``now``) and a
+source of fresh tokens (``fresh``); where it needs the store it yields an operation of
+:mod:`sessionary.ops` and receives the store's answer, since later decisions depend on
+it (a token collision, a rotation that finds the session gone, a lost compare-and-set).
+:mod:`sessionary.shell` runs these generators, sync or async; the Django engine
+(:mod:`sessionary.django.engine`) runs the rules it shares with them (the fresh-token
+retry loop, the liveness check, the touch throttle, the rotation metadata) from here.
+
+:func:`close` returns the :class:`Outcome` directly when the end of the request needs
+no store call, which is most requests: the untouched request costs one function call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Generator, Iterable
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from . import cookies, expiry
+from .clock import from_timestamp, to_timestamp
+from .errors import SessionInterrupted, StoreConflict, StoreError, UnsupportedOperation
+from .events import CREATED, EXPIRED, REJECTED, ROTATED
+from .ops import CompareAndSet, Create, Decode, Delete, Emit, Encode, Load, Op, Pause, Rotate, Touch, Write
+from .serializer import decode_value, encode_value, session_key_name
+from .stores.base import Change, Meta, Record, Rotation, Swap
+from .tokens import store_key
+
+if TYPE_CHECKING:
+    from .config import Config
+    from .state import SessionState
+
+T = TypeVar("T")
+Steps = Generator[Op, Any, T]
+"""A step of the cycle: yields store operations, receives their answers, returns a ``T``."""
+
+ATTEMPTS = 10
+"""Fresh tokens tried before giving up; with 256-bit tokens a second try means a broken store."""
+
+ATOMIC_ATTEMPTS = 100
+"""Compare-and-set rounds an atomic update tries before giving up (each loses only to
+another request's successful update of the same key)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    """What the cycle knows of the app: its config and which kind of store it has."""
+
+    config: Config
+    store_name: str
+    client_side: bool
+    """The store keeps the session in the cookie (``cookie://``): encode, never store."""
+
+
+@dataclass(slots=True)
+class Outcome:
+    """What the end of a request does to the response's headers."""
+
+    set_cookie: str | None = None
+    """A complete ``Set-Cookie`` value (setting or deleting the session cookie)."""
+    vary_cookie: bool = False
+    clear_site_data: bool = False
+
+    @property
+    def changes_nothing(self) -> bool:
+        """True for most requests (a session not used, or only read): the response is
+        passed on as the app made it."""
+        return self.set_cookie is None and not self.vary_cookie and not self.clear_site_data
+
+    def apply(self, headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
+        """``headers`` (name, value pairs) with this outcome's headers added (``headers``
+        itself when there are none to add)."""
+        if self.changes_nothing:
+            return headers
+        result = list(headers)
+        if self.vary_cookie:
+            existing = [value for name, value in result if name.lower() == "vary"]
+            result = [(name, value) for name, value in result if name.lower() != "vary"]
+            result.append(("Vary", cookies.add_vary_cookie(", ".join(existing) or None)))
+        if self.set_cookie is not None:
+            result.append(("Set-Cookie", self.set_cookie))
+            if not any(name.lower() == "cache-control" for name, _ in result):
+                # A response that hands out a session token must not be stored by a
+                # shared cache and replayed to someone else.
+                result.append(("Cache-Control", "private, no-store"))
+        if self.clear_site_data:
+            result.append(("Clear-Site-Data", '"cookies"'))
+        return result
+
+
+# --- rules the Django engine shares ------------------------------------------------------
+
+
+def expired(record: Record, *, browser_close: bool, now: float, config: Config) -> Emit | None:
+    """The liveness check of a loaded record: None when it is live under today's config,
+    else the event that reports why it is refused (the caller yields it)."""
+    if expiry.is_live(
+        record.meta, expires_at=record.expires_at, browser_close=browser_close, now=now, config=config
+    ):
+        return None
+    return Emit(EXPIRED, record.key, record.meta.user_id, "timeout")
+
+
+def claim_fresh_token(
+    operation: Callable[[str], Op], fresh: Callable[[], str], store_name: str
+) -> Steps[tuple[str, Op, Any]]:
+    """The one fresh-token retry loop: yield ``operation(token)`` for a fresh token until
+    the store does not answer that its key is taken (False, ``Rotation.COLLISION``).
+    Returns the token, the operation and the store's answer."""
+    for _ in range(ATTEMPTS):
+        token = fresh()
+        op = operation(token)
+        answer = yield op
+        if answer is not False and answer is not Rotation.COLLISION:
+            return token, op, answer
+    raise StoreError(store_name, f"no free session key after {ATTEMPTS} fresh tokens")
+
+
+def refresh_due(
+    record: Record, meta: Meta, *, browser_close: bool, config: Config, now: float
+) -> float | None:
+    """The touch throttle: the deadline a write of ``meta`` (this request's activity) would
+    give, when it moves the stored one far enough to be written; else None."""
+    refreshed = expiry.deadline(meta, browser_close=browser_close, config=config)
+    if not expiry.touch_due(
+        stored=record.expires_at, refreshed=refreshed, now=now, fraction=config.touch_fraction
+    ):
+        return None
+    return refreshed
+
+
+def write_activity(record: Record, meta: Meta, refreshed: float, now: float) -> Steps[Record | None]:
+    """Touch the record with ``meta``'s activity: the record as it now stands, or None when
+    it is gone (a touch never moves a deadline back)."""
+    if not (yield Touch(record.key, now, meta.saved_deadline, refreshed, now)):
+        return None
+    return replace(record, meta=meta, expires_at=max(refreshed, record.expires_at))
+
+
+def rotated_meta(meta: Meta, moved: dict[str, Any], now: float) -> Meta:
+    """The metadata of a session moving to a new token: the save's changes, issued now.
+    The history (creation, sign-in) stays, so the absolute timeout does not restart."""
+    return replace(Change(meta=moved).apply_meta(meta), issued_at=now)
+
+
+# --- what a save sends to the store ------------------------------------------------------
+
+
+def browser_close(config: Config, data: dict[str, Any]) -> bool:
+    return expiry.expire_at_browser_close(data.get(expiry.EXPIRY_KEY), default=config.expire_at_browser_close)
+
+
+def saved_deadline(config: Config, data: dict[str, Any], now: float) -> float:
+    """Django's expiry date at save time, the deadline a db-backed Django would store."""
+    moment = expiry.expiry_date(
+        data.get(expiry.EXPIRY_KEY), modification=from_timestamp(now), cookie_age=config.cookie_age
+    )
+    return to_timestamp(moment)
+
+
+def encode_data(state: SessionState, config: Config, keys: Iterable[Any]) -> dict[str, str]:
+    """The JSON text of each key; the first value that cannot be stored raises, naming it."""
+    data = state.data or {}
+    limit = config.max_value_bytes
+    encoded = {}
+    for key in keys:
+        name = session_key_name(key)
+        encoded[name] = encode_value(name, data[key], max_bytes=limit)
+    return encoded
+
+
+def new_meta(state: SessionState, config: Config, data: dict[str, Any], now: float) -> Meta:
+    """Metadata for a session stored for the first time."""
+    meta = Meta(
+        created_at=now,
+        issued_at=now,
+        last_seen=now,
+        saved_deadline=saved_deadline(config, data, now),
+        ip=state.client_ip,
+        user_agent=state.user_agent,
+    )
+    for name, value in state.meta_changes.items():
+        setattr(meta, name, value)
+    return meta
+
+
+def moved_meta(state: SessionState, config: Config, now: float) -> dict[str, Any]:
+    """The metadata a save changes: this request's activity, Django's deadline as of now,
+    and whatever the request set (sign-in, per-session timeouts)."""
+    moved: dict[str, Any] = dict(state.meta_changes)
+    moved["last_seen"] = now
+    moved["saved_deadline"] = saved_deadline(config, state.data or {}, now)
+    if state.client_ip is not None:
+        moved["ip"] = state.client_ip
+        moved["user_agent"] = state.user_agent
+    return moved
+
+
+def data_change(state: SessionState, config: Config) -> Change:
+    """The keys this request changed (all of them after a ``clear()`` or a hand-set
+    ``modified``), as a save or a rotation sends them to the store."""
+    data = state.data or {}
+    rewrite = state.rewrite
+    keys = data.keys() if rewrite else [key for key in state.changed if key in data]
+    return Change(
+        set=encode_data(state, config, keys),
+        removed=frozenset() if rewrite else frozenset(session_key_name(k) for k in state.removed),
+        cleared=state.cleared or rewrite,
+    )
+
+
+def change_for(state: SessionState, config: Config, meta: Meta, now: float) -> tuple[Change, Meta]:
+    """The delta this request's save writes, and the metadata the record will then hold."""
+    change = data_change(state, config)
+    change.meta = moved_meta(state, config, now)
+    updated = change.apply_meta(meta)
+    change.expires_at = expiry.deadline(
+        updated, browser_close=browser_close(config, state.data or {}), config=config
+    )
+    return change, updated
+
+
+def saves(state: SessionState, config: Config) -> bool:
+    """Does this request save its session? Django's rule: when it was modified, or on every
+    request with ``save_every_request``; never an empty session."""
+    return (state.modified or config.save_every_request) and not state.is_empty()
+
+
+def refresh_plan(
+    state: SessionState, config: Config, now: float, *, rolling: bool
+) -> tuple[Meta, float] | None:
+    """For a session that is not saved: the activity a touch would write now, if one is due.
+
+    ``rolling`` (save-every-request) also moves Django's deadline, as a save would.
+    Returns the refreshed metadata and deadline, or None when the throttle says no.
+    """
+    record = state.record
+    assert record is not None
+    data = state.data or {}
+    saved = saved_deadline(config, data, now) if rolling else record.meta.saved_deadline
+    meta = record.meta.with_activity(now, max(saved, record.meta.saved_deadline))
+    refreshed = refresh_due(record, meta, browser_close=browser_close(config, data), config=config, now=now)
+    return None if refreshed is None else (meta, refreshed)
+
+
+def projected_deadline(state: SessionState, config: Config, now: float) -> float | None:
+    """The deadline the store will hold once this request ends, if nothing else changes."""
+    data = state.data or {}
+    record = state.record
+    saving = saves(state, config)
+    if record is None:
+        if not saving:
+            return None
+        meta = new_meta(state, config, data, now)
+    elif saving and state.modified:
+        meta = Change(meta=moved_meta(state, config, now)).apply_meta(record.meta)
+    else:
+        plan = refresh_plan(state, config, now, rolling=saving)
+        return record.expires_at if plan is None else plan[1]
+    return expiry.deadline(meta, browser_close=browser_close(config, data), config=config)
+
+
+def user_id(state: SessionState) -> str | None:
+    """The signed-in user, as this request leaves it (the session loaded)."""
+    if "user_id" in state.meta_changes:
+        value: str | None = state.meta_changes["user_id"]
+        return value
+    return state.record.meta.user_id if state.record is not None else None
+
+
+def session_cookie(state: SessionState, config: Config, now: float) -> str:
+    """The ``Set-Cookie`` value that hands the browser the session's token."""
+    data = state.data or {}
+    assert state.token is not None
+    if browser_close(config, data):
+        max_age = None
+    else:
+        max_age = expiry.expiry_age(
+            data.get(expiry.EXPIRY_KEY), modification=from_timestamp(now), cookie_age=config.cookie_age
+        )
+    return cookies.set_cookie(config, state.token, max_age=max_age, now=now)
+
+
+# --- the steps ---------------------------------------------------------------------------
+
+
+def load(state: SessionState, context: Context, now: float) -> Steps[None]:
+    """Fill the session from the store, trying each cookie value sent, in order.
+
+    An unknown, expired or revoked token is never adopted: the session starts empty
+    and a new token is issued only if something is saved.
+    """
+    config = context.config
+    client_side = context.client_side
+    first = state.token
+    assert first is not None
+    for token in (first, *state.candidates):
+        if client_side:
+            key = b""
+            record = yield Decode(token, now)
+        else:
+            key = store_key(token)
+            record = yield Load(key, now)
+        if record is None:
+            continue
+        event = expired(record, browser_close=browser_close(config, record.data), now=now, config=config)
+        if event is not None:
+            yield event
+            continue
+        state.adopt(token, record, via_alias=not client_side and record.key != key)
+        return
+    presented = None if client_side else store_key(first)
+    yield Emit(REJECTED, presented, None, "unknown, expired or revoked session token")
+    state.reject()
+
+
+def ensure_loaded(state: SessionState, context: Context, now: float) -> Steps[dict[str, Any]]:
+    """The session's data, loaded first if it is not yet (any use of the data counts as access)."""
+    state.accessed = True
+    if state.data is None:
+        if state.token is None:
+            state.data = {}
+        else:
+            yield from load(state, context, now)
+    assert state.data is not None
+    return state.data
+
+
+def _stored(state: SessionState, context: Context, now: float) -> Steps[Record | None]:
+    """The stored record, read now if the data was replaced without loading (``clear()``)."""
+    if state.record is None and state.token is not None:
+        token = state.token
+        state.record = yield (Decode(token, now) if context.client_side else Load(store_key(token), now))
+    return state.record
+
+
+def create(state: SessionState, context: Context, now: float, fresh: Callable[[], str]) -> Steps[None]:
+    """Store the session for the first time, under a fresh token."""
+    config = context.config
+    data = state.data or {}
+    encode_data(state, config, data.keys())
+    meta = new_meta(state, config, data, now)
+    expires_at = expiry.deadline(meta, browser_close=browser_close(config, data), config=config)
+    if context.client_side:
+        record = Record(b"", data, meta, expires_at)
+        state.token = yield Encode(record)
+    else:
+        token, op, _ = yield from claim_fresh_token(
+            lambda token: Create(Record(store_key(token), data, meta, expires_at), now),
+            fresh,
+            context.store_name,
+        )
+        state.token = token
+        record = op.record
+    state.record = record
+    state.saved()
+    yield Emit(CREATED, record.key, meta.user_id)
+
+
+def save(state: SessionState, context: Context, now: float, fresh: Callable[[], str]) -> Steps[None]:
+    """Persist the session: a new record with a new token, or this request's changes.
+
+    Raises :class:`SessionInterrupted` when the stored session vanished meanwhile (a
+    logout in another request): nothing is written, so it stays deleted.
+    """
+    if state.data is None:
+        yield from ensure_loaded(state, context, now)
+    if state.token is None:
+        yield from create(state, context, now, fresh)
+        return
+    record = yield from _stored(state, context, now)
+    if record is None:
+        raise SessionInterrupted()
+    change, meta = change_for(state, context.config, record.meta, now)
+    if context.client_side:
+        record = Record(record.key, dict(state.data or {}), meta, change.expires_at)
+        state.token = yield Encode(record)
+    elif not (yield Write(record.key, change, now)):
+        raise SessionInterrupted()
+    state.record = replace(record, meta=meta, expires_at=change.expires_at)
+    state.saved()
+
+
+def rotate(
+    state: SessionState, context: Context, now: float, fresh: Callable[[], str], *, grace: int | None
+) -> Steps[None]:
+    """Give the session a new token, keeping its data (Django's ``cycle_key``).
+
+    With ``grace`` None the old token stops working at once; otherwise it keeps
+    working for ``grace`` seconds as an alias of the new one (renewal).
+    """
+    if state.token is None:
+        yield from create(state, context, now, fresh)
+        state.modified = True
+        return
+    old = yield from _stored(state, context, now)
+    if old is None:
+        raise SessionInterrupted()
+    config = context.config
+    data = state.data or {}
+    encode_data(state, config, data.keys())
+    # Only this request's changes travel: the rest of the data moves as stored, so a
+    # write that landed since this request read the session is not undone.
+    change = data_change(state, config)
+    meta = rotated_meta(old.meta, moved_meta(state, config, now), now)
+    expires_at = expiry.deadline(meta, browser_close=browser_close(config, data), config=config)
+    if context.client_side:
+        record = Record(old.key, data, meta, expires_at)
+        state.token = yield Encode(record)
+    else:
+        grace_until = None if grace is None else now + grace
+        token, op, result = yield from claim_fresh_token(
+            lambda token: Rotate(
+                old.key, Record(store_key(token), dict(data), meta, expires_at), grace_until, now, change
+            ),
+            fresh,
+            context.store_name,
+        )
+        if result is Rotation.GONE:
+            raise SessionInterrupted()
+        state.token = token
+        record = op.record
+    state.record = record
+    state.via_alias = False
+    state.modified = True
+    state.saved()
+    yield Emit(ROTATED, old.key, meta.user_id, None, record.key)
+
+
+def delete(state: SessionState, context: Context) -> Steps[None]:
+    """Remove the session from the store and forget its token (Django's ``delete``)."""
+    if not context.client_side:
+        if state.record is not None:
+            yield Delete(state.record.key)
+        elif state.token is not None:
+            yield Delete(store_key(state.token))
+    state.forget()
+
+
+def touch(state: SessionState, context: Context, now: float, *, rolling: bool) -> Steps[bool]:
+    """Write this request's activity if the throttle says it is due; True if written."""
+    record = state.record
+    assert record is not None
+    plan = refresh_plan(state, context.config, now, rolling=rolling)
+    if plan is None:
+        return False
+    meta, refreshed = plan
+    if context.client_side:
+        state.record = replace(record, meta=meta, expires_at=refreshed)
+        state.token = yield Encode(state.record)
+        return True
+    touched = yield from write_activity(record, meta, refreshed, now)
+    if touched is None:
+        return False
+    state.record = touched
+    return True
+
+
+def update_atomic(
+    state: SessionState,
+    context: Context,
+    key: str,
+    update: Callable[[Any], Any],
+    default: Any,
+    attempts: int,
+    now: Callable[[], float],
+    fresh: Callable[[], str],
+) -> Steps[Any]:
+    """Read-modify-write one session key with no lost update: read the stored value,
+    compute ``update(value)``, and store it only if the key still holds what was read
+    (the store's compare-and-set); otherwise read again and retry. Returns the new value.
+
+    A session not stored yet has no concurrent requests: the key is just set.
+    """
+    name = session_key_name(key)
+    if context.client_side:
+        raise UnsupportedOperation(
+            context.store_name,
+            "update a session key atomically",
+            "each request carries its own signed copy of the session and the last response's "
+            "cookie wins; use a server-side store (sqlite://, redis://, postgresql://) for that",
+        )
+    data = yield from ensure_loaded(state, context, now())
+    if state.rewrite or state.cleared:
+        yield from save(
+            state, context, now(), fresh
+        )  # a pending rewrite of every key lands first, never after
+        data = state.data or {}
+    if state.token is None or state.record is None:
+        value = update(data.get(name, default))
+        data[name] = value
+        state.mark_set(name)
+        state.modified = True
+        return value
+    limit = context.config.max_value_bytes
+    for attempt in range(attempts):
+        moment = now()
+        stored = yield Load(state.record.key, moment)
+        if stored is None:
+            raise SessionInterrupted()
+        present = name in stored.data
+        expected = encode_value(name, stored.data[name]) if present else None
+        value = update(stored.data[name] if present else default)
+        text = encode_value(name, value, max_bytes=limit)
+        result = yield CompareAndSet(stored.key, name, expected, text, moment)
+        if result is Swap.SWAPPED:
+            data[name] = decode_value(text)
+            state.forget_change(name)
+            state.modified = True  # the end of the request moves the deadline, sends the cookie
+            return data[name]
+        if result is Swap.GONE:
+            raise SessionInterrupted()
+        # Lost to another request's update: back off a little, at random, and read again.
+        yield Pause(min(0.05, 0.001 * 2 ** min(attempt, 6)))
+    raise StoreConflict(
+        context.store_name,
+        f"session key {name!r} changed under {attempts} atomic updates in a row; retry later",
+    )
+
+
+def close(
+    state: SessionState,
+    context: Context,
+    status_code: int,
+    now: Callable[[], float],
+    fresh: Callable[[], str],
+) -> Outcome | Steps[Outcome]:
+    """End the request as Django's ``SessionMiddleware`` would: the :class:`Outcome` itself
+    when that needs no store call (and no clock), else the steps that save or touch first.
+
+    Raises the failure the app met (a store failure, a vanished session) when its
+    framework turned it into an error page, so the shell answers 503 (or 400) instead.
+    """
+    config = context.config
+    if state.failure is not None and status_code >= 500:
+        raise state.failure
+    outcome = Outcome(
+        vary_cookie=state.accessed,
+        clear_site_data=state.logged_out and config.clear_site_data_on_logout,
+    )
+    if state.had_cookie and state.is_empty():
+        outcome.set_cookie = cookies.delete_cookie(config)
+        outcome.vary_cookie = True
+        return outcome
+    if saves(state, config):
+        return _close_saving(state, context, status_code, outcome, now(), fresh)
+    if state.record is None or status_code >= 500:
+        return outcome
+    return _close_read(state, context, outcome, now(), fresh)
+
+
+def _close_read(
+    state: SessionState, context: Context, outcome: Outcome, now: float, fresh: Callable[[], str]
+) -> Steps[Outcome]:
+    """Not saved, but read: the session may owe the store its activity (idle timeout) or
+    need a new token (renewal timeout)."""
+    config = context.config
+    assert state.record is not None
+    if expiry.renewal_due(state.record.meta, now=now, config=config) and not state.via_alias:
+        try:
+            yield from rotate(state, context, now, fresh, grace=config.renewal_grace)
+        except SessionInterrupted:
+            return outcome
+        outcome.set_cookie = session_cookie(state, config, now)
+        outcome.vary_cookie = True
+    elif (yield from touch(state, context, now, rolling=False)) and context.client_side:
+        outcome.set_cookie = session_cookie(state, config, now)
+        outcome.vary_cookie = True
+    return outcome
+
+
+def _close_saving(
+    state: SessionState,
+    context: Context,
+    status_code: int,
+    outcome: Outcome,
+    now: float,
+    fresh: Callable[[], str],
+) -> Steps[Outcome]:
+    config = context.config
+    yield from ensure_loaded(state, context, now)
+    if state.is_empty():
+        # The cookie named a session that is gone: say so to the browser.
+        if state.had_cookie:
+            outcome.set_cookie = cookies.delete_cookie(config)
+            outcome.vary_cookie = True
+        return outcome
+    if status_code >= 500:
+        return outcome
+    record = state.record
+    if record is not None and not state.via_alias and expiry.renewal_due(record.meta, now=now, config=config):
+        try:
+            yield from rotate(state, context, now, fresh, grace=config.renewal_grace)
+        except SessionInterrupted:
+            if not state.modified:
+                raise
+            # Another request renewed the session first. This one's changes still land,
+            # through the alias that renewal left (within its grace), unless it is gone.
+            yield from save(state, context, now, fresh)
+            state.via_alias = True
+    elif state.modified or record is None:
+        yield from save(state, context, now, fresh)
+    else:
+        yield from touch(state, context, now, rolling=True)
+    if not state.via_alias:
+        # A request that found the session through a renewed token's alias does not
+        # know the new token; sending the old one would undo the renewal.
+        outcome.set_cookie = session_cookie(state, config, now)
+    outcome.vary_cookie = True
+    return outcome
