@@ -14,6 +14,7 @@ from typing import Any
 from .errors import SessionValueError
 
 _encoder = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+_ascii_encoder = json.JSONEncoder(separators=(",", ":"))
 
 
 def encode_value(key: str, value: Any, *, max_bytes: int | None = None) -> str:
@@ -36,7 +37,14 @@ def encode_value(key: str, value: Any, *, max_bytes: int | None = None) -> str:
 
 
 def decode_value(text: str | bytes) -> Any:
+    """A value (or a whole stored mapping) back from its JSON text; raises ValueError."""
     return json.loads(text)
+
+
+def encode_stored(value: Any) -> str:
+    """The JSON text of a value that was stored before (already checked by
+    :func:`encode_value`), in the one form every store writes."""
+    return _encoder.encode(value)
 
 
 def same_value(stored: str | None, expected: str | None) -> bool:
@@ -56,6 +64,12 @@ def same_value(stored: str | None, expected: str | None) -> bool:
 def encode_mapping(mapping: dict[str, Any]) -> str:
     """A whole mapping as one JSON object (for stores that keep one document)."""
     return _encoder.encode(mapping)
+
+
+def encode_ascii(value: Any) -> str:
+    """Compact JSON with every non-ASCII character escaped: session metadata as stores
+    keep it, and data handed to a Django serializer that reads its input as latin-1."""
+    return _ascii_encoder.encode(value)
 
 
 def session_key_name(key: object) -> str:

@@ -37,7 +37,6 @@ Written once as async code; ``scripts/unasync.py`` generates ``CachedBackend``.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import math
 import secrets
@@ -46,6 +45,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import asdict, replace
 
 from ..errors import StoreError
+from ..serializer import encode_stored
 from ..stores.base import Change, Counts, Meta, Record, Rotation, Summary, Swap
 from .backend import AsyncBackend
 
@@ -154,7 +154,7 @@ class AsyncCachedBackend(AsyncBackend):
         stamp = self._stamp(generation_key(key), nonce, now)
         try:
             renewed = Change(
-                set={"n": json.dumps(nonce)}, meta=asdict(stamp.meta), expires_at=stamp.expires_at
+                set={"n": encode_stored(nonce)}, meta=asdict(stamp.meta), expires_at=stamp.expires_at
             )
             if await self.cache.write(stamp.key, renewed, now) or await self.cache.create(stamp, now):
                 return nonce
@@ -395,10 +395,7 @@ def _copy(entry: Record, generation: str, user_nonce: str | None, now: float) ->
 def _overwrite(entry: Record) -> Change:
     """A change that makes an existing cache record equal to ``entry``."""
     return Change(
-        set={
-            name: json.dumps(value, separators=(",", ":"), ensure_ascii=False)
-            for name, value in entry.data.items()
-        },
+        set={name: encode_stored(value) for name, value in entry.data.items()},
         cleared=True,
         meta=asdict(entry.meta),
         expires_at=entry.expires_at,

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import json
 import os
 import re
 import threading
@@ -29,7 +28,7 @@ from psycopg.rows import TupleRow
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from ..errors import SessionValueError, StoreCorrupted, StoreUnavailable
-from ..serializer import encode_value
+from ..serializer import decode_value, encode_mapping, encode_stored, encode_value
 from ..stores.base import Change, Counts, Meta, Record, Rotation, Summary, Swap
 from ..stores.postgres import PostgresSettings
 from .backend import AsyncBackend
@@ -362,12 +361,12 @@ class AsyncPostgresBackend(AsyncBackend):
         for name, text in items:
             if "\x00" in name or _NUL.search(text):
                 raise SessionValueError(name, "PostgreSQL cannot store the NUL character (U+0000) in JSONB")
-            parts.append(json.dumps(name, ensure_ascii=False) + ":" + text)
+            parts.append(encode_stored(name) + ":" + text)
         return "{" + ",".join(parts) + "}"
 
     @staticmethod
     def _meta_json(values: dict[str, Any]) -> str:
-        text = json.dumps(values, separators=(",", ":"), ensure_ascii=False)
+        text = encode_mapping(values)
         if _NUL.search(text):
             raise SessionValueError("metadata", "PostgreSQL cannot store the NUL character (U+0000) in JSONB")
         return text
@@ -391,7 +390,7 @@ class AsyncPostgresBackend(AsyncBackend):
             return None
         found, data, meta, expires_at = rows[0]
         try:
-            data, meta = json.loads(data), json.loads(meta)
+            data, meta = decode_value(data), decode_value(meta)
         except (ValueError, TypeError, RecursionError) as exc:
             raise StoreCorrupted(self.name, f"session {key.hex()[:12]}… is not valid JSON ({exc})") from None
         return self._decode(found, data, meta, expires_at)

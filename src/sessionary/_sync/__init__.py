@@ -1,1 +1,1 @@
-# Generated from sessionary/_async by scripts/unasync.py: edit the async source, not this file.
+# Generated from the async source by scripts/unasync.py: edit that file, not this one.

@@ -1,4 +1,4 @@
-# Generated from sessionary/_async by scripts/unasync.py: edit the async source, not this file.
+# Generated from the async source by scripts/unasync.py: edit that file, not this one.
 """The operations every store provides, declared once (async) and generated for sync code."""
 
 from __future__ import annotations

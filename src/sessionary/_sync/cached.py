@@ -1,4 +1,4 @@
-# Generated from sessionary/_async by scripts/unasync.py: edit the async source, not this file.
+# Generated from the async source by scripts/unasync.py: edit that file, not this one.
 """A cache in front of a database: reads from the cache, the database stays the truth.
 
 ``CachedBackend`` composes two stores through the ordinary store contract. The
@@ -38,15 +38,15 @@ Written once as async code; ``scripts/unasync.py`` generates ``CachedBackend``.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import math
 import secrets
 import time
-from collections.abc import Iterator, Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, replace
 
 from ..errors import StoreError
+from ..serializer import encode_stored
 from ..stores.base import Change, Counts, Meta, Record, Rotation, Summary, Swap
 from .backend import Backend
 
@@ -155,7 +155,7 @@ class CachedBackend(Backend):
         stamp = self._stamp(generation_key(key), nonce, now)
         try:
             renewed = Change(
-                set={"n": json.dumps(nonce)}, meta=asdict(stamp.meta), expires_at=stamp.expires_at
+                set={"n": encode_stored(nonce)}, meta=asdict(stamp.meta), expires_at=stamp.expires_at
             )
             if self.cache.write(stamp.key, renewed, now) or self.cache.create(stamp, now):
                 return nonce
@@ -331,8 +331,7 @@ class CachedBackend(Backend):
     # --- the whole store, and users: the database alone knows --------------------------
 
     def clear_expired(self, now: float, batch_size: int) -> Iterator[int]:
-        for count in self.database.clear_expired(now, batch_size):
-            yield count
+        yield from self.database.clear_expired(now, batch_size)
         if self._reachable():
             # A cache without native expiry (memory://) keeps expired copies until asked.
             try:
@@ -396,10 +395,7 @@ def _copy(entry: Record, generation: str, user_nonce: str | None, now: float) ->
 def _overwrite(entry: Record) -> Change:
     """A change that makes an existing cache record equal to ``entry``."""
     return Change(
-        set={
-            name: json.dumps(value, separators=(",", ":"), ensure_ascii=False)
-            for name, value in entry.data.items()
-        },
+        set={name: encode_stored(value) for name, value in entry.data.items()},
         cleared=True,
         meta=asdict(entry.meta),
         expires_at=entry.expires_at,

@@ -1,4 +1,4 @@
-# Generated from sessionary/_async by scripts/unasync.py: edit the async source, not this file.
+# Generated from the async source by scripts/unasync.py: edit that file, not this one.
 """The PostgreSQL store's work, written once for both faces (``postgresql://``).
 
 Every operation is one SQL statement on an autocommit connection: one round trip and its
@@ -12,14 +12,12 @@ uses one face never connects with the other. URL options and the schema live in
 
 from __future__ import annotations
 
-import time
 import hashlib
-import json
 import os
 import re
 import threading
 from asyncio import AbstractEventLoop
-from collections.abc import Iterator, Iterable
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
 from typing import Any, Self
@@ -30,7 +28,7 @@ from psycopg.rows import TupleRow
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from ..errors import SessionValueError, StoreCorrupted, StoreUnavailable
-from ..serializer import encode_value
+from ..serializer import decode_value, encode_mapping, encode_stored, encode_value
 from ..stores.base import Change, Counts, Meta, Record, Rotation, Summary, Swap
 from ..stores.postgres import PostgresSettings
 from .backend import Backend
@@ -363,12 +361,12 @@ class PostgresBackend(Backend):
         for name, text in items:
             if "\x00" in name or _NUL.search(text):
                 raise SessionValueError(name, "PostgreSQL cannot store the NUL character (U+0000) in JSONB")
-            parts.append(json.dumps(name, ensure_ascii=False) + ":" + text)
+            parts.append(encode_stored(name) + ":" + text)
         return "{" + ",".join(parts) + "}"
 
     @staticmethod
     def _meta_json(values: dict[str, Any]) -> str:
-        text = json.dumps(values, separators=(",", ":"), ensure_ascii=False)
+        text = encode_mapping(values)
         if _NUL.search(text):
             raise SessionValueError("metadata", "PostgreSQL cannot store the NUL character (U+0000) in JSONB")
         return text
@@ -392,7 +390,7 @@ class PostgresBackend(Backend):
             return None
         found, data, meta, expires_at = rows[0]
         try:
-            data, meta = json.loads(data), json.loads(meta)
+            data, meta = decode_value(data), decode_value(meta)
         except (ValueError, TypeError, RecursionError) as exc:
             raise StoreCorrupted(self.name, f"session {key.hex()[:12]}… is not valid JSON ({exc})") from None
         return self._decode(found, data, meta, expires_at)

@@ -1,4 +1,4 @@
-# Generated from sessionary/_async by scripts/unasync.py: edit the async source, not this file.
+# Generated from the async source by scripts/unasync.py: edit that file, not this one.
 """The Redis store through redis-py's asyncio client (``_sync/redis.py`` is generated from it).
 
 Every operation on one session is one Lua script, so it is atomic and, on a single
@@ -9,19 +9,18 @@ never revives a deleted session (see ``stores/redis_scripts.py`` and docs/store-
 
 from __future__ import annotations
 
-import time
 import os
 import threading
-from collections.abc import Iterator, Callable
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from redis import BlockingConnectionPool, Redis
+from redis.backoff import NoBackoff
 from redis.cluster import ClusterNode
 from redis.cluster import RedisCluster as RedisCluster
-from redis.retry import Retry
-from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError
+from redis.retry import Retry
 
 from ..errors import StoreCorrupted
 from ..serializer import same_value

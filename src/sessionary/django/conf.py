@@ -13,7 +13,6 @@ The manager is cached for the process; Django's ``setting_changed`` signal (sent
 from __future__ import annotations
 
 import hashlib
-import json
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -29,6 +28,7 @@ from django.utils.module_loading import import_string
 from ..errors import ConfigError
 from ..events import Event
 from ..manager import SessionManager
+from ..serializer import decode_value
 
 DEFAULT_STORE = "sqlite:///sessions.db"
 """Used when ``SESSIONARY_STORE`` is not set: a SQLite file in the working directory."""
@@ -150,7 +150,7 @@ def check_serializer() -> None:
     try:
         serializer = import_string(path)
         sample = serializer().dumps({"sessionary": [1, "check"]})
-        json.loads(sample)
+        decode_value(sample)
     except ImportError as exc:
         raise ImproperlyConfigured(f"SESSION_SERIALIZER: cannot import {path!r} ({exc})") from None
     except (ValueError, TypeError, UnicodeDecodeError):

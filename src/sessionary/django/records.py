@@ -9,7 +9,6 @@ metadata. The deadline itself comes from :mod:`sessionary.expiry`, fed with Djan
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -19,7 +18,7 @@ from django.contrib.sessions.serializers import JSONSerializer
 from django.utils import timezone
 
 from .. import expiry
-from ..serializer import encode_value, session_key_name
+from ..serializer import decode_value, encode_ascii, encode_value, session_key_name
 from ..stores.base import Change, Meta
 from ..tokens import is_well_formed, store_key
 
@@ -72,7 +71,7 @@ def to_store(session: SessionStore, data: dict[Any, Any]) -> dict[str, Any]:
     """
     if _plain_serializer(session):
         return {session_key_name(key): value for key, value in data.items()}
-    loaded: dict[str, Any] = json.loads(session.serializer().dumps(data))
+    loaded: dict[str, Any] = decode_value(session.serializer().dumps(data))
     return loaded
 
 
@@ -85,9 +84,7 @@ def from_store(session: SessionStore, values: dict[str, Any]) -> dict[str, Any]:
     if _plain_serializer(session):
         return values
     try:
-        loaded: dict[str, Any] = session.serializer().loads(
-            json.dumps(values, separators=(",", ":")).encode()
-        )
+        loaded: dict[str, Any] = session.serializer().loads(encode_ascii(values).encode())
     except Exception:
         return {}
     return loaded

@@ -10,13 +10,13 @@ The operations themselves are declared once, in :mod:`sessionary._async.backend`
 from __future__ import annotations
 
 import enum
-import json
 import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from ..errors import StoreCorrupted
+from ..serializer import decode_value, encode_ascii, encode_stored
 
 
 @dataclass(slots=True)
@@ -42,7 +42,7 @@ class Meta:
     """Per-session absolute timeout; None uses the config's, 0 disables it."""
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), separators=(",", ":"))
+        return encode_ascii(asdict(self))
 
     def with_activity(self, last_seen: float, saved_deadline: float) -> Meta:
         """A copy with this request's activity: what every read-only request computes to
@@ -63,7 +63,7 @@ class Meta:
     @classmethod
     def from_json(cls, text: str | bytes, *, store: str = "store") -> Meta:
         try:
-            values = json.loads(text)
+            values = decode_value(text)
         except (ValueError, TypeError, RecursionError) as exc:
             raise StoreCorrupted(store, f"session metadata is not valid JSON ({exc})") from None
         return cls.from_dict(values, store=store)
@@ -204,7 +204,7 @@ class Change:
         for key in self.removed:
             merged.pop(key, None)
         for key, text in self.set.items():
-            merged[key] = json.loads(text)
+            merged[key] = decode_value(text)
         return merged
 
     def apply_meta(self, meta: Meta) -> Meta:
@@ -217,10 +217,7 @@ class Change:
     def replacing(cls, data: dict[str, Any]) -> Change:
         """The change that makes a record's data exactly ``data`` (every key, cleared first)."""
         return cls(
-            set={
-                name: json.dumps(value, separators=(",", ":"), ensure_ascii=False)
-                for name, value in data.items()
-            },
+            set={name: encode_stored(value) for name, value in data.items()},
             cleared=True,
         )
 

@@ -20,7 +20,6 @@ session, clean up or count sessions. Those operations raise
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Iterator
 from dataclasses import asdict
 from typing import Any, NoReturn
@@ -33,6 +32,7 @@ from .._sync.backend import Backend
 from ..clock import from_timestamp
 from ..config import Config
 from ..errors import ConfigError, CookieTooLarge, UnsupportedOperation
+from ..serializer import decode_value, encode_stored
 from . import Store
 from .base import META_FIELDS, Change, Counts, Meta, Record, Rotation, Summary, Swap
 
@@ -49,11 +49,11 @@ class _CompactJSON:
 
     @staticmethod
     def dumps(obj: Any) -> str:
-        return json.dumps(obj, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+        return encode_stored(obj)
 
     @staticmethod
     def loads(text: str | bytes) -> Any:
-        return json.loads(text)
+        return decode_value(text)
 
 
 class CookieCodec:

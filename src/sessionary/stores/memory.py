@@ -6,14 +6,13 @@ exactly as with a real store. Everything is lost when the process ends.
 
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 
 from .._sync.backend import Backend
 from ..errors import StoreCorrupted
-from ..serializer import same_value
+from ..serializer import decode_value, encode_stored, same_value
 from . import Store
 from .base import Change, Counts, Meta, Record, Rotation, Summary, Swap
 
@@ -57,7 +56,7 @@ class MemoryBackend(Backend):
             if found is None:
                 return None
             key, entry = found
-            data = {name: json.loads(text) for name, text in entry.data.items()}
+            data = {name: decode_value(text) for name, text in entry.data.items()}
             return Record(key, data, replace(entry.meta), entry.expires_at)
 
     def exists(self, key: bytes) -> bool:
@@ -71,7 +70,7 @@ class MemoryBackend(Backend):
             existing = self._entries.get(record.key)
             if existing is not None and existing.expires_at > now:
                 return False
-            data = {name: json.dumps(value, separators=(",", ":")) for name, value in record.data.items()}
+            data = {name: encode_stored(value) for name, value in record.data.items()}
             self._entries[record.key] = _Entry(data, replace(record.meta), record.expires_at)
             return True
 

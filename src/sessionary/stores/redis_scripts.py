@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
 import math
 import re
 from collections.abc import Iterator
@@ -35,6 +34,7 @@ from typing import Any
 from redis.exceptions import RedisClusterException, RedisError
 
 from ..errors import StoreCorrupted, StoreUnavailable
+from ..serializer import decode_value, encode_ascii, encode_stored
 from .base import META_FIELDS, Change, Meta, Record, Summary
 
 DEFAULT_PREFIX = "sessionary:"
@@ -99,16 +99,13 @@ _REQUIRED_TIMES = ("created_at", "issued_at", "last_seen", "saved_deadline")
 def meta_fields(meta: dict[str, Any]) -> list[str]:
     fields: list[str] = []
     for name, value in meta.items():
-        fields += (f"m:{name}", json.dumps(value))
+        fields += (f"m:{name}", encode_ascii(value))
     return fields
 
 
 def data_fields(data: dict[str, Any]) -> dict[str, str]:
     """Session data as the hash fields that hold it (``d:<name>`` -> JSON text)."""
-    return {
-        f"d:{name}": json.dumps(value, separators=(",", ":"), ensure_ascii=False)
-        for name, value in data.items()
-    }
+    return {f"d:{name}": encode_stored(value) for name, value in data.items()}
 
 
 def record_fields(record: Record, *, data: bool = True) -> list[str]:
@@ -186,7 +183,7 @@ def decode_summary(
         expires_at = float(deadline)
         refused_before = float("-inf") if valid_after is None else float(valid_after)
         values = {
-            name[2:]: json.loads(text) for name, text in zip(SUMMARY_FIELDS[4:], texts, strict=True) if text
+            name[2:]: decode_value(text) for name, text in zip(SUMMARY_FIELDS[4:], texts, strict=True) if text
         }
         key = bytes.fromhex(hex_key)
     except (ValueError, RecursionError) as exc:
@@ -205,7 +202,7 @@ def decode_loaded(key: bytes, text: str, store: str) -> tuple[Record, str | None
     record is refused as corrupted, as a field-by-field decode would refuse it.
     """
     try:
-        loaded = json.loads(text)
+        loaded = decode_value(text)
         if loaded["k"]:
             key = bytes.fromhex(loaded["k"])
         expires_at = float(loaded["x"])

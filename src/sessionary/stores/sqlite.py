@@ -17,7 +17,6 @@ URL forms: ``sqlite:///relative/path.db``, ``sqlite:////absolute/path.db``; opti
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import sqlite3
 import threading
@@ -29,7 +28,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from .._sync.backend import Backend
 from ..errors import ConfigError, StoreCorrupted, StoreUnavailable
-from ..serializer import same_value
+from ..serializer import decode_value, encode_mapping, encode_stored, same_value
 from . import Store, option
 from .base import Change, Counts, Meta, Record, Rotation, Summary, Swap
 
@@ -154,7 +153,7 @@ class SQLiteBackend(Backend):
         if not isinstance(data, str) or not isinstance(meta, str):
             raise StoreCorrupted(self.name, "session data and metadata must be JSON text")
         try:
-            values = json.loads(data)
+            values = decode_value(data)
         except (ValueError, RecursionError) as exc:
             raise StoreCorrupted(self.name, f"session data is not valid JSON ({exc})") from None
         if not isinstance(values, dict):
@@ -205,7 +204,7 @@ class SQLiteBackend(Backend):
             """,
             (
                 record.key,
-                json.dumps(record.data, separators=(",", ":"), ensure_ascii=False),
+                encode_mapping(record.data),
                 record.meta.to_json(),
                 record.meta.user_id,
                 record.meta.issued_at,
@@ -233,7 +232,7 @@ class SQLiteBackend(Backend):
                 WHERE key = ?
                 """,
                 (
-                    json.dumps(change.apply_to(record.data), separators=(",", ":"), ensure_ascii=False),
+                    encode_mapping(change.apply_to(record.data)),
                     meta.to_json(),
                     meta.user_id,
                     change.expires_at,
@@ -252,18 +251,16 @@ class SQLiteBackend(Backend):
             key, row = found
             data = self._decode(key, row[0], row[1], row[2]).data
             stored = data.get(name)
-            current = (
-                None if name not in data else json.dumps(stored, separators=(",", ":"), ensure_ascii=False)
-            )
+            current = None if name not in data else encode_stored(stored)
             if not same_value(current, expected):
                 return Swap.CONFLICT
             if value is None:
                 data.pop(name, None)
             else:
-                data[name] = json.loads(value)
+                data[name] = decode_value(value)
             self._execute(
                 "UPDATE sessionary_sessions SET data = ? WHERE key = ?",
-                (json.dumps(data, separators=(",", ":"), ensure_ascii=False), key),
+                (encode_mapping(data), key),
             )
             return Swap.SWAPPED
 
