@@ -1,0 +1,156 @@
+"""``sessionary.expiry`` on its own: Django's arithmetic and sessionary's timeouts, given moments."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+
+from sessionary import expiry
+from sessionary.config import Config
+from sessionary.stores.base import Meta
+
+MOMENT = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+T = MOMENT.timestamp()
+
+
+def meta(**fields: float | int | None) -> Meta:
+    values: dict[str, float | int | None] = {
+        "created_at": T,
+        "issued_at": T,
+        "last_seen": T,
+        "saved_deadline": T + 1000,
+    }
+    values.update(fields)
+    return Meta(**values)  # type: ignore[arg-type]
+
+
+# --- Django's arithmetic ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "stored"),
+    [
+        (300, 300),
+        (0, 0),
+        (2.5, 2.5),
+        (MOMENT + timedelta(hours=1), "2026-01-01T13:00:00+00:00"),
+        (timedelta(minutes=5), "2026-01-01T12:05:00+00:00"),
+    ],
+)
+def test_stored_expiry(value: int | float | datetime | timedelta, stored: object) -> None:
+    assert expiry.stored_expiry(value, now=MOMENT) == stored
+
+
+def test_stored_expiry_refuses_a_naive_datetime_and_names_it() -> None:
+    with pytest.raises(ValueError, match="naive datetime 2026-01-01T12:00:00"):
+        expiry.stored_expiry(datetime(2026, 1, 1, 12), now=MOMENT)
+
+
+@pytest.mark.parametrize("value", [True, "300", None])
+def test_stored_expiry_refuses_other_types(value: object) -> None:
+    with pytest.raises(TypeError, match="set_expiry"):
+        expiry.stored_expiry(value, now=MOMENT)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("stored", "age"),
+    [
+        (None, 1209600),  # unset: the cookie age
+        (0, 1209600),  # browser close: Django still answers the cookie age
+        (300, 300),  # a number is returned as it is
+        ("2026-01-01T12:10:00+00:00", 600),
+        ("2026-01-01T12:10:00", 600),  # naive, as old Django wrote: UTC
+        ("2026-01-01T11:59:59.5+00:00", -1),  # floored, negative once past
+        ("2026-01-01T13:10:00+01:00", 600),
+    ],
+)
+def test_expiry_age(stored: object, age: int) -> None:
+    assert expiry.expiry_age(stored, modification=MOMENT, cookie_age=1209600) == age
+
+
+def test_expiry_date() -> None:
+    assert expiry.expiry_date(None, modification=MOMENT, cookie_age=60) == MOMENT + timedelta(seconds=60)
+    assert expiry.expiry_date(300, modification=MOMENT, cookie_age=60) == MOMENT + timedelta(seconds=300)
+    instant = datetime(2026, 2, 1, tzinfo=timezone(timedelta(hours=2)))
+    assert expiry.expiry_date(instant, modification=MOMENT, cookie_age=60) == instant
+    assert expiry.expiry_date(instant.isoformat(), modification=MOMENT, cookie_age=60) == instant
+
+
+@pytest.mark.parametrize(
+    ("stored", "default", "closes"),
+    [
+        (None, False, False),
+        (None, True, True),
+        (0, False, True),
+        (300, True, False),
+        ("2030-01-01", True, False),
+    ],
+)
+def test_expire_at_browser_close(stored: object, default: bool, closes: bool) -> None:
+    assert expiry.expire_at_browser_close(stored, default=default) is closes
+
+
+# --- sessionary's timeouts ------------------------------------------------------------
+
+
+def test_deadline_is_the_earliest_rule() -> None:
+    config = Config(idle_timeout=600, absolute_timeout=5000, browser_close_timeout=100)
+    assert expiry.deadline(meta(), browser_close=False, config=config) == T + 600
+    assert expiry.deadline(meta(last_seen=T + 4900), browser_close=False, config=config) == T + 1000
+    assert expiry.deadline(
+        meta(saved_deadline=T + 9000, last_seen=T + 4900), browser_close=False, config=config
+    ) == (T + 5000)
+    assert expiry.deadline(meta(), browser_close=True, config=config) == T + 100
+
+
+def test_the_absolute_timeout_counts_from_sign_in() -> None:
+    config = Config(idle_timeout=None, absolute_timeout=500)
+    assert expiry.deadline(meta(auth_at=T + 200), browser_close=False, config=config) == T + 700
+
+
+def test_a_per_session_timeout_wins_and_zero_switches_it_off() -> None:
+    config = Config(idle_timeout=600, absolute_timeout=None)
+    assert expiry.deadline(meta(idle_timeout=60), browser_close=False, config=config) == T + 60
+    assert expiry.deadline(meta(idle_timeout=0), browser_close=False, config=config) == T + 1000
+
+
+@pytest.mark.parametrize(
+    ("stored", "refreshed", "due"),
+    [
+        (T + 100, T + 100, False),  # no gain
+        (T + 200, T + 100, False),  # a touch never moves the deadline back
+        (T + 80, T + 100, False),  # 20 s gain < 25 % of the 100 s left
+        (T + 75, T + 100, True),
+        (T, T + 100, True),
+    ],
+)
+def test_touch_due(stored: float, refreshed: float, due: bool) -> None:
+    assert expiry.touch_due(stored=stored, refreshed=refreshed, now=T, fraction=0.25) is due
+
+
+def test_touch_due_with_no_throttle_touches_on_any_gain() -> None:
+    assert expiry.touch_due(stored=T + 99.9, refreshed=T + 100, now=T, fraction=0)
+
+
+def test_renewal_due() -> None:
+    config = Config(renewal_timeout=3600)
+    assert not expiry.renewal_due(meta(), now=T + 3599, config=config)
+    assert expiry.renewal_due(meta(), now=T + 3600, config=config)
+    assert not expiry.renewal_due(meta(), now=T + 10**9, config=Config())
+
+
+def test_is_live_applies_todays_config_and_the_revocation_switch() -> None:
+    record_meta = meta()
+    assert expiry.is_live(record_meta, expires_at=T + 1000, browser_close=False, now=T + 999, config=Config())
+    assert not expiry.is_live(
+        record_meta, expires_at=T + 1000, browser_close=False, now=T + 1000, config=Config()
+    )
+    shortened = Config(idle_timeout=60)
+    assert not expiry.is_live(
+        record_meta, expires_at=T + 1000, browser_close=False, now=T + 60, config=shortened
+    )
+    revoked = Config(revoked_before=T + 1)
+    assert not expiry.is_live(
+        record_meta, expires_at=T + 1000, browser_close=False, now=T + 2, config=revoked
+    )
