@@ -135,7 +135,11 @@ def falcon_sender(app: Any) -> Send:
         if form is not None:
             headers = {**headers, "Content-Type": "application/x-www-form-urlencoded"}
         result = client.simulate_request(
-            method, path, headers=headers, body=urlencode(form) if form is not None else None, protocol="https"
+            method,
+            path,
+            headers=headers,
+            body=urlencode(form) if form is not None else None,
+            protocol="https",
         )
         return Reply(result.status_code, list(result.headers.items()), result.text)
 
