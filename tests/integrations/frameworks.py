@@ -146,6 +146,20 @@ def falcon_sender(app: Any) -> Send:
     return send
 
 
+def webtest_sender(app: Any) -> Send:
+    """Through WebTest (real WSGI calls, checked by its WSGI lint), for Pyramid and Bottle."""
+    import webtest
+
+    client = webtest.TestApp(app, extra_environ={"wsgi.url_scheme": "https", "HTTP_HOST": "testserver"})
+
+    def send(method: str, path: str, headers: dict[str, str], form: dict[str, str] | None) -> Reply:
+        client.cookiejar.clear()  # the Browser holds the cookie, not WebTest's jar
+        response = client.request(path, method=method, headers=headers, POST=form, expect_errors=True)
+        return Reply(response.status_int, list(response.headerlist), response.text)
+
+    return send
+
+
 def sender_for(framework: str, app: Any, stack: ExitStack) -> Send:
     """A sender on ``app`` through its framework's test client.
 
@@ -158,6 +172,8 @@ def sender_for(framework: str, app: Any, stack: ExitStack) -> Send:
         return flask_sender(app)
     if framework in ("falcon", "falcon-asgi"):
         return falcon_sender(app)
+    if framework in ("pyramid", "bottle"):
+        return webtest_sender(app)
     if framework == "litestar":
         from litestar.testing import TestClient as LitestarClient
 
