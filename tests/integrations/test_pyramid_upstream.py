@@ -57,8 +57,8 @@ class TestSessionaryWithPyramidsSessionTests(SharedCookieSessionTests, unittest.
         from pyramid import testing
 
         session = self._makeOne(testing.DummyRequest())
-        self.assertEqual(session.changed(), None)
-        self.assertTrue(session.modified)
+        assert session.changed() is None
+        assert session.modified
 
 
 for _name, _reason in NOT_APPLICABLE.items():
