@@ -160,6 +160,35 @@ def webtest_sender(app: Any) -> Send:
     return send
 
 
+def blacksheep_sender(app: Any, stack: ExitStack) -> Send:
+    """Through BlackSheep's ``TestClient``, every request on one event loop (as under a
+    server), the app started first and stopped when ``stack`` closes."""
+    import asyncio
+
+    from blacksheep.contents import FormContent
+    from blacksheep.testing import TestClient as BlackSheepClient
+
+    runner = stack.enter_context(asyncio.Runner())
+    runner.run(app.start())
+    stack.callback(lambda: runner.run(app.stop()))
+    client = BlackSheepClient(app)
+
+    def send(method: str, path: str, headers: dict[str, str], form: dict[str, str] | None) -> Reply:
+        async def request() -> Reply:
+            response = await client._test_simulator.send_request(
+                method=method,
+                path=path,
+                headers=[(k.encode(), v.encode()) for k, v in headers.items()],
+                content=FormContent(list(form.items())) if form is not None else None,
+            )
+            pairs = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in response.headers]
+            return Reply(response.status, pairs, await response.text())
+
+        return runner.run(request())
+
+    return send
+
+
 def sender_for(framework: str, app: Any, stack: ExitStack) -> Send:
     """A sender on ``app`` through its framework's test client.
 
@@ -174,6 +203,8 @@ def sender_for(framework: str, app: Any, stack: ExitStack) -> Send:
         return falcon_sender(app)
     if framework in ("pyramid", "bottle"):
         return webtest_sender(app)
+    if framework == "blacksheep":
+        return blacksheep_sender(app, stack)
     if framework == "litestar":
         from litestar.testing import TestClient as LitestarClient
 
