@@ -140,6 +140,24 @@ class Behaviour:
         browser.post("/write", token=forged)
         assert browser.last_cookie is not None and browser.last_cookie.value != forged
 
+    @pytest.mark.parametrize("url", ["cookie://", "memory://"])
+    def test_the_cookie_and_memory_stores(
+        self, serve: Serve, url: str, user_id: str, clock: FakeClock
+    ) -> None:
+        manager = SessionManager(url, clock=clock, secret_keys=("a-signing-key-for-the-tests",))
+        try:
+            browser = serve(manager)
+            browser.post("/expiry/60")
+            assert browser.last_cookie is not None and browser.last_cookie.max_age == 60
+            assert browser.get("/read").text == "x"
+            browser.post(f"/login/{user_id}")
+            assert browser.get("/read").text == "x"
+            browser.post("/logout")
+            assert browser.last_cookie is not None and browser.last_cookie.deletes
+            assert browser.get("/read").text == "None"
+        finally:
+            manager.close()
+
     # --- what a request asks of its store --------------------------------------------
 
     def test_untouched_requests_make_no_store_call(
