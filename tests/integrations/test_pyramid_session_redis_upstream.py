@@ -8,8 +8,14 @@ now), ``from_redis()`` (the record as the store now holds it, read afresh), ``ti
 ``adjust_session_timeout`` (sessionary: ``get_expiry_age`` / ``set_expiry``) and the
 Python 2 ``iter*`` names. Tests of RedisSession's internals (its session-id objects, its
 fake Redis's keys, its change-detection state) and of behaviour sessionary does not share
-on purpose are listed in ``NOT_APPLICABLE`` with the reason; docs/migrating-from-pyramid-session-redis.md
-describes the differences.
+on purpose are listed in ``NOT_APPLICABLE`` with the reason.
+
+Its app tests (``tests/test_pyramid.py``, kept as ``app_tests.py`` with the app they
+drive) run with that app's views behind sessionary's factory; the two about emptied
+sessions test its ``invalidate_empty_session`` option and are in ``APP_TESTS_NOT_RUN``
+with the reason. Its ``tests/test_factory.py`` is not run: it drives RedisSessionFactory's
+calls into a fake Redis client, its cookie signer and its timeout options, none of which
+sessionary has. docs/migrating-from-pyramid-session-redis.md describes the differences.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ from services import REDIS_HOST, REDIS_PORT, REDIS_URL, require_port
 from sessionary import SessionManager
 from sessionary.integrations.pyramid import PyramidSession
 
+from .upstream.pyramid_session_redis import app_tests
 from .upstream.pyramid_session_redis.session_tests import TestRedisSession
 
 INTERNALS = (
@@ -183,3 +190,97 @@ for _name, _reason in NOT_APPLICABLE.items():
     setattr(_OnSessionary, _name, unittest.skip(f"not applicable: {_reason}")(lambda self: None))
 
 del TestRedisSession  # run only through the adapter
+
+
+# --- its app tests: a Pyramid app's requests through the session factory ----------------
+
+
+def sessionary_web_app(store_url: str) -> Any:
+    """pyramid-session-redis's test app (``web_app.py``, its views unchanged) with
+    sessionary as the session factory instead, on Pyramid's default cookie name."""
+    from pyramid.config import Configurator
+
+    from sessionary.integrations.pyramid import REGISTRY_KEY, SessionaryFactory
+
+    from .upstream.pyramid_session_redis import web_app
+
+    config = Configurator()
+    manager = SessionManager(store_url, cookie_name="session")
+    config.registry[REGISTRY_KEY] = manager
+    config.set_session_factory(SessionaryFactory(manager=manager, session_class=WithSessionId))
+    for name in (
+        "session_access__none",
+        "session_access__set",
+        "session_access__set_and_unset",
+        "session_access__unset",
+    ):
+        config.add_route(name, f"/{name}")
+        config.add_view(getattr(web_app, name), route_name=name)
+    return config.make_wsgi_app()
+
+
+class WithSessionId(PyramidSession):
+    """The tests read ``session_id`` (and do nothing with it); sessionary keeps the token
+    out of views, so here it is the token, for the tests alone."""
+
+    @property
+    def session_id(self) -> str | None:
+        return self.session_key
+
+
+# The tests check ``isinstance(request.session, RedisSession)``: here the session is sessionary's.
+app_tests.RedisSession = WithSessionId
+
+
+class _AppOnSessionary:
+    """Mixed into the upstream app tests: sessionary's app in place of theirs."""
+
+    make_store_url: Any
+
+    def setUp(self) -> None:
+        from webtest import TestApp
+
+        self._pyramid_app = sessionary_web_app(self.make_store_url())
+        self._testapp = TestApp(self._pyramid_app)
+
+
+def _app_test_classes(store: type) -> list[type]:
+    return [
+        type(
+            f"{upstream.__name__}On{store.__name__}", (_AppOnSessionary, store, upstream), {"__test__": True}
+        )
+        for upstream in (app_tests.Test_BasicSessionUsage,)
+    ]
+
+
+class _SQLiteURL:
+    def make_store_url(self) -> str:
+        directory = tempfile.mkdtemp(prefix="sessionary-psr-app-")
+        return f"sqlite:///{directory}/sessions.db"
+
+
+class _RedisURL:
+    def make_store_url(self) -> str:
+        require_port("Redis", REDIS_HOST, REDIS_PORT)
+        prefix = f"sessionary-test-psr-app-{secrets.token_hex(6)}:"
+        self.addCleanup(TestPyramidSessionRedisTestsOnRedis._drop, None, prefix)  # type: ignore[attr-defined]
+        return f"{REDIS_URL}?prefix={prefix}"
+
+
+for _cls in [*_app_test_classes(_SQLiteURL), *_app_test_classes(_RedisURL)]:
+    globals()[f"Test{_cls.__name__}"] = _cls
+del _cls
+
+APP_TESTS_NOT_RUN = {
+    "Test_InvalidateEmptySession_True": (
+        "invalidate_empty_session=True deletes a session whose last key a view deleted; sessionary "
+        "keeps it stored, as Django does (a session is deleted by invalidate(), flush() or logout())"
+    ),
+    "Test_InvalidateEmptySession_False": (
+        "invalidate_empty_session=False keeps such a session and sends no cookie; sessionary keeps "
+        "it and sends the cookie again, as Django does for a modified session"
+    ),
+    "Test_InvalidateEmptySession_Unconfigured": "checks pyramid-session-redis's own default constant",
+}
+del app_tests.Test_BasicSessionUsage, app_tests.Test_InvalidateEmptySession_True
+del app_tests.Test_InvalidateEmptySession_False, app_tests.Test_InvalidateEmptySession_Unconfigured

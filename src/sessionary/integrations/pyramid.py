@@ -111,7 +111,8 @@ class SessionaryFactory:
     """Pyramid's ``ISessionFactory``: ``config.set_session_factory(SessionaryFactory(...))``.
 
     Pyramid calls it the first time a request uses ``request.session``; a request that
-    never does costs nothing.
+    never does costs nothing. ``session_class`` is a :class:`PyramidSession` subclass,
+    for an app that adds attributes of its own.
     """
 
     def __init__(
@@ -120,12 +121,14 @@ class SessionaryFactory:
         config: Config | None = None,
         *,
         manager: SessionManager | None = None,
+        session_class: type[PyramidSession] = PyramidSession,
         **settings: Any,
     ) -> None:
         self.manager = manager or SessionManager(store, config, **settings)
+        self.session_class = session_class
 
     def __call__(self, request: Request) -> PyramidSession:
-        session = open_for_environ(self.manager, request.environ, session_class=PyramidSession)
+        session = open_for_environ(self.manager, request.environ, session_class=self.session_class)
         assert isinstance(session, PyramidSession)
         request.add_response_callback(self._closer(session))
         return session
