@@ -85,32 +85,29 @@ class SessionState:
 
     def mark_set(self, key: str) -> None:
         changed = self.changed
-        if changed is _NOTHING:
-            self.changed = changed = set()
-        changed.add(key)  # type: ignore[union-attr]
-        if key in self.removed:
-            self.removed.discard(key)  # type: ignore[union-attr]
+        if not isinstance(changed, set):
+            changed = self.changed = set()
+        changed.add(key)
+        _discard(self.removed, key)
 
     def mark_removed(self, key: str) -> None:
         removed = self.removed
-        if removed is _NOTHING:
-            self.removed = removed = set()
-        removed.add(key)  # type: ignore[union-attr]
-        if key in self.changed:
-            self.changed.discard(key)  # type: ignore[union-attr]
+        if not isinstance(removed, set):
+            removed = self.removed = set()
+        removed.add(key)
+        _discard(self.changed, key)
 
     def forget_change(self, key: str) -> None:
         """``key`` is stored as it stands (an atomic update wrote it)."""
-        if key in self.changed:
-            self.changed.discard(key)  # type: ignore[union-attr]
-        if key in self.removed:
-            self.removed.discard(key)  # type: ignore[union-attr]
+        _discard(self.changed, key)
+        _discard(self.removed, key)
 
     def set_meta(self, **values: Any) -> None:
         """Metadata the next save writes (sign-in, per-session timeouts)."""
-        if self.meta_changes is _NO_META:
-            self.meta_changes = {}
-        self.meta_changes.update(values)  # type: ignore[attr-defined]
+        meta_changes = self.meta_changes
+        if not isinstance(meta_changes, dict):
+            meta_changes = self.meta_changes = {}
+        meta_changes.update(values)
 
     def clear_data(self) -> None:
         """Django's ``clear()``: empty data, every stored key dropped at the next save."""
@@ -154,3 +151,8 @@ class SessionState:
         self.cleared = False
         self.rewrite = False
         self.meta_changes = _NO_META
+
+
+def _discard(keys: frozenset[str] | set[str], key: str) -> None:
+    if isinstance(keys, set):
+        keys.discard(key)
