@@ -22,6 +22,7 @@ from .cookies import SetCookie, session_cookie
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 FRAMEWORKS = ("flask", "starlette", "fastapi", "litestar")
+FRAMEWORKS += ("quart", "aiohttp")  # the async frameworks: see async_clients.py
 
 
 def load_example(framework: str) -> ModuleType:
@@ -122,6 +123,10 @@ def sender_for(framework: str, app: Any, stack: ExitStack) -> Send:
     """
     if framework == "flask":
         return flask_sender(app)
+    from .async_clients import ASYNC_FRAMEWORKS, async_sender
+
+    if framework in ASYNC_FRAMEWORKS:
+        return async_sender(framework, app, stack)
     if framework == "litestar":
         from litestar.testing import TestClient as LitestarClient
 

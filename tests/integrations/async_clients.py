@@ -1,0 +1,74 @@
+"""Senders for the async frameworks' own test clients (Quart, aiohttp, Sanic, Tornado).
+
+Each sender owns one event loop (an ``asyncio.Runner`` entered on the test's exit
+stack) and runs every request of the test on it, as a server does: a store's async
+connections are opened, used and closed on one loop. The app's startup runs when the
+sender is made and its shutdown when the stack closes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Coroutine
+from contextlib import ExitStack
+from typing import Any, TypeVar
+
+from .frameworks import Reply, Send
+
+ASYNC_FRAMEWORKS = ("quart", "aiohttp")
+
+T = TypeVar("T")
+
+
+class Loop:
+    """One event loop for a test; ``run`` drives a coroutine on it to the end."""
+
+    def __init__(self, stack: ExitStack) -> None:
+        self.runner = stack.enter_context(asyncio.Runner())
+
+    def run(self, coroutine: Coroutine[Any, Any, T]) -> T:
+        return self.runner.run(coroutine)
+
+
+def quart_sender(app: Any, stack: ExitStack) -> Send:
+    loop = Loop(stack)
+    test_app = app.test_app()
+    loop.run(test_app.__aenter__())  # runs the app's before_serving functions
+    stack.callback(lambda: loop.run(test_app.__aexit__(None, None, None)))
+    client = test_app.test_client()
+
+    async def request(method: str, path: str, headers: dict[str, str], form: dict[str, str] | None) -> Reply:
+        client.cookie_jar = None  # the Browser holds the cookie, not the client's jar
+        response = await client.open(path, method=method, headers=headers, form=form, scheme="https")
+        text = await response.get_data(as_text=True)
+        return Reply(response.status_code, list(response.headers.items()), text)
+
+    return lambda method, path, headers, form: loop.run(request(method, path, headers, form))
+
+
+def aiohttp_sender(app: Any, stack: ExitStack) -> Send:
+    from aiohttp import DummyCookieJar
+    from aiohttp.test_utils import TestClient, TestServer
+
+    loop = Loop(stack)
+
+    async def start() -> TestClient[Any, Any]:
+        client: TestClient[Any, Any] = TestClient(TestServer(app), cookie_jar=DummyCookieJar())
+        await client.start_server()  # runs the app's on_startup
+        return client
+
+    client = loop.run(start())
+    stack.callback(lambda: loop.run(client.close()))  # runs on_cleanup
+
+    async def request(method: str, path: str, headers: dict[str, str], form: dict[str, str] | None) -> Reply:
+        async with client.request(method, path, headers=headers, data=form) as response:
+            return Reply(response.status, list(response.headers.items()), await response.text())
+
+    return lambda method, path, headers, form: loop.run(request(method, path, headers, form))
+
+
+SENDERS = {"quart": quart_sender, "aiohttp": aiohttp_sender}
+
+
+def async_sender(framework: str, app: Any, stack: ExitStack) -> Send:
+    return SENDERS[framework](app, stack)
