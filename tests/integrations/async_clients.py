@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 from .frameworks import Reply, Send
 
-ASYNC_FRAMEWORKS = ("quart", "aiohttp")
+ASYNC_FRAMEWORKS = ("quart", "aiohttp", "tornado")
 
 T = TypeVar("T")
 
@@ -67,7 +67,47 @@ def aiohttp_sender(app: Any, stack: ExitStack) -> Send:
     return lambda method, path, headers, form: loop.run(request(method, path, headers, form))
 
 
-SENDERS = {"quart": quart_sender, "aiohttp": aiohttp_sender}
+def tornado_sender(app: Any, stack: ExitStack) -> Send:
+    """Tornado's own test client is a unittest case (AsyncHTTPTestCase); this does what it
+    does: the app on an unused loopback port, fetched with Tornado's AsyncHTTPClient."""
+    from urllib.parse import urlencode
+
+    from tornado.httpclient import AsyncHTTPClient
+    from tornado.httpserver import HTTPServer
+    from tornado.testing import bind_unused_port
+
+    loop = Loop(stack)
+
+    async def start() -> tuple[HTTPServer, int, AsyncHTTPClient]:
+        sock, port = bind_unused_port()
+        server = HTTPServer(app)
+        server.add_sockets([sock])
+        return server, port, AsyncHTTPClient()
+
+    server, port, client = loop.run(start())
+
+    async def stop() -> None:
+        server.stop()
+        await server.close_all_connections()
+        client.close()
+
+    stack.callback(lambda: loop.run(stop()))
+
+    async def request(method: str, path: str, headers: dict[str, str], form: dict[str, str] | None) -> Reply:
+        response = await client.fetch(
+            f"http://127.0.0.1:{port}{path}",
+            method=method,
+            headers=headers,
+            body=urlencode(form or {}) if method == "POST" else None,
+            follow_redirects=False,
+            raise_error=False,
+        )
+        return Reply(response.code, list(response.headers.get_all()), response.body.decode())
+
+    return lambda method, path, headers, form: loop.run(request(method, path, headers, form))
+
+
+SENDERS = {"quart": quart_sender, "aiohttp": aiohttp_sender, "tornado": tornado_sender}
 
 
 def async_sender(framework: str, app: Any, stack: ExitStack) -> Send:
