@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 from .frameworks import Reply, Send
 
-ASYNC_FRAMEWORKS = ("quart", "aiohttp", "tornado")
+ASYNC_FRAMEWORKS = ("quart", "aiohttp", "tornado", "sanic")
 
 T = TypeVar("T")
 
@@ -107,7 +107,28 @@ def tornado_sender(app: Any, stack: ExitStack) -> Send:
     return lambda method, path, headers, form: loop.run(request(method, path, headers, form))
 
 
-SENDERS = {"quart": quart_sender, "aiohttp": aiohttp_sender, "tornado": tornado_sender}
+def sanic_sender(app: Any, stack: ExitStack) -> Send:
+    """sanic-testing's ReusableClient: one real Sanic server on a free loopback port
+    for the whole test (its startup and shutdown listeners run once), on this loop."""
+    from sanic_testing.reusable import ReusableClient
+
+    from services import free_port
+
+    loop = Loop(stack)
+    client = ReusableClient(app, port=free_port(), loop=loop.runner.get_loop())
+    client.run()
+    stack.callback(client.stop)
+
+    def send(method: str, path: str, headers: dict[str, str], form: dict[str, str] | None) -> Reply:
+        body = {"data": form} if form is not None else {}
+        _, response = getattr(client, method.lower())(path, headers=headers, **body)
+        assert response is not None
+        return Reply(response.status, list(response.headers.multi_items()), response.text)
+
+    return send
+
+
+SENDERS = {"quart": quart_sender, "aiohttp": aiohttp_sender, "tornado": tornado_sender, "sanic": sanic_sender}
 
 
 def async_sender(framework: str, app: Any, stack: ExitStack) -> Send:

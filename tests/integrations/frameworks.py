@@ -22,7 +22,7 @@ from .cookies import SetCookie, session_cookie
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 FRAMEWORKS = ("flask", "starlette", "fastapi", "litestar")
-FRAMEWORKS += ("quart", "aiohttp", "tornado")  # the async frameworks: see async_clients.py
+FRAMEWORKS += ("quart", "aiohttp", "tornado", "sanic")  # the async frameworks: see async_clients.py
 
 
 def load_example(framework: str) -> ModuleType:
