@@ -22,6 +22,7 @@ session (``new``, ``created``, ``empty``, ``identity``, ``max_age``, ``changed()
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -33,6 +34,8 @@ from ..lifecycle import failure_response
 from ..manager import DEFAULT_STORE, SessionManager
 from ..session import Session
 from ..stores import Store
+
+logger = logging.getLogger("sessionary")
 
 SESSION_KEY = "session"
 MANAGER_KEY = web.AppKey("sessionary_manager", SessionManager)
@@ -124,9 +127,11 @@ class SessionaryMiddleware:
         if response.prepared:
             # Streamed or a WebSocket: the headers are gone, and with them the cookie.
             if session.modified:
-                raise RuntimeError(
-                    "the session changed after the response was prepared (streamed); "
-                    "change it before response.prepare(), or call await session.asave()"
+                logger.error(
+                    "%s %s: the session changed after the response was prepared (streamed), "
+                    "so the change is not saved; change it before response.prepare()",
+                    request.method,
+                    request.path,
                 )
             return response
         try:
