@@ -20,7 +20,6 @@ from sessionary.stores import open_store
 from .async_clients import quart_sender
 from .frameworks import Browser
 
-
 BrowserFor = Callable[[Quart], Browser]
 
 
