@@ -71,6 +71,7 @@ class SessionMixin(_Base):
     """Put it before ``RequestHandler`` in the bases: ``class H(SessionMixin, RequestHandler)``."""
 
     _sessionary_session: Session | None = None
+    _sessionary_finishing: asyncio.Future[None] | None = None
 
     @property
     def session_manager(self) -> SessionManager:
@@ -98,12 +99,17 @@ class SessionMixin(_Base):
 
     def finish(self, chunk: str | bytes | dict[str, Any] | None = None) -> asyncio.Future[None]:
         """Save the session (asynchronously) and add its headers, then finish."""
+        if self._sessionary_finishing is not None:
+            # finish() again while the save runs (redirect() finishes, then Tornado's
+            # auto-finish asks again): the same finish, once.
+            return self._sessionary_finishing
         session = self._sessionary_session
         if session is None or self._finished or self._headers_written:
             finished: asyncio.Future[None] = super().finish(chunk)
             return finished
-        self._sessionary_session = None  # closed once, even if finish is called again
-        return asyncio.ensure_future(self._close_then_finish(session, chunk))
+        self._sessionary_session = None
+        self._sessionary_finishing = asyncio.ensure_future(self._close_then_finish(session, chunk))
+        return self._sessionary_finishing
 
     async def _close_then_finish(self, session: Session, chunk: str | bytes | dict[str, Any] | None) -> None:
         manager = self.session_manager
