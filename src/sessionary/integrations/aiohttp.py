@@ -124,6 +124,8 @@ class SessionaryMiddleware:
             response = raised = error
         except (StoreError, SessionInterrupted) as error:
             return _failure(manager, error)
+        if not isinstance(response, web.StreamResponse):
+            raise RuntimeError(f"the handler returned {type(response).__name__!r}, not a web.StreamResponse")
         if response.prepared:
             # Streamed or a WebSocket: the headers are gone, and with them the cookie.
             if session.modified:
