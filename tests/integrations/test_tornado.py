@@ -53,6 +53,12 @@ class NotFound(SessionMixin, RequestHandler):
         raise HTTPError(404)
 
 
+class Unstorable(SessionMixin, RequestHandler):
+    async def get(self) -> None:
+        await self.session.aset("tags", {"a", "set"})  # not JSON: refused at the save
+        self.write("ok")
+
+
 class Login(SessionMixin, RequestHandler):
     async def post(self, user_id: str) -> None:
         await alogin(await self.get_session(), user_id)
@@ -95,6 +101,7 @@ class TornadoCase(AsyncHTTPTestCase):
                 (r"/redirect", Redirect),
                 (r"/fails", Fails),
                 (r"/not-found", NotFound),
+                (r"/unstorable", Unstorable),
                 (r"/login/(.+)", Login),
                 (r"/signed-out-elsewhere/(.+)", SignedOutElsewhere),
             ]
@@ -141,6 +148,13 @@ class TornadoCase(AsyncHTTPTestCase):
         self.send("/write")
         assert self.send("/not-found").code == 404
         assert self.send("/read").body == b"404"
+
+    def test_a_value_that_cannot_be_stored_answers_500_and_the_request_ends(self) -> None:
+        self.send("/write")
+        response = self.send("/unstorable")
+        assert response.code == 500
+        assert response.headers.get_list("Set-Cookie") == []
+        assert self.send("/read").body == b"1"
 
     def test_a_session_ended_during_the_request_answers_400(self) -> None:
         self.send(f"/login/{self.user_id}", method="POST")

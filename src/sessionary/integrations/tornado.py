@@ -25,6 +25,7 @@ session ended mid-request 400, neither with a cookie.
 from __future__ import annotations
 
 import asyncio
+import sys
 from typing import TYPE_CHECKING, Any
 
 from tornado.web import Application, RequestHandler
@@ -117,6 +118,15 @@ class SessionMixin(_Base):
             outcome = await manager.aclose_session(session, self.get_status())
         except (StoreError, SessionInterrupted) as error:
             self._become_failure(manager, error)
+            chunk = None
+        except Exception:
+            # A value that cannot be stored (SessionValueError), a cookie too large...:
+            # answer 500 as Tornado does for a handler's error, and finish all the same.
+            self.log_exception(*sys.exc_info())
+            self.clear()
+            self.set_status(500)
+            self.__dict__.pop("_new_cookie", None)
+            self.write_error(500, exc_info=sys.exc_info())
             chunk = None
         else:
             self._apply(outcome)
