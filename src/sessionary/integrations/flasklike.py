@@ -16,6 +16,7 @@ from flask.sessions import SessionMixin
 
 from ..config import SETTING_NAMES, Config
 from ..errors import ConfigError
+from ..lifecycle import failure_response
 from ..manager import DEFAULT_STORE, SessionManager
 from ..session import Session
 from ..stores import Store
@@ -55,6 +56,25 @@ class FlaskSession(Session, SessionMixin):  # type: ignore[misc]
         """True when the request brought no live session (one is created if something is saved)."""
         self.load()
         return self.session_key is None
+
+
+class FlaskLikeResponse(Protocol):
+    """A Flask (Werkzeug) or Quart response, as far as failing closed goes."""
+
+    status_code: int
+    headers: Any
+
+    def set_data(self, value: bytes) -> None: ...
+
+
+def become_failure(response: FlaskLikeResponse, manager: SessionManager, error: Exception) -> None:
+    """Turn ``response`` into the fail-closed answer: a store failure must not look like
+    a visitor without a session, and no cookie is set."""
+    status, headers, body = failure_response(manager, error)
+    response.status_code = status
+    response.headers.clear()
+    response.headers.extend(headers)
+    response.set_data(body)
 
 
 class FlaskLikeApp(Protocol):

@@ -32,7 +32,14 @@ from ..lifecycle import failure_response
 from ..manager import SessionManager
 from ..session import Session
 from ..stores import Store
-from .flasklike import EXTENSION_KEY, FlaskSession, build_manager, check_settings, manager_of
+from .flasklike import (
+    EXTENSION_KEY,
+    FlaskSession,
+    become_failure,
+    build_manager,
+    check_settings,
+    manager_of,
+)
 
 
 class QuartSession(FlaskSession):
@@ -68,23 +75,13 @@ class SessionaryInterface(SessionInterface):
         try:
             outcome = await self.manager.aclose_session(session, response.status_code)
         except (StoreError, SessionInterrupted) as error:
-            _become_failure(response, self.manager, error)
+            become_failure(response, self.manager, error)
             return
         if outcome.changes_nothing:
             return
         headers = outcome.apply(list(response.headers.items()))
         response.headers.clear()
         response.headers.extend(headers)
-
-
-def _become_failure(response: Response | WerkzeugResponse, manager: SessionManager, error: Exception) -> None:
-    """Turn ``response`` into the fail-closed answer: a store failure must not look like
-    a visitor without a session, and no cookie is set."""
-    status, headers, body = failure_response(manager, error)
-    response.status_code = status
-    response.headers.clear()
-    response.headers.extend(headers)
-    response.set_data(body)
 
 
 class Sessionary:
