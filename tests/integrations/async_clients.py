@@ -133,3 +133,66 @@ SENDERS = {"quart": quart_sender, "aiohttp": aiohttp_sender, "tornado": tornado_
 
 def async_sender(framework: str, app: Any, stack: ExitStack) -> Send:
     return SENDERS[framework](app, stack)
+
+
+def unstorable_app(framework: str, manager: Any) -> Any:
+    """An app of ``framework`` whose one view (``/``) puts a set, which is not JSON, in
+    the session: the save refuses it."""
+    unstorable = {"a", "set"}
+    if framework == "quart":
+        from quart import Quart, session
+
+        from sessionary.integrations.quart import Sessionary
+
+        quart_app = Quart(__name__)
+        Sessionary(quart_app, manager=manager)
+
+        @quart_app.get("/")
+        async def quart_view() -> str:
+            await session.aset("tags", unstorable)
+            return "ok"
+
+        return quart_app
+    if framework == "aiohttp":
+        from aiohttp import web
+
+        from sessionary.integrations.aiohttp import get_session
+        from sessionary.integrations.aiohttp import setup as aiohttp_setup
+
+        async def aiohttp_view(request: web.Request) -> web.Response:
+            (await get_session(request))["tags"] = unstorable
+            return web.Response(text="ok")
+
+        aiohttp_app = web.Application()
+        aiohttp_setup(aiohttp_app, manager=manager)
+        aiohttp_app.router.add_get("/", aiohttp_view)
+        return aiohttp_app
+    if framework == "tornado":
+        from tornado.web import Application, RequestHandler
+
+        from sessionary.integrations.tornado import SessionMixin
+        from sessionary.integrations.tornado import setup as tornado_setup
+
+        class View(SessionMixin, RequestHandler):
+            async def get(self) -> None:
+                await self.session.aset("tags", unstorable)
+                self.write("ok")
+
+        tornado_app = Application([(r"/", View)])
+        tornado_setup(tornado_app, manager=manager)
+        return tornado_app
+    import secrets
+
+    from sanic import HTTPResponse, Request, Sanic, text
+
+    from sessionary.integrations.sanic import setup as sanic_setup
+
+    sanic_app: Sanic[Any, Any] = Sanic(f"unstorable_{secrets.token_hex(4)}")
+    sanic_setup(sanic_app, manager=manager)
+
+    @sanic_app.get("/")
+    async def sanic_view(request: Request) -> HTTPResponse:
+        await request.ctx.session.aset("tags", unstorable)
+        return text("ok")
+
+    return sanic_app

@@ -23,7 +23,7 @@ from sessionary import SessionManager
 from sessionary.stores import Store, open_store
 from sessionary.testing import FakeClock
 
-from .async_clients import ASYNC_FRAMEWORKS
+from .async_clients import ASYNC_FRAMEWORKS, async_sender
 from .frameworks import Browser, example_sender
 
 
@@ -124,3 +124,16 @@ def test_a_corrupted_record_answers_503(framework: str, tmp_path: Path, exit_sta
     reply = browser.get("/check-session")
     assert reply.status == 503
     assert reply.set_cookies == []
+
+
+def test_a_value_that_cannot_be_stored_answers_500_and_saves_nothing(
+    framework: str, tmp_path: Path, exit_stack: ExitStack
+) -> None:
+    from .async_clients import unstorable_app
+
+    manager = SessionManager(f"sqlite:///{tmp_path}/sessions.db")
+    browser = Browser(async_sender(framework, unstorable_app(framework, manager), exit_stack))
+    reply = browser.get("/")
+    assert reply.status == 500
+    assert reply.set_cookies == []
+    assert manager.stats().live == 0

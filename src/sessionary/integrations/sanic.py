@@ -22,6 +22,7 @@ store failure answers 503 and a session ended mid-request 400, neither with a co
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from sanic import HTTPResponse, Request, Sanic
@@ -33,6 +34,8 @@ from ..lifecycle import failure_response
 from ..manager import DEFAULT_STORE, SessionManager
 from ..session import Session
 from ..stores import Store
+
+logger = logging.getLogger("sessionary")
 
 
 def setup(
@@ -65,6 +68,13 @@ def setup(
             outcome = await manager.aclose_session(session, response.status)
         except (StoreError, SessionInterrupted) as error:
             return _failure(manager, error)
+        except Exception as error:
+            # A value that cannot be stored, a cookie too large...: Sanic would log an
+            # error raised here and send the handler's response without the save, so
+            # answer as for an error in the handler (500, through the app's handler).
+            logger.exception("the session could not be saved")
+            answer: HTTPResponse = request.app.error_handler.response(request, error)  # type: ignore[no-untyped-call]
+            return answer
         if not outcome.changes_nothing:
             headers = outcome.apply(list(response.headers.items()))
             response.headers.clear()
