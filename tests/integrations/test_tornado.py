@@ -59,6 +59,14 @@ class Unstorable(SessionMixin, RequestHandler):
         self.write("ok")
 
 
+class Flushed(SessionMixin, RequestHandler):
+    async def get(self) -> None:
+        await self.session.aload()
+        self.write("streamed")
+        await self.flush()
+        self.session["late"] = "change"
+
+
 class Login(SessionMixin, RequestHandler):
     async def post(self, user_id: str) -> None:
         await alogin(await self.get_session(), user_id)
@@ -102,6 +110,7 @@ class TornadoCase(AsyncHTTPTestCase):
                 (r"/fails", Fails),
                 (r"/not-found", NotFound),
                 (r"/unstorable", Unstorable),
+                (r"/flushed", Flushed),
                 (r"/login/(.+)", Login),
                 (r"/signed-out-elsewhere/(.+)", SignedOutElsewhere),
             ]
@@ -154,6 +163,14 @@ class TornadoCase(AsyncHTTPTestCase):
         response = self.send("/unstorable")
         assert response.code == 500
         assert response.headers.get_list("Set-Cookie") == []
+        assert self.send("/read").body == b"1"
+
+    def test_a_change_after_flush_is_not_saved_and_says_so(self) -> None:
+        self.send("/write")
+        with self.assertLogs("sessionary", "ERROR") as logged:
+            response = self.send("/flushed")
+        assert response.body == b"streamed"
+        assert "not saved" in logged.output[0]
         assert self.send("/read").body == b"1"
 
     def test_a_session_ended_during_the_request_answers_400(self) -> None:

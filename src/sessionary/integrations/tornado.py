@@ -25,6 +25,7 @@ session ended mid-request 400, neither with a cookie.
 from __future__ import annotations
 
 import asyncio
+import logging
 import sys
 from typing import TYPE_CHECKING, Any
 
@@ -38,6 +39,8 @@ from ..session import Session
 from ..stores import Store
 
 SETTINGS_KEY = "sessionary_manager"
+
+logger = logging.getLogger("sessionary")
 
 if TYPE_CHECKING:  # the mixin is typed as the handler it joins
     _Base = RequestHandler
@@ -106,6 +109,13 @@ class SessionMixin(_Base):
             return self._sessionary_finishing
         session = self._sessionary_session
         if session is None or self._finished or self._headers_written:
+            if session is not None and session.modified and self._headers_written:
+                logger.error(
+                    "%s %s: the session changed after flush() sent the headers, so the "
+                    "change is not saved; change it before flush()",
+                    self.request.method,
+                    self.request.path,
+                )
             finished: asyncio.Future[None] = super().finish(chunk)
             return finished
         self._sessionary_session = None
