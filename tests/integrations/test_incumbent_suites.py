@@ -5,7 +5,8 @@ The sdist of the installed aiohttp-session is downloaded (``pip download --no-bi
 ``import aiohttp_session`` is the adapter), and every test's outcome must be the one
 listed here: the passes pass, and each failure is a difference documented in
 docs/migrating-from-aiohttp-session.md ("aiohttp-session's own tests"). A new pass or a
-new failure fails this test. Quart-Session ships no tests in its sdist.
+new failure fails this test. Quart-Session's and Quart's sdists ship no tests; Sanic,
+Tornado and aiohttp have no sessions of their own, so no session tests.
 """
 
 from __future__ import annotations
