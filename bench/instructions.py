@@ -23,6 +23,7 @@ import re
 import subprocess
 import sys
 import tempfile
+import uuid
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -33,7 +34,10 @@ CONTENDERS = {
     "sessionary-asgi-cookie": ("asgi", "cookie"),
     "sessionary-flask-sqlite": ("wsgi", "sqlite"),
     "sessionary-django-sqlite": ("django", "sqlite"),
+    "sessionary-asgi-redis": ("asgi", "redis"),
+    "sessionary-flask-redis": ("wsgi", "redis"),
 }
+REDIS_URL = os.environ.get("SESSIONARY_BENCH_REDIS", "redis://127.0.0.1:6379/0")
 SCENARIOS = ("untouched", "read", "write", "new", "rolling")
 WARM_UP = 50
 
@@ -47,12 +51,24 @@ def worker(spec_json: str, scenario: str, requests: int) -> None:
     functools.reduce(lambda _, __: contender.batch(scenario, requests, with_baseline=False), range(1), None)
 
 
+def redis_cleanup(prefix: str) -> None:
+    """Delete the keys one measurement left in the shared Redis (its own prefix only)."""
+    import redis
+
+    client = redis.Redis.from_url(REDIS_URL)
+    names = list(client.scan_iter(match=f"*{prefix}*", count=1000))
+    for start in range(0, len(names), 1000):
+        client.delete(*names[start : start + 1000])
+    client.close()
+
+
 def measure(name: str, scenario: str, requests: int, src: str | None) -> int:
     """Instructions callgrind collected for ``requests`` requests."""
     framework, store = CONTENDERS[name]
     env = dict(os.environ)
     if src:
         env["PYTHONPATH"] = os.pathsep.join(p for p in (src, env.get("PYTHONPATH")) if p)
+    prefix = f"sessionary-instructions-{uuid.uuid4().hex[:8]}:"
     with tempfile.TemporaryDirectory(prefix="sessionary-instructions-") as tmpdir:
         spec = {
             "name": name,
@@ -60,6 +76,8 @@ def measure(name: str, scenario: str, requests: int, src: str | None) -> int:
             "library": "sessionary",
             "store": store,
             "tmpdir": tmpdir,
+            "redis_url": REDIS_URL,
+            "redis_prefix": prefix,
         }
         command = [
             "valgrind",
@@ -73,7 +91,11 @@ def measure(name: str, scenario: str, requests: int, src: str | None) -> int:
             scenario,
             str(requests),
         ]
-        result = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+        try:
+            result = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+        finally:
+            if store == "redis":
+                redis_cleanup(prefix)
     found = re.search(r"Collected : (\d+)", result.stderr)
     if result.returncode != 0 or found is None:
         raise RuntimeError(f"{name} {scenario}: worker failed\n{result.stderr[-2000:]}")
