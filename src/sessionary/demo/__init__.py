@@ -52,4 +52,16 @@ def serve(*, host: str, port: int, store: str, host_prefix: bool = False) -> Non
         f"cookie: {manager.config.session_cookie_name})",
         flush=True,
     )
-    uvicorn.run(app, host=host, port=port, log_level="info", server_header=False)
+    uvicorn.run(app, host=host, port=port, log_level="info", server_header=False, log_config=log_config())
+
+
+def log_config() -> dict[str, Any]:
+    """uvicorn's logging, plus sessionary's warnings and errors (a store failure, a rejected
+    cookie) on the same handler: the demo is an app, so it chooses where they go."""
+    import copy
+
+    from uvicorn.config import LOGGING_CONFIG
+
+    config: dict[str, Any] = copy.deepcopy(LOGGING_CONFIG)
+    config["loggers"]["sessionary"] = {"handlers": ["default"], "level": "WARNING", "propagate": False}
+    return config
