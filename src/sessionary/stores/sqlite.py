@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import sqlite3
 import threading
 import time
@@ -53,6 +54,9 @@ CREATE TABLE IF NOT EXISTS sessionary_users (
 """
 
 # One statement reads a session, enforcing its deadline and the user's valid_after.
+# sqlite3's error for a TEXT value that is not UTF-8 (it goes on to quote the value).
+_UNDECODABLE = re.compile(r"Could not decode to UTF-8 column '([^']*)'")
+
 _LOAD = """
 SELECT s.data, s.meta, s.expires_at, s.alias_of
 FROM sessionary_sessions AS s
@@ -123,6 +127,11 @@ class SQLiteBackend(Backend):
                 time.sleep(0.01)
 
     def _error(self, exc: sqlite3.Error) -> StoreUnavailable | StoreCorrupted:
+        undecodable = _UNDECODABLE.match(str(exc))
+        if undecodable:
+            # sqlite3 quotes the column's text in its message: never let session data
+            # reach a log, only which column is not UTF-8.
+            return StoreCorrupted(self.name, f"column {undecodable.group(1)!r} holds text that is not UTF-8")
         if isinstance(exc, sqlite3.DatabaseError) and not isinstance(exc, sqlite3.OperationalError):
             return StoreCorrupted(self.name, str(exc))
         return StoreUnavailable(self.name, str(exc))
@@ -143,6 +152,18 @@ class SQLiteBackend(Backend):
         cursor = self._execute(sql, parameters)
         try:
             return cursor.fetchone()
+        except sqlite3.Error as exc:  # a row's text is decoded here, not in execute()
+            raise self._error(exc) from None
+        finally:
+            cursor.close()
+
+    def _all(self, sql: str, parameters: tuple[Any, ...] = ()) -> list[Any]:
+        """Every row of a query, decoding errors reported as the store's (as ``_one``)."""
+        cursor = self._execute(sql, parameters)
+        try:
+            return cursor.fetchall()
+        except sqlite3.Error as exc:
+            raise self._error(exc) from None
         finally:
             cursor.close()
 
@@ -343,7 +364,7 @@ class SQLiteBackend(Backend):
 
     def user_sessions(self, user_id: str, now: float) -> list[Summary]:
         self._execute("DELETE FROM sessionary_sessions WHERE user_id = ? AND expires_at <= ?", (user_id, now))
-        rows = self._execute(
+        rows = self._all(
             """
             SELECT s.key, s.meta, s.expires_at
             FROM sessionary_sessions AS s
@@ -352,7 +373,7 @@ class SQLiteBackend(Backend):
               AND (u.valid_after IS NULL OR s.issued_at >= u.valid_after)
             """,
             (user_id, now),
-        ).fetchall()
+        )
         return [
             Summary(key, Meta.from_json(meta, store=self.name), expires_at) for key, meta, expires_at in rows
         ]
