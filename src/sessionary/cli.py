@@ -13,16 +13,18 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import secrets
 import sys
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TextIO
 
 from .config import Config
 from .devices import table
-from .errors import SessionaryError, UnsupportedOperation
+from .errors import ConfigError, SessionaryError, StoreUnavailable, UnsupportedOperation
 from .manager import SessionManager
 
 DEFAULT_STORE = "sqlite:///sessions.db"
@@ -96,6 +98,10 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int
         if args.command == "demo":
             from .demo import serve
 
+            if not 1 <= args.port <= 65535:
+                print(f"sessionary: --port {args.port} is not a port number (1 to 65535)", file=sys.stderr)
+                return 2
+
             serve(
                 host=args.host,
                 port=args.port,
@@ -108,12 +114,49 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int
         # operations can say themselves what that store cannot do.
         manager = SessionManager(args.store, Config(secret_keys=(secrets.token_urlsafe(32),)))
         try:
+            _must_exist(manager, args.command)
+            _reach(manager)
             return _COMMANDS[args.command](manager, args, out)
         finally:
             manager.close()
     except SessionaryError as exc:
         print(f"sessionary: {exc}", file=sys.stderr)
         return 1
+
+
+def _must_exist(manager: SessionManager, command: str) -> None:
+    """Only ``migrate`` may create a SQLite file: any other command on a path that does not
+    exist (a typo) says so, instead of creating an empty store and reporting it empty."""
+    path = getattr(manager.store.sync, "path", None)
+    if command == "migrate" or not isinstance(path, Path):
+        return
+    try:
+        path.stat()
+    except FileNotFoundError:
+        raise ConfigError(
+            "--store",
+            f"no such file {str(path)!r} (check the path; `sessionary migrate` creates a new store)",
+        ) from None
+    except OSError:
+        pass  # not ours to judge: opening the store reports it
+
+
+def _reach(manager: SessionManager) -> None:
+    """A PostgreSQL store is tried with one direct connection first: a one-off command
+    then reports a server it cannot reach in one line, at once, instead of waiting out
+    the pool's retries (and their log lines)."""
+    settings = getattr(manager.store.sync, "settings", None)
+    conninfo = getattr(settings, "conninfo", None)
+    if not isinstance(conninfo, str):
+        return
+    logging.getLogger("psycopg.pool").addHandler(logging.NullHandler())
+    logging.getLogger("psycopg.pool").propagate = False
+    import psycopg
+
+    try:
+        psycopg.connect(conninfo, autocommit=True).close()
+    except psycopg.Error as exc:
+        raise StoreUnavailable(manager.store.name, " ".join(str(exc).split()) or type(exc).__name__) from None
 
 
 def _clear_expired(manager: SessionManager, args: argparse.Namespace, out: TextIO) -> int:

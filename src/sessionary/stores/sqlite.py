@@ -26,7 +26,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, quote, urlsplit
 
 from .._sync.backend import Backend
 from ..errors import ConfigError, StoreCorrupted, StoreUnavailable
@@ -53,10 +53,10 @@ CREATE TABLE IF NOT EXISTS sessionary_users (
 ) WITHOUT ROWID;
 """
 
-# One statement reads a session, enforcing its deadline and the user's valid_after.
 # sqlite3's error for a TEXT value that is not UTF-8 (it goes on to quote the value).
 _UNDECODABLE = re.compile(r"Could not decode to UTF-8 column '([^']*)'")
 
+# One statement reads a session, enforcing its deadline and the user's valid_after.
 _LOAD = """
 SELECT s.data, s.meta, s.expires_at, s.alias_of
 FROM sessionary_sessions AS s
@@ -89,14 +89,19 @@ class SQLiteBackend(Backend):
         connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
         if connection is not None and self._local.pid == os.getpid():
             return connection
+        read_only = self._read_only_uri()
         try:
             connection = sqlite3.connect(
-                self.path, isolation_level=None, timeout=self._busy_timeout / 1000, check_same_thread=False
+                read_only or self.path,
+                isolation_level=None,
+                timeout=self._busy_timeout / 1000,
+                check_same_thread=False,
+                uri=read_only is not None,
             )
             connection.execute(f"PRAGMA busy_timeout={int(self._busy_timeout)}")
             connection.execute(f"PRAGMA synchronous={self._synchronous}")
             with self._setup_lock:
-                if not self._schema_ready:
+                if not self._schema_ready and not read_only:
                     self._enter_wal(connection)
                     connection.executescript(SCHEMA)
                     self._schema_ready = True
@@ -107,6 +112,23 @@ class SQLiteBackend(Backend):
         with self._lock:
             self._connections.append(connection)
         return connection
+
+    def _read_only_uri(self) -> str | None:
+        """How to open a file this process may read but not write (None: read-write).
+
+        Read-only (no schema, no WAL switch): reads work, writes fail as the store's error.
+        Opened read-write, even a read fails ("attempt to write a readonly database"). A
+        read-only connection still needs the WAL index (``-shm``); when there is none and
+        the folder cannot hold one, no writer has the file open, and it is read as
+        immutable."""
+        try:
+            if not self.path.is_file() or os.access(self.path, os.W_OK):
+                return None
+            index = self.path.with_name(self.path.name + "-shm")
+            immutable = not index.exists() and not os.access(self.path.parent, os.W_OK)
+        except OSError:  # a folder on the way we may not enter: let connecting report it
+            return None
+        return f"file:{quote(str(self.path))}?mode=ro" + ("&immutable=1" if immutable else "")
 
     def _enter_wal(self, connection: sqlite3.Connection) -> None:
         """Switch the file to WAL mode (it stays so), waiting out other processes doing the same.
