@@ -195,8 +195,7 @@ def _migrate(manager: SessionManager, args: argparse.Namespace, out: TextIO) -> 
     if migrate is None:
         print(f"{manager.store.name}: nothing to migrate (this store needs no schema).", file=out)
         return 0
-    migrate()
-    print(f"{manager.store.name}: schema is up to date.", file=out)
+    print(f"{manager.store.name}: {migrate()}.", file=out)
     return 0
 
 
