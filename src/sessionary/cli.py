@@ -149,8 +149,11 @@ def _reach(manager: SessionManager) -> None:
     conninfo = getattr(settings, "conninfo", None)
     if not isinstance(conninfo, str):
         return
-    logging.getLogger("psycopg.pool").addHandler(logging.NullHandler())
-    logging.getLogger("psycopg.pool").propagate = False
+    # The command is the app here: the pool's own retry warnings would repeat the one line.
+    pool_log = logging.getLogger("psycopg.pool")
+    if pool_log.propagate:
+        pool_log.addHandler(logging.NullHandler())
+        pool_log.propagate = False
     import psycopg
 
     try:
