@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import logging
 import secrets
+import subprocess
+import sys
 import time
 import warnings
 from collections.abc import Callable, Iterator
@@ -391,3 +393,102 @@ def test_flask_session_sql_expired_and_unknown(store_url: str, tmp_path: Path) -
     check_refused(new, "session", secrets.token_urlsafe(32))
     time.sleep(1.2)
     check_refused(new, "session", value)
+
+
+# --- the bulk form: `sessionary import --from flask-session` ------------------------------
+
+COMMAND = Path(sys.executable).with_name("sessionary")
+
+
+def flask_sign_in_many(app: Any, names: list[str]) -> dict[str, str]:
+    cookies = {}
+    for name in names:
+        client = app.test_client()
+        client.get(f"/login?name={name}")
+        cookie = client.get_cookie("session")
+        assert cookie is not None
+        cookies[name] = str(cookie.value)
+    return cookies
+
+
+def sessionary_flask_plain(store_url: str) -> Any:
+    """The switched app for bulk-moved sessions: no take-over, Flask-Session's cookie name."""
+    from flask import Flask
+
+    from sessionary.integrations.flask import Sessionary
+
+    app = Flask(__name__)
+    flask_views(app)
+    Sessionary(app, store=store_url, cookie_name="session", expire_at_browser_close=False)
+    return app
+
+
+def signed_in_as(app: Any, cookie: str) -> Any:
+    client = app.test_client()
+    client.set_cookie("session", cookie, domain="localhost")
+    return client.get("/me", base_url="https://localhost").json["user"]
+
+
+def test_import_moves_flask_session_redis_records(store_url: str, old_prefix: str) -> None:
+    names = ["ann", "bob", "cy"]
+    cookies = flask_sign_in_many(flask_session_redis_app(old_prefix, signer=False), names)
+    assert len(old_keys(old_prefix)) == 3
+    arguments = ["import", "--from", "flask-session", "--store", store_url]
+    arguments += ["--old-redis", REDIS_URL, "--key-prefix", old_prefix, "--batch-size", "2"]
+    result = subprocess.run(
+        [str(COMMAND), *arguments], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert "Moved 3 sessions" in result.stdout
+    assert "read 3 sessions, moved 3" in result.stderr  # the progress line
+    assert old_keys(old_prefix) == []
+    app = sessionary_flask_plain(store_url)
+    assert {name: signed_in_as(app, cookies[name]) for name in names} == {name: name for name in names}
+    again = subprocess.run(
+        [str(COMMAND), *arguments], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert "Moved 0 sessions" in again.stdout
+
+
+def test_import_is_resumed_by_running_it_again(store_url: str, tmp_path: Path) -> None:
+    from sessionary import SessionManager
+    from sessionary.takeover.bulk import BulkReport, move_flask_sessions
+
+    old_url = f"sqlite:///{tmp_path}/flask-session.db"
+    names = [f"user{n}" for n in range(5)]
+    cookies = flask_sign_in_many(flask_session_sql_app(old_url), names)
+
+    class Interrupted(Exception):
+        pass
+
+    def stop_after_two(report: BulkReport) -> None:
+        if report.moved >= 2:
+            raise Interrupted
+
+    manager = SessionManager(store_url)
+    try:
+        with pytest.raises(Interrupted):
+            move_flask_sessions(manager, FlaskSessionSQL(old_url), batch_size=2, progress=stop_after_two)
+        assert sql_rows(old_url) == 3
+        report = move_flask_sessions(manager, FlaskSessionSQL(old_url), batch_size=2)
+    finally:
+        manager.close()
+    assert (report.moved, report.present) == (3, 0)
+    assert sql_rows(old_url) == 0
+    app = sessionary_flask_plain(store_url)
+    assert [signed_in_as(app, cookies[name]) for name in names] == names
+
+
+def test_import_reports_values_json_cannot_hold(store_url: str, old_prefix: str) -> None:
+    app = flask_session_redis_app(old_prefix, signer=False)
+    client = app.test_client()
+    client.get("/login?name=ann&when=1")  # a datetime, which msgpack keeps
+    arguments = ["import", "--from", "flask-session", "--store", store_url, "--quiet"]
+    arguments += ["--old-redis", REDIS_URL, "--key-prefix", old_prefix]
+    result = subprocess.run(
+        [str(COMMAND), *arguments], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert "Moved 1 sessions" in result.stdout
+    assert "key 'when' not carried in 1 sessions" in result.stdout
+    assert result.stderr == ""

@@ -54,19 +54,23 @@ def carry_over(
     return None
 
 
-def storable(source: str, data: dict[Any, Any], max_bytes: int | None) -> dict[str, Any]:
-    """The values sessionary can store; each one it cannot is logged by key, not dropped
-    without a word."""
+def storable(
+    source: str, data: dict[Any, Any], max_bytes: int | None, *, refused: list[str] | None = None
+) -> dict[str, Any]:
+    """The values sessionary can store; each one it cannot is logged by key, or added to
+    ``refused`` for a caller that reports them itself: never dropped without a word."""
     kept: dict[str, Any] = {}
-    refused: list[str] = []
+    reasons: list[str] = []
     for key, value in data.items():
         try:
             name = session_key_name(key)
             encode_value(name, value, max_bytes=max_bytes)
         except SessionValueError as error:
-            refused.append(str(error))
+            reasons.append(str(error))
+            if refused is not None:
+                refused.append(error.key)
             continue
         kept[name] = value
-    if refused:
-        logger.warning("took over a %s session without what cannot be stored: %s", source, "; ".join(refused))
+    if reasons and refused is None:
+        logger.warning("took over a %s session without what cannot be stored: %s", source, "; ".join(reasons))
     return kept

@@ -10,7 +10,9 @@ itsdangerous' ``Signer`` (salt ``flask-session``), checked with the old ``SECRET
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Iterator
 from datetime import UTC
+from itertools import islice
 from typing import Any
 
 from ._redis import client_for, get_with_ttl
@@ -103,19 +105,24 @@ class FlaskSessionRedis(_FlaskSessionFormat):
     def retire(self, old: OldSession) -> None:
         self.client.delete(old.identity)
 
-    def scan(self, batch_size: int = 500, cursor: int = 0) -> Any:
-        """Every record, as ``(cursor, store key, raw bytes, ttl ms)`` batches (the bulk import)."""
-        while True:
-            cursor, keys = self.client.scan(cursor=cursor, match=self.key_prefix + "*", count=batch_size)
-            rows = []
+    def scan(self, now: float, batch_size: int = 500) -> Iterator[list[OldSession | str]]:
+        """Every record under the prefix, batch by batch (the bulk import): a live one as
+        an :class:`OldSession`, one it cannot read as its key."""
+        for keys in _batches(
+            self.client.scan_iter(match=_glob_escape(self.key_prefix) + "*", count=batch_size), batch_size
+        ):
+            batch: list[OldSession | str] = []
             for key in keys:
                 text = key.decode() if isinstance(key, bytes) else key
                 raw, ttl = get_with_ttl(self.client, text)
-                if raw is not None and ttl != -2:
-                    rows.append((text, raw, ttl))
-            yield cursor, rows
-            if cursor == 0:
-                return
+                if raw is None or ttl == -2:
+                    continue  # gone meanwhile
+                data = self.decode(raw)
+                expires_at = now + (ttl / 1000 if ttl >= 0 else DEFAULT_LIFETIME)
+                batch.append(
+                    text if data is None else OldSession(identity=text, data=data, expires_at=expires_at)
+                )
+            yield batch
 
 
 class FlaskSessionSQL(_FlaskSessionFormat):
@@ -178,6 +185,40 @@ class FlaskSessionSQL(_FlaskSessionFormat):
             row = connection.execute(query).first()
         return None if row is None else self._old(key, row[0], row[1], now)
 
+    def scan(self, now: float, batch_size: int = 500) -> Iterator[list[OldSession | str]]:
+        """Every unexpired row, batch by batch in ``id`` order (the bulk import)."""
+        columns = self.table.c
+        last = None
+        while True:
+            query = self._sa.select(columns.id, columns.session_id, columns.data, columns.expiry)
+            if last is not None:
+                query = query.where(columns.id > last)
+            with self.engine.connect() as connection:
+                rows = connection.execute(query.order_by(columns.id).limit(batch_size)).all()
+            if not rows:
+                return
+            last = rows[-1][0]
+            batch: list[OldSession | str] = []
+            for _, key, raw, expiry in rows:
+                if key is None or not key.startswith(self.key_prefix):
+                    continue
+                if expiry is None or expiry.replace(tzinfo=UTC).timestamp() <= now:
+                    continue
+                old = self._old(key, raw, expiry, now)
+                batch.append(key if old is None else old)
+            yield batch
+
     def retire(self, old: OldSession) -> None:
         with self.engine.begin() as connection:
             connection.execute(self.table.delete().where(self.table.c.session_id == old.identity))
+
+
+def _batches(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
+    iterator = iter(items)
+    while batch := list(islice(iterator, size)):
+        yield batch
+
+
+def _glob_escape(text: str) -> str:
+    """``text`` matched literally by a Redis SCAN pattern."""
+    return "".join("\\" + char if char in "*?[]\\" else char for char in text)
