@@ -15,16 +15,18 @@ import logging
 import secrets
 import subprocess
 import sys
+import threading
 import time
 import warnings
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from services import REDIS_HOST, REDIS_PORT, REDIS_URL, require_port
+from services import REDIS_HOST, REDIS_PORT, REDIS_URL, free_port, require_port
 from sessionary.takeover import FlaskCookie, FlaskSessionRedis, FlaskSessionSQL, StarletteCookie, Starsessions
 
 SECRET = "an old secret key, long enough for anyone"
@@ -122,15 +124,24 @@ def starlette_routes() -> list[Any]:
     return [Route("/login", login), Route("/me", me)]
 
 
-def starlette_browser(app: Any, stack: Any) -> Browser:
-    from starlette.testclient import TestClient
+def starlette_browser(client: Any) -> Browser:
+    """A browser of its own (its own cookie jar) on the app's one test client, so that
+    every browser shares the app's event loop, as a real server's clients do."""
+    import httpx
 
-    client = stack.enter_context(TestClient(app, base_url="https://testserver"))
+    jar = {"cookies": httpx.Cookies()}
+
+    def get(path: str) -> Any:
+        client.cookies = jar["cookies"]
+        answer = client.get(path)
+        jar["cookies"] = client.cookies
+        return answer.json()
+
     return Browser(
-        lambda path: client.get(path).json(),
-        lambda: {cookie.name: cookie.value for cookie in client.cookies.jar if cookie.value},
-        lambda name, value: client.cookies.set(name, value, domain="testserver.local"),
-        client.cookies.clear,
+        get,
+        lambda: {cookie.name: cookie.value for cookie in jar["cookies"].jar if cookie.value},
+        lambda name, value: jar["cookies"].set(name, value, domain="testserver.local"),
+        lambda: jar["cookies"].clear(),
     )
 
 
@@ -155,7 +166,10 @@ def sessionary_starlette(store_url: str, source: Any, stack: Any, **settings: An
         routes=starlette_routes(),
         middleware=[Middleware(SessionMiddleware, store=store_url, takeover=source, **settings)],
     )
-    return lambda: starlette_browser(app, stack)
+    from starlette.testclient import TestClient
+
+    client = stack.enter_context(TestClient(app, base_url="https://testserver"))
+    return lambda: starlette_browser(client)
 
 
 def starsessions_app(prefix: str, lifetime: int = 3600) -> Any:
@@ -207,9 +221,11 @@ def starlette_cookie_app(max_age: int | None = 14 * 24 * 3600) -> Any:
     )
 
 
-def test_starlette_cookie_user_stays_signed_in(store_url: str, exit_stack: Any) -> None:
+@pytest.mark.parametrize("preload", [False, True], ids=["lazy", "preload"])
+def test_starlette_cookie_user_stays_signed_in(store_url: str, exit_stack: Any, preload: bool) -> None:
+    """``preload`` reads the old session through the async face (a worker thread)."""
     value = starlette_sign_in(starlette_cookie_app(), "session")
-    new = sessionary_starlette(store_url, StarletteCookie(SECRET), exit_stack)
+    new = sessionary_starlette(store_url, StarletteCookie(SECRET), exit_stack, preload=preload)
     check_switch(new, "session", value)
 
 
@@ -350,7 +366,7 @@ def test_flask_session_redis_forged_and_expired(store_url: str, old_prefix: str)
     check_refused(new, "session", value)
 
 
-def flask_session_sql_app(url: str, *, lifetime: int = 3600) -> Any:
+def flask_session_sql_app(url: str, *, lifetime: int = 3600, signer: bool = False) -> Any:
     from flask import Flask
     from flask_session import Session
     from flask_sqlalchemy import SQLAlchemy
@@ -360,10 +376,13 @@ def flask_session_sql_app(url: str, *, lifetime: int = 3600) -> Any:
         SECRET_KEY=SECRET,
         SESSION_TYPE="sqlalchemy",
         SQLALCHEMY_DATABASE_URI=url,
+        SESSION_USE_SIGNER=signer,
         PERMANENT_SESSION_LIFETIME=lifetime,
     )
     app.config["SESSION_SQLALCHEMY"] = SQLAlchemy(app)
-    Session(app)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "The 'use_signer' option is deprecated", DeprecationWarning)
+        Session(app)
     flask_views(app)
     return app
 
@@ -378,11 +397,13 @@ def sql_rows(url: str) -> int:
     return int(count)
 
 
-def test_flask_session_sql_user_stays_signed_in(store_url: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize("signer", [False, True], ids=["unsigned", "signed"])
+def test_flask_session_sql_user_stays_signed_in(store_url: str, tmp_path: Path, signer: bool) -> None:
     old_url = f"sqlite:///{tmp_path}/flask-session.db"
-    value = flask_sign_in(flask_session_sql_app(old_url))
+    value = flask_sign_in(flask_session_sql_app(old_url, signer=signer))
     assert sql_rows(old_url) == 1
-    check_switch(sessionary_flask(store_url, FlaskSessionSQL(old_url)), "session", value)
+    source = FlaskSessionSQL(old_url, secret_key=SECRET if signer else None)
+    check_switch(sessionary_flask(store_url, source), "session", value)
     assert sql_rows(old_url) == 0, "the old row is deleted at the take-over"
 
 
@@ -492,3 +513,62 @@ def test_import_reports_values_json_cannot_hold(store_url: str, old_prefix: str)
     assert "Moved 1 sessions" in result.stdout
     assert "key 'when' not carried in 1 sessions" in result.stdout
     assert result.stderr == ""
+
+
+# --- at most once, and failing closed -----------------------------------------------------
+
+
+def test_racing_requests_take_an_old_session_over_once(store_url: str, old_prefix: str) -> None:
+    """Requests replaying one old cookie at the same moment: one gets the session."""
+    from sessionary import SessionManager
+    from sessionary._sync.takeover import carry_over
+
+    value = flask_sign_in(flask_session_redis_app(old_prefix, signer=False))
+    source = FlaskSessionRedis(REDIS_URL, key_prefix=old_prefix)
+    manager = SessionManager(store_url, takeover=source)
+    start = threading.Barrier(8)
+
+    def attempt() -> Any:
+        start.wait()
+        return carry_over(manager, (value,), manager.now())
+
+    try:
+        with ThreadPoolExecutor(8) as pool:
+            results = list(pool.map(lambda _: attempt(), range(8)))
+    finally:
+        manager.close()
+    winners = [r for r in results if r is not None]
+    assert len(winners) == 1 and winners[0][0] == SIGNED_IN
+    assert old_keys(old_prefix) == []
+
+
+def test_an_unreachable_old_store_fails_closed(store_url: str, exit_stack: Any) -> None:
+    """The old store down: 503 and no cookie, so the browser keeps its old one for later."""
+    from starlette.applications import Starlette
+    from starlette.middleware import Middleware
+    from starlette.testclient import TestClient
+
+    from sessionary import SessionMiddleware
+
+    source = Starsessions(f"redis://127.0.0.1:{free_port()}/0")
+    app = Starlette(
+        routes=starlette_routes(),
+        middleware=[Middleware(SessionMiddleware, store=store_url, takeover=source)],
+    )
+    client = exit_stack.enter_context(TestClient(app, base_url="https://testserver"))
+    client.cookies.set("session", secrets.token_hex(16), domain="testserver.local")
+    answer = client.get("/me")
+    assert answer.status_code == 503
+    assert "set-cookie" not in answer.headers
+
+
+def test_takeover_needs_a_server_side_store() -> None:
+    from sessionary import SessionManager
+    from sessionary.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="takeover"):
+        SessionManager(
+            "cookie://", secret_keys=("a-cookie-signing-key-0123",), takeover=StarletteCookie(SECRET)
+        )
+    with pytest.raises(ConfigError, match="takeover"):
+        SessionManager("memory://", takeover="starsessions")

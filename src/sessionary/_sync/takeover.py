@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
-from ..errors import SessionValueError
+from ..errors import SessionValueError, StoreUnavailable
 from ..serializer import encode_value, session_key_name
 from ..stores.base import Meta, Record
 from ..takeover.base import Reader, claim_key, user_id
@@ -32,26 +32,39 @@ def carry_over(
     The claim is an insert-if-absent of a marker in sessionary's own store, kept until
     the old session's expiry: of two requests replaying one old cookie only one wins,
     and a cookie-borne session (which cannot be deleted) is refused ever after. The old
-    library's record is then deleted.
+    library's record is then deleted. A failure of the old store raises
+    :class:`StoreUnavailable`: the request fails closed, the browser keeps its cookie.
     """
     source = manager.config.takeover
     assert source is not None
     reader = Reader(source)
     for value in values:
-        old = reader.read(value, now)
+        try:
+            old = reader.read(value, now)
+        except Exception as error:  # the old store's own client failed: fail closed
+            raise _unavailable(source.name, error) from error
         if old is None or old.expires_at <= now:
             continue
+        claim = claim_key(source, old)
         meta = Meta(created_at=now, issued_at=now, last_seen=now, saved_deadline=old.expires_at)
-        if not manager.store.sync.create(Record(claim_key(source, old), {}, meta, old.expires_at), now):
+        if not manager.store.sync.create(Record(claim, {}, meta, old.expires_at), now):
             logger.warning(
                 "refused a %s session that was taken over already (a replayed cookie?)", source.name
             )
             continue
-        reader.retire(old)
+        try:
+            reader.retire(old)
+        except Exception as error:
+            manager.store.sync.delete(claim)  # not taken over: a later request may try again
+            raise _unavailable(source.name, error) from error
         data = storable(source.name, old.data, manager.config.max_value_bytes)
         logger.info("took over a %s session", source.name)
         return data, user_id(data)
     return None
+
+
+def _unavailable(source: str, error: Exception) -> StoreUnavailable:
+    return StoreUnavailable(f"takeover from {source}", f"{type(error).__name__}: {error}")
 
 
 def storable(
