@@ -86,6 +86,8 @@ def check_switch(
     assert browser.get("/me") == SIGNED_IN
     token = browser.cookies().get(new_name)
     assert token and token != old_value, "the take-over issues a new sessionary token"
+    if old_name != new_name:
+        assert old_name not in browser.cookies(), "the response deletes the old cookie"
     # The next request carries the new token (and, when the names differ, the dead old cookie).
     assert browser.get("/me") == SIGNED_IN
     assert browser.cookies().get(new_name) == token
@@ -103,6 +105,7 @@ def check_refused(new: Callable[[], Browser], old_name: str, old_value: str) -> 
     browser.set_cookie(old_name, old_value)
     assert browser.get("/me") == ANONYMOUS
     assert "sessionid" not in browser.cookies()
+    assert old_name not in browser.cookies(), "a refused old cookie is deleted"
 
 
 # --- Starlette: starsessions on Redis, and Starlette's signed cookie ----------------------

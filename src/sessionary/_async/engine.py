@@ -89,10 +89,15 @@ async def _take_over(session: Session, now: float) -> bool:
     token but an old library's cookie (``session._legacy``). If that names a live old
     session not taken over before, its data becomes a new session with a new token (the
     response sets the cookie) and the old one is retired; otherwise the old cookie is
-    refused as any unknown token is, and cleared if it has sessionary's name."""
-    carried = await carry_over(session._manager, session._legacy, now)
+    refused as any unknown token is. Either way the response deletes the old cookie."""
+    manager = session._manager
+    carried = await carry_over(manager, session._legacy, now)
     session._legacy = ()
     session._had_cookie = True
+    assert manager.config.takeover is not None
+    old_name = manager.config.takeover.cookie_name
+    if old_name != manager.config.session_cookie_name:
+        session._expire_cookies = (old_name,)  # dead either way: the browser may drop it
     if carried is None:
         return False
     data, user_id = carried
@@ -331,6 +336,7 @@ async def close(session: Session, status_code: int) -> lifecycle.Outcome:
     outcome = lifecycle.Outcome(
         vary_cookie=session.accessed,
         clear_site_data=session._logged_out and config.clear_site_data_on_logout,
+        expire_cookies=session._expire_cookies,
     )
     if session._had_cookie and session.is_empty():
         outcome.set_cookie = cookies.delete_cookie(config)
