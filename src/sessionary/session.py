@@ -43,9 +43,9 @@ class Session:
     # only once it changes (the mutable sets and dict are made per instance, in __init__).
     _candidates: tuple[str, ...] = ()
     _legacy: tuple[str, ...] = ()
+    """Values of an old library's cookie, read when no sessionary token loads (``Config.takeover``)."""
     _expire_cookies: tuple[str, ...] = ()
     """Other cookies the response deletes (an old library's, after a take-over)."""
-    """Values of an old library's cookie, read when no sessionary token loads (``Config.takeover``)."""
     _had_cookie = False
     _client_ip: str | None = None
     _user_agent: str | None = None
