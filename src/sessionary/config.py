@@ -12,12 +12,10 @@ from __future__ import annotations
 import re
 import secrets
 from dataclasses import dataclass, field, fields, replace
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from .errors import ConfigError
-
-if TYPE_CHECKING:
-    from .takeover.base import Source
+from .takeover.base import Source
 
 SameSite = Literal["Lax", "Strict", "None"]
 LimitPolicy = Literal["evict_oldest", "refuse"]
@@ -184,14 +182,11 @@ class Config:
             )
         if self.max_value_bytes is not None:
             _positive_int("max_value_bytes", self.max_value_bytes)
-        if self.takeover is not None:
-            from .takeover.base import Source
-
-            if not isinstance(self.takeover, Source):
-                raise ConfigError(
-                    "takeover",
-                    f"{self.takeover!r} is not a reader from sessionary.takeover (name, cookie_name, read, retire)",
-                )
+        if self.takeover is not None and not isinstance(self.takeover, Source):
+            raise ConfigError(
+                "takeover",
+                f"{self.takeover!r} is not a reader from sessionary.takeover (name, cookie_name, read, retire)",
+            )
         for key in self.secret_keys:
             if not isinstance(key, str) or len(key) < 16:
                 raise ConfigError("secret_keys", "each key must be a string of at least 16 characters")

@@ -15,8 +15,6 @@ import hashlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from ..cookies import MAX_COOKIE_BYTES, cookie_values
-
 if TYPE_CHECKING:
     from ..session import Session
 
@@ -109,6 +107,8 @@ def note_old_cookie(session: Session, source: Source, cookie_header: str | None)
     until the take-over has been tried, so a request that never uses its session does
     not clear the old cookie before it could be read.
     """
+    from ..cookies import MAX_COOKIE_BYTES, cookie_values  # not at import: config imports this module
+
     values = cookie_values(cookie_header, source.cookie_name)
     old = tuple(v for v in values if 0 < len(v) <= MAX_COOKIE_BYTES)
     if not old:
