@@ -289,7 +289,7 @@ def test_a_client_side_store_encodes_instead_of_storing() -> None:
 def test_load_adopts_the_first_presented_token_that_names_a_live_record() -> None:
     state = SessionState(TOKEN, candidates=[OTHER], had_cookie=True)
     live = record(OTHER)
-    _, ops = play(cycle.load(state, context(), NOW), [None, live])
+    _, ops = play(cycle.load(state, context(), NOW, fresh_tokens()), [None, live])
     assert ops == [Load(store_key(TOKEN), NOW), Load(store_key(OTHER), NOW)]
     assert state.token == OTHER and state.record is live and state.data is live.data
     assert not state.via_alias and state.candidates == ()
@@ -298,7 +298,7 @@ def test_load_adopts_the_first_presented_token_that_names_a_live_record() -> Non
 def test_load_refuses_a_record_dead_under_todays_config() -> None:
     state = SessionState(TOKEN, had_cookie=True)
     stale = record(at=NOW - 700)
-    _, ops = play(cycle.load(state, context(idle_timeout=600), NOW), [stale])
+    _, ops = play(cycle.load(state, context(idle_timeout=600), NOW, fresh_tokens()), [stale])
     assert kinds(ops) == ["Load", "Emit:expired", "Emit:rejected"]
     assert ops[1] == Emit(EXPIRED, stale.key, None, "timeout")
     assert ops[2].kind == REJECTED and ops[2].key == store_key(TOKEN)
@@ -307,13 +307,15 @@ def test_load_refuses_a_record_dead_under_todays_config() -> None:
 
 def test_load_through_a_renewal_alias_notes_it() -> None:
     state = SessionState(TOKEN, had_cookie=True)
-    play(cycle.load(state, context(), NOW), [record(OTHER)])
+    play(cycle.load(state, context(), NOW, fresh_tokens()), [record(OTHER)])
     assert state.via_alias and state.token == TOKEN
 
 
 def test_load_on_a_client_side_store_decodes_the_cookie() -> None:
     state = SessionState("signed", had_cookie=True)
-    _, ops = play(cycle.load(state, context(client_side=True), NOW), [replace(record(), key=b"")])
+    _, ops = play(
+        cycle.load(state, context(client_side=True), NOW, fresh_tokens()), [replace(record(), key=b"")]
+    )
     assert ops == [Decode("signed", NOW)]
     assert not state.via_alias
 

@@ -14,16 +14,17 @@ PACKAGE = Path(__file__).resolve().parent.parent / "src" / "sessionary"
 
 # Lowest first. A module belongs to the first entry that is it or a package above it.
 LAYERS: list[tuple[str, ...]] = [
-    ("errors", "clock", "tokens", "serializer", "config", "expiry", "cookies", "events"),
+    ("errors", "clock", "tokens", "serializer", "config", "expiry", "cookies", "events", "takeover"),
     ("stores", "_async", "_sync"),
     ("ops", "state", "devices"),
+    ("takeover.carry",),
     ("cycle", "accounts"),
     ("shell",),
     ("session",),
     ("lifecycle",),
     ("manager",),
     ("auth", "testing"),
-    ("integrations", "django", "cli", "demo", "__init__"),
+    ("integrations", "django", "cli", "demo", "takeover.bulk", "__init__"),
 ]
 
 

@@ -25,7 +25,7 @@ def login(
 ) -> Steps[None]:
     """Record the user and issue a new token; see :func:`sessionary.auth.login`."""
     config = context.config
-    yield from cycle.ensure_loaded(state, context, now)
+    yield from cycle.ensure_loaded(state, context, now, fresh)
     if cycle.user_id(state) not in (None, user_id):
         # Another user's session: start from nothing rather than inherit their data.
         state.clear_data()
@@ -81,10 +81,10 @@ def limit_sessions(context: Context, user_id: str, limit: int, current: bytes, n
 
 
 def list_sessions(
-    context: Context, user_id: str, current: SessionState | None, now: float
+    context: Context, user_id: str, current: SessionState | None, now: float, fresh: Callable[[], str]
 ) -> Steps[list[Device]]:
     if current is not None:
-        yield from cycle.ensure_loaded(current, context, now)
+        yield from cycle.ensure_loaded(current, context, now, fresh)
     current_key = current.record.key if current is not None and current.record is not None else None
     summaries = yield UserSessions(user_id, now)
     return by_recency([device(summary, current_key=current_key) for summary in summaries])
@@ -108,7 +108,7 @@ def revoke_all(
     a new token so that a "valid after" check made now cannot refuse it."""
     keep = None
     if except_current is not None:
-        yield from cycle.ensure_loaded(except_current, context, now)
+        yield from cycle.ensure_loaded(except_current, context, now, fresh)
     if except_current is not None and except_current.record is not None:
         if cycle.user_id(except_current) != user_id:
             raise ValueError("except_current is not a session of this user")

@@ -5,7 +5,8 @@
     sessionary migrate --store URL           create the tables a SQL store needs
     sessionary sessions --store URL --user ID
     sessionary revoke --store URL --user ID (--session HANDLE | --all)
-    sessionary demo [--host H] [--port P] [--store URL] [--host-prefix]
+    sessionary import --from flask-session --store URL (--old-redis URL | --old-sql URL)
+    sessionary demo [--host H] [--port P] [--store URL] [--host-prefix] [--insecure-cookie]
 
 ``--store`` defaults to ``$SESSIONARY_STORE``, else ``sqlite:///sessions.db``.
 """
@@ -13,16 +14,18 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import secrets
 import sys
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TextIO
 
 from .config import Config
 from .devices import table
-from .errors import SessionaryError, UnsupportedOperation
+from .errors import ConfigError, SessionaryError, StoreUnavailable, UnsupportedOperation
 from .manager import SessionManager
 
 DEFAULT_STORE = "sqlite:///sessions.db"
@@ -70,6 +73,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     which.add_argument("--all", action="store_true", help="every session of the user")
 
+    move = commands.add_parser(
+        "import", help="move an old library's sessions into the store (resumable: run it again)"
+    )
+    _store_argument(move)
+    move.add_argument(
+        "--from", dest="source", required=True, choices=["flask-session"], help="the old library"
+    )
+    old = move.add_mutually_exclusive_group(required=True)
+    old.add_argument("--old-redis", metavar="URL", help="Flask-Session's Redis (SESSION_TYPE='redis')")
+    old.add_argument("--old-sql", metavar="URL", help="Flask-Session's SQLAlchemy database URL")
+    move.add_argument("--key-prefix", default="session:", help="SESSION_KEY_PREFIX (default %(default)s)")
+    move.add_argument("--table", default="sessions", help="SESSION_SQLALCHEMY_TABLE (default %(default)s)")
+    move.add_argument("--batch-size", type=int, default=500, help="records per batch (default %(default)s)")
+    move.add_argument("--quiet", action="store_true", help="print only the final count")
+
     demo = commands.add_parser("demo", help="serve the example app")
     demo.add_argument("--host", default="127.0.0.1")
     demo.add_argument("--port", type=int, default=8000)
@@ -79,6 +97,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         default=os.environ.get("SESSIONARY_DEMO_HOST_PREFIX", "") not in ("", "0"),
         help="name the cookie __Host-sessionid (default: on when $SESSIONARY_DEMO_HOST_PREFIX is set and not 0)",
+    )
+    demo.add_argument(
+        "--insecure-cookie",
+        action="store_true",
+        help="set the cookie without Secure, so browsers keep it over plain http from another "
+        "address than localhost (local testing only; behind https, leave it off)",
     )
     return parser
 
@@ -90,18 +114,69 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int
         if args.command == "demo":
             from .demo import serve
 
-            serve(host=args.host, port=args.port, store=args.store, host_prefix=args.host_prefix)
+            if not 1 <= args.port <= 65535:
+                print(f"sessionary: --port {args.port} is not a port number (1 to 65535)", file=sys.stderr)
+                return 2
+
+            serve(
+                host=args.host,
+                port=args.port,
+                store=args.store,
+                host_prefix=args.host_prefix,
+                insecure_cookie=args.insecure_cookie,
+            )
             return 0
         # Maintenance never signs a cookie: a throwaway key lets cookie:// open, so that its
         # operations can say themselves what that store cannot do.
         manager = SessionManager(args.store, Config(secret_keys=(secrets.token_urlsafe(32),)))
         try:
+            _must_exist(manager, args.command)
+            _reach(manager)
             return _COMMANDS[args.command](manager, args, out)
         finally:
             manager.close()
     except SessionaryError as exc:
         print(f"sessionary: {exc}", file=sys.stderr)
         return 1
+
+
+def _must_exist(manager: SessionManager, command: str) -> None:
+    """Only ``migrate`` and ``import`` (which fills a new store) may create a SQLite file:
+    any other command on a path that does not exist (a typo) says so, instead of creating
+    an empty store and reporting it empty."""
+    path = getattr(manager.store.sync, "path", None)
+    if command in ("migrate", "import") or not isinstance(path, Path):
+        return
+    try:
+        path.stat()
+    except FileNotFoundError:
+        raise ConfigError(
+            "--store",
+            f"no such file {str(path)!r} (check the path; `sessionary migrate` creates a new store)",
+        ) from None
+    except OSError:
+        pass  # not ours to judge: opening the store reports it
+
+
+def _reach(manager: SessionManager) -> None:
+    """A PostgreSQL store is tried with one direct connection first: a one-off command
+    then reports a server it cannot reach in one line, at once, instead of waiting out
+    the pool's retries (and their log lines)."""
+    settings = getattr(manager.store.sync, "settings", None)
+    conninfo = getattr(settings, "conninfo", None)
+    if not isinstance(conninfo, str):
+        return
+    # The command is the app here: the pool's own retry warnings would repeat the one line.
+    pool_log = logging.getLogger("psycopg.pool")
+    if pool_log.propagate:
+        pool_log.addHandler(logging.NullHandler())
+        pool_log.propagate = False
+    import psycopg
+
+    try:
+        psycopg.connect(conninfo, autocommit=True).close()
+    except psycopg.Error as exc:
+        raise StoreUnavailable(manager.store.name, " ".join(str(exc).split()) or type(exc).__name__) from None
 
 
 def _clear_expired(manager: SessionManager, args: argparse.Namespace, out: TextIO) -> int:
@@ -127,6 +202,40 @@ def _clear_expired(manager: SessionManager, args: argparse.Namespace, out: TextI
     return 0
 
 
+def _import(manager: SessionManager, args: argparse.Namespace, out: TextIO) -> int:
+    from .takeover.bulk import BulkReport, move_flask_sessions
+    from .takeover.flask_session import FlaskSessionRedis, FlaskSessionSQL
+
+    if args.batch_size < 1:
+        print("sessionary: --batch-size must be at least 1", file=sys.stderr)
+        return 2
+    source: FlaskSessionRedis | FlaskSessionSQL
+    if args.old_redis:
+        source = FlaskSessionRedis(args.old_redis, key_prefix=args.key_prefix)
+    else:
+        source = FlaskSessionSQL(args.old_sql, table=args.table, key_prefix=args.key_prefix)
+    progress = sys.stderr if not args.quiet else None
+
+    def show(report: BulkReport) -> None:
+        if progress is not None:
+            print(f"\rread {report.seen} sessions, moved {report.moved}…", end="", file=progress, flush=True)
+
+    started = time.monotonic()
+    report = move_flask_sessions(manager, source, batch_size=args.batch_size, progress=show)
+    if progress is not None and report.seen:
+        print(file=progress)
+    elapsed = time.monotonic() - started
+    print(
+        f"Moved {report.moved} sessions from {args.source} to {manager.store.name} in {elapsed:.1f}s "
+        f"({report.present} moved by an earlier run, {report.unreadable} unreadable and "
+        f"{report.odd_ids} with ids that are not tokens, left in place).",
+        file=out,
+    )
+    for key, count in sorted(report.refused_keys.items()):
+        print(f"  key {key!r} not carried in {count} sessions: its value cannot be stored as JSON", file=out)
+    return 0
+
+
 def _stats(manager: SessionManager, args: argparse.Namespace, out: TextIO) -> int:
     counts = manager.stats()
     print(f"store:   {manager.store.name}", file=out)
@@ -140,8 +249,7 @@ def _migrate(manager: SessionManager, args: argparse.Namespace, out: TextIO) -> 
     if migrate is None:
         print(f"{manager.store.name}: nothing to migrate (this store needs no schema).", file=out)
         return 0
-    migrate()
-    print(f"{manager.store.name}: schema is up to date.", file=out)
+    print(f"{manager.store.name}: {migrate()}.", file=out)
     return 0
 
 
@@ -170,6 +278,7 @@ def _revoke(manager: SessionManager, args: argparse.Namespace, out: TextIO) -> i
 _COMMANDS = {
     "clear-expired": _clear_expired,
     "stats": _stats,
+    "import": _import,
     "migrate": _migrate,
     "sessions": _sessions,
     "revoke": _revoke,

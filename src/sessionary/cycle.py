@@ -26,6 +26,7 @@ from .events import CREATED, EXPIRED, REJECTED, ROTATED
 from .ops import CompareAndSet, Create, Decode, Delete, Emit, Encode, Load, Op, Pause, Rotate, Touch, Write
 from .serializer import decode_value, encode_value, session_key_name
 from .stores.base import Change, Meta, Record, Rotation, Swap
+from .takeover.carry import carry_over
 from .tokens import store_key
 
 if TYPE_CHECKING:
@@ -62,12 +63,19 @@ class Outcome:
     """A complete ``Set-Cookie`` value (setting or deleting the session cookie)."""
     vary_cookie: bool = False
     clear_site_data: bool = False
+    expire_cookies: tuple[str, ...] = ()
+    """Other cookies to delete: an old library's, once its session was taken over or refused."""
 
     @property
     def changes_nothing(self) -> bool:
         """True for most requests (a session not used, or only read): the response is
         passed on as the app made it."""
-        return self.set_cookie is None and not self.vary_cookie and not self.clear_site_data
+        return (
+            self.set_cookie is None
+            and not self.vary_cookie
+            and not self.clear_site_data
+            and not self.expire_cookies
+        )
 
     def apply(self, headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
         """``headers`` (name, value pairs) with this outcome's headers added (``headers``
@@ -87,6 +95,7 @@ class Outcome:
                 result.append(("Cache-Control", "private, no-store"))
         if self.clear_site_data:
             result.append(("Clear-Site-Data", '"cookies"'))
+        result.extend(("Set-Cookie", cookies.expire_named(name)) for name in self.expire_cookies)
         return result
 
 
@@ -286,17 +295,17 @@ def session_cookie(state: SessionState, config: Config, now: float) -> str:
 # --- the steps ---------------------------------------------------------------------------
 
 
-def load(state: SessionState, context: Context, now: float) -> Steps[None]:
+def load(state: SessionState, context: Context, now: float, fresh: Callable[[], str]) -> Steps[None]:
     """Fill the session from the store, trying each cookie value sent, in order.
 
     An unknown, expired or revoked token is never adopted: the session starts empty
-    and a new token is issued only if something is saved.
+    and a new token is issued only if something is saved (or an old library's session
+    is taken over, ``Config.takeover``).
     """
     config = context.config
     client_side = context.client_side
     first = state.token
-    assert first is not None
-    for token in (first, *state.candidates):
+    for token in () if first is None else (first, *state.candidates):
         if client_side:
             key = b""
             record = yield Decode(token, now)
@@ -311,19 +320,49 @@ def load(state: SessionState, context: Context, now: float) -> Steps[None]:
             continue
         state.adopt(token, record, via_alias=not client_side and record.key != key)
         return
-    presented = None if client_side else store_key(first)
+    if state.legacy and (yield from _take_over(state, context, now, fresh)):
+        return
+    presented = None if client_side or first is None else store_key(first)
     yield Emit(REJECTED, presented, None, "unknown, expired or revoked session token")
     state.reject()
 
 
-def ensure_loaded(state: SessionState, context: Context, now: float) -> Steps[dict[str, Any]]:
+def _take_over(state: SessionState, context: Context, now: float, fresh: Callable[[], str]) -> Steps[bool]:
+    """The take-over hook (``Config.takeover``): the request brought no live sessionary
+    token but an old library's cookie (``state.legacy``). If that names a live old
+    session not taken over before, its data becomes a new session with a new token (the
+    response sets the cookie) and the old one is retired; otherwise the old cookie is
+    refused as any unknown token is. Either way the response deletes the old cookie."""
+    takeover = context.config.takeover
+    assert takeover is not None
+    carried = yield from carry_over(context.config, state.legacy, now)
+    state.legacy = ()
+    state.had_cookie = True
+    if takeover.cookie_name != context.config.session_cookie_name:
+        state.expire_cookies = (takeover.cookie_name,)  # dead either way: the browser may drop it
+    if carried is None:
+        return False
+    data, user = carried
+    state.token = None
+    state.candidates = ()
+    state.data = data
+    if user is not None:
+        state.set_meta(user_id=user)
+    yield from create(state, context, now, fresh)
+    state.modified = True
+    return True
+
+
+def ensure_loaded(
+    state: SessionState, context: Context, now: float, fresh: Callable[[], str]
+) -> Steps[dict[str, Any]]:
     """The session's data, loaded first if it is not yet (any use of the data counts as access)."""
     state.accessed = True
     if state.data is None:
-        if state.token is None:
+        if state.token is None and not state.legacy:
             state.data = {}
         else:
-            yield from load(state, context, now)
+            yield from load(state, context, now, fresh)
     assert state.data is not None
     return state.data
 
@@ -366,7 +405,7 @@ def save(state: SessionState, context: Context, now: float, fresh: Callable[[], 
     logout in another request): nothing is written, so it stays deleted.
     """
     if state.data is None:
-        yield from ensure_loaded(state, context, now)
+        yield from ensure_loaded(state, context, now, fresh)
     if state.token is None:
         yield from create(state, context, now, fresh)
         return
@@ -482,7 +521,7 @@ def update_atomic(
             "each request carries its own signed copy of the session and the last response's "
             "cookie wins; use a server-side store (sqlite://, redis://, postgresql://) for that",
         )
-    data = yield from ensure_loaded(state, context, now())
+    data = yield from ensure_loaded(state, context, now(), fresh)
     if state.rewrite or state.cleared:
         yield from save(
             state, context, now(), fresh
@@ -539,6 +578,7 @@ def close(
     outcome = Outcome(
         vary_cookie=state.accessed,
         clear_site_data=state.logged_out and config.clear_site_data_on_logout,
+        expire_cookies=state.expire_cookies,
     )
     if state.had_cookie and state.is_empty():
         outcome.set_cookie = cookies.delete_cookie(config)
@@ -580,7 +620,7 @@ def _close_saving(
     fresh: Callable[[], str],
 ) -> Steps[Outcome]:
     config = context.config
-    yield from ensure_loaded(state, context, now)
+    yield from ensure_loaded(state, context, now, fresh)
     if state.is_empty():
         # The cookie named a session that is gone: say so to the browser.
         if state.had_cookie:

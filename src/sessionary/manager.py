@@ -16,11 +16,13 @@ from .clock import Clock, SystemClock
 from .config import Config
 from .cycle import Context, Outcome
 from .devices import Device
+from .errors import ConfigError
 from .events import Event, EventHook, log_event
 from .session import Session
 from .shell import arun, run
 from .stores import Store, open_store
 from .stores.base import Counts
+from .takeover.base import note_old_cookie
 from .tokens import log_id, new_token
 
 logger = logging.getLogger("sessionary")
@@ -48,6 +50,10 @@ class SessionManager:
             config = config.with_changes(**settings) if config is not None else Config(**settings)
         self.config = config or Config()
         self.store = open_store(store, config=self.config)
+        if self.config.takeover is not None and self.store.codec is not None:
+            raise ConfigError(
+                "takeover", f"needs a server-side store to mark what was taken over, not {self.store.name}"
+            )
         self.clock: Clock = clock or SystemClock()
         self._on_event = on_event
         self.context = Context(self.config, self.store.name, self.store.codec is not None)
@@ -71,13 +77,16 @@ class SessionManager:
     ) -> Session:
         """A lazy session for a request carrying ``cookie_header`` (no store call yet);
         ``session_class`` is a :class:`Session` subclass a framework adapter needs."""
-        return lifecycle.open_session(
+        session = lifecycle.open_session(
             self,
             cookie_header,
             client_ip=client_ip,
             user_agent=user_agent,
             session_class=session_class,
         )
+        if self.config.takeover is not None:
+            note_old_cookie(session, self.config.takeover, cookie_header)
+        return session
 
     def close_session(self, session: Session, status_code: int) -> Outcome:
         """Save as needed and say which headers the response gets (sync)."""
@@ -93,11 +102,13 @@ class SessionManager:
     def list_sessions(self, user_id: str | int, *, current: Session | None = None) -> list[Device]:
         """The user's live sessions, the current one (if given) first and marked."""
         state = None if current is None else current.state
-        return run(accounts.list_sessions(self.context, str(user_id), state, self.now()), self)
+        return run(accounts.list_sessions(self.context, str(user_id), state, self.now(), new_token), self)
 
     async def alist_sessions(self, user_id: str | int, *, current: Session | None = None) -> list[Device]:
         state = None if current is None else current.state
-        return await arun(accounts.list_sessions(self.context, str(user_id), state, self.now()), self)
+        return await arun(
+            accounts.list_sessions(self.context, str(user_id), state, self.now(), new_token), self
+        )
 
     def revoke(self, user_id: str | int, handle: str) -> bool:
         """End the session ``handle`` names, if it is one of ``user_id``'s."""

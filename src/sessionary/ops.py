@@ -4,7 +4,7 @@
 and receives the answer. A store operation's fields are, in order, the arguments of the
 store method of the same name (:data:`STORE_METHODS`), so a shell performs it as
 ``getattr(backend, STORE_METHODS[type(op)])(*op)``, awaited on the async face. The few
-others go to the cookie codec, the event hook or the clock.
+others go to the old library of a take-over, the cookie codec, the event hook or the clock.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 if TYPE_CHECKING:
     from .stores.base import Change, Record
+    from .takeover.base import OldSession
 
 
 class Load(NamedTuple):
@@ -93,6 +94,23 @@ STORE_METHODS: dict[type, str] = {
     RevokeUser: "revoke_user",
 }
 """Each store operation and the :class:`~sessionary._async.backend.AsyncBackend` method it calls."""
+
+
+class ReadOld(NamedTuple):
+    """The session an old library's cookie value names (``Config.takeover``'s ``read``)."""
+
+    value: str
+    now: float
+
+
+class RetireOld(NamedTuple):
+    """Make the old library's copy of a taken-over session dead (``Config.takeover``'s ``retire``)."""
+
+    old: OldSession
+
+
+SOURCE_METHODS: dict[type, str] = {ReadOld: "read", RetireOld: "retire"}
+"""Each operation on the take-over's old library and the :class:`~sessionary.takeover.Source` method it calls."""
 
 
 class Decode(NamedTuple):

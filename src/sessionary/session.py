@@ -118,6 +118,12 @@ class Session:
         """True when there is no token and no data (Django's definition)."""
         return self.state.is_empty()
 
+    @property
+    def loadable(self) -> bool:
+        """Whether a load could find a session: the request brought a token, or an old
+        library's cookie the take-over may read (``Config.takeover``)."""
+        return self.state.token is not None or bool(self.state.legacy)
+
     def __bool__(self) -> bool:
         return not self.state.is_empty()
 
@@ -128,12 +134,12 @@ class Session:
         state.accessed = True
         data = state.data
         if data is None:
-            if state.token is None:
+            if state.token is None and not state.legacy:
                 state.data = data = {}
             else:
                 manager = self._manager
                 with noting_failure(self):
-                    run(cycle.load(state, manager.context, manager.now()), manager)
+                    run(cycle.load(state, manager.context, manager.now(), new_token), manager)
                 data = state.data
                 assert data is not None
         return data
@@ -143,12 +149,12 @@ class Session:
         state.accessed = True
         data = state.data
         if data is None:
-            if state.token is None:
+            if state.token is None and not state.legacy:
                 state.data = data = {}
             else:
                 manager = self._manager
                 with noting_failure(self):
-                    await arun(cycle.load(state, manager.context, manager.now()), manager)
+                    await arun(cycle.load(state, manager.context, manager.now(), new_token), manager)
                 data = state.data
                 assert data is not None
         return data

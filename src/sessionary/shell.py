@@ -3,7 +3,8 @@
 A step (:mod:`sessionary.cycle`, :mod:`sessionary.accounts`, the Django engine) yields
 operations of :mod:`sessionary.ops`; a shell performs each on the manager's store (its
 sync or async face), its cookie codec, its event hook or the clock, and sends the answer
-back. An exception from the store is thrown into the step where it waits, as if raised
+back (an old library's read of a take-over runs in a worker thread on the async face).
+An exception from the store is thrown into the step where it waits, as if raised
 there, so the step's own handlers see it. The two shells differ only in ``await``.
 """
 
@@ -15,10 +16,11 @@ import time
 from collections.abc import Generator
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from .ops import STORE_METHODS, Decode, Emit, Encode, Op, Pause
+from .ops import SOURCE_METHODS, STORE_METHODS, Decode, Emit, Encode, Op, Pause
 
 if TYPE_CHECKING:
     from .manager import SessionManager
+    from .takeover.base import Source
 
 T = TypeVar("T")
 
@@ -41,6 +43,8 @@ def run(steps: Generator[Op, Any, T], manager: SessionManager) -> T:
             elif type(op) is Pause:
                 time.sleep(random.uniform(0, op.seconds))
                 answer = None
+            elif type(op) in SOURCE_METHODS:
+                answer = getattr(_source(manager), SOURCE_METHODS[type(op)])(*op)
             else:
                 answer = _local(op, manager)
         except Exception as exc:
@@ -65,10 +69,20 @@ async def arun(steps: Generator[Op, Any, T], manager: SessionManager) -> T:
             elif type(op) is Pause:
                 await asyncio.sleep(random.uniform(0, op.seconds))
                 answer = None
+            elif type(op) in SOURCE_METHODS:
+                # The old libraries are read with their ordinary (blocking) clients.
+                method = getattr(_source(manager), SOURCE_METHODS[type(op)])
+                answer = await asyncio.to_thread(method, *op)
             else:
                 answer = _local(op, manager)
         except Exception as exc:
             error = exc
+
+
+def _source(manager: SessionManager) -> Source:
+    source = manager.config.takeover
+    assert source is not None, "an old library's operation with no Config.takeover"
+    return source
 
 
 def _local(op: Op, manager: SessionManager) -> Any:

@@ -30,6 +30,10 @@ class SessionState:
     """The token the browser holds (or will be sent); None until one is issued."""
     candidates: tuple[str, ...] = ()
     """Further values of a duplicated session cookie, tried in order on load."""
+    legacy: tuple[str, ...] = ()
+    """Values of an old library's cookie, read when no sessionary token loads (``Config.takeover``)."""
+    expire_cookies: tuple[str, ...] = ()
+    """Other cookies the response deletes (an old library's, after a take-over)."""
     had_cookie = False
     client_ip: str | None = None
     user_agent: str | None = None

@@ -25,14 +25,17 @@ from ..cycle import Context, Steps
 from ..events import CREATED, REJECTED, ROTATED
 from ..ops import Create, Delete, Emit, Exists, Load, Rotate, Write
 from ..stores.base import Meta, Record, Rotation
-from ..tokens import store_key
+from ..takeover.carry import carry_over
+from ..tokens import is_well_formed, store_key
 from . import records
 
 if TYPE_CHECKING:
     from .store import SessionStore
 
 
-def load(session: SessionStore, context: Context, moment: records.Moment) -> Steps[dict[str, Any]]:
+def load(
+    session: SessionStore, context: Context, moment: records.Moment, fresh: Callable[[], str]
+) -> Steps[dict[str, Any]]:
     """The session's data, or ``{}`` with the key dropped when it names no live session."""
     config = context.config
     key = records.key_for(session.session_key, config)
@@ -45,6 +48,9 @@ def load(session: SessionStore, context: Context, moment: records.Moment) -> Ste
             yield event
             record = None
     if record is None:
+        taken = yield from _take_over(session, context, moment, fresh)
+        if taken is not None:
+            return taken
         yield Emit(REJECTED, key, None, "unknown, expired or revoked session key")
         session._session_key = None
         session._forget()
@@ -57,6 +63,25 @@ def load(session: SessionStore, context: Context, moment: records.Moment) -> Ste
     session._record = record
     session._loaded = records.encode(record.data)
     return records.from_store(session, record.data)
+
+
+def _take_over(
+    session: SessionStore, context: Context, moment: records.Moment, fresh: Callable[[], str]
+) -> Steps[dict[str, Any] | None]:
+    """The take-over hook of the Django engine (``SESSIONARY_TAKEOVER``): a key that names
+    no sessionary session may name one the old engine left. If it does (live, not taken
+    over before), its data is stored under a new key, which the middleware sends, since
+    the session is now modified; the old engine's copy is deleted."""
+    old_key = session.session_key
+    if context.config.takeover is None or not old_key or is_well_formed(old_key):
+        return None
+    carried = yield from carry_over(context.config, (old_key,), moment.epoch)
+    if carried is None:
+        return None
+    data = records.from_store(session, carried[0])
+    session._session_cache = data
+    yield from create(session, data, context, moment, fresh)
+    return data
 
 
 def _refresh(

@@ -64,11 +64,12 @@ class SessionStore(SessionBase):
 
     def load(self) -> dict[str, Any]:
         manager = get_manager()
-        return run(engine.load(self, manager.context, records.now()), manager)
+        return run(engine.load(self, manager.context, records.now(), self._get_new_session_key), manager)
 
     async def aload(self) -> dict[str, Any]:
         manager = get_manager()
-        return await arun(engine.load(self, manager.context, records.now()), manager)
+        steps = engine.load(self, manager.context, records.now(), self._get_new_session_key)
+        return await arun(steps, manager)
 
     def exists(self, session_key: str | None) -> bool:
         manager = get_manager()
