@@ -68,7 +68,7 @@ def serve(store: str, port: int) -> None:
 
 class AppServer:
     def __init__(self, store: str) -> None:
-        from services import free_port
+        from support.services import free_port
 
         self.store = store
         self.port = free_port()
@@ -126,7 +126,7 @@ def running_store(kind: str) -> Iterator[tuple[str, Any]]:
         finally:
             shutil.rmtree(directory, ignore_errors=True)
     elif kind == "redis":
-        from redis_servers import RedisServer
+        from support.redis_servers import RedisServer
 
         directory = Path(tempfile.mkdtemp(prefix="sessionary-load-redis-"))
         server = RedisServer(directory, options=("--appendonly", "yes", "--appendfsync", "always"))
@@ -142,9 +142,8 @@ def running_store(kind: str) -> Iterator[tuple[str, Any]]:
             server.stop()
             shutil.rmtree(directory, ignore_errors=True)
     else:
-        from throwaway_postgres import ThrowawayPostgres
-
         from sessionary import SessionManager
+        from support.throwaway_postgres import ThrowawayPostgres
 
         pg = ThrowawayPostgres.create()
         pg.start()

@@ -53,8 +53,8 @@ from machine import cpu_model, memory_gib
 
 from sessionary import SessionManager, SessionMiddleware
 from sessionary.stores import Store, open_store
-from sessionary.stores import redis_scripts as lua
 from sessionary.stores.base import META_FIELDS, Meta, Record
+from sessionary.stores.redis import scripts as lua
 from sessionary.tokens import is_well_formed, store_key
 
 ROOT = Path(__file__).resolve().parent.parent

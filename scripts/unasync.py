@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Generate the sync code from the async code, so the two can never drift apart.
 
-Every ``src/sessionary/_async/*.py`` is the source of truth; the ``src/sessionary/_sync/``
-file of the same name is written from it by plain token substitutions, then formatted
+Every ``_async.py`` under ``src/sessionary`` (a store's async face, the store contract) is
+the source of truth; the ``_sync.py`` beside it is written from it by plain token
+substitutions (``AsyncBackend`` becomes ``Backend``, ``._async`` ``._sync``), then formatted
 and linted (``ruff check --fix``, ``ruff format``) like hand-written code. Run with
 ``--check`` (CI does) to fail when a generated file is out of date; the first line that
 drifted is printed. A substitution that matches nothing in any source fails too: it is
@@ -38,18 +39,19 @@ SUBSTITUTIONS: list[tuple[str, str]] = [
     (r"\bAsyncConnection\b", "Connection"),
     (r"\bAsyncRedisCluster\b", "RedisCluster"),
     (r"\bAsync([A-Z]\w*)\b", r"\1"),
+    (r"\b_async\b", "_sync"),
 ]
 _COMPILED = [(re.compile(pattern), replacement) for pattern, replacement in SUBSTITUTIONS]
 
 
 def pairs() -> list[tuple[Path, Path]]:
-    """Each async source and the sync file generated from it."""
-    return [(source, PACKAGE / "_sync" / source.name) for source in sorted((PACKAGE / "_async").glob("*.py"))]
+    """Each async source (``_async.py``) and the sync file beside it (``_sync.py``)."""
+    return [(source, source.with_name("_sync.py")) for source in sorted(PACKAGE.rglob("_async.py"))]
 
 
 def generated_files() -> list[Path]:
     """Every file the generator owns (a leftover one whose source is gone is stale)."""
-    return sorted((PACKAGE / "_sync").glob("*.py"))
+    return sorted(PACKAGE.rglob("_sync.py"))
 
 
 def substitute(text: str, used: list[int]) -> str:

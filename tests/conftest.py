@@ -12,7 +12,7 @@ from sessionary.testing import FakeClock
 
 # Fixtures test modules share: ``store`` (every store of the conformance registry) and
 # ``throwaway_postgres`` (a server a test may kill).
-pytest_plugins = ["store_fixtures", "throwaway_postgres"]
+pytest_plugins = ["support.store_fixtures", "support.throwaway_postgres"]
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -14,12 +14,12 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from http_apps import KINDS, Browser, Unstorable, cookie_value
-from spies import RecordingSQLite, recording_store
 
 from sessionary import Event, SessionManager, SessionValueError
 from sessionary.testing import FakeClock
 from sessionary.tokens import new_token, store_key
+from support.http_apps import KINDS, Browser, Unstorable, cookie_value
+from support.spies import RecordingSQLite, recording_store
 
 DELETED = 'sessionid=""; expires=Thu, 01 Jan 1970 00:00:00 GMT; Max-Age=0; Path=/; SameSite=Lax; Secure'
 TOKEN = new_token()

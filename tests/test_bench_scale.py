@@ -16,7 +16,14 @@ from pathlib import Path
 
 import pytest
 
-from services import POSTGRES_HOST, POSTGRES_PORT, REDIS_HOST, REDIS_PORT, require_module, require_port
+from support.services import (
+    POSTGRES_HOST,
+    POSTGRES_PORT,
+    REDIS_HOST,
+    REDIS_PORT,
+    require_module,
+    require_port,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 OPERATIONS = {"read", "write", "rolling", "load"}

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from services import require_module
+from support.services import require_module
 
 pytestmark = pytest.mark.slow
 

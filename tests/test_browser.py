@@ -23,8 +23,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from services import demo_command, free_port, require_module, unavailable
 from sessionary.demo.app import create_app, demo_config
+from support.services import demo_command, free_port, require_module, unavailable
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, BrowserContext, Page, Playwright

@@ -167,7 +167,7 @@ def test_a_mistyped_sqlite_path_creates_nothing(tmp_path: Path) -> None:
 
 
 def test_an_unreachable_postgresql_is_one_line_without_the_pools_retries() -> None:
-    from services import free_port, require_module
+    from support.services import free_port, require_module
 
     require_module("psycopg")
     url = f"postgresql://postgres@127.0.0.1:{free_port()}/test"  # nothing listens there
@@ -210,7 +210,7 @@ def _stats_on_a_read_only_file(tmp_path: Path) -> None:
 
 def _interpreter_for(user: str) -> str:
     """A Python 3.11+ that ``user`` may run (the core needs only the standard library)."""
-    from services import unavailable
+    from support.services import unavailable
 
     for candidate in (sys.executable, "/usr/bin/python3"):
         try:

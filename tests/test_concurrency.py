@@ -26,13 +26,13 @@ from typing import Any
 
 import httpx
 import pytest
-from live_servers import KINDS, Gates, get, parallel, serve, session_cookie
 
 from conformance.stores import FACTORIES
 from sessionary import SessionManager
 from sessionary.stores import Store
 from sessionary.testing import FakeClock
 from sessionary.tokens import store_key
+from support.live_servers import KINDS, Gates, get, parallel, serve, session_cookie
 
 pytestmark = pytest.mark.slow
 

@@ -16,9 +16,9 @@ import httpx
 import pytest
 from starlette.testclient import TestClient
 
-from services import demo_command
 from sessionary.demo.app import create_app, demo_config
 from sessionary.testing import FakeClock
+from support.services import demo_command
 
 COOKIE = re.compile(r"sessionid=([^;]*)")
 

@@ -7,12 +7,12 @@ from pathlib import Path
 
 import httpx
 import pytest
-from postgres_helpers import drop_tables, postgres_url
 from starlette.testclient import TestClient
 
-from services import demo_command
 from sessionary.demo.app import create_app
 from sessionary.stores import Store
+from support.postgres_helpers import drop_tables, postgres_url
+from support.services import demo_command
 
 
 def tutorial(client: TestClient) -> None:

@@ -28,15 +28,15 @@ from typing import Any
 
 import httpx
 import pytest
-from live_servers import KINDS, Gates, get, serve, session_cookie
-from postgres_helpers import with_options
-from redis_servers import RedisServer
-from throwaway_postgres import ThrowawayPostgres
 
-from services import require_module
 from sessionary import SessionManager
-from sessionary.stores import redis_scripts as lua
+from sessionary.stores.redis import scripts as lua
 from sessionary.tokens import store_key
+from support.live_servers import KINDS, Gates, get, serve, session_cookie
+from support.postgres_helpers import with_options
+from support.redis_servers import RedisServer
+from support.services import require_module
+from support.throwaway_postgres import ThrowawayPostgres
 
 pytestmark = pytest.mark.slow
 

@@ -25,15 +25,15 @@ from typing import Any
 from wsgiref.util import setup_testing_defaults
 
 import pytest
-from http_apps import flask_app, starlette_app
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from sessionary import SessionManager
 from sessionary.errors import StoreCorrupted
-from sessionary.stores import redis_scripts as lua
 from sessionary.stores.base import _META_TYPES, META_FIELDS, Meta, _is_a
+from sessionary.stores.redis import scripts as lua
 from sessionary.tokens import new_token, store_key
+from support.http_apps import flask_app, starlette_app
 
 pytestmark = pytest.mark.slow
 
@@ -418,7 +418,7 @@ def test_garbage_in_postgres_rows_is_never_a_500(kind: str, caplog: pytest.LogCa
     from psycopg.types.json import Jsonb
 
     from conformance.stores_postgres import postgres_store
-    from services import POSTGRES_URL
+    from support.services import POSTGRES_URL
 
     with postgres_store(Path(".")) as store:
         app = App(SessionManager(store))

@@ -13,7 +13,6 @@ from typing import Any
 
 import pytest
 from flask import Flask
-from spies import counting_store
 
 from sessionary import SessionManager
 from sessionary.integrations.asgi import SessionMiddleware as ASGIMiddleware
@@ -22,6 +21,7 @@ from sessionary.integrations.wsgi import SessionMiddleware as WSGIMiddleware
 from sessionary.stores import Store
 from sessionary.stores.base import META_FIELDS, Meta
 from sessionary.testing import FakeClock
+from support.spies import counting_store
 
 WRITES = {"create", "write", "touch", "rotate", "delete", "compare_and_set"}
 

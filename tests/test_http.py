@@ -14,13 +14,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from http_apps import KINDS, Browser, Reply, attributes, cookie_value
-from spies import RecordingSQLite, recording_store
 
 from sessionary import SessionManager
 from sessionary.stores.base import Record
 from sessionary.testing import FakeClock
 from sessionary.tokens import is_well_formed, new_token, store_key
+from support.http_apps import KINDS, Browser, Reply, attributes, cookie_value
+from support.spies import RecordingSQLite, recording_store
 
 TWO_WEEKS = 1209600
 START = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)

@@ -8,11 +8,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from http_apps import cookie_value
-from spies import RecordingSQLite, recording_store
 
 from sessionary import SessionManager, SessionMiddleware
 from sessionary.testing import FakeClock
+from support.http_apps import cookie_value
+from support.spies import RecordingSQLite, recording_store
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")

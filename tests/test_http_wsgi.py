@@ -12,12 +12,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from http_apps import Browser, cookie_value
-from spies import RecordingSQLite, recording_store
 
 from sessionary import SessionManager, WSGISessionMiddleware
 from sessionary.testing import FakeClock
 from sessionary.tokens import new_token
+from support.http_apps import Browser, cookie_value
+from support.spies import RecordingSQLite, recording_store
 
 
 @pytest.fixture

@@ -15,9 +15,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from throwaway_postgres import find_bindir
 
-from services import require_executable, require_module, unavailable
+from support.services import require_executable, require_module, unavailable
+from support.throwaway_postgres import find_bindir
 
 pytestmark = pytest.mark.slow
 

@@ -12,9 +12,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from services import demo_command
 from sessionary import SessionManager
 from sessionary.lifecycle import open_session
+from support.services import demo_command
 
 APP = """
 from sessionary import SessionManager

@@ -18,17 +18,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from postgres_helpers import drop_tables, postgres_url
 
-from services import POSTGRES_URL, forked_loads_stay_apart, free_port, require_module
 from sessionary import SessionManager
-from sessionary._async.postgres import AsyncPostgresBackend
-from sessionary._sync.postgres import PostgresBackend
 from sessionary.cli import main as cli
 from sessionary.errors import ConfigError, SessionValueError, StoreCorrupted, StoreUnavailable
 from sessionary.stores import Store, open_store
 from sessionary.stores.base import Change, Meta, Record, Rotation, Swap
+from sessionary.stores.postgres._async import AsyncPostgresBackend
+from sessionary.stores.postgres._sync import PostgresBackend
 from sessionary.tokens import new_token, store_key
+from support.postgres_helpers import drop_tables, postgres_url
+from support.services import POSTGRES_URL, forked_loads_stay_apart, free_port, require_module
 
 HOUR = 3600.0
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "store-postgresql.md"

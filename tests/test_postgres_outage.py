@@ -15,15 +15,15 @@ from typing import Any
 
 import httpx
 import pytest
-from postgres_helpers import with_options
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.testclient import TestClient
-from throwaway_postgres import ThrowawayPostgres
 
 from sessionary import SessionManager, SessionMiddleware
+from support.postgres_helpers import with_options
+from support.throwaway_postgres import ThrowawayPostgres
 
 pytestmark = pytest.mark.slow
 

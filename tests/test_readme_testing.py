@@ -19,7 +19,7 @@ from starlette.routing import Route
 from starlette.testclient import TestClient
 
 from conformance.stores_redis import delete_prefix
-from services import REDIS_HOST, REDIS_PORT, REDIS_URL, require_module, require_port
+from support.services import REDIS_HOST, REDIS_PORT, REDIS_URL, require_module, require_port
 
 ROOT = Path(__file__).resolve().parent.parent
 

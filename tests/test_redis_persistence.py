@@ -16,9 +16,9 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
-from redis_servers import RedisServer
 
-from services import require_module
+from support.redis_servers import RedisServer
+from support.services import require_module
 
 pytestmark = [pytest.mark.redis, pytest.mark.slow]
 

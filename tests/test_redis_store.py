@@ -22,10 +22,16 @@ from typing import Any
 
 import pytest
 import redis
-from redis_servers import CommandLog, RedisServer, redis_server, session_cluster
 
 from conformance.stores import FACTORIES
-from services import (
+from sessionary import SessionManager, SessionMiddleware
+from sessionary.errors import ConfigError, StoreCorrupted, StoreUnavailable
+from sessionary.stores import Store, open_store
+from sessionary.stores.base import Change, Meta, Record, Rotation
+from sessionary.stores.redis import parse_redis_url
+from sessionary.stores.redis import scripts as lua
+from support.redis_servers import CommandLog, RedisServer, redis_server, session_cluster
+from support.services import (
     REDIS_HOST,
     REDIS_PORT,
     REDIS_URL,
@@ -34,12 +40,6 @@ from services import (
     require_module,
     require_port,
 )
-from sessionary import SessionManager, SessionMiddleware
-from sessionary.errors import ConfigError, StoreCorrupted, StoreUnavailable
-from sessionary.stores import Store, open_store
-from sessionary.stores import redis_scripts as lua
-from sessionary.stores.base import Change, Meta, Record, Rotation
-from sessionary.stores.redis import parse_redis_url
 
 HOUR = 3600.0
 
@@ -313,10 +313,10 @@ def test_odd_user_ids_on_a_cluster() -> None:
 def test_concurrent_sign_ins_keep_every_live_session_indexed(store_name: str, tmp_path: Path) -> None:
     """Browsers that already have a session sign in at once (a rotation each), under a
     limit of three: exactly three survive, and the index knows every live session."""
-    from browser import Browser
     from sessionary import Config, login
     from sessionary.errors import SessionInterrupted, TooManySessions
     from sessionary.testing import FakeClock
+    from support.browser import Browser
 
     with FACTORIES[store_name](tmp_path) as store:
         clock = FakeClock(datetime.now(UTC).replace(microsecond=0))

@@ -13,7 +13,6 @@ from typing import Any
 
 import pytest
 
-from browser import Browser
 from conformance.stores import DUMPERS
 from sessionary import Config, SessionInterrupted, SessionManager, TooManySessions, login, logout
 from sessionary.auth import recently_authenticated
@@ -21,6 +20,7 @@ from sessionary.events import CREATED, EXPIRED, REJECTED, REVOKED, ROTATED, Even
 from sessionary.stores import Store
 from sessionary.testing import FakeClock
 from sessionary.tokens import TOKEN_LENGTH, is_well_formed, new_token, store_key
+from support.browser import Browser
 
 
 @pytest.fixture

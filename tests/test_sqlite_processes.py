@@ -1,6 +1,6 @@
 """The SQLite store shared by real processes: concurrent writers, and writers killed mid-write.
 
-The workers are separate Python processes (tests/sqlite_worker.py) using the public API
+The workers are separate Python processes (tests/support/sqlite_worker.py) using the public API
 on one file, as the workers of a web server would. A killed process must leave the file
 readable (``PRAGMA integrity_check``) with every session whose save had returned intact.
 """
@@ -17,11 +17,10 @@ import sys
 import time
 from pathlib import Path
 
-from sqlite_worker import value_of
-
 from sessionary import SessionManager
+from support.sqlite_worker import value_of
 
-WORKER = str(Path(__file__).with_name("sqlite_worker.py"))
+WORKER = str(Path(__file__).parent / "support" / "sqlite_worker.py")
 
 
 def spawn(*arguments: object) -> subprocess.Popen[str]:

@@ -25,13 +25,13 @@ from urllib.parse import quote
 import pytest
 
 from sessionary import ConfigError, SessionManager, logout
-from sessionary._async.backend import AsyncBackend
-from sessionary._async.cached import AsyncCachedBackend, generation_key
-from sessionary._sync.cached import CachedBackend
 from sessionary.cli import main as cli
 from sessionary.stores import open_store
+from sessionary.stores.backend import AsyncBackend
 from sessionary.stores.base import Change, Meta, Record, Rotation
 from sessionary.stores.cached import cached
+from sessionary.stores.cached._async import AsyncCachedBackend, generation_key
+from sessionary.stores.cached._sync import CachedBackend
 from sessionary.stores.inline import InlineAsync
 from sessionary.stores.memory import MemoryBackend
 from sessionary.stores.sqlite import SQLiteBackend

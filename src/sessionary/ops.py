@@ -93,7 +93,7 @@ STORE_METHODS: dict[type, str] = {
     DeleteUserSession: "delete_user_session",
     RevokeUser: "revoke_user",
 }
-"""Each store operation and the :class:`~sessionary._async.backend.AsyncBackend` method it calls."""
+"""Each store operation and the :class:`~sessionary.stores.backend._async.AsyncBackend` method it calls."""
 
 
 class ReadOld(NamedTuple):

@@ -5,8 +5,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from sessionary._async.backend import AsyncBackend
 from sessionary.stores import Store
+from sessionary.stores.backend import AsyncBackend
 from sessionary.stores.inline import InlineAsync
 
 from .stores import NATIVE_TTL

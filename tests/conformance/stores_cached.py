@@ -49,7 +49,7 @@ if _landed("sessionary.stores.redis") and _landed("sessionary.stores.postgres"):
     @factory("cached-redis-postgres")
     @contextlib.contextmanager
     def cached_redis_postgres(tmp_path: Path) -> Iterator[Store]:
-        from services import (
+        from support.services import (
             POSTGRES_HOST,
             POSTGRES_PORT,
             POSTGRES_URL,
@@ -82,7 +82,7 @@ if _landed("sessionary.stores.redis") and _landed("sessionary.stores.postgres"):
 
     @dumper("cached-redis-postgres")
     def dump_cached_redis_postgres(store: Store) -> bytes:
-        from services import POSTGRES_URL, REDIS_URL
+        from support.services import POSTGRES_URL, REDIS_URL
 
         prefix, table = _ISOLATION[id(store)]
         return _redis_contents(REDIS_URL, prefix) + _postgres_contents(POSTGRES_URL, table)

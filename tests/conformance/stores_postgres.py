@@ -7,10 +7,9 @@ import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
-from postgres_helpers import drop_tables, postgres_url
-
-from services import POSTGRES_URL
 from sessionary.stores import Store, open_store
+from support.postgres_helpers import drop_tables, postgres_url
+from support.services import POSTGRES_URL
 
 from .stores import dumper, factory
 

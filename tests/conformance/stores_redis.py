@@ -12,10 +12,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import redis
-from redis_servers import session_cluster
 
-from services import REDIS_HOST, REDIS_PORT, REDIS_URL, require_module, require_port
 from sessionary.stores import Store, open_store
+from support.redis_servers import session_cluster
+from support.services import REDIS_HOST, REDIS_PORT, REDIS_URL, require_module, require_port
 
 from .stores import dumper, factory
 

@@ -9,8 +9,8 @@ import threading
 
 import pytest
 
-from sessionary._async.backend import AsyncBackend
 from sessionary.stores import Store
+from sessionary.stores.backend import AsyncBackend
 from sessionary.stores.base import Change, Meta, Record, Rotation, Swap
 
 pytestmark = pytest.mark.anyio

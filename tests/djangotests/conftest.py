@@ -23,7 +23,8 @@ from django.core.management import call_command
 from django.test.utils import override_settings
 from django.utils import timezone
 
-from services import (
+from sessionary.django import conf
+from support.services import (
     POSTGRES_HOST,
     POSTGRES_PORT,
     POSTGRES_URL,
@@ -32,7 +33,6 @@ from services import (
     REDIS_URL,
     require_port,
 )
-from sessionary.django import conf
 
 DB_ENGINE = "django.contrib.sessions.backends.db"
 OURS = "sessionary.django"

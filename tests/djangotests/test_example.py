@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from services import free_port, port_open
+from support.services import free_port, port_open
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "django"
 

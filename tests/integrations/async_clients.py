@@ -112,7 +112,7 @@ def sanic_sender(app: Any, stack: ExitStack) -> Send:
     for the whole test (its startup and shutdown listeners run once), on this loop."""
     from sanic_testing.reusable import ReusableClient
 
-    from services import free_port
+    from support.services import free_port
 
     loop = Loop(stack)
     client = ReusableClient(app, port=free_port(), loop=loop.runner.get_loop())

@@ -34,12 +34,12 @@ from pathlib import Path
 from typing import ClassVar
 
 import pytest
-from spies import RecordingSQLite, counting_store, recording_store
 
-from services import free_port
 from sessionary import SessionManager
 from sessionary.stores import open_store
 from sessionary.testing import FakeClock
+from support.services import free_port
+from support.spies import RecordingSQLite, counting_store, recording_store
 
 from .frameworks import Browser
 

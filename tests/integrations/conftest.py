@@ -17,7 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from services import (
+from sessionary.stores import open_store
+from support.services import (
     POSTGRES_HOST,
     POSTGRES_PORT,
     POSTGRES_URL,
@@ -26,7 +27,6 @@ from services import (
     REDIS_URL,
     require_port,
 )
-from sessionary.stores import open_store
 
 
 def _has_module(name: str) -> bool:

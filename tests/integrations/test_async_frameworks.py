@@ -17,11 +17,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from spies import Counting, recording_store
 
 from sessionary import SessionManager
 from sessionary.stores import Store, open_store
 from sessionary.testing import FakeClock
+from support.spies import Counting, recording_store
 
 from .async_clients import ASYNC_FRAMEWORKS, async_sender
 from .frameworks import Browser, example_sender

@@ -18,11 +18,11 @@ from blacksheep import Application, Request, Response, text
 from blacksheep.exceptions import Forbidden
 from blacksheep.server.routing import Router
 from blacksheep.sessions import Session as BlackSheepSession
-from spies import Counting
 
 from sessionary import Session, SessionManager, alogin, alogout
 from sessionary.integrations.blacksheep import SessionaryStore, use_sessions
 from sessionary.stores import Store, open_store
+from support.spies import Counting
 
 from .behaviour import Behaviour, Serve
 from .frameworks import Browser, Send, blacksheep_sender

@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from services import free_port, port_open
+from support.services import free_port, port_open
 
 from .cookies import session_cookie
 from .frameworks import EXAMPLE_ARGS, EXAMPLE_OF, EXAMPLES, FRAMEWORKS

@@ -14,11 +14,11 @@ from typing import Any, ClassVar
 import falcon
 import falcon.asgi
 import pytest
-from spies import Counting
 
 from sessionary import SessionManager, alogin, alogout, login, logout
 from sessionary.integrations.falcon import SessionMiddleware
 from sessionary.stores import Store, open_store
+from support.spies import Counting
 
 from .behaviour import Behaviour, Serve
 from .frameworks import Browser, falcon_sender

@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from services import REDIS_HOST, REDIS_PORT, REDIS_URL, require_port
+from support.services import REDIS_HOST, REDIS_PORT, REDIS_URL, require_port
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 _BLOCK = re.compile(r"<!-- guide: ([\w-]+) -->\s*```python\n(.*?)```", re.DOTALL)
@@ -474,7 +474,7 @@ def delete_redis_keys(keys: list[str]) -> None:
     """Delete the records a "before" app wrote to the shared Redis (its own keys only)."""
     import redis
 
-    from services import REDIS_HOST, REDIS_PORT
+    from support.services import REDIS_HOST, REDIS_PORT
 
     client = redis.Redis(host=REDIS_HOST, port=REDIS_PORT)
     try:
@@ -485,7 +485,7 @@ def delete_redis_keys(keys: list[str]) -> None:
 
 
 def test_aiohttp_session_guide(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from services import REDIS_HOST, REDIS_PORT, require_port
+    from support.services import REDIS_HOST, REDIS_PORT, require_port
 
     require_port("Redis", REDIS_HOST, REDIS_PORT)  # the "before" app keeps sessions in Redis
     monkeypatch.chdir(tmp_path)
@@ -501,7 +501,7 @@ def test_aiohttp_session_guide(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
 
 
 def test_quart_session_guide(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from services import REDIS_HOST, REDIS_PORT, require_port
+    from support.services import REDIS_HOST, REDIS_PORT, require_port
 
     require_port("Redis", REDIS_HOST, REDIS_PORT)  # the "before" app keeps sessions in Redis
     monkeypatch.chdir(tmp_path)
@@ -555,7 +555,7 @@ def run_blocks_as_module(guide: str, name: str, monkeypatch: pytest.MonkeyPatch)
 
 
 def test_pyramid_session_redis_guide(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from services import REDIS_HOST, REDIS_PORT, require_port
+    from support.services import REDIS_HOST, REDIS_PORT, require_port
 
     require_port("Redis", REDIS_HOST, REDIS_PORT)  # the "before" app runs on pyramid-session-redis
     monkeypatch.chdir(tmp_path)

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from services import unavailable
+from support.services import unavailable
 
 pytestmark = pytest.mark.slow
 

@@ -27,9 +27,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from services import REDIS_HOST, REDIS_PORT, REDIS_URL, require_port
 from sessionary import SessionManager
 from sessionary.integrations.pyramid import PyramidSession
+from support.services import REDIS_HOST, REDIS_PORT, REDIS_URL, require_port
 
 from .upstream.pyramid_session_redis import app_tests
 from .upstream.pyramid_session_redis.session_tests import TestRedisSession

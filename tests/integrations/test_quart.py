@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 from quart import Quart, session
-from spies import counting_store
 
 from sessionary import SessionManager, alogin
 from sessionary.integrations.quart import QuartSession, Sessionary, get_manager
 from sessionary.stores import open_store
+from support.spies import counting_store
 
 from .async_clients import quart_sender
 from .frameworks import Browser

@@ -26,8 +26,8 @@ from typing import Any
 
 import pytest
 
-from services import REDIS_HOST, REDIS_PORT, REDIS_URL, free_port, require_port
 from sessionary.takeover import FlaskCookie, FlaskSessionRedis, FlaskSessionSQL, StarletteCookie, Starsessions
+from support.services import REDIS_HOST, REDIS_PORT, REDIS_URL, free_port, require_port
 
 SECRET = "an old secret key, long enough for anyone"
 

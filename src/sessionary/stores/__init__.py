@@ -12,9 +12,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit, urlunsplit
 
-from .._async.backend import AsyncBackend
-from .._sync.backend import Backend
 from ..errors import ConfigError
+from .backend import AsyncBackend, Backend
 
 if TYPE_CHECKING:
     from ..config import Config

@@ -3,7 +3,7 @@
 A store stores; it decides no policy. It receives deadlines already computed by
 :mod:`sessionary.expiry` and only has to refuse records whose deadline has passed, refuse
 to write to records that are gone (no resurrection), and keep a per-user index.
-The operations themselves are declared once, in :mod:`sessionary._async.backend`
+The operations themselves are declared once, in :mod:`sessionary.stores.backend._async`
 (``AsyncBackend``), and generated for sync code (``Backend``).
 """
 

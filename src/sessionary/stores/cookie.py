@@ -28,12 +28,12 @@ from urllib.parse import urlsplit
 from itsdangerous import BadData, URLSafeSerializer
 
 from .. import cookies, expiry
-from .._sync.backend import Backend
 from ..clock import from_timestamp
 from ..config import Config
 from ..errors import ConfigError, CookieTooLarge, UnsupportedOperation
 from ..serializer import decode_value, encode_stored
 from . import Store
+from .backend import Backend
 from .base import META_FIELDS, Change, Counts, Meta, Record, Rotation, Summary, Swap
 
 NAME = "cookie://"

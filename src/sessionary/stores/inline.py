@@ -9,8 +9,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-from .._async.backend import AsyncBackend
-from .._sync.backend import Backend
+from .backend import AsyncBackend, Backend
 from .base import Change, Counts, Record, Rotation, Summary, Swap
 
 

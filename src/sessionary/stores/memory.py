@@ -10,10 +10,10 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 
-from .._sync.backend import Backend
 from ..errors import StoreCorrupted
 from ..serializer import decode_value, encode_stored, same_value
 from . import Store
+from .backend import Backend
 from .base import Change, Counts, Meta, Record, Rotation, Summary, Swap
 
 

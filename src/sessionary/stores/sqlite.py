@@ -27,10 +27,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
 
-from .._sync.backend import Backend
 from ..errors import ConfigError, StoreCorrupted, StoreUnavailable
 from ..serializer import decode_value, encode_mapping, encode_stored, same_value
 from . import Store, option
+from .backend import Backend
 from .base import Change, Counts, Meta, Record, Rotation, Summary, Swap
 
 SCHEMA = """

@@ -6,7 +6,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 
-from ..stores.base import Change, Counts, Record, Rotation, Summary, Swap
+from ..base import Change, Counts, Record, Rotation, Summary, Swap
 
 
 class Backend(ABC):

@@ -5,7 +5,14 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
-from services import POSTGRES_HOST, POSTGRES_PORT, POSTGRES_URL, port_open, require_module, require_port
+from support.services import (
+    POSTGRES_HOST,
+    POSTGRES_PORT,
+    POSTGRES_URL,
+    port_open,
+    require_module,
+    require_port,
+)
 
 
 def with_options(url: str, **options: Any) -> str:

@@ -44,10 +44,10 @@ import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import asdict, replace
 
-from ..errors import StoreError
-from ..serializer import encode_stored
-from ..stores.base import Change, Counts, Meta, Record, Rotation, Summary, Swap
-from .backend import AsyncBackend
+from ...errors import StoreError
+from ...serializer import encode_stored
+from ..backend._async import AsyncBackend
+from ..base import Change, Counts, Meta, Record, Rotation, Summary, Swap
 
 logger = logging.getLogger("sessionary")
 

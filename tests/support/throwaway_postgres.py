@@ -29,7 +29,7 @@ from pathlib import Path
 
 import pytest
 
-from services import free_port, require_module, unavailable
+from support.services import free_port, require_module, unavailable
 
 SERVER_USER = "postgres"
 

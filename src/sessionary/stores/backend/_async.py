@@ -5,7 +5,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator
 
-from ..stores.base import Change, Counts, Record, Rotation, Summary, Swap
+from ..base import Change, Counts, Record, Rotation, Summary, Swap
 
 
 class AsyncBackend(ABC):

@@ -29,7 +29,6 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from services import free_port
 from sessionary import (
     SessionManager,
     SessionMiddleware,
@@ -40,6 +39,7 @@ from sessionary import (
     logout,
 )
 from sessionary.session import Session
+from support.services import free_port
 
 KINDS = ("asgi", "wsgi")
 WAIT_SECONDS = 20.0

@@ -1,6 +1,6 @@
 """The Redis store's key layout, its Lua scripts, and the records they exchange.
 
-Shared by the async backend (``_async/redis.py``) and its generated sync twin; nothing
+Shared by the async backend (``_async.py``) and its generated sync twin; nothing
 here does I/O. The layout (``<prefix>`` defaults to ``sessionary:``)::
 
     <prefix>s:{<hex store key>}   HASH, one per session, expiring at its deadline (PEXPIREAT)
@@ -33,9 +33,9 @@ from typing import Any
 
 from redis.exceptions import RedisClusterException, RedisError
 
-from ..errors import StoreCorrupted, StoreUnavailable
-from ..serializer import decode_value, encode_ascii, encode_stored
-from .base import META_FIELDS, Change, Meta, Record, Summary
+from ...errors import StoreCorrupted, StoreUnavailable
+from ...serializer import decode_value, encode_ascii, encode_stored
+from ..base import META_FIELDS, Change, Meta, Record, Summary
 
 DEFAULT_PREFIX = "sessionary:"
 

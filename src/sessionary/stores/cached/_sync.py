@@ -45,10 +45,10 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, replace
 
-from ..errors import StoreError
-from ..serializer import encode_stored
-from ..stores.base import Change, Counts, Meta, Record, Rotation, Summary, Swap
-from .backend import Backend
+from ...errors import StoreError
+from ...serializer import encode_stored
+from ..backend._sync import Backend
+from ..base import Change, Counts, Meta, Record, Rotation, Summary, Swap
 
 logger = logging.getLogger("sessionary")
 

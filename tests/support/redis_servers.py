@@ -22,7 +22,7 @@ from typing import Any
 
 import redis
 
-from services import free_port, require_executable
+from support.services import free_port, require_executable
 
 STARTUP_SECONDS = 20.0
 

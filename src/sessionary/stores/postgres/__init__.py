@@ -20,7 +20,7 @@ plus sessionary's own options, which are taken out before libpq sees the rest:
 ``synchronous_commit=off``
     Commit session writes without waiting for the WAL flush (see docs/store-postgresql.md).
 
-The work is in :mod:`sessionary._async.postgres` (``AsyncPostgresBackend``) and the sync
+The work is in :mod:`sessionary.stores.postgres._async` (``AsyncPostgresBackend``) and the sync
 face generated from it (``PostgresBackend``); each opens its pool on first use only.
 """
 
@@ -33,8 +33,8 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 from psycopg import ProgrammingError
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from ..errors import ConfigError
-from . import Store, option, redact
+from ...errors import ConfigError
+from .. import Store, option, redact
 
 SCHEMA = """\
 CREATE TABLE IF NOT EXISTS {sessions} (
@@ -215,8 +215,8 @@ class PostgresSettings:
 
 def open_postgres(url: str, *, config: object = None) -> Store:
     """``postgresql://[user[:password]@]host[:port]/dbname[?options]`` (``postgres://`` too)."""
-    from .._async.postgres import AsyncPostgresBackend
-    from .._sync.postgres import PostgresBackend
+    from ._async import AsyncPostgresBackend
+    from ._sync import PostgresBackend
 
     settings = PostgresSettings.from_url(url)
     return Store(PostgresBackend(settings), AsyncPostgresBackend(settings))

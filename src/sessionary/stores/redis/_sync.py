@@ -1,10 +1,10 @@
 # Generated from the async source by scripts/unasync.py: edit that file, not this one.
-"""The Redis store through redis-py's asyncio client (``_sync/redis.py`` is generated from it).
+"""The Redis store through redis-py's asyncio client (``_sync.py`` beside it is generated from it).
 
 Every operation on one session is one Lua script, so it is atomic and, on a single
 server, one round trip. On Redis Cluster a script may touch only one hash slot: the
 session and its user's keys are then separate calls, ordered so that a crash in between
-never revives a deleted session (see ``stores/redis_scripts.py`` and docs/store-redis.md).
+never revives a deleted session (see ``scripts.py`` beside it and docs/store-redis.md).
 """
 
 from __future__ import annotations
@@ -22,15 +22,15 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError
 from redis.retry import Retry
 
-from ..errors import StoreCorrupted
-from ..serializer import same_value
-from ..stores import redis_scripts as lua
-from ..stores.base import Change, Counts, Record, Rotation, Summary, Swap
-from ..stores.redis_wire import Exchange, pack
-from .backend import Backend
+from ...errors import StoreCorrupted
+from ...serializer import same_value
+from ..backend._sync import Backend
+from ..base import Change, Counts, Record, Rotation, Summary, Swap
+from . import scripts as lua
+from .wire import Exchange, pack
 
 if TYPE_CHECKING:
-    from ..stores.redis import RedisOptions
+    from . import RedisOptions
 
 Client = Redis | RedisCluster
 _node: Callable[[str, int], ClusterNode] = ClusterNode
@@ -360,7 +360,7 @@ class RedisBackend(Backend):
     def _rotate_across_slots(
         self, old_key: bytes, record: Record, change: Change, tag: str, grace: str, now: float
     ) -> Rotation:
-        """RESERVE the new key, RETIRE the old one, ACTIVATE the new one (see redis_scripts)."""
+        """RESERVE the new key, RETIRE the old one, ACTIVATE the new one (see scripts.py)."""
         new = [self._key(record.key)]
         reserved = self._eval(lua.RESERVE, new, now, old_key.hex(), *lua.record_fields(record))
         if reserved == "collision":

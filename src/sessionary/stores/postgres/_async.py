@@ -3,7 +3,7 @@
 Every operation is one SQL statement on an autocommit connection: one round trip and its
 own short transaction. The statement that writes also checks that the record is live
 (deadline, revocation, alias), so no other request can slip in between a check and a
-write. ``AsyncPostgresBackend`` is the source; ``PostgresBackend`` (``_sync/postgres.py``)
+write. ``AsyncPostgresBackend`` is the source; ``PostgresBackend`` (``_sync.py`` beside it)
 is generated from it. Each face opens its own psycopg pool on first use, so an app that
 uses one face never connects with the other. URL options and the schema live in
 :mod:`sessionary.stores.postgres`.
@@ -27,11 +27,11 @@ from psycopg import AsyncConnection
 from psycopg.rows import TupleRow
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
-from ..errors import SessionValueError, StoreCorrupted, StoreUnavailable
-from ..serializer import decode_value, encode_mapping, encode_stored, encode_value
-from ..stores.base import Change, Counts, Meta, Record, Rotation, Summary, Swap
-from ..stores.postgres import UPGRADE_DATA_TO_JSON, PostgresSettings
-from .backend import AsyncBackend
+from ...errors import SessionValueError, StoreCorrupted, StoreUnavailable
+from ...serializer import decode_value, encode_mapping, encode_stored, encode_value
+from ..backend._async import AsyncBackend
+from ..base import Change, Counts, Meta, Record, Rotation, Summary, Swap
+from . import UPGRADE_DATA_TO_JSON, PostgresSettings
 
 # A record counts only if it is live: its deadline ahead and, if its user was revoked
 # after its token was issued, refused. Aliases are checked on both rows they join.

@@ -20,9 +20,9 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit, urlunsplit
 
-from ..errors import ConfigError
-from . import Store, option, redact
-from .redis_scripts import DEFAULT_PREFIX
+from ...errors import ConfigError
+from .. import Store, option, redact
+from .scripts import DEFAULT_PREFIX
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,8 +142,8 @@ def _node(name: str, text: str) -> tuple[str, int]:
 
 def open_redis(url: str, *, config: object = None) -> Store:
     """``redis://``, ``rediss://`` or ``redis+cluster://``; see the module docstring."""
-    from .._async.redis import AsyncRedisBackend
-    from .._sync.redis import RedisBackend
+    from ._async import AsyncRedisBackend
+    from ._sync import RedisBackend
 
     options = parse_redis_url(url)
     return Store(RedisBackend(options), AsyncRedisBackend(options))

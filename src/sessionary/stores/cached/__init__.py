@@ -7,7 +7,7 @@ Everything after ``cached+`` is the cache's URL, with the cached store's own opt
 (``backend``, ``cache_ttl``, ``cache_cooldown``) taken out of its query; the rest of the
 query stays the cache's. ``backend`` is the database's URL, percent-encoded when it has
 a query of its own (its ``&`` would otherwise split it). How reads, writes and failures
-behave is in :mod:`sessionary._async.cached` and docs/store-cached.md.
+behave is in :mod:`sessionary.stores.cached._async` and docs/store-cached.md.
 """
 
 from __future__ import annotations
@@ -15,11 +15,11 @@ from __future__ import annotations
 import math
 from urllib.parse import parse_qs, unquote_plus
 
-from .._async.cached import AsyncCachedBackend
-from .._sync.cached import CachedBackend
-from ..config import Config
-from ..errors import ConfigError
-from . import Store, open_store, option, redact
+from ...config import Config
+from ...errors import ConfigError
+from .. import Store, open_store, option, redact
+from ._async import AsyncCachedBackend
+from ._sync import CachedBackend
 
 OPTIONS = ("backend", "cache_ttl", "cache_cooldown")
 

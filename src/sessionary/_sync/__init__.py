@@ -1,1 +1,0 @@
-# Generated from the async source by scripts/unasync.py: edit that file, not this one.

@@ -1,0 +1,1 @@
+"""What the tests share: servers they start, stores that count their calls, small apps and clients."""
