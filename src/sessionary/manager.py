@@ -22,7 +22,7 @@ from .session import Session
 from .shell import arun, run
 from .stores import Store, open_store
 from .stores.base import Counts
-from .takeover.base import note_old_cookie
+from .takeover.carry import note_old_cookie
 from .tokens import log_id, new_token
 
 logger = logging.getLogger("sessionary")
@@ -85,7 +85,7 @@ class SessionManager:
             session_class=session_class,
         )
         if self.config.takeover is not None:
-            note_old_cookie(session, self.config.takeover, cookie_header)
+            note_old_cookie(session.state, self.config.takeover, cookie_header)
         return session
 
     def close_session(self, session: Session, status_code: int) -> Outcome:

@@ -12,10 +12,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
-
-if TYPE_CHECKING:
-    from ..session import Session
+from typing import Any, Protocol, runtime_checkable
 
 USER_ID_KEYS = ("_auth_user_id", "_user_id")
 """Data keys where Django's auth and Flask-Login keep the signed-in user's id."""
@@ -65,28 +62,3 @@ def user_id(data: dict[str, Any]) -> str | None:
         if isinstance(value, str | int) and not isinstance(value, bool):
             return str(value)
     return None
-
-
-MAX_OLD_VALUES = 3
-"""How many values of the old cookie are tried, at most (one read of the old store each)."""
-
-
-def note_old_cookie(session: Session, source: Source, cookie_header: str | None) -> None:
-    """Remember the old library's cookie values on a new request's session (no I/O).
-
-    Values shaped like sessionary tokens are kept too (Flask-Session's ids have the same
-    shape): they are tried as the old library's only when no sessionary session loads.
-    A session with no token of its own is not "a cookie for a session that is gone"
-    until the take-over has been tried, so a request that never uses its session does
-    not clear the old cookie before it could be read.
-    """
-    from ..cookies import MAX_COOKIE_BYTES, cookie_values  # not at import: config imports this module
-
-    values = cookie_values(cookie_header, source.cookie_name)
-    old = tuple(v for v in values if 0 < len(v) <= MAX_COOKIE_BYTES)
-    if not old:
-        return
-    state = session.state
-    state.legacy = old[:MAX_OLD_VALUES]
-    if state.token is None:
-        state.had_cookie = False

@@ -1,7 +1,9 @@
 """Taking over a session an old library left: read it, claim it once, retire it.
 
-A step of the request cycle (:mod:`sessionary.cycle`), with no I/O of its own: it yields
-the old library's read and retire (:class:`~sessionary.ops.ReadOld`,
+When a request's session is opened, :func:`note_old_cookie` keeps the old library's
+cookie values; its load then runs :func:`carry_over`, a step of the request cycle
+(:mod:`sessionary.cycle`) with no I/O of its own: it yields the old library's read and
+retire (:class:`~sessionary.ops.ReadOld`,
 :class:`~sessionary.ops.RetireOld`, which a shell performs on ``Config.takeover``, in a
 worker thread on the async face) and the claim in sessionary's own store. The load of
 the request cycle and that of the Django engine run it for a request that brought no
@@ -14,16 +16,39 @@ import logging
 from collections.abc import Generator
 from typing import TYPE_CHECKING, Any
 
+from ..cookies import MAX_COOKIE_BYTES, cookie_values
 from ..errors import SessionValueError, StoreUnavailable
 from ..ops import Create, Delete, Op, ReadOld, RetireOld
 from ..serializer import encode_value, session_key_name
 from ..stores.base import Meta, Record
-from .base import OldSession, claim_key, user_id
+from .base import OldSession, Source, claim_key, user_id
 
 if TYPE_CHECKING:
     from ..config import Config
+    from ..state import SessionState
 
 logger = logging.getLogger("sessionary")
+
+MAX_OLD_VALUES = 3
+"""How many values of the old cookie are tried, at most (one read of the old store each)."""
+
+
+def note_old_cookie(state: SessionState, source: Source, cookie_header: str | None) -> None:
+    """Remember the old library's cookie values on a new request's session state (no I/O).
+
+    Values shaped like sessionary tokens are kept too (Flask-Session's ids have the same
+    shape): they are tried as the old library's only when no sessionary session loads.
+    A session with no token of its own is not "a cookie for a session that is gone"
+    until the take-over has been tried, so a request that never uses its session does
+    not clear the old cookie before it could be read.
+    """
+    values = cookie_values(cookie_header, source.cookie_name)
+    old = tuple(v for v in values if 0 < len(v) <= MAX_COOKIE_BYTES)
+    if not old:
+        return
+    state.legacy = old[:MAX_OLD_VALUES]
+    if state.token is None:
+        state.had_cookie = False
 
 
 def carry_over(
