@@ -49,6 +49,9 @@ class Config:
     save_every_request: bool = False
 
     # --- sessionary's additions ------------------------------------------------------
+    cookie_partitioned: bool = False
+    """Send the cookie with ``Partitioned`` (CHIPS: a third-party context keeps its own
+    cookie jar per top-level site); browsers require Secure with it."""
     cookie_host_prefix: bool = False
     """Name the cookie ``__Host-<cookie_name>``: the browser then insists on Secure,
     Path=/ and no Domain, so a sibling subdomain cannot plant or overwrite it."""
@@ -142,6 +145,8 @@ class Config:
                 "cookie_samesite",
                 "SameSite=None requires cookie_secure=True; browsers reject such cookies otherwise",
             )
+        if self.cookie_partitioned and not self.cookie_secure:
+            raise ConfigError("cookie_partitioned", "a Partitioned cookie requires cookie_secure=True")
         if name.startswith("__Host-"):
             # Blame the setting that asked for the prefix: the flag, or the name itself.
             prefix = "cookie_host_prefix" if self.cookie_host_prefix else "cookie_name"
@@ -189,6 +194,7 @@ _FLAGS = (
     "expire_at_browser_close",
     "save_every_request",
     "cookie_host_prefix",
+    "cookie_partitioned",
     "record_client",
     "clear_site_data_on_logout",
     "accept_django_keys",
