@@ -8,7 +8,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from fastapi import FastAPI, Request as FastAPIRequest
+from fastapi import FastAPI
+from fastapi import Request as FastAPIRequest
 from fastapi.testclient import TestClient as FastAPITestClient
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -75,10 +76,10 @@ def test_relaxing_secure_is_said_in_the_log(store_url: str, caplog: pytest.LogCa
     from sessionary.integrations import asgi
 
     asgi._warned_test_client = False
-    with caplog.at_level(logging.WARNING, logger="sessionary"):
-        with TestClient(app_with(Middleware(SessionMiddleware, store=store_url))) as client:
-            client.get("/in")
-            client.get("/in")
+    app = app_with(Middleware(SessionMiddleware, store=store_url))
+    with caplog.at_level(logging.WARNING, logger="sessionary"), TestClient(app) as client:
+        client.get("/in")
+        client.get("/in")
     said = [r.getMessage() for r in caplog.records if "without Secure" in r.getMessage()]
     assert len(said) == 1 and "testserver" in said[0] and "https://testserver" in said[0]
 
