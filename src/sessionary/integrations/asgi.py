@@ -80,10 +80,13 @@ def open_for_scope(manager: SessionManager, scope: Scope) -> Session:
 class SessionMiddleware:
     """Server-side sessions for any ASGI app.
 
-    ``preload=True`` loads the session (one store read) before the app runs whenever
-    the request carries a session cookie, so that synchronous access from async views
-    (``request.session["x"]``) never does I/O on the event loop. Without it, sync access
-    loads through the store's sync client; the ``a*`` methods always load asynchronously.
+    ``preload=True`` loads the session (one asynchronous store read) before the app runs
+    whenever the request carries a session cookie, as Starlette's own middleware reads its
+    cookie on every request: plain ``request.session["x"]`` in an async view then never
+    does I/O on the event loop. Without it, a request whose view never touches the
+    session makes no store call even with a cookie; sync access loads through the store's
+    sync client (on the loop: a blocking-call detector flags it); the ``a*`` methods
+    always load asynchronously.
 
     While ``cookie_secure`` is left at its default (no ``config``, ``manager`` or
     ``cookie_secure`` given), a plain-http request to a test client's host
@@ -157,6 +160,7 @@ class SessionMiddleware:
         try:
             if self.preload and session.session_key is not None:
                 await session.aload()
+                session.accessed = False  # the middleware's read, not the app's (no Vary)
             await self.app(scope, receive, send_with_session)
         except (StoreError, SessionInterrupted) as error:
             if replaced:

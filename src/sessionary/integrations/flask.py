@@ -112,15 +112,27 @@ class FlaskSession(Session, SessionMixin):
         if remember == _REMEMBER_CLEAR[1]:
             self[_REMEMBER_CLEAR[0]] = remember
 
-    def _tag_values(self) -> None:
-        """Before the save: every value in Flask's tagged form (the request is over)."""
+    def _tag_values(self) -> dict[str, Any]:
+        """For the save: every value in Flask's tagged form. Returns the values it
+        replaced, which :meth:`_untag_values` puts back (code after the request, such as
+        a test client's preserved context, still reads the session)."""
         data = self._cache
+        replaced: dict[str, Any] = {}
         if not data:
-            return
+            return replaced
         for key, value in data.items():
             tagged = _TAGGER.tag(value)
             if tagged is not value:
+                replaced[key] = value
                 data[key] = tagged
+        return replaced
+
+    def _untag_values(self, replaced: dict[str, Any]) -> None:
+        data = self._cache
+        if data is not None:
+            for key, value in replaced.items():
+                if key in data:
+                    data[key] = value
 
 
 class SessionaryInterface(SessionInterface):
@@ -165,6 +177,7 @@ class SessionaryInterface(SessionInterface):
         if not isinstance(session, Session):
             return  # Flask's null session: open_session failed, nothing to save
         manager = session._manager
+        replaced: dict[str, Any] = {}
         try:
             if isinstance(session, FlaskSession):
                 if _refreshes(app, session, manager, response.status_code):
@@ -172,11 +185,15 @@ class SessionaryInterface(SessionInterface):
                     # every request (Django's save-every-request, for this session).
                     manager = self.manager_for(app, save_every_request=True)
                     session._manager = manager
-                session._tag_values()
+                replaced = session._tag_values()
             outcome = manager.close_session(session, response.status_code)
         except (StoreError, SessionInterrupted) as error:
             _become_failure(response, manager, error)
             return
+        finally:
+            if replaced:
+                assert isinstance(session, FlaskSession)
+                session._untag_values(replaced)
         if outcome.changes_nothing:
             return
         headers = outcome.apply(list(response.headers.items()))

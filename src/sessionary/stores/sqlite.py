@@ -404,7 +404,7 @@ class _Immediate:
 
 def open_sqlite(url: str, *, config: object = None) -> Store:
     """``sqlite:///path.db`` (relative) or ``sqlite:////abs/path.db``."""
-    from .inline import InlineAsync
+    from .worker import WorkerAsync
 
     parts = urlsplit(url)
     if parts.netloc not in ("", "localhost"):
@@ -420,4 +420,4 @@ def open_sqlite(url: str, *, config: object = None) -> Store:
         synchronous=option(query, "synchronous", "normal", str),
         busy_timeout=option(query, "busy_timeout", 5000, int),
     )
-    return Store(backend, InlineAsync(backend))
+    return Store(backend, WorkerAsync(backend))
