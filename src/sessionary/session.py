@@ -44,8 +44,6 @@ class Session(dict[str, Any]):
     loaded data, with Django's flags.
     """
 
-    __hash__ = None  # a dict: equal by content, so unhashable
-
     TEST_COOKIE_NAME: ClassVar[str] = "testcookie"
     TEST_COOKIE_VALUE: ClassVar[str] = "worked"
 
