@@ -148,3 +148,24 @@ def test_fastapi_default_test_client(store_url: str) -> None:
     with FastAPITestClient(app) as client:
         client.post("/in")
         assert client.get("/me").json() == {"user": "bob"}
+
+
+async def count(request: Request) -> Response:
+    await request.session.aset("n", (await request.session.aget("n", 0)) + 1)
+    return PlainTextResponse(str(request.session["n"]))
+
+
+def test_a_new_event_loop_per_request_leaks_nothing(store_url: str) -> None:
+    """A ``TestClient`` used without ``with`` runs each request on a new event loop; under
+    ``filterwarnings = error`` (Starlette's own setting) nothing may be left unclosed."""
+    import gc
+    import warnings
+
+    app = SessionMiddleware(Starlette(routes=[Route("/", count)]), store=store_url)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        client = TestClient(app)  # no `with`
+        assert [client.get("/").text for _ in range(3)] == ["1", "2", "3"]
+        del client, app
+        gc.collect()
+    assert [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)] == []
