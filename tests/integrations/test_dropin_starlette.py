@@ -169,3 +169,20 @@ def test_a_new_event_loop_per_request_leaks_nothing(store_url: str) -> None:
         del client, app
         gc.collect()
     assert [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)] == []
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_every_store_under_both_anyio_backends(store_url: str, backend: str) -> None:
+    """Starlette runs on anyio: under trio there is no asyncio loop, and the Redis and
+    PostgreSQL stores then call their sync face on trio's worker threads."""
+
+    async def sign_out(request: Request) -> Response:
+        await request.session.aflush()
+        return PlainTextResponse("out")
+
+    routes = [Route("/", count), Route("/out", sign_out)]
+    app = SessionMiddleware(Starlette(routes=routes), store=store_url)
+    with TestClient(app, backend=backend) as client:
+        assert [client.get("/").text for _ in range(3)] == ["1", "2", "3"]
+        client.get("/out")
+        assert client.get("/").text == "1"

@@ -180,3 +180,93 @@ async def _off_loop(function: Callable[..., T], *args: Any) -> T:
             result: T = await trio.to_thread.run_sync(lambda: function(*args))
             return result
     return function(*args)
+
+
+# --- network stores under trio -------------------------------------------------------
+
+_CALLS = (
+    "load",
+    "create",
+    "write",
+    "touch",
+    "compare_and_set",
+    "rotate",
+    "delete",
+    "exists",
+    "count",
+    "user_sessions",
+    "delete_user_session",
+    "revoke_user",
+)
+
+
+def _on_asyncio() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
+
+
+def any_event_loop(aio: AsyncBackend, sync: Backend) -> AsyncBackend:
+    """``aio`` (an asyncio client: Redis, PostgreSQL), made to serve trio (anyio) too: off
+    asyncio each call goes to the store's sync face on one of trio's worker threads.
+
+    The object stays what it was (its class becomes a subclass of its own), so on asyncio
+    nothing changes but one check per call.
+    """
+    if isinstance(aio, WorkerAsync) or getattr(aio, "_sync_face", None) is not None:
+        return aio
+    aio.__class__ = _any_loop_class(type(aio))
+    aio._sync_face = sync  # type: ignore[attr-defined]
+    return aio
+
+
+_classes: dict[type, type] = {}
+
+
+def _any_loop_class(base: type) -> type:
+    made = _classes.get(base)
+    if made is not None:
+        return made
+    namespace: dict[str, Any] = {"__doc__": base.__doc__, "__module__": base.__module__}
+    for name in _CALLS:
+        namespace[name] = _forward(base, name)
+
+    def clear_expired(self: Any, now: float, batch_size: int) -> AsyncIterator[int]:
+        if _on_asyncio():
+            batches: AsyncIterator[int] = base.clear_expired(self, now, batch_size)  # type: ignore[attr-defined]
+            return batches
+        return _sync_batches(self._sync_face.clear_expired(now, batch_size))
+
+    async def aclose(self: Any) -> None:
+        if _on_asyncio():
+            await base.aclose(self)  # type: ignore[attr-defined]
+        else:
+            await _off_loop(self._sync_face.close)
+
+    namespace["clear_expired"] = clear_expired
+    namespace["aclose"] = aclose
+    made = type(base.__name__, (base,), namespace)
+    _classes[base] = made
+    return made
+
+
+def _forward(base: type, name: str) -> Callable[..., Any]:
+    native = getattr(base, name)
+
+    async def call(self: Any, *args: Any) -> Any:
+        if _on_asyncio():
+            return await native(self, *args)
+        return await _off_loop(getattr(self._sync_face, name), *args)
+
+    call.__name__ = name
+    return call
+
+
+async def _sync_batches(batches: Iterator[int]) -> AsyncIterator[int]:
+    while True:
+        count = await _off_loop(next, batches, None)
+        if count is None:
+            return
+        yield count
