@@ -109,16 +109,14 @@ def pytest_configure(config: pytest.Config) -> None:
         install_flask()
 
 
-_outcomes = open(os.environ["SESSIONARY_SUITE_OUTCOMES"], "w")  # noqa: SIM115 (open for the run)
-
-
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
-    if report.when == "call" or report.outcome != "passed":
-        if report.when != "call" and report.outcome == "passed":
-            return
-        outcome = "skipped" if report.skipped else report.outcome
-        _outcomes.write(json.dumps({"test": report.nodeid, "when": report.when, "outcome": outcome}) + "\n")
-        _outcomes.flush()
+    if report.when != "call" and report.outcome == "passed":
+        return  # a passed setup or teardown says nothing about the test
+    outcome = "skipped" if report.skipped else report.outcome
+    line = json.dumps({"test": report.nodeid, "when": report.when, "outcome": outcome})
+    # Opened per line: a file left open would itself be a ResourceWarning, an error here.
+    with open(os.environ["SESSIONARY_SUITE_OUTCOMES"], "a") as outcomes:
+        outcomes.write(line + "\n")
 
 
 @pytest.fixture(params=["asyncio", "trio"])
