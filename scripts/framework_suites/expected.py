@@ -13,6 +13,8 @@ class Suite:
     files: tuple[str, ...]
     arguments: tuple[str, ...]
     modes: tuple[str, ...] = ("mapped",)
+    extra_packages: tuple[str, ...] = ()
+    """Test dependencies installed for this suite alone (``pip install --target``)."""
 
 
 SUITES = (
@@ -29,6 +31,7 @@ SUITES = (
         ),
         ("tests/middleware/test_session.py",),
         modes=("mapped", "readme"),
+        extra_packages=("httpx2>=2.0", "httpcore2>=2.0"),
     ),
     Suite(
         "flask",

@@ -18,6 +18,7 @@ import argparse
 import json
 import os
 import secrets
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -82,6 +83,34 @@ def extract(suite: Suite, into: Path) -> Path:
     return into
 
 
+def extra_site(suite: Suite) -> list[str]:
+    """A folder holding the suite's own extra test dependencies, installed once (without
+    their dependencies, which the project's environment has: they must not shadow it)."""
+    if not suite.extra_packages:
+        return []
+    folder = CACHE / f"site-{suite.name}"
+    marker = folder / ".installed"
+    wanted = "\n".join(suite.extra_packages)
+    if not marker.exists() or marker.read_text() != wanted:
+        shutil.rmtree(folder, ignore_errors=True)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--no-deps",
+                "--target",
+                str(folder),
+                *suite.extra_packages,
+            ],
+            check=True,
+        )
+        marker.write_text(wanted)
+    return [str(folder)]
+
+
 def run(suite: Suite, store: str, mode: str) -> tuple[dict[str, str], str]:
     """Each test's outcome (node id -> passed / failed / skipped), and pytest's output."""
     with tempfile.TemporaryDirectory(prefix=f"suite-{suite.name}-") as tmp:
@@ -98,7 +127,7 @@ def run(suite: Suite, store: str, mode: str) -> tuple[dict[str, str], str]:
             "SESSIONARY_SUITE_STORE": store_prefix,
             "SESSIONARY_SUITE_MODE": mode,
             "SESSIONARY_SUITE_OUTCOMES": str(outcomes_file),
-            "PYTHONPATH": os.pathsep.join([str(HERE), str(work)]),
+            "PYTHONPATH": os.pathsep.join([str(HERE), str(work), *extra_site(suite)]),
             "PYTHONDONTWRITEBYTECODE": "1",
         }
         command = [
@@ -109,6 +138,10 @@ def run(suite: Suite, store: str, mode: str) -> tuple[dict[str, str], str]:
             "adapters",
             "-p",
             "no:cacheprovider",
+            # pytest-asyncio (the project's own tests use it) warns when this is unset,
+            # an error under the suites' filterwarnings = error.
+            "-o",
+            "asyncio_default_fixture_loop_scope=function",
             "-q",
             "--tb=line",
             "--rootdir",

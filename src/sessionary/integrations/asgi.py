@@ -126,7 +126,7 @@ class SessionMiddleware:
         session = open_for_scope(manager, scope)
         scope["session"] = session
         if scope["type"] == "websocket":
-            if self.preload and session.session_key is not None:
+            if self.preload and (session.session_key is not None or session._legacy):
                 await session.aload()
             await self.app(scope, receive, send)
             return
@@ -161,7 +161,7 @@ class SessionMiddleware:
             await send(message)
 
         try:
-            if self.preload and session.session_key is not None:
+            if self.preload and (session.session_key is not None or session._legacy):
                 await session.aload()
                 session.accessed = False  # the middleware's read, not the app's (no Vary)
             await self.app(scope, receive, send_with_session)

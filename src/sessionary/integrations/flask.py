@@ -38,8 +38,8 @@ from ..lifecycle import failure_response
 from ..manager import DEFAULT_STORE, SessionManager
 from ..session import Session
 from ..stores import Store
-
-EXTENSION_KEY = "sessionary"
+from . import flasklike
+from .flasklike import EXTENSION_KEY, become_failure, check_settings, manager_of
 
 _TAGGER = TaggedJSONSerializer()
 """Flask's own tags (Markup, tuple, bytes, datetime, UUID, ...), so that a value comes
@@ -60,38 +60,11 @@ def _untag(value: Any) -> Any:
     return value
 
 
-class FlaskSession(Session, SessionMixin):
-    """A sessionary :class:`~sessionary.session.Session` with Flask's ``SessionMixin`` surface.
-
-    ``modified`` and ``accessed`` are sessionary's own flags (Django's rules), which
-    Flask reads the same way. ``permanent`` is expressed through ``set_expiry``, so it
-    is saved like any other change; ``new`` says whether the request brought no live
-    session.
+class FlaskSession(flasklike.FlaskSession):
+    """Flask's session surface (:class:`~sessionary.integrations.flasklike.FlaskSession`)
+    with what Flask's own session does besides: values come back as the types Flask's
+    tagged serializer gives back, and Flask-Login's sign-out flag outlives ``flush``.
     """
-
-    @property
-    def permanent(self) -> bool:
-        """False when the cookie ends at browser close, True when it has an age."""
-        return not self.get_expire_at_browser_close()
-
-    @permanent.setter
-    def permanent(self, value: bool) -> None:
-        # Setting the value it already has changes nothing, so the common
-        # ``session.permanent = True`` in every request does not cause a write.
-        if bool(value) == self.permanent:
-            return
-        self.set_expiry(self.get_session_cookie_age() if value else 0)
-
-    def __bool__(self) -> bool:
-        """Whether the session holds data, as for Flask's own (dict) sessions: Flask
-        code such as Flask-Login's session protection tests ``if session:``."""
-        return len(self) > 0
-
-    @property
-    def new(self) -> bool:  # type: ignore[override]
-        """True when the request brought no live session (one is created if something is saved)."""
-        self.load()
-        return self.session_key is None
 
     def _data(self) -> dict[str, Any]:
         loading = self._cache is None
@@ -188,7 +161,7 @@ class SessionaryInterface(SessionInterface):
                 replaced = session._tag_values()
             outcome = manager.close_session(session, response.status_code)
         except (StoreError, SessionInterrupted) as error:
-            _become_failure(response, manager, error)
+            become_failure(response, manager, error)
             return
         finally:
             if replaced:
@@ -214,16 +187,6 @@ def _refreshes(app: Flask, session: FlaskSession, manager: SessionManager, statu
     return permanent
 
 
-def _become_failure(response: Response, manager: SessionManager, error: Exception) -> None:
-    """Turn ``response`` into the fail-closed answer: a store failure must not look like
-    a visitor without a session, and no cookie is set."""
-    status, headers, body = failure_response(manager, error)
-    response.status_code = status
-    response.headers.clear()
-    response.headers.extend(headers)
-    response.set_data(body)
-
-
 class Sessionary:
     """The Flask extension: ``Sessionary(app, store=...)`` or ``init_app(app)`` later.
 
@@ -242,9 +205,7 @@ class Sessionary:
         manager: SessionManager | None = None,
         **settings: Any,
     ) -> None:
-        unknown = set(settings) - SETTING_NAMES
-        if unknown:
-            raise TypeError(f"unknown sessionary setting(s): {', '.join(sorted(unknown))}")
+        check_settings(settings)
         self.store = store
         self.config = config
         self.settings = settings
@@ -322,14 +283,7 @@ def _flask_settings(app: Flask) -> dict[str, Any]:
 
 def get_manager(app: Flask | None = None) -> SessionManager:
     """The :class:`~sessionary.manager.SessionManager` of ``app`` (default: the current app)."""
-    app = app or current_app
-    try:
-        manager: SessionManager = app.extensions[EXTENSION_KEY]
-    except KeyError:
-        raise RuntimeError(
-            "sessionary is not set up on this Flask app; call Sessionary(app) or init_app(app)"
-        ) from None
-    return manager
+    return manager_of(app or current_app, "Flask")
 
 
 def _failure_handler(error: Exception) -> Response:
