@@ -81,6 +81,12 @@ class Config:
     """Status of the response when the store fails mid-request (fail closed)."""
     max_value_bytes: int | None = 1024 * 1024
     """Refuse to store a single value larger than this many bytes of JSON."""
+    cleanup_interval: int | None = 60 * 60
+    """Seconds between background cleanups of expired records, for the stores that keep
+    them (SQLite, PostgreSQL); one process of many runs each, under a store-side lease.
+    None turns it off (for a store cleaned by ``sessionary clear-expired`` from cron)."""
+    cleanup_batch_size: int = 1000
+    """Rows each statement of the background cleanup deletes."""
     accept_django_keys: bool = False
     """Also accept Django's 32-character keys, for sessions imported from Django."""
     secret_keys: tuple[str, ...] = ()
@@ -178,6 +184,9 @@ class Config:
             )
         if self.max_value_bytes is not None:
             _positive_int("max_value_bytes", self.max_value_bytes)
+        if self.cleanup_interval is not None:
+            _positive_int("cleanup_interval", self.cleanup_interval)
+        _positive_int("cleanup_batch_size", self.cleanup_batch_size)
         for key in self.secret_keys:
             if not isinstance(key, str) or len(key) < 16:
                 raise ConfigError("secret_keys", "each key must be a string of at least 16 characters")

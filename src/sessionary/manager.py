@@ -14,6 +14,7 @@ from typing import Any
 from . import lifecycle
 from ._async import engine as async_engine
 from ._sync import engine as sync_engine
+from .cleanup_scheduler import CleanupScheduler, supports_cleanup
 from .clock import Clock, SystemClock
 from .config import Config
 from .devices import Device
@@ -50,6 +51,13 @@ class SessionManager:
         self.store = open_store(store, config=self.config)
         self.clock: Clock = clock or SystemClock()
         self._on_event = on_event
+        self.cleanup: CleanupScheduler | None = None
+        """The background cleanup, started by the first request of each process (None
+        when ``cleanup_interval`` is None or the store expires records itself)."""
+        if self.config.cleanup_interval is not None and supports_cleanup(self):
+            self.cleanup = CleanupScheduler(
+                self, interval=self.config.cleanup_interval, batch_size=self.config.cleanup_batch_size
+            )
 
     def __repr__(self) -> str:
         return f"<SessionManager store={self.store.name}>"
@@ -69,6 +77,8 @@ class SessionManager:
     ) -> Session:
         """A lazy session for a request carrying ``cookie_header`` (no store call yet);
         ``session_class`` is a :class:`Session` subclass a framework adapter needs."""
+        if self.cleanup is not None:
+            self.cleanup.ensure_running()
         return lifecycle.open_session(
             self,
             cookie_header,
@@ -123,9 +133,13 @@ class SessionManager:
         return await async_engine.stats(self)
 
     def close(self) -> None:
+        if self.cleanup is not None:
+            self.cleanup.stop()
         self.store.close()
 
     async def aclose(self) -> None:
+        if self.cleanup is not None:
+            self.cleanup.stop()
         await self.store.aclose()
 
     # --- events ----------------------------------------------------------------------

@@ -192,6 +192,14 @@ _NUL = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
 Rows = list[tuple[Any, ...]]
 
 
+# Take a lease that is free, has ended or is already the holder's, in one statement.
+_LEASE = """
+INSERT INTO {leases} AS t (name, holder, until) VALUES (%(name)s, %(holder)s, %(until)s)
+ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, until = excluded.until
+WHERE t.until <= %(now)s OR t.holder = excluded.holder
+"""
+
+
 class AsyncPostgresBackend(AsyncBackend):
     """Sessions in two tables of a PostgreSQL database, through a lazily opened pool."""
 
@@ -503,6 +511,15 @@ class AsyncPostgresBackend(AsyncBackend):
         return count
 
     # --- schema ----------------------------------------------------------------------
+
+    async def lease(self, name: str, holder: str, until: float, now: float) -> bool:
+        """Take or extend the lease ``name`` until ``until``: True if ``holder`` has it now
+        (it was free, had ended, or was already its own). Its table comes with ``migrate``."""
+        query = _LEASE.format(leases=self.settings.tables.leases)
+        params = {"name": name, "holder": holder, "until": until, "now": now}
+        async with self.connection() as conn:
+            cursor = await conn.execute(query, params)
+            return cursor.rowcount == 1
 
     async def migrate(self) -> None:
         """Create the tables and indexes that are missing (idempotent).

@@ -193,6 +193,14 @@ _NUL = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
 Rows = list[tuple[Any, ...]]
 
 
+# Take a lease that is free, has ended or is already the holder's, in one statement.
+_LEASE = """
+INSERT INTO {leases} AS t (name, holder, until) VALUES (%(name)s, %(holder)s, %(until)s)
+ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, until = excluded.until
+WHERE t.until <= %(now)s OR t.holder = excluded.holder
+"""
+
+
 class PostgresBackend(Backend):
     """Sessions in two tables of a PostgreSQL database, through a lazily opened pool."""
 
@@ -504,6 +512,15 @@ class PostgresBackend(Backend):
         return count
 
     # --- schema ----------------------------------------------------------------------
+
+    def lease(self, name: str, holder: str, until: float, now: float) -> bool:
+        """Take or extend the lease ``name`` until ``until``: True if ``holder`` has it now
+        (it was free, had ended, or was already its own). Its table comes with ``migrate``."""
+        query = _LEASE.format(leases=self.settings.tables.leases)
+        params = {"name": name, "holder": holder, "until": until, "now": now}
+        with self.connection() as conn:
+            cursor = conn.execute(query, params)
+            return cursor.rowcount == 1
 
     def migrate(self) -> None:
         """Create the tables and indexes that are missing (idempotent).

@@ -50,6 +50,11 @@ CREATE TABLE IF NOT EXISTS sessionary_users (
     user_id TEXT PRIMARY KEY,
     valid_after REAL NOT NULL     -- sessions issued before this instant are refused
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS sessionary_leases (
+    name TEXT PRIMARY KEY,        -- the job, e.g. 'cleanup'
+    holder TEXT NOT NULL,         -- the process that holds it
+    until REAL NOT NULL           -- the lease ends at this instant (epoch seconds)
+) WITHOUT ROWID;
 """
 
 # One statement reads a session, enforcing its deadline and the user's valid_after.
@@ -58,6 +63,14 @@ SELECT s.data, s.meta, s.expires_at, s.alias_of
 FROM sessionary_sessions AS s
 LEFT JOIN sessionary_users AS u ON u.user_id = s.user_id
 WHERE s.key = ? AND s.expires_at > ? AND (u.valid_after IS NULL OR s.issued_at >= u.valid_after)
+"""
+
+
+# Take a lease that is free, has ended or is already the holder's, in one statement.
+_LEASE = """
+INSERT INTO sessionary_leases (name, holder, until) VALUES (?, ?, ?)
+ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, until = excluded.until
+WHERE sessionary_leases.until <= ? OR sessionary_leases.holder = excluded.holder
 """
 
 
@@ -376,6 +389,14 @@ class SQLiteBackend(Backend):
                 "DELETE FROM sessionary_sessions WHERE user_id = ? AND key IS NOT ?", (user_id, keep)
             )
             return cursor.rowcount
+
+    # --- leases (sessionary.cleanup_scheduler) -----------------------------------------
+
+    def lease(self, name: str, holder: str, until: float, now: float) -> bool:
+        """Take or extend the lease ``name`` until ``until``: True if ``holder`` has it now
+        (it was free, had ended, or was already its own)."""
+        cursor = self._execute(_LEASE, (name, holder, until, now))
+        return cursor.rowcount == 1
 
     def close(self) -> None:
         with self._lock:
