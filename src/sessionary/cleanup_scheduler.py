@@ -68,9 +68,20 @@ class CleanupTotals:
     last: CleanupRun | None = field(default=None)
 
 
+def leasing(manager: SessionManager) -> Leasing | None:
+    """The store that keeps the lease: the manager's own, or the database behind a cache;
+    None for stores that expire records by themselves."""
+    backend = manager.store.sync
+    for candidate in (backend, getattr(backend, "database", None)):
+        if callable(getattr(candidate, "lease", None)):
+            found: Leasing = candidate  # type: ignore[assignment]
+            return found
+    return None
+
+
 def supports_cleanup(manager: SessionManager) -> bool:
     """Whether the manager's store keeps expired records for a cleanup to delete."""
-    return callable(getattr(manager.store.sync, "lease", None))
+    return leasing(manager) is not None
 
 
 class CleanupScheduler:
@@ -127,7 +138,8 @@ class CleanupScheduler:
 
     def run_once(self) -> CleanupRun:
         """One attempt: take the lease or skip, then delete expired records batch by batch."""
-        backend: Leasing = self.manager.store.sync  # type: ignore[assignment]
+        backend = leasing(self.manager)
+        assert backend is not None
         started_at = self.manager.now()
         started = time.monotonic()
         removed = 0

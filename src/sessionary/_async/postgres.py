@@ -30,7 +30,7 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from ..errors import SessionValueError, StoreCorrupted, StoreUnavailable
 from ..serializer import encode_value
-from ..stores.base import Change, Counts, Meta, Record, Rotation, Summary, Swap
+from ..stores.base import Change, Counts, Meta, Record, Rotation, Summary, Swap, UserCounts
 from ..stores.postgres import PostgresSettings
 from .backend import AsyncBackend
 
@@ -511,6 +511,20 @@ class AsyncPostgresBackend(AsyncBackend):
         return count
 
     # --- schema ----------------------------------------------------------------------
+
+    async def user_counts(self, now: float, limit: int) -> UserCounts:
+        """Live sessions by user: how many users, their sessions, the ``limit`` busiest."""
+        sessions = self.settings.tables.sessions
+        live = f"FROM {sessions} WHERE user_id IS NOT NULL AND alias_of IS NULL AND expires_at > %(now)s"
+        async with self.connection() as conn:
+            cursor = await conn.execute(f"SELECT count(DISTINCT user_id), count(*) {live}", {"now": now})
+            users, total = (await cursor.fetchall())[0]
+            cursor = await conn.execute(
+                f"SELECT user_id, count(*) AS n {live} GROUP BY user_id ORDER BY n DESC, user_id LIMIT %(limit)s",
+                {"now": now, "limit": limit},
+            )
+            rows = await cursor.fetchall()
+        return UserCounts(int(users), int(total), [(str(user), int(n)) for user, n in rows])
 
     async def lease(self, name: str, holder: str, until: float, now: float) -> bool:
         """Take or extend the lease ``name`` until ``until``: True if ``holder`` has it now

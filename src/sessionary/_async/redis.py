@@ -9,6 +9,7 @@ never revives a deleted session (see ``stores/redis_scripts.py`` and docs/store-
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import threading
 from collections.abc import AsyncIterator, Callable
@@ -25,7 +26,7 @@ from redis.exceptions import NoScriptError
 from ..errors import StoreCorrupted
 from ..serializer import same_value
 from ..stores import redis_scripts as lua
-from ..stores.base import Change, Counts, Record, Rotation, Summary, Swap
+from ..stores.base import Change, Counts, Record, Rotation, Summary, Swap, UserCounts
 from ..stores.redis_wire import AsyncExchange, pack
 from .backend import AsyncBackend
 
@@ -453,6 +454,29 @@ class AsyncRedisBackend(AsyncBackend):
                     raise StoreCorrupted(self.name, f"deadline {deadline[:20]!r} is not a number") from None
                 live, expired = live + is_live, expired + (not is_live)
         return Counts(live=live, expired=expired)
+
+    async def user_counts(self, now: float, limit: int) -> UserCounts:
+        """Live sessions by user, from a SCAN of every session (O(n), for operators)."""
+        client = self._redis()
+        counts: dict[str, int] = {}
+        async for batch in self._scan(1000):
+            with lua.translated(self.name):
+                pipe = client.pipeline(transaction=False)
+                for name in batch:
+                    pipe.hmget(name, ["x", "a", "m:user_id"])
+                rows = await pipe.execute()
+            for deadline, alias, user_json in rows:
+                if deadline is None or alias is not None or user_json is None:
+                    continue
+                try:
+                    user_id = json.loads(user_json)
+                    is_live = float(deadline) > now
+                except ValueError:
+                    raise StoreCorrupted(self.name, f"deadline {deadline[:20]!r} is not a number") from None
+                if is_live and isinstance(user_id, str):
+                    counts[user_id] = counts.get(user_id, 0) + 1
+        top = sorted(counts.items(), key=lambda item: (-item[1], item[0]))[:limit]
+        return UserCounts(len(counts), sum(counts.values()), top)
 
     # --- users ------------------------------------------------------------------------
 

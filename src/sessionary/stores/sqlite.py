@@ -31,7 +31,7 @@ from .._sync.backend import Backend
 from ..errors import ConfigError, StoreCorrupted, StoreUnavailable
 from ..serializer import same_value
 from . import Store, option
-from .base import Change, Counts, Meta, Record, Rotation, Summary, Swap
+from .base import Change, Counts, Meta, Record, Rotation, Summary, Swap, UserCounts
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS sessionary_sessions (
@@ -351,6 +351,16 @@ class SQLiteBackend(Backend):
             "SELECT coalesce(sum(expires_at > ?), 0), count(*) FROM sessionary_sessions", (now,)
         )
         return Counts(live=int(live), expired=int(total) - int(live))
+
+    def user_counts(self, now: float, limit: int) -> UserCounts:
+        """Live sessions by user: how many users, their sessions, the ``limit`` busiest."""
+        live = "FROM sessionary_sessions WHERE user_id IS NOT NULL AND alias_of IS NULL AND expires_at > ?"
+        users, sessions = self._one(f"SELECT count(DISTINCT user_id), count(*) {live}", (now,))
+        rows = self._execute(
+            f"SELECT user_id, count(*) AS n {live} GROUP BY user_id ORDER BY n DESC, user_id LIMIT ?",
+            (now, limit),
+        ).fetchall()
+        return UserCounts(int(users), int(sessions), [(str(user), int(n)) for user, n in rows])
 
     # --- users -----------------------------------------------------------------------
 
