@@ -5,9 +5,9 @@ from __future__ import annotations
 import time
 
 import pytest
+
 from conformance.test_backend import record
 from services import free_port, require_module
-
 from sessionary import SessionManager
 from sessionary.errors import UnsupportedOperation
 from sessionary.store_report import check_health, user_counts
