@@ -87,6 +87,12 @@ class Config:
     None turns it off (for a store cleaned by ``sessionary clear-expired`` from cron)."""
     cleanup_batch_size: int = 1000
     """Rows each statement of the background cleanup deletes."""
+    telemetry: bool = False
+    """Metrics and traces through the OpenTelemetry API and the app's global providers
+    (needs ``sessionary[telemetry]``; :func:`sessionary.telemetry.instrument` takes others)."""
+    telemetry_user_ids: bool = False
+    """Put the user id on store spans (``enduser.id``); never on metrics. Off: no
+    attribute ever names a user."""
     accept_django_keys: bool = False
     """Also accept Django's 32-character keys, for sessions imported from Django."""
     secret_keys: tuple[str, ...] = ()
@@ -201,6 +207,8 @@ _FLAGS = (
     "record_client",
     "clear_site_data_on_logout",
     "accept_django_keys",
+    "telemetry",
+    "telemetry_user_ids",
 )
 """Settings that must be real booleans: ``"False"`` read from an environment variable is truthy."""
 

@@ -51,6 +51,7 @@ class SessionManager:
         self.store = open_store(store, config=self.config)
         self.clock: Clock = clock or SystemClock()
         self._on_event = on_event
+        self._event_observers: list[EventHook] = []
         self.cleanup: CleanupScheduler | None = None
         """The background cleanup, started by the first request of each process (None
         when ``cleanup_interval`` is None or the store expires records itself)."""
@@ -58,6 +59,10 @@ class SessionManager:
             self.cleanup = CleanupScheduler(
                 self, interval=self.config.cleanup_interval, batch_size=self.config.cleanup_batch_size
             )
+        if self.config.telemetry:
+            from .telemetry import instrument
+
+            instrument(self)
 
     def __repr__(self) -> str:
         return f"<SessionManager store={self.store.name}>"
@@ -144,6 +149,10 @@ class SessionManager:
 
     # --- events ----------------------------------------------------------------------
 
+    def observe_events(self, observer: EventHook) -> None:
+        """Call ``observer`` with every event too (telemetry counts them; it must not raise)."""
+        self._event_observers.append(observer)
+
     def emit(
         self,
         kind: str,
@@ -163,6 +172,8 @@ class SessionManager:
             new_session=None if not new_key else log_id(new_key, secret),
         )
         log_event(event)
+        for observer in self._event_observers:
+            observer(event)
         if self._on_event is not None:
             try:
                 self._on_event(event)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -315,3 +316,14 @@ def test_save_every_request_writes_activity_once_per_throttle_window(
         ops(["mutate", "cart", 2])  # changed in place, not marked modified: saved all the same
         assert calls[-1] == "write"
         assert ops(["get", "cart"]) == [["ok", [1, 2]]]
+
+
+def test_background_cleanup_is_off_unless_set(tmp_path: Path) -> None:
+    with override_settings(SESSIONARY_STORE=f"sqlite:///{tmp_path}/off.db"):
+        assert get_manager().cleanup is None, "Django's own default: clearsessions, scheduled by you"
+    with override_settings(SESSIONARY_STORE=f"sqlite:///{tmp_path}/on.db", SESSIONARY_CLEANUP_INTERVAL=600):
+        manager = get_manager()
+        assert manager.cleanup is not None and manager.cleanup.interval == 600
+        get_manager()  # as the engine does on each request: the process's thread starts
+        thread = manager.cleanup._thread
+        assert thread is not None and thread.is_alive()
