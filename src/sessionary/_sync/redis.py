@@ -20,6 +20,7 @@ from redis import BlockingConnectionPool, Redis
 from redis.cluster import ClusterNode
 from redis.cluster import RedisCluster as RedisCluster
 from redis.retry import Retry
+from redis.sentinel import Sentinel, SentinelConnectionPool
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError
@@ -36,6 +37,8 @@ if TYPE_CHECKING:
 
 Client = Redis | RedisCluster
 _node: Callable[[str, int], ClusterNode] = ClusterNode
+_sentinel: Callable[..., Any] = Sentinel
+_sentinel_pool: Callable[..., Any] = SentinelConnectionPool
 
 HOPS = 4
 """Calls a Redis Cluster operation may need (alias, user lookups) before it gives up."""
@@ -83,6 +86,19 @@ class RedisBackend(Backend):
                 max_connections=options.max_connections,
                 **options.connection_kwargs,
             )
+        if options.sentinels:
+            # Each new connection asks the sentinels for the master; one to a master that
+            # was demoted fails (READONLY, or the socket) and is made again to the new one.
+            sentinel = _sentinel(list(options.sentinels), sentinel_kwargs=options.sentinel_kwargs)
+            sentinel_pool = _sentinel_pool(
+                options.service_name,
+                sentinel,
+                max_connections=options.max_connections,
+                retry=retry,
+                decode_responses=True,
+                **options.connection_kwargs,
+            )
+            return Redis.from_pool(sentinel_pool)
         pool = BlockingConnectionPool.from_url(
             options.url,
             max_connections=options.max_connections,

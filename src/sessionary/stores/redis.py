@@ -40,6 +40,11 @@ class RedisOptions:
     retries: int = 1
     connection_kwargs: dict[str, Any] = field(default_factory=dict)
     """Passed to every connection: timeouts, credentials (cluster), TLS, client name."""
+    sentinels: tuple[tuple[str, int], ...] = ()
+    """Sentinel: the sentinels to ask for ``service_name``'s master (stores/redis_sentinel.py)."""
+    service_name: str = ""
+    sentinel_kwargs: dict[str, Any] = field(default_factory=dict)
+    """Passed to the connections to the sentinels themselves."""
 
     @property
     def cluster(self) -> bool:
