@@ -54,8 +54,10 @@ class AsyncRedisBackend(AsyncBackend):
         self.options = options
         self.name = options.name
         self.prefix = options.prefix
-        self.cluster = options.cluster
-        self._standalone = "0" if options.cluster else "1"
+        # With declared_keys a single server takes the cluster's path: each script touches
+        # only its KEYS, and the user's keys are reached in calls of their own.
+        self.cluster = options.cluster or options.declared_keys
+        self._standalone = "0" if self.cluster else "1"
         self._lock = threading.Lock()
         self._client: Client | None = None
         self._loop: object = None

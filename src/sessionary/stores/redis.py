@@ -9,7 +9,8 @@ Options: ``prefix`` (key prefix, default ``sessionary:``), ``socket_timeout`` an
 default 50), ``retries`` (immediate retries after a lost connection, default 1),
 ``ssl`` (cluster only: TLS), ``health_check_interval``, ``client_name`` and the TLS
 options ``ssl_cert_reqs``, ``ssl_ca_certs``, ``ssl_certfile``, ``ssl_keyfile``,
-``ssl_check_hostname``. Nothing connects until the first session operation, and each
+``ssl_check_hostname``; ``declared_keys=true`` makes every script touch only the keys it
+declares, for Redis-compatible services that require it. Nothing connects until the first session operation, and each
 face (sync, async) opens its own connections only when it is used.
 See docs/store-redis.md for the key layout and what each operation costs.
 """
@@ -40,6 +41,9 @@ class RedisOptions:
     retries: int = 1
     connection_kwargs: dict[str, Any] = field(default_factory=dict)
     """Passed to every connection: timeouts, credentials (cluster), TLS, client name."""
+    declared_keys: bool = False
+    """Scripts touch only the keys they declare (the cluster code path on one server), for
+    services that refuse others (ElastiCache Serverless, Dragonfly, Upstash)."""
     sentinels: tuple[tuple[str, int], ...] = ()
     """Sentinel: the sentinels to ask for ``service_name``'s master (stores/redis_sentinel.py)."""
     service_name: str = ""
@@ -63,7 +67,7 @@ _CONNECTION_OPTIONS: dict[str, tuple[type, Any]] = {
     "ssl_keyfile": (str, None),
     "ssl_check_hostname": (bool, None),
 }
-_STORE_OPTIONS = {"prefix", "max_connections", "retries", "ssl"}
+_STORE_OPTIONS = {"prefix", "max_connections", "retries", "ssl", "declared_keys"}
 
 
 def parse_redis_url(url: str) -> RedisOptions:
@@ -101,7 +105,13 @@ def parse_redis_url(url: str) -> RedisOptions:
         if not kwargs[key] > 0:
             raise ConfigError("store", f"{name!r}: {key}={kwargs[key]} must be a positive number of seconds")
 
-    common = {"name": name, "prefix": prefix, "max_connections": max_connections, "retries": retries}
+    common = {
+        "name": name,
+        "prefix": prefix,
+        "max_connections": max_connections,
+        "retries": retries,
+        "declared_keys": option(query, "declared_keys", False, bool),
+    }
     if scheme == "redis+cluster":
         if parts.path not in ("", "/", "/0"):
             raise ConfigError("store", f"{name!r}: Redis Cluster has only database 0; drop {parts.path!r}")

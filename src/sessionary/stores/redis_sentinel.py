@@ -93,6 +93,7 @@ def parse_sentinel_url(url: str) -> RedisOptions:
         prefix=base.prefix,
         max_connections=base.max_connections,
         retries=base.retries,
+        declared_keys=base.declared_keys,
         connection_kwargs=kwargs,
         sentinels=sentinels,
         service_name=service,
