@@ -24,7 +24,7 @@ from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError
 
-from ..errors import StoreCorrupted
+from ..errors import StoreCorrupted, StoreUnavailable
 from ..serializer import same_value
 from ..stores import redis_scripts as lua
 from ..stores.base import Change, Counts, Record, Rotation, Summary, Swap, UserCounts
@@ -127,8 +127,11 @@ class AsyncRedisBackend(AsyncBackend):
                 self._pool = self._client.connection_pool if isinstance(self._client, Redis) else None
             return self._client
 
-    async def _command(self, *args: str | int) -> Any:
-        """One command and its reply; on a single server, over a kept connection."""
+    async def _command(self, *args: str | int, durable: bool = False) -> Any:
+        """One command and its reply; on a single server, over a kept connection.
+
+        ``durable`` (a deletion or revocation, with ``wait_replicas``): then ``WAIT`` on
+        the same connection, so the reply means the replicas have it too."""
         client = self._redis()
         pool = self._pool
         if pool is None:  # a cluster: redis-py routes each command to its slot's node
@@ -152,6 +155,8 @@ class AsyncRedisBackend(AsyncBackend):
                     # has closed it; sending again reconnects. Never a timeout.
                     if attempt == self.options.retries:
                         raise
+            if durable:  # not retried: the write is done, only its replicas are unknown
+                await self._wait(connection)
         except BaseException:
             AsyncExchange.returned(connection, timeout)
             await pool.release(connection)
@@ -163,15 +168,30 @@ class AsyncRedisBackend(AsyncBackend):
             await pool.release(connection)
         return reply
 
-    async def _eval(self, script: lua.Lua, keys: list[str], now: float, *args: str | int) -> Any:
+    async def _wait(self, connection: Any) -> None:
+        """``WAIT`` for ``wait_replicas`` replicas to have this connection's writes."""
+        replicas, milliseconds = self.options.wait_replicas, self.options.wait_timeout
+        packed = pack("WAIT", replicas, milliseconds)
+        acknowledged = await AsyncExchange.call(connection, packed, self._timeout + milliseconds / 1000)
+        if int(acknowledged) < replicas:
+            raise StoreUnavailable(
+                self.name,
+                f"only {acknowledged} of {replicas} replicas acknowledged the deletion within "
+                f"{milliseconds} ms: it is applied on the master but a failover may undo it",
+            )
+
+    async def _eval(
+        self, script: lua.Lua, keys: list[str], now: float, *args: str | int, durable: bool = False
+    ) -> Any:
         """Run a script with the prelude's arguments (prefix, single server?, now) first."""
         argv = (self.prefix, self._standalone, lua.number(now), *args)
+        durable = durable and self.options.wait_replicas > 0
         with lua.translated(self.name):
             try:
-                return await self._command("EVALSHA", script.sha, len(keys), *keys, *argv)
+                return await self._command("EVALSHA", script.sha, len(keys), *keys, *argv, durable=durable)
             except NoScriptError:
                 await self._command("SCRIPT LOAD", script.text)  # on a cluster, to every node
-                return await self._command("EVALSHA", script.sha, len(keys), *keys, *argv)
+                return await self._command("EVALSHA", script.sha, len(keys), *keys, *argv, durable=durable)
 
     async def _user(
         self,
@@ -418,7 +438,7 @@ class AsyncRedisBackend(AsyncBackend):
         return await self._delete(key, "")
 
     async def _delete(self, key: bytes, owner: str) -> bool:
-        reply = await self._eval(lua.DELETE, [self._key(key)], 0.0, key.hex(), owner)
+        reply = await self._eval(lua.DELETE, [self._key(key)], 0.0, key.hex(), owner, durable=True)
         if isinstance(reply, list):  # cluster: deleted; now drop its index entry
             await self._user(reply[1], 0.0, remove=[key.hex()])
             return True
@@ -529,8 +549,15 @@ class AsyncRedisBackend(AsyncBackend):
     async def revoke_user(self, user_id: str, valid_after: float, keep: bytes | None) -> int:
         tag = lua.user_tag(user_id)
         keys = [lua.index_key(self.prefix, tag), lua.valid_after_key(self.prefix, tag)]
+        # The user's valid_after refuses every session already (durable: on the replicas
+        # too before this returns); the deletions that follow only free the memory.
         doomed = await self._eval(
-            lua.REVOKE, keys, valid_after, lua.number(valid_after), "" if keep is None else keep.hex()
+            lua.REVOKE,
+            keys,
+            valid_after,
+            lua.number(valid_after),
+            "" if keep is None else keep.hex(),
+            durable=True,
         )
         if not doomed:
             return 0

@@ -25,7 +25,7 @@ from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError
 
-from ..errors import StoreCorrupted
+from ..errors import StoreCorrupted, StoreUnavailable
 from ..serializer import same_value
 from ..stores import redis_scripts as lua
 from ..stores.base import Change, Counts, Record, Rotation, Summary, Swap, UserCounts
@@ -128,8 +128,11 @@ class RedisBackend(Backend):
                 self._pool = self._client.connection_pool if isinstance(self._client, Redis) else None
             return self._client
 
-    def _command(self, *args: str | int) -> Any:
-        """One command and its reply; on a single server, over a kept connection."""
+    def _command(self, *args: str | int, durable: bool = False) -> Any:
+        """One command and its reply; on a single server, over a kept connection.
+
+        ``durable`` (a deletion or revocation, with ``wait_replicas``): then ``WAIT`` on
+        the same connection, so the reply means the replicas have it too."""
         client = self._redis()
         pool = self._pool
         if pool is None:  # a cluster: redis-py routes each command to its slot's node
@@ -153,6 +156,8 @@ class RedisBackend(Backend):
                     # has closed it; sending again reconnects. Never a timeout.
                     if attempt == self.options.retries:
                         raise
+            if durable:  # not retried: the write is done, only its replicas are unknown
+                self._wait(connection)
         except BaseException:
             Exchange.returned(connection, timeout)
             pool.release(connection)
@@ -164,15 +169,30 @@ class RedisBackend(Backend):
             pool.release(connection)
         return reply
 
-    def _eval(self, script: lua.Lua, keys: list[str], now: float, *args: str | int) -> Any:
+    def _wait(self, connection: Any) -> None:
+        """``WAIT`` for ``wait_replicas`` replicas to have this connection's writes."""
+        replicas, milliseconds = self.options.wait_replicas, self.options.wait_timeout
+        packed = pack("WAIT", replicas, milliseconds)
+        acknowledged = Exchange.call(connection, packed, self._timeout + milliseconds / 1000)
+        if int(acknowledged) < replicas:
+            raise StoreUnavailable(
+                self.name,
+                f"only {acknowledged} of {replicas} replicas acknowledged the deletion within "
+                f"{milliseconds} ms: it is applied on the master but a failover may undo it",
+            )
+
+    def _eval(
+        self, script: lua.Lua, keys: list[str], now: float, *args: str | int, durable: bool = False
+    ) -> Any:
         """Run a script with the prelude's arguments (prefix, single server?, now) first."""
         argv = (self.prefix, self._standalone, lua.number(now), *args)
+        durable = durable and self.options.wait_replicas > 0
         with lua.translated(self.name):
             try:
-                return self._command("EVALSHA", script.sha, len(keys), *keys, *argv)
+                return self._command("EVALSHA", script.sha, len(keys), *keys, *argv, durable=durable)
             except NoScriptError:
                 self._command("SCRIPT LOAD", script.text)  # on a cluster, to every node
-                return self._command("EVALSHA", script.sha, len(keys), *keys, *argv)
+                return self._command("EVALSHA", script.sha, len(keys), *keys, *argv, durable=durable)
 
     def _user(
         self,
@@ -419,7 +439,7 @@ class RedisBackend(Backend):
         return self._delete(key, "")
 
     def _delete(self, key: bytes, owner: str) -> bool:
-        reply = self._eval(lua.DELETE, [self._key(key)], 0.0, key.hex(), owner)
+        reply = self._eval(lua.DELETE, [self._key(key)], 0.0, key.hex(), owner, durable=True)
         if isinstance(reply, list):  # cluster: deleted; now drop its index entry
             self._user(reply[1], 0.0, remove=[key.hex()])
             return True
@@ -530,8 +550,15 @@ class RedisBackend(Backend):
     def revoke_user(self, user_id: str, valid_after: float, keep: bytes | None) -> int:
         tag = lua.user_tag(user_id)
         keys = [lua.index_key(self.prefix, tag), lua.valid_after_key(self.prefix, tag)]
+        # The user's valid_after refuses every session already (durable: on the replicas
+        # too before this returns); the deletions that follow only free the memory.
         doomed = self._eval(
-            lua.REVOKE, keys, valid_after, lua.number(valid_after), "" if keep is None else keep.hex()
+            lua.REVOKE,
+            keys,
+            valid_after,
+            lua.number(valid_after),
+            "" if keep is None else keep.hex(),
+            durable=True,
         )
         if not doomed:
             return 0

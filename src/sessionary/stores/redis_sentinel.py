@@ -94,6 +94,8 @@ def parse_sentinel_url(url: str) -> RedisOptions:
         max_connections=base.max_connections,
         retries=base.retries,
         declared_keys=base.declared_keys,
+        wait_replicas=base.wait_replicas,
+        wait_timeout=base.wait_timeout,
         connection_kwargs=kwargs,
         sentinels=sentinels,
         service_name=service,
