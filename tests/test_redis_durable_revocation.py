@@ -72,7 +72,7 @@ def session_hash(token: str, prefix: str) -> str:
 def test_the_options_are_checked() -> None:
     with pytest.raises(ConfigError, match="wait_replicas=-1 must be between 0 and 100"):
         open_store("redis://localhost/0?wait_replicas=-1")
-    with pytest.raises(ConfigError, match="wait_timeout=5000 ms must be shorter than socket_timeout=2.0 s"):
+    with pytest.raises(ConfigError, match=r"wait_timeout=5000 ms must be shorter than socket_timeout=2\.0 s"):
         open_store("redis://localhost/0?wait_replicas=1&wait_timeout=5000")
     with pytest.raises(ConfigError, match="not supported on Redis Cluster"):
         open_store("redis+cluster://h:7000?wait_replicas=1")

@@ -118,13 +118,13 @@ def parse_redis_url(url: str) -> RedisOptions:
     for key in ("socket_timeout", "socket_connect_timeout"):
         if not kwargs[key] > 0:
             raise ConfigError("store", f"{name!r}: {key}={kwargs[key]} must be a positive number of seconds")
-    if common_wait_timeout := option(query, "wait_timeout", 1000, int):
-        if common_wait_timeout / 1000 >= kwargs["socket_timeout"]:
-            raise ConfigError(
-                "store",
-                f"{name!r}: wait_timeout={common_wait_timeout} ms must be shorter than "
-                f"socket_timeout={kwargs['socket_timeout']} s (the reply would time out first)",
-            )
+    wait_timeout = option(query, "wait_timeout", 1000, int)
+    if wait_timeout / 1000 >= kwargs["socket_timeout"]:
+        raise ConfigError(
+            "store",
+            f"{name!r}: wait_timeout={wait_timeout} ms must be shorter than "
+            f"socket_timeout={kwargs['socket_timeout']} s (the reply would time out first)",
+        )
 
     common = {
         "name": name,
@@ -133,7 +133,7 @@ def parse_redis_url(url: str) -> RedisOptions:
         "retries": retries,
         "declared_keys": option(query, "declared_keys", False, bool),
         "wait_replicas": option(query, "wait_replicas", 0, int),
-        "wait_timeout": option(query, "wait_timeout", 1000, int),
+        "wait_timeout": wait_timeout,
     }
     if not 0 <= common["wait_replicas"] <= 100:
         raise ConfigError(
