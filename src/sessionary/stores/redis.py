@@ -118,8 +118,11 @@ def parse_redis_url(url: str) -> RedisOptions:
     for key in ("socket_timeout", "socket_connect_timeout"):
         if not kwargs[key] > 0:
             raise ConfigError("store", f"{name!r}: {key}={kwargs[key]} must be a positive number of seconds")
-    wait_timeout = option(query, "wait_timeout", 1000, int)
-    if wait_timeout / 1000 >= kwargs["socket_timeout"]:
+    wait_replicas, wait_timeout = (
+        option(query, "wait_replicas", 0, int),
+        option(query, "wait_timeout", 1000, int),
+    )
+    if wait_replicas and wait_timeout / 1000 >= kwargs["socket_timeout"]:
         raise ConfigError(
             "store",
             f"{name!r}: wait_timeout={wait_timeout} ms must be shorter than "
@@ -132,7 +135,7 @@ def parse_redis_url(url: str) -> RedisOptions:
         "max_connections": max_connections,
         "retries": retries,
         "declared_keys": option(query, "declared_keys", False, bool),
-        "wait_replicas": option(query, "wait_replicas", 0, int),
+        "wait_replicas": wait_replicas,
         "wait_timeout": wait_timeout,
     }
     if not 0 <= common["wait_replicas"] <= 100:
