@@ -8,6 +8,7 @@ all, and every expired record must go while every live one stays.
 
 from __future__ import annotations
 
+import gc
 import itertools
 import json
 import logging
@@ -15,6 +16,7 @@ import secrets
 import subprocess
 import sys
 import time
+import weakref
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -195,3 +197,17 @@ def test_off_with_one_setting_and_absent_where_the_store_expires_records() -> No
         SessionManager("memory://", cleanup_interval=0)
     with pytest.raises(ConfigError, match="cleanup_batch_size"):
         SessionManager("memory://", cleanup_batch_size=-1)
+
+
+def test_a_manager_dropped_without_closing_takes_its_thread_with_it(tmp_path: Path) -> None:
+    manager: SessionManager | None = SessionManager(f"sqlite:///{tmp_path / 's.db'}", cleanup_interval=1)
+    assert manager is not None and manager.cleanup is not None
+    manager.open(None)
+    thread = manager.cleanup._thread
+    assert thread is not None
+    dropped = weakref.ref(manager)
+    manager = None
+    gc.collect()
+    assert dropped() is None, "the thread does not keep the manager alive"
+    thread.join(5)
+    assert not thread.is_alive()

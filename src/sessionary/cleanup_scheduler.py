@@ -22,6 +22,7 @@ import secrets
 import socket
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal, Protocol
@@ -118,7 +119,12 @@ class CleanupScheduler:
             self._pid = os.getpid()
             self.holder = f"{socket.gethostname()}:{self._pid}:{secrets.token_hex(4)}"
             self._stop = threading.Event()
-            self._thread = threading.Thread(target=self._loop, name="sessionary-cleanup", daemon=True)
+            self._thread = threading.Thread(
+                target=_loop,
+                args=(weakref.ref(self), self._stop, min(self.interval, FIRST_ATTEMPT_AT_MOST)),
+                name="sessionary-cleanup",
+                daemon=True,
+            )
             self._thread.start()
 
     def stop(self, timeout: float = 10.0) -> None:
@@ -129,12 +135,6 @@ class CleanupScheduler:
             thread.join(timeout)
         self._thread = None
         self._pid = None
-
-    def _loop(self) -> None:
-        delay = min(self.interval, FIRST_ATTEMPT_AT_MOST) * random.uniform(0.5, 1.0)
-        while not self._stop.wait(delay):
-            self.run_once()
-            delay = self.interval * random.uniform(0.9, 1.1)
 
     def run_once(self) -> CleanupRun:
         """One attempt: take the lease or skip, then delete expired records batch by batch."""
@@ -180,3 +180,16 @@ class CleanupScheduler:
             except Exception:
                 logger.exception("a cleanup observer failed")
         return run
+
+
+def _loop(ref: weakref.ref[CleanupScheduler], stop: threading.Event, first: float) -> None:
+    """The thread's life. It holds its scheduler only while a run lasts, so a manager the
+    app dropped without closing is collected, and its thread ends at its next wake-up."""
+    delay = first * random.uniform(0.5, 1.0)
+    while not stop.wait(delay):
+        scheduler = ref()
+        if scheduler is None:
+            return
+        scheduler.run_once()
+        delay = scheduler.interval * random.uniform(0.9, 1.1)
+        del scheduler
