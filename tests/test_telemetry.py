@@ -31,7 +31,8 @@ from sessionary.auth import login
 from sessionary.cleanup_scheduler import CleanupRun
 from sessionary.errors import ConfigError, StoreUnavailable
 from sessionary.events import Event
-from sessionary.telemetry import SESSION_COUNTERS, instrument
+from sessionary.stores import Store
+from sessionary.telemetry import SESSION_COUNTERS, db_system, instrument
 from sessionary.testing import FakeClock
 from sessionary.tokens import log_id, store_key
 
@@ -312,3 +313,19 @@ def test_a_prometheus_scrape(tmp_path: Path) -> None:
         'sessionary_store_operation_duration_seconds_count{db_operation_name="load",db_system_name="sqlite"'
         in text
     )
+
+
+def test_every_store_is_measured_under_its_system_name(store: Store, collected: Collected) -> None:
+    manager = SessionManager(store, cleanup_interval=None)
+    instrument(manager, meter_provider=collected.meters, tracer_provider=collected.tracers)
+    token = request(manager, None, a=1)
+    assert request(manager, token) == token
+    systems = {
+        p.attributes["db.system.name"] for p in collected.points("sessionary.store.operation.duration")
+    }
+    expected = {"sqlite": "sqlite", "memory": "memory", "postgresql": "postgresql", "redis": "redis"}
+    scheme = store.name.split("://", 1)[0]
+    assert systems == {db_system(store.name)}
+    assert db_system(store.name) == expected.get(scheme.split("+")[0], scheme.replace("+", "_"))
+    assert collected.total("sessionary.session.created") == 1
+    assert collected.total("sessionary.session.loaded") == 1
