@@ -150,7 +150,8 @@ class SessionManager:
     # --- events ----------------------------------------------------------------------
 
     def observe_events(self, observer: EventHook) -> None:
-        """Call ``observer`` with every event too (telemetry counts them; it must not raise)."""
+        """Call ``observer`` with every event too (telemetry counts them); one that raises
+        is logged, and the request goes on."""
         self._event_observers.append(observer)
 
     def emit(
@@ -173,7 +174,10 @@ class SessionManager:
         )
         log_event(event)
         for observer in self._event_observers:
-            observer(event)
+            try:
+                observer(event)
+            except Exception:
+                logger.exception("a session event observer failed on %s", event.kind)
         if self._on_event is not None:
             try:
                 self._on_event(event)
