@@ -253,6 +253,93 @@ def test_django_guide_keeps_signed_in_users(tmp_path: Path) -> None:
     assert len(switched["new_cookie"]) == 43  # and the next sign-in moves to a sessionary token
 
 
+# --- the async frameworks: each visit through the framework's own test client -----------
+
+
+def async_visit(framework: str, app: Any, cookie_name: str) -> tuple[dict[str, Any], Any, set[str]]:
+    """The visit through ``framework``'s test client (async_clients), with the cookie
+    kept by hand; also every session cookie value the server set."""
+    from contextlib import ExitStack
+
+    from .async_clients import async_sender
+    from .cookies import session_cookie
+
+    stack = ExitStack()
+    send = async_sender(framework, app, stack)
+    held: dict[str, str | None] = {"value": None}
+    issued: set[str] = set()
+
+    def request(path: str, value: str | None) -> tuple[str, list[str]]:
+        reply = send("GET", path, {"Cookie": f"{cookie_name}={value}"} if value else {}, None)
+        return reply.text, reply.set_cookies
+
+    def get(path: str) -> str:
+        text, set_cookies = request(path, held["value"])
+        cookie = session_cookie(set_cookies, cookie_name)
+        if cookie is not None:
+            held["value"] = None if cookie.deletes else cookie.value
+            if cookie.value:
+                issued.add(cookie.value)
+        return text
+
+    with stack:
+        seen = Visit(get, lambda: held["value"]).run()
+        replayed = {
+            value: request("/me", value)[0] for value in (seen["pre_login_cookie"], seen["signed_in_cookie"])
+        }
+
+    def replay(value: str | None) -> str:
+        return replayed.get(value, "not replayed")
+
+    return seen, replay, issued
+
+
+def delete_redis_keys(keys: list[str]) -> None:
+    """Delete the records a "before" app wrote to the shared Redis (its own keys only)."""
+    import redis
+
+    from services import REDIS_HOST, REDIS_PORT
+
+    client = redis.Redis(host=REDIS_HOST, port=REDIS_PORT)
+    try:
+        if keys:
+            client.delete(*keys)
+    finally:
+        client.close()
+
+
+def test_aiohttp_session_guide(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from services import REDIS_HOST, REDIS_PORT, require_port
+
+    require_port("Redis", REDIS_HOST, REDIS_PORT)  # the "before" app keeps sessions in Redis
+    monkeypatch.chdir(tmp_path)
+    guide = "migrating-from-aiohttp-session.md"
+    written: set[str] = set()
+    try:
+        before, _, written = async_visit("aiohttp", run_blocks(guide, "before")["app"], "AIOHTTP_SESSION")
+    finally:
+        delete_redis_keys([f"AIOHTTP_SESSION_{value}" for value in written])
+    after, replay, _ = async_visit("aiohttp", run_blocks(guide, "after")["app"], "sessionid")
+    same_views(before, after)
+    promised(after, replay)
+
+
+def test_quart_session_guide(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from services import REDIS_HOST, REDIS_PORT, require_port
+
+    require_port("Redis", REDIS_HOST, REDIS_PORT)  # the "before" app keeps sessions in Redis
+    monkeypatch.chdir(tmp_path)
+    guide = "migrating-from-quart-session.md"
+    written: set[str] = set()
+    try:
+        before, _, written = async_visit("quart", run_blocks(guide, "before")["app"], "session")
+    finally:
+        delete_redis_keys([f"myapp-session:{value}" for value in written])
+    after, replay, _ = async_visit("quart", run_blocks(guide, "after")["app"], "sessionid")
+    same_views(before, after)
+    promised(after, replay)
+
+
 # --- Pyramid ------------------------------------------------------------------------------
 
 
