@@ -7,7 +7,7 @@
     sessionary sessions --store URL --user ID
     sessionary revoke --store URL --user ID (--session HANDLE | --all)
     sessionary import --from flask-session --store URL (--old-redis URL | --old-sql URL)
-    sessionary demo [--host H] [--port P] [--store URL] [--host-prefix]
+    sessionary demo [--host H] [--port P] [--store URL] [--host-prefix] [--insecure-cookie]
 
 ``--store`` defaults to ``$SESSIONARY_STORE``, else ``sqlite:///sessions.db``. Every
 command takes ``--json``: one JSON object on stdout for the result, and one on stderr
@@ -18,17 +18,19 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import secrets
 import sys
 import time
 from collections.abc import Sequence
 from dataclasses import asdict
+from pathlib import Path
 from typing import Any, TextIO
 
 from .config import Config
 from .devices import Device, table
-from .errors import SessionaryError, UnsupportedOperation
+from .errors import ConfigError, SessionaryError, StoreUnavailable, UnsupportedOperation
 from .manager import SessionManager
 from .store_report import check_health, user_counts
 
@@ -128,6 +130,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=os.environ.get("SESSIONARY_DEMO_HOST_PREFIX", "") not in ("", "0"),
         help="name the cookie __Host-sessionid (default: on when $SESSIONARY_DEMO_HOST_PREFIX is set and not 0)",
     )
+    demo.add_argument(
+        "--insecure-cookie",
+        action="store_true",
+        help="set the cookie without Secure, so browsers keep it over plain http from another "
+        "address than localhost (local testing only; behind https, leave it off)",
+    )
     return parser
 
 
@@ -165,22 +173,72 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int
         if args.command == "demo":
             from .demo import serve
 
+            if not 1 <= args.port <= 65535:
+                output.error(f"--port {args.port} is not a port number (1 to 65535)")
+                return 2
             if args.json:
                 print(
                     json.dumps({"url": f"http://{args.host}:{args.port}/", "store": args.store}), flush=True
                 )
-            serve(host=args.host, port=args.port, store=args.store, host_prefix=args.host_prefix)
+            serve(
+                host=args.host,
+                port=args.port,
+                store=args.store,
+                host_prefix=args.host_prefix,
+                insecure_cookie=args.insecure_cookie,
+            )
             return 0
         # Maintenance never signs a cookie: a throwaway key lets cookie:// open, so that its
         # operations can say themselves what that store cannot do.
         manager = SessionManager(args.store, Config(secret_keys=(secrets.token_urlsafe(32),)))
         try:
+            _must_exist(manager, args.command)
+            _reach(manager)
             return _COMMANDS[args.command](manager, args, output)
         finally:
             manager.close()
     except SessionaryError as exc:
         output.error(str(exc))
         return 1
+
+
+def _must_exist(manager: SessionManager, command: str) -> None:
+    """Only ``migrate`` and ``import`` (which fills a new store) may create a SQLite file:
+    any other command on a path that does not exist (a typo) says so, instead of creating
+    an empty store and reporting it empty."""
+    path = getattr(manager.store.sync, "path", None)
+    if command in ("migrate", "import") or not isinstance(path, Path):
+        return
+    try:
+        path.stat()
+    except FileNotFoundError:
+        raise ConfigError(
+            "--store",
+            f"no such file {str(path)!r} (check the path; `sessionary migrate` creates a new store)",
+        ) from None
+    except OSError:
+        pass  # not ours to judge: opening the store reports it
+
+
+def _reach(manager: SessionManager) -> None:
+    """A PostgreSQL store is tried with one direct connection first: a one-off command
+    then reports a server it cannot reach in one line, at once, instead of waiting out
+    the pool's retries (and their log lines)."""
+    settings = getattr(manager.store.sync, "settings", None)
+    conninfo = getattr(settings, "conninfo", None)
+    if not isinstance(conninfo, str):
+        return
+    # The command is the app here: the pool's own retry warnings would repeat the one line.
+    pool_log = logging.getLogger("psycopg.pool")
+    if pool_log.propagate:
+        pool_log.addHandler(logging.NullHandler())
+        pool_log.propagate = False
+    import psycopg
+
+    try:
+        psycopg.connect(conninfo, autocommit=True).close()
+    except psycopg.Error as exc:
+        raise StoreUnavailable(manager.store.name, " ".join(str(exc).split()) or type(exc).__name__) from None
 
 
 def _clear_expired(manager: SessionManager, args: argparse.Namespace, output: Output) -> int:
@@ -303,10 +361,10 @@ def _migrate(manager: SessionManager, args: argparse.Namespace, output: Output) 
             [f"{manager.store.name}: nothing to migrate (this store needs no schema)."],
         )
         return 0
-    migrate()
+    detail = migrate()
     output.result(
-        {"store": manager.store.name, "migrated": True},
-        [f"{manager.store.name}: schema is up to date."],
+        {"store": manager.store.name, "migrated": True, "detail": detail},
+        [f"{manager.store.name}: {detail}."],
     )
     return 0
 

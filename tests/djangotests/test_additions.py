@@ -327,3 +327,28 @@ def test_background_cleanup_is_off_unless_set(tmp_path: Path) -> None:
         get_manager()  # as the engine does on each request: the process's thread starts
         thread = manager.cleanup._thread
         assert thread is not None and thread.is_alive()
+
+
+# Django's deployment checks for SESSION_COOKIE_SECURE (sessions app, middleware, both).
+COOKIE_NOT_SECURE = {"security.W010", "security.W011", "security.W012"}
+
+
+def test_the_cookie_follows_djangos_secure_setting_and_check_deploy_says_so(ours: None) -> None:
+    """The engine writes no cookie of its own: Django's SESSION_COOKIE_SECURE (off by
+    default) decides, and ``manage.py check --deploy`` warns about it, as the docs say."""
+    from django.core import checks
+
+    user = make_user()
+    with override_settings(SESSION_COOKIE_SECURE=False):
+        cookie = signed_in(user).cookies[settings.SESSION_COOKIE_NAME]
+        assert not cookie["secure"]
+        warnings = checks.run_checks(include_deployment_checks=True, tags=[checks.Tags.security])
+        assert COOKIE_NOT_SECURE & {warning.id for warning in warnings}
+    with override_settings(SESSION_COOKIE_SECURE=True):
+        assert signed_in(user, secure=True).cookies[settings.SESSION_COOKIE_NAME]["secure"]
+        warnings = checks.run_checks(include_deployment_checks=True, tags=[checks.Tags.security])
+        assert not COOKIE_NOT_SECURE & {warning.id for warning in warnings}
+    root = Path(__file__).resolve().parents[2]
+    for page in (root / "README.md", root / "docs" / "django.md"):
+        text = " ".join(page.read_text().split())
+        assert "SESSION_COOKIE_SECURE" in text and "check --deploy" in text, page.name
