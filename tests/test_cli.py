@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from services import demo_command
+from services import demo_command, free_port
 from sessionary import SessionManager
 from sessionary.auth import login
 from sessionary.testing import FakeClock
@@ -324,11 +324,15 @@ def test_every_command_speaks_json(tmp_path: Path, populated: tuple[str, list[st
     value = json.loads(cleared.stdout)
     assert (value["store"], value["deleted"]) == (url, 0) and value["seconds"] >= 0
 
-    broken = run("stats", "--store", "sqlite:////nonexistent-dir/x/s.db", "--json")
+    missing = run("stats", "--store", "sqlite:////nonexistent-dir/x/s.db", "--json")
+    assert missing.returncode == 1 and missing.stdout == ""
+    assert "no such file '/nonexistent-dir/x/s.db'" in json.loads(missing.stderr)["error"]
+    down = f"redis://127.0.0.1:{free_port()}/0?socket_connect_timeout=0.5"
+    broken = run("stats", "--store", down, "--json")
     assert broken.returncode == 1 and broken.stdout == ""
     failure = json.loads(broken.stderr)
-    assert "sqlite:////nonexistent-dir/x/s.db failed" in failure["error"]
-    assert failure["health"]["ok"] is False
+    assert f"session store {down} failed" in failure["error"]
+    assert failure["health"]["ok"] is False and failure["store"] == down
 
 
 def test_demo_announces_itself_in_json(tmp_path: Path) -> None:
