@@ -22,8 +22,9 @@ LAYERS: list[tuple[str, ...]] = [
     ("shell",),
     ("session",),
     ("lifecycle",),
+    ("cleanup_scheduler", "store_report"),
     ("manager",),
-    ("auth", "testing"),
+    ("auth", "testing", "telemetry"),
     ("integrations", "django", "cli", "demo", "takeover.bulk", "__init__"),
 ]
 

@@ -24,16 +24,22 @@ def login(session: Session, user_id: str | int) -> None:
     (re-authentication, a new role): every call issues a new token.
     """
     manager = session.manager
+    steps = accounts.login(session.state, manager.context, str(user_id), manager.now(), new_token)
     with noting_failure(session):
-        run(accounts.login(session.state, manager.context, str(user_id), manager.now(), new_token), manager)
+        try:
+            run(steps, manager)
+        finally:
+            session.mirror()
 
 
 async def alogin(session: Session, user_id: str | int) -> None:
     manager = session.manager
+    steps = accounts.login(session.state, manager.context, str(user_id), manager.now(), new_token)
     with noting_failure(session):
-        await arun(
-            accounts.login(session.state, manager.context, str(user_id), manager.now(), new_token), manager
-        )
+        try:
+            await arun(steps, manager)
+        finally:
+            session.mirror()
 
 
 def recently_authenticated(session: Session, max_age: int) -> bool:

@@ -50,6 +50,9 @@ class Config:
     save_every_request: bool = False
 
     # --- sessionary's additions ------------------------------------------------------
+    cookie_partitioned: bool = False
+    """Send the cookie with ``Partitioned`` (CHIPS: a third-party context keeps its own
+    cookie jar per top-level site); browsers require Secure with it."""
     cookie_host_prefix: bool = False
     """Name the cookie ``__Host-<cookie_name>``: the browser then insists on Secure,
     Path=/ and no Domain, so a sibling subdomain cannot plant or overwrite it."""
@@ -82,6 +85,18 @@ class Config:
     """Status of the response when the store fails mid-request (fail closed)."""
     max_value_bytes: int | None = 1024 * 1024
     """Refuse to store a single value larger than this many bytes of JSON."""
+    cleanup_interval: int | None = 60 * 60
+    """Seconds between background cleanups of expired records, for the stores that keep
+    them (SQLite, PostgreSQL); one process of many runs each, under a store-side lease.
+    None turns it off (for a store cleaned by ``sessionary clear-expired`` from cron)."""
+    cleanup_batch_size: int = 1000
+    """Rows each statement of the background cleanup deletes."""
+    telemetry: bool = False
+    """Metrics and traces through the OpenTelemetry API and the app's global providers
+    (needs ``sessionary[telemetry]``; :func:`sessionary.telemetry.instrument` takes others)."""
+    telemetry_user_ids: bool = False
+    """Put the user id on store spans (``enduser.id``); never on metrics. Off: no
+    attribute ever names a user."""
     accept_django_keys: bool = False
     """Also accept Django's 32-character keys, for sessions imported from Django."""
     secret_keys: tuple[str, ...] = ()
@@ -146,6 +161,8 @@ class Config:
                 "cookie_samesite",
                 "SameSite=None requires cookie_secure=True; browsers reject such cookies otherwise",
             )
+        if self.cookie_partitioned and not self.cookie_secure:
+            raise ConfigError("cookie_partitioned", "a Partitioned cookie requires cookie_secure=True")
         if name.startswith("__Host-"):
             # Blame the setting that asked for the prefix: the flag, or the name itself.
             prefix = "cookie_host_prefix" if self.cookie_host_prefix else "cookie_name"
@@ -182,6 +199,9 @@ class Config:
             )
         if self.max_value_bytes is not None:
             _positive_int("max_value_bytes", self.max_value_bytes)
+        if self.cleanup_interval is not None:
+            _positive_int("cleanup_interval", self.cleanup_interval)
+        _positive_int("cleanup_batch_size", self.cleanup_batch_size)
         if self.takeover is not None and not isinstance(self.takeover, Source):
             raise ConfigError(
                 "takeover",
@@ -198,9 +218,12 @@ _FLAGS = (
     "expire_at_browser_close",
     "save_every_request",
     "cookie_host_prefix",
+    "cookie_partitioned",
     "record_client",
     "clear_site_data_on_logout",
     "accept_django_keys",
+    "telemetry",
+    "telemetry_user_ids",
 )
 """Settings that must be real booleans: ``"False"`` read from an environment variable is truthy."""
 

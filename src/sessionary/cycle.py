@@ -15,6 +15,7 @@ no store call, which is most requests: the untouched request costs one function 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Generator, Iterable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -289,6 +290,12 @@ def session_cookie(state: SessionState, config: Config, now: float) -> str:
         max_age = expiry.expiry_age(
             data.get(expiry.EXPIRY_KEY), modification=from_timestamp(now), cookie_age=config.cookie_age
         )
+        record = state.record
+        if record is not None:
+            # The cookie never outlives the stored session (an absolute or idle timeout
+            # shorter than the expiry age): the browser drops it when the server would.
+            # (A millisecond of slack absorbs the float arithmetic of equal deadlines.)
+            max_age = min(max_age, max(0, math.floor(record.expires_at - now + 0.001)))
     return cookies.set_cookie(config, state.token, max_age=max_age, now=now)
 
 

@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 from . import accounts, cycle, lifecycle
+from .cleanup_scheduler import CleanupScheduler, supports_cleanup
 from .clock import Clock, SystemClock
 from .config import Config
 from .cycle import Context, Outcome
@@ -58,6 +59,18 @@ class SessionManager:
         self._on_event = on_event
         self.context = Context(self.config, self.store.name, self.store.codec is not None)
         """What the request cycle (:mod:`sessionary.cycle`) knows of this app."""
+        self._event_observers: list[EventHook] = []
+        self.cleanup: CleanupScheduler | None = None
+        """The background cleanup, started by the first request of each process (None
+        when ``cleanup_interval`` is None or the store expires records itself)."""
+        if self.config.cleanup_interval is not None and supports_cleanup(self):
+            self.cleanup = CleanupScheduler(
+                self, interval=self.config.cleanup_interval, batch_size=self.config.cleanup_batch_size
+            )
+        if self.config.telemetry:
+            from .telemetry import instrument
+
+            instrument(self)
 
     def __repr__(self) -> str:
         return f"<SessionManager store={self.store.name}>"
@@ -77,6 +90,8 @@ class SessionManager:
     ) -> Session:
         """A lazy session for a request carrying ``cookie_header`` (no store call yet);
         ``session_class`` is a :class:`Session` subclass a framework adapter needs."""
+        if self.cleanup is not None:
+            self.cleanup.ensure_running()
         session = lifecycle.open_session(
             self,
             cookie_header,
@@ -102,13 +117,18 @@ class SessionManager:
     def list_sessions(self, user_id: str | int, *, current: Session | None = None) -> list[Device]:
         """The user's live sessions, the current one (if given) first and marked."""
         state = None if current is None else current.state
-        return run(accounts.list_sessions(self.context, str(user_id), state, self.now(), new_token), self)
+        devices = run(accounts.list_sessions(self.context, str(user_id), state, self.now(), new_token), self)
+        if current is not None:
+            current.mirror()
+        return devices
 
     async def alist_sessions(self, user_id: str | int, *, current: Session | None = None) -> list[Device]:
         state = None if current is None else current.state
-        return await arun(
-            accounts.list_sessions(self.context, str(user_id), state, self.now(), new_token), self
-        )
+        steps = accounts.list_sessions(self.context, str(user_id), state, self.now(), new_token)
+        devices = await arun(steps, self)
+        if current is not None:
+            current.mirror()
+        return devices
 
     def revoke(self, user_id: str | int, handle: str) -> bool:
         """End the session ``handle`` names, if it is one of ``user_id``'s."""
@@ -120,11 +140,18 @@ class SessionManager:
     def revoke_all(self, user_id: str | int, *, except_current: Session | None = None) -> int:
         """End every session of the user ("log out everywhere"), or every other one."""
         state = None if except_current is None else except_current.state
-        return run(accounts.revoke_all(self.context, str(user_id), state, self.now(), new_token), self)
+        count = run(accounts.revoke_all(self.context, str(user_id), state, self.now(), new_token), self)
+        if except_current is not None:
+            except_current.mirror()
+        return count
 
     async def arevoke_all(self, user_id: str | int, *, except_current: Session | None = None) -> int:
         state = None if except_current is None else except_current.state
-        return await arun(accounts.revoke_all(self.context, str(user_id), state, self.now(), new_token), self)
+        steps = accounts.revoke_all(self.context, str(user_id), state, self.now(), new_token)
+        count = await arun(steps, self)
+        if except_current is not None:
+            except_current.mirror()
+        return count
 
     # --- the whole store -------------------------------------------------------------
 
@@ -143,12 +170,21 @@ class SessionManager:
         return await self.store.aio.count(self.now())
 
     def close(self) -> None:
+        if self.cleanup is not None:
+            self.cleanup.stop()
         self.store.close()
 
     async def aclose(self) -> None:
+        if self.cleanup is not None:
+            self.cleanup.stop()
         await self.store.aclose()
 
     # --- events ----------------------------------------------------------------------
+
+    def observe_events(self, observer: EventHook) -> None:
+        """Call ``observer`` with every event too (telemetry counts them); one that raises
+        is logged, and the request goes on."""
+        self._event_observers.append(observer)
 
     def emit(
         self,
@@ -169,6 +205,11 @@ class SessionManager:
             new_session=None if not new_key else log_id(new_key, secret),
         )
         log_event(event)
+        for observer in self._event_observers:
+            try:
+                observer(event)
+            except Exception:
+                logger.exception("a session event observer failed on %s", event.kind)
         if self._on_event is not None:
             try:
                 self._on_event(event)

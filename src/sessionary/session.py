@@ -30,6 +30,8 @@ if TYPE_CHECKING:
     from .manager import SessionManager
 
 _MISSING: Any = object()
+_UNLOADED = "\x00sessionary: not loaded"
+"""The one key the dict's own storage holds while a session with a token is not loaded."""
 
 
 @contextmanager
@@ -47,11 +49,17 @@ def noting_failure(session: Session) -> Iterator[None]:
         raise
 
 
-class Session:
+class Session(dict[str, Any]):
     """One visitor's session, bound to the request that opened it.
 
     Its state is one value, :attr:`state` (a :class:`~sessionary.state.SessionState`),
     which the request cycle reads and changes; this class is the view's API over it.
+
+    It is a ``dict`` (as the sessions of Starlette, Flask and Litestar are), so code
+    that hands it to ``json.dumps``, ``JSONResponse`` or compares it with ``{}`` keeps
+    working. The dict's own storage is only a mirror of the loaded data, kept for C
+    code that reads it directly (the json encoder); every method here works on the
+    loaded data, with Django's flags.
     """
 
     TEST_COOKIE_NAME: ClassVar[str] = "testcookie"
@@ -69,6 +77,10 @@ class Session:
     ) -> None:
         self._manager = manager
         self.state = SessionState(token, candidates, had_cookie, client_ip, user_agent)
+        if token is not None:
+            # Not loaded yet: the dict's own storage must not look empty to C code that
+            # checks its size before asking for items() (the json encoder).
+            dict.__setitem__(self, _UNLOADED, True)
 
     def __repr__(self) -> str:
         data = self.state.data
@@ -140,6 +152,7 @@ class Session:
                 manager = self._manager
                 with noting_failure(self):
                     run(cycle.load(state, manager.context, manager.now(), new_token), manager)
+                self.mirror()
                 data = state.data
                 assert data is not None
         return data
@@ -155,9 +168,17 @@ class Session:
                 manager = self._manager
                 with noting_failure(self):
                     await arun(cycle.load(state, manager.context, manager.now(), new_token), manager)
+                self.mirror()
                 data = state.data
                 assert data is not None
         return data
+
+    def mirror(self) -> None:
+        """Make the dict's own storage hold the loaded data (see the class docstring):
+        called after any step of the cycle that may have loaded or replaced it."""
+        dict.clear(self)
+        if self.state.data:
+            dict.update(self, self.state.data)
 
     def load(self) -> dict[str, Any]:
         """Load now (normally implicit); returns the live data."""
@@ -182,11 +203,13 @@ class Session:
 
     def __setitem__(self, key: str, value: Any) -> None:
         self._data()[key] = value
+        dict.__setitem__(self, key, value)
         self.state.mark_set(key)
         self.state.modified = True
 
     def __delitem__(self, key: str) -> None:
         del self._data()[key]
+        dict.pop(self, key, None)
         self.state.mark_removed(key)
         self.state.modified = True
 
@@ -196,6 +219,7 @@ class Session:
         self.state.modified = self.state.modified or present
         if present:
             self.state.mark_removed(key)
+            dict.pop(self, key, None)
         return data.pop(key) if default is _MISSING else data.pop(key, default)
 
     def setdefault(self, key: str, value: Any = None) -> Any:
@@ -205,21 +229,22 @@ class Session:
         self[key] = value
         return value
 
-    def update(self, other: Mapping[str, Any] | Iterable[tuple[str, Any]] = (), /, **kwargs: Any) -> None:
+    def update(self, other: Mapping[str, Any] | Iterable[tuple[str, Any]] = (), /, **kwargs: Any) -> None:  # type: ignore[override]
         data = self._data()
         incoming = dict(other, **kwargs)
         data.update(incoming)
+        dict.update(self, incoming)
         for key in incoming:
             self.state.mark_set(key)
         self.state.modified = True
 
-    def keys(self) -> KeysView[str]:
+    def keys(self) -> KeysView[str]:  # type: ignore[override]
         return self._data().keys()
 
-    def values(self) -> ValuesView[Any]:
+    def values(self) -> ValuesView[Any]:  # type: ignore[override]
         return self._data().values()
 
-    def items(self) -> ItemsView[str, Any]:
+    def items(self) -> ItemsView[str, Any]:  # type: ignore[override]
         return self._data().items()
 
     def __iter__(self) -> Iterator[str]:
@@ -228,9 +253,47 @@ class Session:
     def __len__(self) -> int:
         return len(self._data())
 
+    def __reversed__(self) -> Iterator[str]:
+        return reversed(self._data())
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Mapping):
+            return self._data() == dict(other.items())
+        return NotImplemented
+
+    def __ne__(self, other: object) -> bool:
+        equal = self.__eq__(other)
+        return equal if equal is NotImplemented else not equal
+
+    def popitem(self) -> tuple[str, Any]:
+        """Remove and return the last key and its value (``KeyError`` when empty)."""
+        key = next(reversed(self._data()), _MISSING)
+        if key is _MISSING:
+            raise KeyError("popitem(): session is empty")
+        return key, self.pop(key)
+
+    def copy(self) -> dict[str, Any]:
+        """A plain dict of the data (not a second session)."""
+        return dict(self._data())
+
+    def __or__(self, other: Any) -> dict[str, Any]:  # type: ignore[override]
+        if not isinstance(other, Mapping):
+            return NotImplemented
+        return {**self._data(), **other}
+
+    def __ror__(self, other: Any) -> dict[str, Any]:  # type: ignore[override]
+        if not isinstance(other, Mapping):
+            return NotImplemented
+        return {**other, **self._data()}
+
+    def __ior__(self, other: Any) -> Session:  # type: ignore[override]
+        self.update(other)
+        return self
+
     def clear(self) -> None:
         """Empty the data without loading it; the token is kept (Django's ``clear``)."""
         self.state.clear_data()
+        dict.clear(self)
 
     # --- the test cookie -------------------------------------------------------------
 
@@ -366,11 +429,13 @@ class Session:
         manager = self._manager
         with noting_failure(self):
             run(cycle.save(self.state, manager.context, manager.now(), new_token), manager)
+        self.mirror()
 
     async def asave(self) -> None:
         manager = self._manager
         with noting_failure(self):
             await arun(cycle.save(self.state, manager.context, manager.now(), new_token), manager)
+        self.mirror()
 
     # --- read-modify-write without lost updates --------------------------------------
 
@@ -398,7 +463,10 @@ class Session:
             self.state, manager.context, key, update, default, attempts, manager.now, new_token
         )
         with noting_failure(self):
-            return run(steps, manager)
+            try:
+                return run(steps, manager)
+            finally:
+                self.mirror()
 
     async def aupdate_atomic(
         self,
@@ -413,7 +481,10 @@ class Session:
             self.state, manager.context, key, update, default, attempts, manager.now, new_token
         )
         with noting_failure(self):
-            return await arun(steps, manager)
+            try:
+                return await arun(steps, manager)
+            finally:
+                self.mirror()
 
     # --- async forms of the dict and expiry API (Django 5.1+ names) ------------------
 

@@ -48,6 +48,9 @@ OPTIONS: dict[str, tuple[str, Any]] = {
     "SESSIONARY_MAX_VALUE_BYTES": ("max_value_bytes", None),
     "SESSIONARY_ACCEPT_DJANGO_KEYS": ("accept_django_keys", False),
     "SESSIONARY_RECORD_CLIENT": ("record_client", False),
+    # Django deployments schedule clearsessions; the background cleanup is theirs to turn on.
+    "SESSIONARY_CLEANUP_INTERVAL": ("cleanup_interval", None),
+    "SESSIONARY_TELEMETRY": ("telemetry", False),
 }
 OTHER_SETTINGS = frozenset({"SESSIONARY_STORE", "SESSIONARY_ON_EVENT", "SESSIONARY_TAKEOVER"})
 KNOWN_SETTINGS = frozenset(OPTIONS) | OTHER_SETTINGS
@@ -79,6 +82,8 @@ def get_manager() -> SessionManager:
     global _manager
     manager = _manager
     if manager is not None:
+        if manager.cleanup is not None:
+            manager.cleanup.ensure_running()  # this process's background cleanup, once
         return manager
     with _lock:
         if _manager is None:

@@ -61,6 +61,8 @@ _OPENERS: dict[str, str] = {
     "redis": "sessionary.stores.redis:open_redis",
     "rediss": "sessionary.stores.redis:open_redis",
     "redis+cluster": "sessionary.stores.redis:open_redis",
+    "redis+sentinel": "sessionary.stores.redis.sentinel:open_redis_sentinel",
+    "rediss+sentinel": "sessionary.stores.redis.sentinel:open_redis_sentinel",
     "postgresql": "sessionary.stores.postgres:open_postgres",
     "postgres": "sessionary.stores.postgres:open_postgres",
     "cookie": "sessionary.stores.cookie:open_cookie",
@@ -96,10 +98,26 @@ def open_store(url: str | Store, *, config: Config | None = None) -> Store:
             f"install it with: pip install 'sessionary[{_EXTRAS.get(scheme, scheme)}]'",
         ) from None
     opener: StoreOpener = getattr(module, function_name)
-    return opener(url, config=config or Config())
+    store = opener(url, config=config or Config())
+    if store.codec is None and scheme in _NETWORK:
+        from .worker import any_event_loop
+
+        any_event_loop(store.aio, store.sync)  # trio (anyio) apps too
+    return store
 
 
-_EXTRAS = {"rediss": "redis", "redis+cluster": "redis", "postgresql": "postgres", "postgres": "postgres"}
+_NETWORK = frozenset({"redis", "rediss", "redis+cluster", "postgresql", "postgres"})
+"""Stores whose async face is an asyncio client (see :func:`.worker.any_event_loop`)."""
+
+
+_EXTRAS = {
+    "rediss": "redis",
+    "redis+cluster": "redis",
+    "redis+sentinel": "redis",
+    "rediss+sentinel": "redis",
+    "postgresql": "postgres",
+    "postgres": "postgres",
+}
 
 
 def redact(url: str) -> str:

@@ -7,6 +7,7 @@ exactly as with a real store. Everything is lost when the process ends.
 from __future__ import annotations
 
 import threading
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 
@@ -14,7 +15,7 @@ from ..errors import StoreCorrupted
 from ..serializer import decode_value, encode_stored, same_value
 from . import Store
 from .backend import Backend
-from .base import Change, Counts, Meta, Record, Rotation, Summary, Swap
+from .base import Change, Counts, Meta, Record, Rotation, Summary, Swap, UserCounts
 
 
 @dataclass(slots=True)
@@ -169,6 +170,16 @@ class MemoryBackend(Backend):
         with self._lock:
             live = sum(1 for entry in self._entries.values() if entry.expires_at > now)
             return Counts(live=live, expired=len(self._entries) - live)
+
+    def user_counts(self, now: float, limit: int) -> UserCounts:
+        with self._lock:
+            counts = Counter(
+                entry.meta.user_id
+                for entry in self._entries.values()
+                if entry.alias_of is None and entry.meta.user_id is not None and entry.expires_at > now
+            )
+        top = sorted(counts.items(), key=lambda item: (-item[1], item[0]))[:limit]
+        return UserCounts(len(counts), sum(counts.values()), top)
 
     # --- users -----------------------------------------------------------------------
 

@@ -11,7 +11,11 @@ last transactions (they are sessions, not orders). ``?synchronous=full`` makes e
 commit durable at the cost of an fsync per write.
 
 URL forms: ``sqlite:///relative/path.db``, ``sqlite:////absolute/path.db``; options
-``?synchronous=normal|full`` and ``?busy_timeout=5000`` (milliseconds to wait for a lock).
+``?synchronous=normal|full``, ``?busy_timeout=5000`` (milliseconds to wait for a lock) and
+``?async=thread|inline``: how the async face (ASGI apps) calls SQLite. ``thread``, the
+default, runs each call on the store's worker thread so the event loop never blocks (a
+thread hop per call, tens to hundreds of microseconds on a busy machine); ``inline``
+calls it on the loop, cheaper, and flagged by blocking-call detectors.
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ from ..errors import ConfigError, StoreCorrupted, StoreUnavailable
 from ..serializer import decode_value, encode_mapping, encode_stored, same_value
 from . import Store, option
 from .backend import Backend
-from .base import Change, Counts, Meta, Record, Rotation, Summary, Swap
+from .base import Change, Counts, Meta, Record, Rotation, Summary, Swap, UserCounts
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS sessionary_sessions (
@@ -50,6 +54,11 @@ CREATE TABLE IF NOT EXISTS sessionary_users (
     user_id TEXT PRIMARY KEY,
     valid_after REAL NOT NULL     -- sessions issued before this instant are refused
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS sessionary_leases (
+    name TEXT PRIMARY KEY,        -- the job, e.g. 'cleanup'
+    holder TEXT NOT NULL,         -- the process that holds it
+    until REAL NOT NULL           -- the lease ends at this instant (epoch seconds)
+) WITHOUT ROWID;
 """
 
 # sqlite3's error for a TEXT value that is not UTF-8 (it goes on to quote the value).
@@ -61,6 +70,14 @@ SELECT s.data, s.meta, s.expires_at, s.alias_of
 FROM sessionary_sessions AS s
 LEFT JOIN sessionary_users AS u ON u.user_id = s.user_id
 WHERE s.key = ? AND s.expires_at > ? AND (u.valid_after IS NULL OR s.issued_at >= u.valid_after)
+"""
+
+
+# Take a lease that is free, has ended or is already the holder's, in one statement.
+_LEASE = """
+INSERT INTO sessionary_leases (name, holder, until) VALUES (?, ?, ?)
+ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, until = excluded.until
+WHERE sessionary_leases.until <= ? OR sessionary_leases.holder = excluded.holder
 """
 
 
@@ -379,6 +396,16 @@ class SQLiteBackend(Backend):
         )
         return Counts(live=int(live), expired=int(total) - int(live))
 
+    def user_counts(self, now: float, limit: int) -> UserCounts:
+        """Live sessions by user: how many users, their sessions, the ``limit`` busiest."""
+        live = "FROM sessionary_sessions WHERE user_id IS NOT NULL AND alias_of IS NULL AND expires_at > ?"
+        users, sessions = self._one(f"SELECT count(DISTINCT user_id), count(*) {live}", (now,))
+        rows = self._execute(
+            f"SELECT user_id, count(*) AS n {live} GROUP BY user_id ORDER BY n DESC, user_id LIMIT ?",
+            (now, limit),
+        ).fetchall()
+        return UserCounts(int(users), int(sessions), [(str(user), int(n)) for user, n in rows])
+
     # --- users -----------------------------------------------------------------------
 
     def user_sessions(self, user_id: str, now: float) -> list[Summary]:
@@ -417,6 +444,14 @@ class SQLiteBackend(Backend):
             )
             return cursor.rowcount
 
+    # --- leases (sessionary.cleanup_scheduler) -----------------------------------------
+
+    def lease(self, name: str, holder: str, until: float, now: float) -> bool:
+        """Take or extend the lease ``name`` until ``until``: True if ``holder`` has it now
+        (it was free, had ended, or was already its own)."""
+        cursor = self._execute(_LEASE, (name, holder, until, now))
+        return cursor.rowcount == 1
+
     def close(self) -> None:
         with self._lock:
             connections, self._connections = self._connections, []
@@ -445,6 +480,7 @@ class _Immediate:
 def open_sqlite(url: str, *, config: object = None) -> Store:
     """``sqlite:///path.db`` (relative) or ``sqlite:////abs/path.db``."""
     from .inline import InlineAsync
+    from .worker import WorkerAsync
 
     parts = urlsplit(url)
     if parts.netloc not in ("", "localhost"):
@@ -460,4 +496,7 @@ def open_sqlite(url: str, *, config: object = None) -> Store:
         synchronous=option(query, "synchronous", "normal", str),
         busy_timeout=option(query, "busy_timeout", 5000, int),
     )
-    return Store(backend, InlineAsync(backend))
+    calls = option(query, "async", "thread", str)
+    if calls not in ("thread", "inline"):
+        raise ConfigError("store", f"async={calls!r} must be 'thread' or 'inline'")
+    return Store(backend, WorkerAsync(backend) if calls == "thread" else InlineAsync(backend))

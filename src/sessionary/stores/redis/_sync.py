@@ -21,11 +21,12 @@ from redis.cluster import RedisCluster as RedisCluster
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError
 from redis.retry import Retry
+from redis.sentinel import Sentinel, SentinelConnectionPool
 
-from ...errors import StoreCorrupted
-from ...serializer import same_value
+from ...errors import StoreCorrupted, StoreUnavailable
+from ...serializer import decode_value, same_value
 from ..backend._sync import Backend
-from ..base import Change, Counts, Record, Rotation, Summary, Swap
+from ..base import Change, Counts, Record, Rotation, Summary, Swap, UserCounts
 from . import scripts as lua
 from .wire import Exchange, pack
 
@@ -34,6 +35,8 @@ if TYPE_CHECKING:
 
 Client = Redis | RedisCluster
 _node: Callable[[str, int], ClusterNode] = ClusterNode
+_sentinel: Callable[..., Any] = Sentinel
+_sentinel_pool: Callable[..., Any] = SentinelConnectionPool
 
 HOPS = 4
 """Calls a Redis Cluster operation may need (alias, user lookups) before it gives up."""
@@ -50,11 +53,14 @@ class RedisBackend(Backend):
         self.options = options
         self.name = options.name
         self.prefix = options.prefix
-        self.cluster = options.cluster
-        self._standalone = "0" if options.cluster else "1"
+        # With declared_keys a single server takes the cluster's path: each script touches
+        # only its KEYS, and the user's keys are reached in calls of their own.
+        self.cluster = options.cluster or options.declared_keys
+        self._standalone = "0" if self.cluster else "1"
         self._lock = threading.Lock()
         self._client: Client | None = None
         self._loop: object = None
+        self._loop_end: Any = None
         self._pid = os.getpid()
         # Session operations on a single server skip redis-py's command layer (its pool's
         # lock, wait and readiness check, its retry wrapper and its metrics hooks): they
@@ -81,6 +87,19 @@ class RedisBackend(Backend):
                 max_connections=options.max_connections,
                 **options.connection_kwargs,
             )
+        if options.sentinels:
+            # Each new connection asks the sentinels for the master; one to a master that
+            # was demoted fails (READONLY, or the socket) and is made again to the new one.
+            sentinel = _sentinel(list(options.sentinels), sentinel_kwargs=options.sentinel_kwargs)
+            sentinel_pool = _sentinel_pool(
+                options.service_name,
+                sentinel,
+                max_connections=options.max_connections,
+                retry=retry,
+                decode_responses=True,
+                **options.connection_kwargs,
+            )
+            return Redis.from_pool(sentinel_pool)
         pool = BlockingConnectionPool.from_url(
             options.url,
             max_connections=options.max_connections,
@@ -101,15 +120,41 @@ class RedisBackend(Backend):
             # A forked process never uses its parent's connections (kept ones included:
             # two processes reading one socket would take each other's replies).
             if self._client is None or self._loop is not loop or self._pid != pid:
+                self._abandon_finished_loop()
                 self._client = self._connect()
                 self._loop = loop
                 self._pid = pid
                 self._idle = []
                 self._pool = self._client.connection_pool if isinstance(self._client, Redis) else None
+                self._loop_end = Exchange.close_at_loop_end(self, self._client)
             return self._client
 
-    def _command(self, *args: str | int) -> Any:
-        """One command and its reply; on a single server, over a kept connection."""
+    def _abandon_finished_loop(self) -> None:
+        """The sockets of a client whose event loop has closed are closed here (its loop
+        cannot, and the garbage collector would warn); a live loop keeps its own."""
+        loop: Any = self._loop
+        if self._client is not None and self._pid == os.getpid() and loop is not None and loop.is_closed():
+            Exchange.abandon(self._connections())
+
+    def __del__(self) -> None:
+        # The last loop's client (a test client used without ``with`` never runs the
+        # shutdown that closes the store).
+        if getattr(self, "_client", None) is not None:
+            self._abandon_finished_loop()
+
+    def _connections(self) -> list[Any]:
+        """Every connection of the current single-server client (a cluster's stay with
+        its nodes)."""
+        pool = self._pool
+        if pool is None:
+            return []
+        return [*self._idle, *pool._available_connections, *pool._in_use_connections]
+
+    def _command(self, *args: str | int, durable: bool = False) -> Any:
+        """One command and its reply; on a single server, over a kept connection.
+
+        ``durable`` (a deletion or revocation, with ``wait_replicas``): then ``WAIT`` on
+        the same connection, so the reply means the replicas have it too."""
         client = self._redis()
         pool = self._pool
         if pool is None:  # a cluster: redis-py routes each command to its slot's node
@@ -133,6 +178,8 @@ class RedisBackend(Backend):
                     # has closed it; sending again reconnects. Never a timeout.
                     if attempt == self.options.retries:
                         raise
+            if durable:  # not retried: the write is done, only its replicas are unknown
+                self._wait(connection)
         except BaseException:
             Exchange.returned(connection, timeout)
             pool.release(connection)
@@ -144,15 +191,30 @@ class RedisBackend(Backend):
             pool.release(connection)
         return reply
 
-    def _eval(self, script: lua.Lua, keys: list[str], now: float, *args: str | int) -> Any:
+    def _wait(self, connection: Any) -> None:
+        """``WAIT`` for ``wait_replicas`` replicas to have this connection's writes."""
+        replicas, milliseconds = self.options.wait_replicas, self.options.wait_timeout
+        packed = pack("WAIT", replicas, milliseconds)
+        acknowledged = Exchange.call(connection, packed, self._timeout + milliseconds / 1000)
+        if int(acknowledged) < replicas:
+            raise StoreUnavailable(
+                self.name,
+                f"only {acknowledged} of {replicas} replicas acknowledged the deletion within "
+                f"{milliseconds} ms: it is applied on the master but a failover may undo it",
+            )
+
+    def _eval(
+        self, script: lua.Lua, keys: list[str], now: float, *args: str | int, durable: bool = False
+    ) -> Any:
         """Run a script with the prelude's arguments (prefix, single server?, now) first."""
         argv = (self.prefix, self._standalone, lua.number(now), *args)
+        durable = durable and self.options.wait_replicas > 0
         with lua.translated(self.name):
             try:
-                return self._command("EVALSHA", script.sha, len(keys), *keys, *argv)
+                return self._command("EVALSHA", script.sha, len(keys), *keys, *argv, durable=durable)
             except NoScriptError:
                 self._command("SCRIPT LOAD", script.text)  # on a cluster, to every node
-                return self._command("EVALSHA", script.sha, len(keys), *keys, *argv)
+                return self._command("EVALSHA", script.sha, len(keys), *keys, *argv, durable=durable)
 
     def _user(
         self,
@@ -399,7 +461,7 @@ class RedisBackend(Backend):
         return self._delete(key, "")
 
     def _delete(self, key: bytes, owner: str) -> bool:
-        reply = self._eval(lua.DELETE, [self._key(key)], 0.0, key.hex(), owner)
+        reply = self._eval(lua.DELETE, [self._key(key)], 0.0, key.hex(), owner, durable=True)
         if isinstance(reply, list):  # cluster: deleted; now drop its index entry
             self._user(reply[1], 0.0, remove=[key.hex()])
             return True
@@ -454,6 +516,29 @@ class RedisBackend(Backend):
                 live, expired = live + is_live, expired + (not is_live)
         return Counts(live=live, expired=expired)
 
+    def user_counts(self, now: float, limit: int) -> UserCounts:
+        """Live sessions by user, from a SCAN of every session (O(n), for operators)."""
+        client = self._redis()
+        counts: dict[str, int] = {}
+        for batch in self._scan(1000):
+            with lua.translated(self.name):
+                pipe = client.pipeline(transaction=False)
+                for name in batch:
+                    pipe.hmget(name, ["x", "a", "m:user_id"])
+                rows = pipe.execute()
+            for deadline, alias, user_json in rows:
+                if deadline is None or alias is not None or user_json is None:
+                    continue
+                try:
+                    user_id = decode_value(user_json)
+                    is_live = float(deadline) > now
+                except ValueError:
+                    raise StoreCorrupted(self.name, f"deadline {deadline[:20]!r} is not a number") from None
+                if is_live and isinstance(user_id, str):
+                    counts[user_id] = counts.get(user_id, 0) + 1
+        top = sorted(counts.items(), key=lambda item: (-item[1], item[0]))[:limit]
+        return UserCounts(len(counts), sum(counts.values()), top)
+
     # --- users ------------------------------------------------------------------------
 
     def user_sessions(self, user_id: str, now: float) -> list[Summary]:
@@ -487,8 +572,15 @@ class RedisBackend(Backend):
     def revoke_user(self, user_id: str, valid_after: float, keep: bytes | None) -> int:
         tag = lua.user_tag(user_id)
         keys = [lua.index_key(self.prefix, tag), lua.valid_after_key(self.prefix, tag)]
+        # The user's valid_after refuses every session already (durable: on the replicas
+        # too before this returns); the deletions that follow only free the memory.
         doomed = self._eval(
-            lua.REVOKE, keys, valid_after, lua.number(valid_after), "" if keep is None else keep.hex()
+            lua.REVOKE,
+            keys,
+            valid_after,
+            lua.number(valid_after),
+            "" if keep is None else keep.hex(),
+            durable=True,
         )
         if not doomed:
             return 0
