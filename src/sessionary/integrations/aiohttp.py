@@ -84,6 +84,12 @@ class AiohttpSession(Session):
         """Save every key at the end of the request (after in-place changes)."""
         self.modified = True
 
+    @property
+    def _changed(self) -> bool:
+        """aiohttp-session's own flag (read by code written for it): whether this request
+        changed the session."""
+        return self.modified
+
     def invalidate(self) -> None:
         """End the session: the stored record is deleted and the cookie expired (unlike
         aiohttp-session's, which leaves an empty record behind)."""
