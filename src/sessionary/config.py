@@ -81,6 +81,9 @@ class Config:
     """Status of the response when the store fails mid-request (fail closed)."""
     max_value_bytes: int | None = 1024 * 1024
     """Refuse to store a single value larger than this many bytes of JSON."""
+    max_session_bytes: int | None = 4 * 1024 * 1024
+    """Refuse to store a session whose keys and values take more than this many bytes of
+    JSON in all (checked before anything is written): one session cannot hurt the store."""
     accept_django_keys: bool = False
     """Also accept Django's 32-character keys, for sessions imported from Django."""
     secret_keys: tuple[str, ...] = ()
@@ -176,8 +179,9 @@ class Config:
             raise ConfigError(
                 "store_failure_status", f"{self.store_failure_status!r} is not a 4xx or 5xx status"
             )
-        if self.max_value_bytes is not None:
-            _positive_int("max_value_bytes", self.max_value_bytes)
+        for limit in ("max_value_bytes", "max_session_bytes"):
+            if getattr(self, limit) is not None:
+                _positive_int(limit, getattr(self, limit))
         for key in self.secret_keys:
             if not isinstance(key, str) or len(key) < 16:
                 raise ConfigError("secret_keys", "each key must be a string of at least 16 characters")

@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from . import cookies, expiry
+from . import caching, cookies, expiry, limits
 from .clock import from_timestamp, to_timestamp
 from .errors import SessionInterrupted, StoreError
 from .events import REJECTED
@@ -104,11 +104,10 @@ class Outcome:
             result = [(name, value) for name, value in result if name.lower() != "vary"]
             result.append(("Vary", cookies.add_vary_cookie(", ".join(existing) or None)))
         if self.set_cookie is not None:
+            # A response that hands out a session token must not be stored by a shared
+            # cache and replayed to someone else, whatever the app's own Cache-Control.
+            result = caching.never_shared(result)
             result.append(("Set-Cookie", self.set_cookie))
-            if not any(name.lower() == "cache-control" for name, _ in result):
-                # A response that hands out a session token must not be stored by a
-                # shared cache and replayed to someone else.
-                result.append(("Cache-Control", "private, no-store"))
         if self.clear_site_data:
             result.append(("Clear-Site-Data", '"cookies"'))
         return result
@@ -134,13 +133,22 @@ def saved_deadline(session: Session, data: dict[str, Any], now: float) -> float:
 
 
 def encode_data(session: Session, keys: Any) -> dict[str, str]:
-    """The JSON text of each key; the first value that cannot be stored raises, naming it."""
+    """The JSON text of each key; the first value that cannot be stored raises, naming it,
+    and so does a session that would exceed ``max_session_bytes`` in all."""
     data = session._cache or {}
-    limit = session._manager.config.max_value_bytes
+    config = session._manager.config
+    limit = config.max_value_bytes
     encoded = {}
     for key in keys:
         name = session_key_name(key)
         encoded[name] = encode_value(name, data[key], max_bytes=limit)
+    if config.max_session_bytes is not None:
+        whole = dict(encoded)
+        for key, value in data.items():
+            name = session_key_name(key)
+            if name not in whole:
+                whole[name] = encode_value(name, value)
+        limits.check_session_size(whole, config.max_session_bytes)
     return encoded
 
 

@@ -132,7 +132,11 @@ def save(session: SessionStore, must_create: bool) -> None:
     manager = get_manager()
     moment = records.now()
     values = records.to_store(session, data)
-    encoded = records.encode(values, max_bytes=manager.config.max_value_bytes)
+    encoded = records.encode(
+        values,
+        max_bytes=manager.config.max_value_bytes,
+        max_session_bytes=manager.config.max_session_bytes,
+    )
     key = records.key_for(session.session_key, manager.config)
     if must_create:
         if key is None:
@@ -211,7 +215,11 @@ def cycle_key(session: SessionStore) -> None:
     stored = _stored(session, records.key_for(old_key, manager.config), moment)
     if stored is not None:
         values = records.to_store(session, data)
-        encoded = records.encode(values, max_bytes=manager.config.max_value_bytes)
+        encoded = records.encode(
+            values,
+            max_bytes=manager.config.max_value_bytes,
+            max_session_bytes=manager.config.max_session_bytes,
+        )
         moved = records.moved_meta(session, values, stored.meta, moment)
         meta = replace(Change(meta=moved).apply_meta(stored.meta), issued_at=moment.epoch)
         expires_at = records.deadline(meta, values, manager.config)

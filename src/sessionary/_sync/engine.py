@@ -14,7 +14,7 @@ from collections.abc import Iterator, Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from .. import cookies, expiry, lifecycle
+from .. import cookies, expiry, lifecycle, limits
 from ..clock import from_timestamp
 from ..devices import Device, by_recency, device
 from ..errors import SessionInterrupted, StoreConflict, StoreError, TooManySessions, UnsupportedOperation
@@ -229,6 +229,9 @@ def update_atomic(
         expected = encode_value(name, fresh.data[name]) if present else None
         value = update(fresh.data[name] if present else default)
         text = encode_value(name, value, max_bytes=limit)
+        if manager.config.max_session_bytes is not None:
+            whole = {other: encode_value(other, v) for other, v in fresh.data.items() if other != name}
+            limits.check_session_size({**whole, name: text}, manager.config.max_session_bytes)
         result = store.sync.compare_and_set(fresh.key, name, expected, text, now)
         if result is Swap.SWAPPED:
             data[name] = decode_value(text)

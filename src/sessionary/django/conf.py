@@ -44,6 +44,7 @@ OPTIONS: dict[str, tuple[str, Any]] = {
     "SESSIONARY_MAX_SESSIONS_PER_USER": ("max_sessions_per_user", None),
     "SESSIONARY_TOUCH_FRACTION": ("touch_fraction", 0.25),
     "SESSIONARY_MAX_VALUE_BYTES": ("max_value_bytes", None),
+    "SESSIONARY_MAX_SESSION_BYTES": ("max_session_bytes", 4 * 1024 * 1024),
     "SESSIONARY_ACCEPT_DJANGO_KEYS": ("accept_django_keys", False),
     "SESSIONARY_RECORD_CLIENT": ("record_client", False),
 }
