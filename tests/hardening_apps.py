@@ -256,7 +256,7 @@ class Site:
         else:
             from werkzeug.test import Client
 
-            self._client = Client(_wsgi(manager))
+            self._client = Client(_wsgi(manager), use_cookies=False)
 
     def request(self, method: str, path: str, *, cookie: str | None = None, **query: Any) -> Reply:
         """Send ``Cookie: cookie`` (a whole header) or none, and the query parameters."""

@@ -60,6 +60,14 @@ class Config:
     """Issue a new token every this many seconds of a session's life."""
     renewal_grace: int = 30
     """Seconds the previous token keeps working after a renewal, for requests in flight."""
+    detect_token_reuse: bool = False
+    """Remember each token a rotation retires (sign-in, ``cycle_key``, renewal); one
+    presented again after the rotation's grace ends the whole session and emits
+    ``token_reused``: two parties held the same cookie. Needs a server-side store."""
+    retired_token_memory: int = ONE_DAY
+    """Seconds a retired token is remembered for reuse detection (one small record each)."""
+    reuse_ends_user_sessions: bool = False
+    """On a reused token, also end every other session of the session's user."""
     browser_close_timeout: int | None = ONE_DAY
     """Server-side limit, from creation, for sessions whose cookie ends at browser close:
     a browser that restores session cookies cannot keep such a session forever."""
@@ -161,6 +169,7 @@ class Config:
             if value is not None:
                 _positive_int(setting, value)
         _non_negative_int("renewal_grace", self.renewal_grace)
+        _positive_int("retired_token_memory", self.retired_token_memory)
         if self.renewal_timeout is not None and self.renewal_grace >= self.renewal_timeout:
             raise ConfigError("renewal_grace", "must be shorter than renewal_timeout")
         if not isinstance(self.touch_fraction, int | float) or not 0 <= self.touch_fraction < 1:
@@ -196,6 +205,8 @@ _FLAGS = (
     "record_client",
     "clear_site_data_on_logout",
     "accept_django_keys",
+    "detect_token_reuse",
+    "reuse_ends_user_sessions",
 )
 """Settings that must be real booleans: ``"False"`` read from an environment variable is truthy."""
 

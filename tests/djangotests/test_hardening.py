@@ -80,3 +80,48 @@ def test_cve_2026_35192_save_every_request_varies_on_cookie(ours: None, djclock:
         response = run(client, [["get", "user"]])
         assert settings.SESSION_COOKIE_NAME in response.cookies
         assert "Cookie" in response["Vary"]
+
+
+# --- stolen-cookie detection -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("ends_all", [False, True], ids=["session", "user"])
+def test_a_key_retired_by_sign_in_and_presented_later_ends_the_session(
+    engines: Any, store_name: str, djclock: DjangoClock, ends_all: bool
+) -> None:
+    """The same rule as tests/test_reuse.py through ``django.contrib.auth``'s login (which
+    cycles the key): the pre-sign-in key sent after the grace ends the signed-in session."""
+    from .conftest import make_user
+    from .differential import PASSWORD
+
+    events: list[Any] = []
+    with engines.activate(
+        store_name,
+        SESSIONARY_DETECT_TOKEN_REUSE=True,
+        SESSIONARY_REUSE_GRACE=5,
+        SESSIONARY_REUSE_ENDS_USER_SESSIONS=ends_all,
+        SESSIONARY_ON_EVENT=events.append,
+    ):
+        user = make_user()
+        other_device = Client()
+        assert other_device.post("/login/", {"username": user.get_username(), "password": PASSWORD}).status_code == 200
+        client = Client()
+        assert run(client, [["set", "cart", ["book"]]]).status_code == 200
+        before = client.cookies[settings.SESSION_COOKIE_NAME].value
+        response = client.post("/login/", {"username": user.get_username(), "password": PASSWORD})
+        assert response.status_code == 200
+        signed_in = client.cookies[settings.SESSION_COOKIE_NAME].value
+        assert signed_in != before
+
+        djclock.advance(1)  # within the grace: no session, no alarm
+        assert Client(HTTP_COOKIE=f"{settings.SESSION_COOKIE_NAME}={before}").post("/whoami/").json()["user"] is None
+        assert [e for e in events if e.kind == "token_reused"] == []
+        assert client.post("/whoami/").json()["user"] == user.get_username()
+
+        djclock.advance(10)
+        thief = Client(HTTP_COOKIE=f"{settings.SESSION_COOKIE_NAME}={before}")
+        assert thief.post("/whoami/").json()["user"] is None
+        assert [e.kind for e in events].count("token_reused") == 1
+        assert client.post("/whoami/").json()["user"] is None
+        still = other_device.post("/whoami/").json()["user"]
+        assert still == (None if ends_all else user.get_username())

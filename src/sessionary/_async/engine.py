@@ -21,6 +21,7 @@ from ..events import CREATED, EXPIRED, REJECTED, REVOKED, ROTATED
 from ..serializer import decode_value, encode_value, session_key_name
 from ..stores.base import Change, Counts, Record, Rotation, Summary, Swap
 from ..tokens import key_from_handle, new_token, store_key
+from . import reuse
 
 if TYPE_CHECKING:
     from ..manager import SessionManager
@@ -74,6 +75,9 @@ async def load(session: Session) -> None:
         session._candidates = ()
         return
     presented = None if manager.store.codec is not None else store_key(session._token)
+    if presented is not None and reuse.enabled(manager):
+        for token in (session._token, *session._candidates):
+            await reuse.check(manager, store_key(token))
     manager.emit(REJECTED, presented, reason="unknown, expired or revoked session token")
     session._token = None
     session._record = None
@@ -178,6 +182,7 @@ async def rotate(session: Session, *, grace: int | None) -> None:
         else:
             raise StoreError(store.name, f"no free session key after {ATTEMPTS} fresh tokens")
         session._token = token
+        await reuse.retire(manager, old.key, record.key, grace_until=grace_until)
     session._record = record
     session._via_alias = False
     session._modified = True

@@ -25,7 +25,7 @@ from ..errors import StoreError
 from ..events import CREATED, EXPIRED, REJECTED, ROTATED
 from ..stores.base import Change, Meta, Record, Rotation
 from ..tokens import new_token, store_key
-from . import engine
+from . import engine, reuse
 from .engine import ATTEMPTS, limit_sessions
 
 if TYPE_CHECKING:
@@ -49,6 +49,8 @@ def load(session: SessionStore) -> dict[str, Any]:
         manager.emit(EXPIRED, record.key, user_id=record.meta.user_id, reason="timeout")
         record = None
     if record is None:
+        if key is not None:
+            reuse.check(manager, key)
         manager.emit(REJECTED, key, reason="unknown, expired or revoked session key")
         session._session_key = None
         session._forget()
@@ -235,6 +237,7 @@ def cycle_key(session: SessionStore) -> None:
                 session._loaded = encoded
                 session._signed_in = False
                 session.modified = True
+                reuse.retire(manager, stored.key, record.key, grace_until=None)
                 manager.emit(ROTATED, stored.key, user_id=meta.user_id, new_key=record.key)
                 _limit_sessions(manager, record, stored.meta.user_id)
                 return

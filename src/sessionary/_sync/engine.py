@@ -22,6 +22,7 @@ from ..events import CREATED, EXPIRED, REJECTED, REVOKED, ROTATED
 from ..serializer import decode_value, encode_value, session_key_name
 from ..stores.base import Change, Counts, Record, Rotation, Summary, Swap
 from ..tokens import key_from_handle, new_token, store_key
+from . import reuse
 
 if TYPE_CHECKING:
     from ..manager import SessionManager
@@ -75,6 +76,9 @@ def load(session: Session) -> None:
         session._candidates = ()
         return
     presented = None if manager.store.codec is not None else store_key(session._token)
+    if presented is not None and reuse.enabled(manager):
+        for token in (session._token, *session._candidates):
+            reuse.check(manager, store_key(token))
     manager.emit(REJECTED, presented, reason="unknown, expired or revoked session token")
     session._token = None
     session._record = None
@@ -179,6 +183,7 @@ def rotate(session: Session, *, grace: int | None) -> None:
         else:
             raise StoreError(store.name, f"no free session key after {ATTEMPTS} fresh tokens")
         session._token = token
+        reuse.retire(manager, old.key, record.key, grace_until=grace_until)
     session._record = record
     session._via_alias = False
     session._modified = True

@@ -47,6 +47,10 @@ OPTIONS: dict[str, tuple[str, Any]] = {
     "SESSIONARY_MAX_SESSION_BYTES": ("max_session_bytes", 4 * 1024 * 1024),
     "SESSIONARY_ACCEPT_DJANGO_KEYS": ("accept_django_keys", False),
     "SESSIONARY_RECORD_CLIENT": ("record_client", False),
+    "SESSIONARY_DETECT_TOKEN_REUSE": ("detect_token_reuse", False),
+    "SESSIONARY_RETIRED_TOKEN_MEMORY": ("retired_token_memory", 60 * 60 * 24),
+    "SESSIONARY_REUSE_ENDS_USER_SESSIONS": ("reuse_ends_user_sessions", False),
+    "SESSIONARY_REUSE_GRACE": ("renewal_grace", 30),
 }
 OTHER_SETTINGS = frozenset({"SESSIONARY_STORE", "SESSIONARY_ON_EVENT"})
 KNOWN_SETTINGS = frozenset(OPTIONS) | OTHER_SETTINGS
