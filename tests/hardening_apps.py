@@ -133,7 +133,6 @@ VIEWS: dict[str, View] = {
 
 
 def _starlette(manager: SessionManager, fastapi: bool) -> Any:
-    from starlette.requests import Request
     from starlette.responses import PlainTextResponse
     from starlette.routing import Route
 
@@ -231,6 +230,32 @@ class Reply:
         return [value for key, value in self.headers if key == "set-cookie"]
 
 
+def directives(reply: Reply) -> dict[str, str]:
+    """The response's Cache-Control directives, names lower-cased."""
+    found: dict[str, str] = {}
+    for value in reply.header("cache-control").split(",") if reply.header("cache-control") else []:
+        name, _, argument = value.strip().partition("=")
+        if name:
+            found[name.lower()] = argument
+    return found
+
+
+def shared_cache_may_store(reply: Reply) -> bool:
+    """RFC 9111 §3 for a shared cache: a 200 to a GET may be stored unless ``no-store``
+    or ``private`` say otherwise; ``CDN-Cache-Control`` (RFC 9213) overrides
+    ``Cache-Control`` for the CDN it targets."""
+    cdn = reply.header("cdn-cache-control") or reply.header("surrogate-control")
+    if cdn is not None:
+        return "no-store" not in cdn.lower() and "private" not in cdn.lower()
+    found = directives(reply)
+    return "no-store" not in found and "private" not in found
+
+
+def varies_on_cookie(reply: Reply) -> bool:
+    vary = reply.header("vary") or ""
+    return any(item.strip().lower() in ("cookie", "*") for item in vary.split(","))
+
+
 class Site:
     """The views on ``framework``'s integration, served with ``manager``."""
 
@@ -243,7 +268,9 @@ class Site:
 
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                client = TestClient(_starlette(manager, framework == "fastapi"), base_url="https://testserver")
+                client = TestClient(
+                    _starlette(manager, framework == "fastapi"), base_url="https://testserver"
+                )
             self._client = stack.enter_context(client)
         elif framework == "litestar":
             from litestar.testing import TestClient as LitestarClient

@@ -137,7 +137,9 @@ def test_outcome_merges_vary_and_adds_cache_control_only_with_a_cookie() -> None
     public = Outcome(set_cookie="sessionid=x").apply(
         [("cache-control", "public, max-age=600, s-maxage=3600"), ("CDN-Cache-Control", "max-age=60")]
     )
-    assert [(n, v) for n, v in public if n.lower() != "set-cookie"] == [("Cache-Control", "private, max-age=600")]
+    assert [(n, v) for n, v in public if n.lower() != "set-cookie"] == [
+        ("Cache-Control", "private, max-age=600")
+    ]
 
     assert Outcome().apply(app_headers) == app_headers
     assert Outcome(clear_site_data=True).apply([]) == [("Clear-Site-Data", '"cookies"')]

@@ -23,7 +23,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from hardening_apps import FRAMEWORKS, PROPAGATING, Reply, Site
+from hardening_apps import (
+    FRAMEWORKS,
+    PROPAGATING,
+    Site,
+    directives,
+    shared_cache_may_store,
+    varies_on_cookie,
+)
 
 from sessionary import SessionManager, SessionValueError
 from sessionary.errors import SessionTooLarge
@@ -76,13 +83,16 @@ def refused(site: Site, path: str, error: type[Exception], match: str, **kwargs:
     """Run a request whose save must fail with ``error``: raised through the framework's
     test client (Litestar wraps it in its own exception), or answered by the framework
     as a 500 without a session cookie (Litestar, for an error raised in the view)."""
+    failure: BaseException | None = None
     try:
         reply = site.get(path, **kwargs)
     except Exception as raised:
-        found: BaseException | None = raised
+        failure = raised
+    if failure is not None:
+        found: BaseException | None = failure
         while found is not None and not isinstance(found, error):
             found = found.__cause__ or found.__context__
-        assert found is not None, f"{error.__name__} not in the chain of {raised!r}"
+        assert found is not None, f"{error.__name__} not in the chain of {failure!r}"
         assert re.search(match, str(found)), str(found)
         return
     assert site.framework not in PROPAGATING, f"{site.framework} answered {reply.status}: {reply.text}"
@@ -150,14 +160,21 @@ def test_the_limit_counts_what_is_already_stored(make_site: Callable[..., Site])
     assert site.get("/big", token=token, count=7, size=1000).status == 200
     before = stored(site, token)
     assert before is not None and len(before.data) == 8
-    refused(site, "/big", SessionTooLarge, "over max_session_bytes=8192", token=token, count=2, size=600, prefix="w")
+    refused(
+        site,
+        "/big",
+        SessionTooLarge,
+        "over max_session_bytes=8192",
+        token=token,
+        count=2,
+        size=600,
+        prefix="w",
+    )
     assert stored(site, token) == before
     assert site.get("/big", token=token, count=1, size=600, prefix="w").status == 200
 
 
-def test_a_hundred_one_megabyte_values_are_refused_by_default(
-    store: Store, real_clock: FakeClock
-) -> None:
+def test_a_hundred_one_megabyte_values_are_refused_by_default(store: Store, real_clock: FakeClock) -> None:
     """The report: each value within the default max_value_bytes (1 MiB), a hundred of
     them made a 100 MB record. The default max_session_bytes (4 MiB) refuses it."""
     with ExitStack() as stack:
@@ -172,32 +189,6 @@ def test_a_hundred_one_megabyte_values_are_refused_by_default(
 
 
 # --- item 5: caching ---------------------------------------------------------------------------
-
-
-def directives(reply: Reply) -> dict[str, str]:
-    """The response's Cache-Control directives, names lower-cased."""
-    found: dict[str, str] = {}
-    for value in reply.header("cache-control").split(",") if reply.header("cache-control") else []:
-        name, _, argument = value.strip().partition("=")
-        if name:
-            found[name.lower()] = argument
-    return found
-
-
-def shared_cache_may_store(reply: Reply) -> bool:
-    """RFC 9111 §3 for a shared cache: a 200 to a GET may be stored unless ``no-store``
-    or ``private`` say otherwise; ``CDN-Cache-Control`` (RFC 9213) overrides
-    ``Cache-Control`` for the CDN it targets."""
-    cdn = reply.header("cdn-cache-control") or reply.header("surrogate-control")
-    if cdn is not None:
-        return "no-store" not in cdn.lower() and "private" not in cdn.lower()
-    found = directives(reply)
-    return "no-store" not in found and "private" not in found
-
-
-def varies_on_cookie(reply: Reply) -> bool:
-    vary = reply.header("vary") or ""
-    return any(item.strip().lower() in ("cookie", "*") for item in vary.split(","))
 
 
 def test_a_cookie_setting_response_is_never_stored_by_a_shared_cache(make_site: Callable[..., Site]) -> None:

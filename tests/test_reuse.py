@@ -147,7 +147,9 @@ def test_the_session_is_followed_through_later_rotations(
     assert not site.alive(tokens[-1])
 
 
-def test_reuse_can_end_every_session_of_the_user(make_site: Callable[..., Watched], real_clock: FakeClock) -> None:
+def test_reuse_can_end_every_session_of_the_user(
+    make_site: Callable[..., Watched], real_clock: FakeClock
+) -> None:
     site = make_site(reuse_ends_user_sessions=True, **DETECT)
     laptop = site.sign_in()
     phone_before = site.token_of(site.get("/set"))

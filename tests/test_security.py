@@ -12,10 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hardening_apps import FRAMEWORKS, shared_cache_may_store, site
 
 from browser import Browser
-from hardening_apps import FRAMEWORKS, site
-from test_hardening import shared_cache_may_store
 from conformance.stores import DUMPERS
 from sessionary import Config, SessionInterrupted, SessionManager, TooManySessions, login, logout
 from sessionary.auth import recently_authenticated
@@ -151,11 +150,11 @@ def test_tokens_are_read_only_from_the_cookie(tmp_path: Path, clock: FakeClock) 
     )
     client = TestClient(SessionMiddleware(app, manager=manager), base_url="https://testserver")
     client.get("/become")
-    token = client.cookies.get("sessionid")
+    token = client.cookies.get("__Host-sessionid")
     assert token and client.get("/").text == "alice"
     anonymous = TestClient(SessionMiddleware(app, manager=manager), base_url="https://testserver")
-    assert anonymous.get(f"/?sessionid={token}").text == "nobody"
-    assert anonymous.post("/", data={"sessionid": token}).text == "nobody"
+    assert anonymous.get(f"/?__Host-sessionid={token}").text == "nobody"
+    assert anonymous.post("/", data={"__Host-sessionid": token}).text == "nobody"
     assert (
         anonymous.get("/", headers={"authorization": f"Bearer {token}", "x-session": token}).text == "nobody"
     )
@@ -582,6 +581,7 @@ def test_cookie_defaults_are_secure(tmp_path: Path, real_clock: FakeClock, frame
     finally:
         manager.close()
     (cookie,) = reply.set_cookies
+    assert cookie.startswith("__Host-sessionid="), "ASVS 5 V3.3.1: a __Host- name by default"
     attributes = [part.strip() for part in cookie.split(";")][1:]
     assert "Secure" in attributes and "HttpOnly" in attributes and "SameSite=Lax" in attributes
     assert "Path=/" in attributes
@@ -620,12 +620,14 @@ def test_duplicate_cookies_cost_at_most_three_lookups(store: Store, real_clock: 
         return original(*args)
 
     store.sync.load = counting_load  # type: ignore[method-assign]
-    header = "; ".join([f"sessionid={new_token()}" for _ in range(50)] + [f"sessionid={good.cookie}"])
+    header = "; ".join(
+        [f"__Host-sessionid={new_token()}" for _ in range(50)] + [f"__Host-sessionid={good.cookie}"]
+    )
     session = manager.open(header)
     assert session.get("data") is None, "the valid cookie was 51st: never tried"
     assert len(loads) <= 3
     loads.clear()
-    header = "; ".join([f"sessionid={new_token()}", f"sessionid={good.cookie}"])
+    header = "; ".join([f"__Host-sessionid={new_token()}", f"__Host-sessionid={good.cookie}"])
     assert manager.open(header).get("data") == "x", "a planted cookie first does not hide the real one"
     assert len(loads) == 2
 

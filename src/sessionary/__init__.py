@@ -7,6 +7,7 @@ embedded default), Redis, PostgreSQL or signed cookies, secure by default.
     app = SessionMiddleware(app, store="sqlite:///sessions.db")
 """
 
+from . import presets
 from .auth import alogin, alogout, login, logout
 from .config import Config
 from .devices import Device
@@ -15,6 +16,7 @@ from .errors import (
     CookieTooLarge,
     SessionaryError,
     SessionInterrupted,
+    SessionTooLarge,
     SessionValueError,
     StoreConflict,
     StoreCorrupted,
@@ -42,6 +44,7 @@ __all__ = [
     "SessionInterrupted",
     "SessionManager",
     "SessionMiddleware",
+    "SessionTooLarge",
     "SessionValueError",
     "SessionaryError",
     "Store",
@@ -57,4 +60,5 @@ __all__ = [
     "login",
     "logout",
     "open_store",
+    "presets",
 ]

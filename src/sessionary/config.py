@@ -49,9 +49,13 @@ class Config:
     save_every_request: bool = False
 
     # --- sessionary's additions ------------------------------------------------------
-    cookie_host_prefix: bool = False
-    """Name the cookie ``__Host-<cookie_name>``: the browser then insists on Secure,
-    Path=/ and no Domain, so a sibling subdomain cannot plant or overwrite it."""
+    cookie_host_prefix: bool | None = None
+    """The cookie name's prefix (ASVS 5 V3.3.1). None, the default, picks the strongest
+    the cookie can carry: ``__Host-<cookie_name>`` (the browser then insists on Secure,
+    Path=/ and no Domain, so a sibling subdomain cannot plant or overwrite it), else
+    ``__Secure-`` for a Secure cookie with a Domain or a narrower Path, else none (a
+    cookie that is not Secure). True requires ``__Host-`` (a bad combination fails here);
+    False sends the bare name, as Django does."""
     idle_timeout: int | None = None
     """End a session this many seconds after its last request (server-side)."""
     absolute_timeout: int | None = THIRTY_DAYS
@@ -112,10 +116,17 @@ class Config:
 
     @property
     def session_cookie_name(self) -> str:
-        """The cookie's name as sent, with the ``__Host-`` prefix when it is on."""
-        if self.cookie_host_prefix and not self.cookie_name.startswith("__Host-"):
-            return "__Host-" + self.cookie_name
-        return self.cookie_name
+        """The cookie's name as sent, with its prefix (see ``cookie_host_prefix``)."""
+        name = self.cookie_name
+        if name.startswith(("__Host-", "__Secure-")) or self.cookie_host_prefix is False:
+            return name
+        if self.cookie_host_prefix:
+            return "__Host-" + name
+        if not self.cookie_secure:
+            return name
+        if self.cookie_domain is None and self.cookie_path == "/":
+            return "__Host-" + name
+        return "__Secure-" + name
 
     def with_changes(self, **changes: Any) -> Config:
         """A copy with some settings changed, validated like a new one."""
@@ -125,6 +136,10 @@ class Config:
         for flag in _FLAGS:
             if not isinstance(getattr(self, flag), bool):
                 raise ConfigError(flag, f"{getattr(self, flag)!r} must be True or False")
+        if self.cookie_host_prefix is not None and not isinstance(self.cookie_host_prefix, bool):
+            raise ConfigError(
+                "cookie_host_prefix", f"{self.cookie_host_prefix!r} must be True, False or None (automatic)"
+            )
         if not isinstance(self.cookie_name, str) or not _COOKIE_NAME.fullmatch(self.cookie_name):
             raise ConfigError(
                 "cookie_name", f"{self.cookie_name!r} is not a valid cookie name (RFC 6265 token)"
@@ -201,7 +216,6 @@ _FLAGS = (
     "cookie_httponly",
     "expire_at_browser_close",
     "save_every_request",
-    "cookie_host_prefix",
     "record_client",
     "clear_site_data_on_logout",
     "accept_django_keys",

@@ -37,7 +37,11 @@ def live(client: Client) -> int:
 
 
 BAD = {
-    "surrogate-value": ([["set", "comment", "caf\ud800"]], SessionValueError, "'comment': value holds the lone surrogate"),
+    "surrogate-value": (
+        [["set", "comment", "caf\ud800"]],
+        SessionValueError,
+        "'comment': value holds the lone surrogate",
+    ),
     "surrogate-key": ([["set", "\udfff", 1]], SessionValueError, "the key holds the lone surrogate"),
     "huge-expiry": ([["expiry", "int", 10**12]], SessionValueError, "'_session_expiry'"),
     "huge-timedelta": ([["expiry", "timedelta", 10**12]], SessionValueError, "'_session_expiry'"),
@@ -104,7 +108,10 @@ def test_a_key_retired_by_sign_in_and_presented_later_ends_the_session(
     ):
         user = make_user()
         other_device = Client()
-        assert other_device.post("/login/", {"username": user.get_username(), "password": PASSWORD}).status_code == 200
+        assert (
+            other_device.post("/login/", {"username": user.get_username(), "password": PASSWORD}).status_code
+            == 200
+        )
         client = Client()
         assert run(client, [["set", "cart", ["book"]]]).status_code == 200
         before = client.cookies[settings.SESSION_COOKIE_NAME].value
@@ -114,7 +121,10 @@ def test_a_key_retired_by_sign_in_and_presented_later_ends_the_session(
         assert signed_in != before
 
         djclock.advance(1)  # within the grace: no session, no alarm
-        assert Client(HTTP_COOKIE=f"{settings.SESSION_COOKIE_NAME}={before}").post("/whoami/").json()["user"] is None
+        assert (
+            Client(HTTP_COOKIE=f"{settings.SESSION_COOKIE_NAME}={before}").post("/whoami/").json()["user"]
+            is None
+        )
         assert [e for e in events if e.kind == "token_reused"] == []
         assert client.post("/whoami/").json()["user"] == user.get_username()
 

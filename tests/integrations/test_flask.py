@@ -115,7 +115,7 @@ def test_settings_from_app_config_and_keywords(tmp_path: Path) -> None:
     client = browser(app)
     client.get("/set")
     cookie = client.last_cookie
-    assert cookie is not None and cookie.name == "app_session"
+    assert cookie is not None and cookie.name == "__Host-app_session"
     # Persistent by configuration; the age is Flask's permanent_session_lifetime (31 days).
     assert cookie.max_age == 31 * 24 * 3600
     assert cookie.attributes["samesite"] == "Strict"
@@ -272,7 +272,7 @@ def test_manager_given_directly_is_used(tmp_path: Path) -> None:
     assert get_manager(app) is manager
     client = browser(app)
     client.get("/set")
-    assert client.last_cookie is not None and client.last_cookie.name == "given"
+    assert client.last_cookie is not None and client.last_cookie.name == "__Host-given"
 
 
 def test_flasks_own_cookie_settings_are_honoured_when_changed(tmp_path: Path) -> None:

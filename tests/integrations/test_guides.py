@@ -119,9 +119,11 @@ def test_starlette_guide(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
     monkeypatch.chdir(tmp_path)
     guide = "migrating-from-starlette.md"
     before, _ = starlette_visit(run_blocks(guide, "views", "before")["app"], "session")
-    after, _ = starlette_visit(run_blocks(guide, "views", "after")["app"], "sessionid")
+    after, _ = starlette_visit(run_blocks(guide, "views", "after")["app"], "__Host-sessionid")
     same_views(before, after)
-    improved, replay = starlette_visit(run_blocks(guide, "views-improved", "after")["app"], "sessionid")
+    improved, replay = starlette_visit(
+        run_blocks(guide, "views-improved", "after")["app"], "__Host-sessionid"
+    )
     same_views(before, improved)
     promised(improved, replay)
 
@@ -130,7 +132,7 @@ def test_starsessions_guide(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.chdir(tmp_path)
     guide = "migrating-from-starsessions.md"
     before, _ = starlette_visit(run_blocks(guide, "before")["app"], "session")
-    after, replay = starlette_visit(run_blocks(guide, "after")["app"], "sessionid")
+    after, replay = starlette_visit(run_blocks(guide, "after")["app"], "__Host-sessionid")
     same_views(before, after)
     promised(after, replay)
 
@@ -139,7 +141,7 @@ def test_flask_session_guide(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.chdir(tmp_path)
     guide = "migrating-from-flask-session.md"
     before, _ = flask_visit(run_blocks(guide, "before")["app"], "session")
-    after, replay = flask_visit(run_blocks(guide, "after")["app"], "sessionid")
+    after, replay = flask_visit(run_blocks(guide, "after")["app"], "__Host-sessionid")
     same_views(before, after)
     promised(after, replay)
 
