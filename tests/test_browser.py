@@ -206,7 +206,7 @@ def test_host_prefix_option_of_the_demo_command(chromium: Browser, tmp_path: Pat
         page = context.new_page()
         sign_in(page, base, "ada", remember=False)
         assert heading(page) == "Hello, ada."
-        assert cookie(context) is None
+        assert cookie(context, "sessionid") is None, "no bare-named cookie"
         jar = cookie(context, "__Host-sessionid")
         assert jar is not None
         assert (jar["secure"], jar["httpOnly"], jar["sameSite"]) == (True, True, "Lax")
@@ -428,7 +428,9 @@ def test_sign_in_issues_a_new_session_id(chromium: Browser, demo: Server) -> Non
     assert after["value"] != before["value"]
 
     planted = chromium.new_context()
-    planted.add_cookies([{"name": "__Host-sessionid", "value": before["value"], "url": demo.base}])
+    planted.add_cookies(
+        [{"name": "__Host-sessionid", "value": before["value"], "domain": "127.0.0.1", "path": "/", "secure": True}]
+    )
     other = planted.new_page()
     other.goto(demo.base + "/check-session")
     assert heading(other) == "User in session: No session", "the pre-sign-in ID opens nothing"
