@@ -24,6 +24,8 @@ from typing import Any
 from litestar import Request, Response
 
 from sessionary import SessionManager, login, logout
+from sessionary.dbsc.asgi import DBSCMiddleware
+from sessionary.dbsc.wsgi import DBSCWSGIMiddleware
 from sessionary.session import Session
 
 FRAMEWORKS = ("starlette", "fastapi", "litestar", "flask", "wsgi")
@@ -132,7 +134,7 @@ VIEWS: dict[str, View] = {
 # --- the apps ----------------------------------------------------------------------------------
 
 
-def _starlette(manager: SessionManager, fastapi: bool) -> Any:
+def _starlette(manager: SessionManager, fastapi: bool, dbsc: bool = False) -> Any:
     from starlette.responses import PlainTextResponse
     from starlette.routing import Route
 
@@ -150,11 +152,14 @@ def _starlette(manager: SessionManager, fastapi: bool) -> Any:
         from fastapi import FastAPI
 
         app: Any = FastAPI(routes=routes)
+        if dbsc:
+            app.add_middleware(DBSCMiddleware)  # inside the session middleware, added next
         app.add_middleware(SessionMiddleware, manager=manager)
         return app
     from starlette.applications import Starlette
 
-    return SessionMiddleware(Starlette(routes=routes), manager=manager)
+    inner: Any = Starlette(routes=routes)
+    return SessionMiddleware(DBSCMiddleware(inner) if dbsc else inner, manager=manager)
 
 
 def _litestar(manager: SessionManager) -> Any:
@@ -195,7 +200,7 @@ def _flask(manager: SessionManager) -> Any:
     return app
 
 
-def _wsgi(manager: SessionManager) -> Any:
+def _wsgi(manager: SessionManager, dbsc: bool = False) -> Any:
     from urllib.parse import parse_qsl
 
     from sessionary import WSGISessionMiddleware
@@ -211,7 +216,7 @@ def _wsgi(manager: SessionManager) -> Any:
         start_response(f"{status} {reason}", [("Content-Type", "text/plain"), *headers.items()])
         return [body.encode()]
 
-    return WSGISessionMiddleware(app, manager=manager)
+    return WSGISessionMiddleware(DBSCWSGIMiddleware(app) if dbsc else app, manager=manager)
 
 
 @dataclass
@@ -259,7 +264,9 @@ def varies_on_cookie(reply: Reply) -> bool:
 class Site:
     """The views on ``framework``'s integration, served with ``manager``."""
 
-    def __init__(self, framework: str, manager: SessionManager, stack: ExitStack) -> None:
+    def __init__(
+        self, framework: str, manager: SessionManager, stack: ExitStack, *, dbsc: bool = False
+    ) -> None:
         self.framework = framework
         self.manager = manager
         self.cookie_name = manager.config.session_cookie_name
@@ -269,7 +276,7 @@ class Site:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 client = TestClient(
-                    _starlette(manager, framework == "fastapi"), base_url="https://testserver"
+                    _starlette(manager, framework == "fastapi", dbsc), base_url="https://testserver"
                 )
             self._client = stack.enter_context(client)
         elif framework == "litestar":
@@ -283,11 +290,21 @@ class Site:
         else:
             from werkzeug.test import Client
 
-            self._client = Client(_wsgi(manager), use_cookies=False)
+            self._client = Client(_wsgi(manager, dbsc), use_cookies=False)
 
-    def request(self, method: str, path: str, *, cookie: str | None = None, **query: Any) -> Reply:
-        """Send ``Cookie: cookie`` (a whole header) or none, and the query parameters."""
-        headers = {"Cookie": cookie} if cookie else {}
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        cookie: str | None = None,
+        headers: dict[str, str] | None = None,
+        **query: Any,
+    ) -> Reply:
+        """Send ``Cookie: cookie`` (a whole header) or none, other ``headers``, and the query."""
+        headers = dict(headers or {})
+        if cookie:
+            headers["Cookie"] = cookie
         params = {key: str(value) for key, value in query.items()}
         if self.framework in ("starlette", "fastapi", "litestar"):
             self._client.cookies.clear()

@@ -429,7 +429,15 @@ def test_sign_in_issues_a_new_session_id(chromium: Browser, demo: Server) -> Non
 
     planted = chromium.new_context()
     planted.add_cookies(
-        [{"name": "__Host-sessionid", "value": before["value"], "domain": "127.0.0.1", "path": "/", "secure": True}]
+        [
+            {
+                "name": "__Host-sessionid",
+                "value": before["value"],
+                "domain": "127.0.0.1",
+                "path": "/",
+                "secure": True,
+            }
+        ]
     )
     other = planted.new_page()
     other.goto(demo.base + "/check-session")
