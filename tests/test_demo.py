@@ -239,3 +239,25 @@ def test_a_stale_cookie_is_explained(tmp_path: Path, clock: FakeClock) -> None:
     assert "sent a cookie for a session that has ended" in page.text
     assert '__Host-sessionid=""' in page.headers["set-cookie"]
     assert "No cookie came with this request" in browser.get("/").text
+
+
+def test_the_demo_binds_signed_in_sessions_with_dbsc(tmp_path: Path, clock: FakeClock) -> None:
+    """``sessionary demo --dbsc``: sign-in offers the binding; a proof of the challenge binds
+    the session; from then on its cookie alone opens nothing."""
+    from dbsc_browser import Key, parameters
+
+    app = create_app(f"sqlite:///{tmp_path}/demo.db", clock=clock, dbsc=True)
+    browser = TestClient(app, base_url="https://testserver")
+    response = sign_in(browser, "ada", remember=True)
+    offer = response.headers.get("secure-session-registration")
+    assert offer is not None and offer.startswith("(ES256 RS256);path=")
+    params = parameters(offer)
+    proof = Key("ES256").proof({"jti": params["challenge"]}, with_jwk=True)
+    registered = browser.post(params["path"], headers={"Secure-Session-Response": proof})
+    assert registered.status_code == 200, registered.text
+    assert registered.json()["credentials"][0]["name"] == "__Host-sessionid-bound"
+    assert "Hello, ada." in browser.get("/").text
+    session_only = TestClient(
+        app, base_url="https://testserver", cookies={"__Host-sessionid": token(response) or ""}
+    )
+    assert session_only.get("/").status_code == 401

@@ -5,7 +5,7 @@
     sessionary migrate --store URL           create the tables a SQL store needs
     sessionary sessions --store URL --user ID
     sessionary revoke --store URL --user ID (--session HANDLE | --all)
-    sessionary demo [--host H] [--port P] [--store URL] [--host-prefix]
+    sessionary demo [--host H] [--port P] [--store URL] [--host-prefix] [--dbsc]
 
 ``--store`` defaults to ``$SESSIONARY_STORE``, else ``sqlite:///sessions.db``.
 """
@@ -80,6 +80,11 @@ def build_parser() -> argparse.ArgumentParser:
         default=os.environ.get("SESSIONARY_DEMO_HOST_PREFIX", "") not in ("", "0"),
         help="name the cookie __Host-sessionid (default: on when $SESSIONARY_DEMO_HOST_PREFIX is set and not 0)",
     )
+    demo.add_argument(
+        "--dbsc",
+        action="store_true",
+        help="mount Device Bound Session Credentials (needs the dbsc extra: cryptography)",
+    )
     return parser
 
 
@@ -90,7 +95,9 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int
         if args.command == "demo":
             from .demo import serve
 
-            serve(host=args.host, port=args.port, store=args.store, host_prefix=args.host_prefix)
+            serve(
+                host=args.host, port=args.port, store=args.store, host_prefix=args.host_prefix, dbsc=args.dbsc
+            )
             return 0
         # Maintenance never signs a cookie: a throwaway key lets cookie:// open, so that its
         # operations can say themselves what that store cannot do.

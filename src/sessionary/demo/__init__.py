@@ -16,7 +16,7 @@ def create_app(*args: Any, **kwargs: Any) -> Any:
     return build(*args, **kwargs)
 
 
-def serve(*, host: str, port: int, store: str, host_prefix: bool = False) -> None:
+def serve(*, host: str, port: int, store: str, host_prefix: bool = False, dbsc: bool = False) -> None:
     """Serve the demo with uvicorn until interrupted.
 
     ``host_prefix`` names the cookie ``__Host-sessionid``. Browsers accept its Secure
@@ -31,7 +31,7 @@ def serve(*, host: str, port: int, store: str, host_prefix: bool = False) -> Non
         raise SystemExit(
             f"sessionary demo needs {exc.name!r}: install it with pip install 'sessionary[demo]'"
         ) from None
-    app = build(store, host_prefix=host_prefix)
+    app = build(store, host_prefix=host_prefix, dbsc=dbsc)
     manager = app.state.manager
     migrate = getattr(manager.store.sync, "migrate", None)
     if migrate is not None:
