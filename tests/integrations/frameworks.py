@@ -22,10 +22,13 @@ from .cookies import SetCookie, session_cookie
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 FRAMEWORKS = ("flask", "starlette", "fastapi", "litestar")
+# Falcon, Pyramid, Bottle and BlackSheep (falcon-asgi: the same example on falcon.asgi).
+FRAMEWORKS += ("falcon", "falcon-asgi", "pyramid", "bottle", "blacksheep")
 
 
 def load_example(framework: str) -> ModuleType:
     """``examples/<framework>/app.py`` as a module (they are scripts, not a package)."""
+    framework = EXAMPLE_OF.get(framework, framework)
     name = f"sessionary_example_{framework}"
     if name in sys.modules:
         return sys.modules[name]
@@ -112,6 +115,81 @@ def httpx_sender(client: Any) -> Send:
     return send
 
 
+EXAMPLE_OF = {"falcon-asgi": "falcon"}
+"""Entries of FRAMEWORKS served by another entry's example (with ``EXAMPLE_OPTIONS``)."""
+EXAMPLE_OPTIONS: dict[str, dict[str, Any]] = {"falcon-asgi": {"asgi": True}}
+EXAMPLE_ARGS: dict[str, list[str]] = {"falcon-asgi": ["--asgi"]}
+"""The command-line options that start such an example the same way."""
+
+
+def falcon_sender(app: Any) -> Send:
+    """Through ``falcon.testing.TestClient``, for WSGI and ASGI apps alike (an ASGI app's
+    requests all run on the one event loop Falcon's client keeps)."""
+    from urllib.parse import urlencode
+
+    from falcon.testing import TestClient as FalconClient
+
+    client = FalconClient(app)
+
+    def send(method: str, path: str, headers: dict[str, str], form: dict[str, str] | None) -> Reply:
+        if form is not None:
+            headers = {**headers, "Content-Type": "application/x-www-form-urlencoded"}
+        result = client.simulate_request(
+            method,
+            path,
+            headers=headers,
+            body=urlencode(form) if form is not None else None,
+            protocol="https",
+        )
+        return Reply(result.status_code, list(result.headers.items()), result.text)
+
+    return send
+
+
+def webtest_sender(app: Any) -> Send:
+    """Through WebTest (real WSGI calls, checked by its WSGI lint), for Pyramid and Bottle."""
+    import webtest
+
+    client = webtest.TestApp(app, extra_environ={"wsgi.url_scheme": "https", "HTTP_HOST": "testserver"})
+
+    def send(method: str, path: str, headers: dict[str, str], form: dict[str, str] | None) -> Reply:
+        client.cookiejar.clear()  # the Browser holds the cookie, not WebTest's jar
+        response = client.request(path, method=method, headers=headers, POST=form, expect_errors=True)
+        return Reply(response.status_int, list(response.headerlist), response.text)
+
+    return send
+
+
+def blacksheep_sender(app: Any, stack: ExitStack) -> Send:
+    """Through BlackSheep's ``TestClient``, every request on one event loop (as under a
+    server), the app started first and stopped when ``stack`` closes."""
+    import asyncio
+
+    from blacksheep.contents import FormContent
+    from blacksheep.testing import TestClient as BlackSheepClient
+
+    runner = stack.enter_context(asyncio.Runner())
+    runner.run(app.start())
+    stack.callback(lambda: runner.run(app.stop()))
+    client = BlackSheepClient(app)
+
+    def send(method: str, path: str, headers: dict[str, str], form: dict[str, str] | None) -> Reply:
+        async def request() -> Reply:
+            encoded = [(k.encode(), v.encode()) for k, v in headers.items()]
+            if method == "GET":
+                response = await client.get(path, headers=encoded)
+            else:
+                assert method == "POST", method
+                content = FormContent(list(form.items())) if form is not None else None
+                response = await client.post(path, headers=encoded, content=content)
+            pairs = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in response.headers]
+            return Reply(response.status, pairs, await response.text())
+
+        return runner.run(request())
+
+    return send
+
+
 def sender_for(framework: str, app: Any, stack: ExitStack) -> Send:
     """A sender on ``app`` through its framework's test client.
 
@@ -122,6 +200,12 @@ def sender_for(framework: str, app: Any, stack: ExitStack) -> Send:
     """
     if framework == "flask":
         return flask_sender(app)
+    if framework in ("falcon", "falcon-asgi"):
+        return falcon_sender(app)
+    if framework in ("pyramid", "bottle"):
+        return webtest_sender(app)
+    if framework == "blacksheep":
+        return blacksheep_sender(app, stack)
     if framework == "litestar":
         from litestar.testing import TestClient as LitestarClient
 
@@ -133,4 +217,5 @@ def sender_for(framework: str, app: Any, stack: ExitStack) -> Send:
 
 def example_sender(framework: str, manager: SessionManager, stack: ExitStack) -> Send:
     """A sender on the example app of ``framework``, served with ``manager``."""
-    return sender_for(framework, load_example(framework).create_app(manager=manager), stack)
+    options = EXAMPLE_OPTIONS.get(framework, {})
+    return sender_for(framework, load_example(framework).create_app(manager=manager, **options), stack)

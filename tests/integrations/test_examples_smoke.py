@@ -19,7 +19,7 @@ import pytest
 from services import free_port, port_open
 
 from .cookies import session_cookie
-from .frameworks import EXAMPLES, FRAMEWORKS
+from .frameworks import EXAMPLE_ARGS, EXAMPLE_OF, EXAMPLES, FRAMEWORKS
 
 pytestmark = pytest.mark.slow
 
@@ -29,7 +29,13 @@ def server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     port = free_port()
     log = (tmp_path / "server.log").open("w")
     process = subprocess.Popen(
-        [sys.executable, str(EXAMPLES / request.param / "app.py"), "--port", str(port)],
+        [
+            sys.executable,
+            str(EXAMPLES / EXAMPLE_OF.get(request.param, request.param) / "app.py"),
+            *EXAMPLE_ARGS.get(request.param, []),
+            "--port",
+            str(port),
+        ],
         cwd=tmp_path,  # the default store, sqlite:///example-sessions.db, lands here
         stdout=log,
         stderr=subprocess.STDOUT,

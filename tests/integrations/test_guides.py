@@ -253,3 +253,56 @@ def test_django_guide_keeps_signed_in_users(tmp_path: Path) -> None:
     switched = django_run(tmp_path, "site", "import", "after,keep", old_cookie)
     assert switched["me"] == "ann"  # still signed in, on the cookie Django issued
     assert len(switched["new_cookie"]) == 43  # and the next sign-in moves to a sessionary token
+
+
+# --- Pyramid ------------------------------------------------------------------------------
+
+
+def pyramid_visit(app: Any, cookie_name: str) -> tuple[dict[str, Any], Any]:
+    """WebTest with its own cookie jar, as a browser on https://testserver would keep it."""
+    import webtest
+
+    client = webtest.TestApp(app, extra_environ={"wsgi.url_scheme": "https", "HTTP_HOST": "testserver"})
+
+    def get(path: str) -> str:
+        text: str = client.get(path).text
+        return text
+
+    def cookie() -> str | None:
+        return client.cookies.get(cookie_name)
+
+    seen = Visit(get, cookie).run()
+
+    def replay(value: str | None) -> str:
+        client.cookiejar.clear()
+        if value:
+            client.set_cookie(cookie_name, value)
+        return get("/me")
+
+    return seen, replay
+
+
+def run_blocks_as_module(guide: str, name: str, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    """As :func:`run_blocks`, in a module in ``sys.modules`` (Pyramid's Configurator looks
+    up the module that calls it)."""
+    import types
+
+    module = types.ModuleType(f"guide_{guide.replace('-', '_').removesuffix('.md')}_{name}")
+    monkeypatch.setitem(sys.modules, module.__name__, module)
+    exec(compile(blocks(guide)[name], f"{DOCS / guide}:{name}", "exec"), module.__dict__)
+    return module.__dict__
+
+
+def test_pyramid_session_redis_guide(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from services import REDIS_HOST, REDIS_PORT, require_port
+
+    require_port("Redis", REDIS_HOST, REDIS_PORT)  # the "before" app runs on pyramid-session-redis
+    monkeypatch.chdir(tmp_path)
+    guide = "migrating-from-pyramid-session-redis.md"
+    before, replay_before = pyramid_visit(
+        run_blocks_as_module(guide, "before", monkeypatch)["app"], "session"
+    )
+    assert replay_before(before["signed_in_cookie"]) == "anonymous"  # its invalidate() ended it
+    after, replay = pyramid_visit(run_blocks_as_module(guide, "after", monkeypatch)["app"], "sessionid")
+    same_views(before, after)
+    promised(after, replay)

@@ -1,7 +1,7 @@
 """The tutorial flow, through every framework's own test client, on every store.
 
 Each example app (examples/<framework>/app.py) is served with a manager on a fresh
-store and a clock the test moves; the same checks run against all four: the cookie's
+store and a clock the test moves; the same checks run against each: the cookie's
 attributes, ``set_expiry``, rotation at login (the old token opens nothing), logout
 (cookie deleted, record gone) and the user's session list.
 """

@@ -27,7 +27,9 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
-def open_for_scope(manager: SessionManager, scope: Scope) -> Session:
+def open_for_scope(
+    manager: SessionManager, scope: Scope, *, session_class: type[Session] | None = None
+) -> Session:
     # One pass over the headers for both (every request comes through here).
     cookies: list[bytes] = []
     agents: list[bytes] = []
@@ -41,6 +43,7 @@ def open_for_scope(manager: SessionManager, scope: Scope) -> Session:
         b"; ".join(cookies).decode("latin-1") if cookies else None,
         client_ip=client[0] if client else None,
         user_agent=b", ".join(agents).decode("latin-1") if agents else None,
+        session_class=session_class,
     )
 
 
