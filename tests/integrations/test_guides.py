@@ -303,6 +303,8 @@ def test_pyramid_session_redis_guide(tmp_path: Path, monkeypatch: pytest.MonkeyP
         run_blocks_as_module(guide, "before", monkeypatch)["app"], "session"
     )
     assert replay_before(before["signed_in_cookie"]) == "anonymous"  # its invalidate() ended it
-    after, replay = pyramid_visit(run_blocks_as_module(guide, "after", monkeypatch)["app"], "sessionid")
+    after, replay = pyramid_visit(
+        run_blocks_as_module(guide, "after", monkeypatch)["app"], "__Host-sessionid"
+    )
     same_views(before, after)
     promised(after, replay)
