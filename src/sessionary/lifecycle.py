@@ -142,7 +142,7 @@ def encode_data(session: Session, keys: Any) -> dict[str, str]:
     for key in keys:
         name = session_key_name(key)
         encoded[name] = encode_value(name, data[key], max_bytes=limit)
-    if config.max_session_bytes is not None:
+    if config.max_session_bytes is not None and not limits.fits(data, config.max_session_bytes):
         whole = dict(encoded)
         for key, value in data.items():
             name = session_key_name(key)

@@ -9,9 +9,10 @@ save is about to send, before any store call, so a refused save writes nothing.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 from .errors import SessionTooLarge
-from .serializer import utf8_size
+from .serializer import encode_mapping, utf8_size
 
 
 def session_bytes(encoded: Mapping[str, str]) -> int:
@@ -21,6 +22,17 @@ def session_bytes(encoded: Mapping[str, str]) -> int:
         + (len(text) if text.isascii() else utf8_size(name, text, "the value"))
         for name, text in encoded.items()
     )
+
+
+def fits(data: Mapping[Any, Any], limit: int) -> bool:
+    """A quick yes: the whole session, encoded in one call, is plainly within ``limit``
+    (one JSON object's text is at least as long as its keys and values). False means
+    "count exactly", key by key (which also names a value that cannot be stored)."""
+    try:
+        text = encode_mapping(dict(data))
+    except (TypeError, ValueError, RecursionError):
+        return False
+    return len(text) * 4 <= limit if not text.isascii() else len(text) <= limit
 
 
 def check_session_size(encoded: Mapping[str, str], limit: int | None) -> None:
