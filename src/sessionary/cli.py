@@ -5,6 +5,7 @@
     sessionary migrate --store URL           create the tables a SQL store needs
     sessionary sessions --store URL --user ID
     sessionary revoke --store URL --user ID (--session HANDLE | --all)
+    sessionary import --from flask-session --store URL (--old-redis URL | --old-sql URL)
     sessionary demo [--host H] [--port P] [--store URL] [--host-prefix] [--dbsc]
 
 ``--store`` defaults to ``$SESSIONARY_STORE``, else ``sqlite:///sessions.db``.
@@ -70,6 +71,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     which.add_argument("--all", action="store_true", help="every session of the user")
 
+    move = commands.add_parser(
+        "import", help="move an old library's sessions into the store (resumable: run it again)"
+    )
+    _store_argument(move)
+    move.add_argument(
+        "--from", dest="source", required=True, choices=["flask-session"], help="the old library"
+    )
+    old = move.add_mutually_exclusive_group(required=True)
+    old.add_argument("--old-redis", metavar="URL", help="Flask-Session's Redis (SESSION_TYPE='redis')")
+    old.add_argument("--old-sql", metavar="URL", help="Flask-Session's SQLAlchemy database URL")
+    move.add_argument("--key-prefix", default="session:", help="SESSION_KEY_PREFIX (default %(default)s)")
+    move.add_argument("--table", default="sessions", help="SESSION_SQLALCHEMY_TABLE (default %(default)s)")
+    move.add_argument("--batch-size", type=int, default=500, help="records per batch (default %(default)s)")
+    move.add_argument("--quiet", action="store_true", help="print only the final count")
+
     demo = commands.add_parser("demo", help="serve the example app")
     demo.add_argument("--host", default="127.0.0.1")
     demo.add_argument("--port", type=int, default=8000)
@@ -134,6 +150,40 @@ def _clear_expired(manager: SessionManager, args: argparse.Namespace, out: TextI
     return 0
 
 
+def _import(manager: SessionManager, args: argparse.Namespace, out: TextIO) -> int:
+    from .takeover.bulk import BulkReport, move_flask_sessions
+    from .takeover.flask_session import FlaskSessionRedis, FlaskSessionSQL
+
+    if args.batch_size < 1:
+        print("sessionary: --batch-size must be at least 1", file=sys.stderr)
+        return 2
+    source: FlaskSessionRedis | FlaskSessionSQL
+    if args.old_redis:
+        source = FlaskSessionRedis(args.old_redis, key_prefix=args.key_prefix)
+    else:
+        source = FlaskSessionSQL(args.old_sql, table=args.table, key_prefix=args.key_prefix)
+    progress = sys.stderr if not args.quiet else None
+
+    def show(report: BulkReport) -> None:
+        if progress is not None:
+            print(f"\rread {report.seen} sessions, moved {report.moved}…", end="", file=progress, flush=True)
+
+    started = time.monotonic()
+    report = move_flask_sessions(manager, source, batch_size=args.batch_size, progress=show)
+    if progress is not None and report.seen:
+        print(file=progress)
+    elapsed = time.monotonic() - started
+    print(
+        f"Moved {report.moved} sessions from {args.source} to {manager.store.name} in {elapsed:.1f}s "
+        f"({report.present} moved by an earlier run, {report.unreadable} unreadable and "
+        f"{report.odd_ids} with ids that are not tokens, left in place).",
+        file=out,
+    )
+    for key, count in sorted(report.refused_keys.items()):
+        print(f"  key {key!r} not carried in {count} sessions: its value cannot be stored as JSON", file=out)
+    return 0
+
+
 def _stats(manager: SessionManager, args: argparse.Namespace, out: TextIO) -> int:
     counts = manager.stats()
     print(f"store:   {manager.store.name}", file=out)
@@ -177,6 +227,7 @@ def _revoke(manager: SessionManager, args: argparse.Namespace, out: TextIO) -> i
 _COMMANDS = {
     "clear-expired": _clear_expired,
     "stats": _stats,
+    "import": _import,
     "migrate": _migrate,
     "sessions": _sessions,
     "revoke": _revoke,

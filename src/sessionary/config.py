@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, fields, replace
 from typing import Any, Literal
 
 from .errors import ConfigError
+from .takeover.base import Source
 
 SameSite = Literal["Lax", "Strict", "None"]
 LimitPolicy = Literal["evict_oldest", "refuse"]
@@ -102,6 +103,9 @@ class Config:
     """Signing keys, newest first: the cookie store signs with the first and accepts
     all; events hash tokens with the first. Empty means a random key per process."""
     log_secret: bytes = field(default_factory=lambda: secrets.token_bytes(32), repr=False)
+    takeover: Source | None = None
+    """The old library whose sessions are taken over on their first request, so nobody
+    is signed out by the switch: a reader from :mod:`sessionary.takeover`."""
 
     def __post_init__(self) -> None:
         if isinstance(self.cookie_samesite, str):
@@ -206,6 +210,11 @@ class Config:
         for limit in ("max_value_bytes", "max_session_bytes"):
             if getattr(self, limit) is not None:
                 _positive_int(limit, getattr(self, limit))
+        if self.takeover is not None and not isinstance(self.takeover, Source):
+            raise ConfigError(
+                "takeover",
+                f"{self.takeover!r} is not a reader from sessionary.takeover (name, cookie_name, read, retire)",
+            )
         for key in self.secret_keys:
             if not isinstance(key, str) or len(key) < 16:
                 raise ConfigError("secret_keys", "each key must be a string of at least 16 characters")

@@ -98,6 +98,11 @@ def delete_cookie(config: Config) -> str:
     return "; ".join(parts)
 
 
+def expire_named(name: str, path: str = "/") -> str:
+    """The ``Set-Cookie`` value that drops another library's cookie (its default path)."""
+    return f'{name}=""; expires=Thu, 01 Jan 1970 00:00:00 GMT; Max-Age=0; Path={path}'
+
+
 def add_vary_cookie(vary: str | None) -> str:
     """``vary`` with ``Cookie`` added once (Django's ``patch_vary_headers``)."""
     if not vary:

@@ -86,12 +86,19 @@ class Outcome:
     """A complete ``Set-Cookie`` value (setting or deleting the session cookie)."""
     vary_cookie: bool = False
     clear_site_data: bool = False
+    expire_cookies: tuple[str, ...] = ()
+    """Other cookies to delete: an old library's, once its session was taken over or refused."""
 
     @property
     def changes_nothing(self) -> bool:
         """True for most requests (a session not used, or only read): the response is
         passed on as the app made it."""
-        return self.set_cookie is None and not self.vary_cookie and not self.clear_site_data
+        return (
+            self.set_cookie is None
+            and not self.vary_cookie
+            and not self.clear_site_data
+            and not self.expire_cookies
+        )
 
     def apply(self, headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
         """``headers`` (name, value pairs) with this outcome's headers added (``headers``
@@ -110,6 +117,7 @@ class Outcome:
             result.append(("Set-Cookie", self.set_cookie))
         if self.clear_site_data:
             result.append(("Clear-Site-Data", '"cookies"'))
+        result.extend(("Set-Cookie", cookies.expire_named(name)) for name in self.expire_cookies)
         return result
 
 

@@ -17,10 +17,12 @@ from ._sync import engine as sync_engine
 from .clock import Clock, SystemClock
 from .config import Config
 from .devices import Device
+from .errors import ConfigError
 from .events import Event, EventHook, log_event
 from .session import Session
 from .stores import Store, open_store
 from .stores.base import Counts
+from .takeover.base import note_old_cookie
 from .tokens import log_id
 
 logger = logging.getLogger("sessionary")
@@ -48,6 +50,10 @@ class SessionManager:
             config = config.with_changes(**settings) if config is not None else Config(**settings)
         self.config = config or Config()
         self.store = open_store(store, config=self.config)
+        if self.config.takeover is not None and self.store.codec is not None:
+            raise ConfigError(
+                "takeover", f"needs a server-side store to mark what was taken over, not {self.store.name}"
+            )
         self.clock: Clock = clock or SystemClock()
         self._on_event = on_event
 
@@ -69,13 +75,16 @@ class SessionManager:
     ) -> Session:
         """A lazy session for a request carrying ``cookie_header`` (no store call yet);
         ``session_class`` is a :class:`Session` subclass a framework adapter needs."""
-        return lifecycle.open_session(
+        session = lifecycle.open_session(
             self,
             cookie_header,
             client_ip=client_ip,
             user_agent=user_agent,
             session_class=session_class,
         )
+        if self.config.takeover is not None:
+            note_old_cookie(session, self.config.takeover, cookie_header)
+        return session
 
     def close_session(self, session: Session, status_code: int) -> lifecycle.Outcome:
         """Save as needed and say which headers the response gets (sync)."""

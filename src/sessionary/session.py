@@ -42,6 +42,10 @@ class Session:
     # for all of them starts as these class defaults, and an instance gets its own value
     # only once it changes (the mutable sets and dict are made per instance, in __init__).
     _candidates: tuple[str, ...] = ()
+    _legacy: tuple[str, ...] = ()
+    """Values of an old library's cookie, read when no sessionary token loads (``Config.takeover``)."""
+    _expire_cookies: tuple[str, ...] = ()
+    """Other cookies the response deletes (an old library's, after a take-over)."""
     _had_cookie = False
     _client_ip: str | None = None
     _user_agent: str | None = None
@@ -140,7 +144,7 @@ class Session:
     def _data(self) -> dict[str, Any]:
         self.accessed = True
         if self._cache is None:
-            if self._token is None:
+            if self._token is None and not self._legacy:
                 self._cache = {}
             else:
                 with noting_failure(self):
@@ -151,7 +155,7 @@ class Session:
     async def _adata(self) -> dict[str, Any]:
         self.accessed = True
         if self._cache is None:
-            if self._token is None:
+            if self._token is None and not self._legacy:
                 self._cache = {}
             else:
                 with noting_failure(self):

@@ -36,6 +36,11 @@ def _has_module(name: str) -> bool:
         return False
 
 
+if _has_module("sanic"):
+    from sanic import Sanic
+
+    Sanic.test_mode = True  # apps of one name are built once per test, not once per process
+
 STORE_KINDS = ["sqlite"]
 if _has_module("sessionary.stores.redis"):
     STORE_KINDS.append("redis")

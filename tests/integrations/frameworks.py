@@ -24,6 +24,7 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 FRAMEWORKS = ("flask", "starlette", "fastapi", "litestar")
 # Falcon, Pyramid, Bottle and BlackSheep (falcon-asgi: the same example on falcon.asgi).
 FRAMEWORKS += ("falcon", "falcon-asgi", "pyramid", "bottle", "blacksheep")
+FRAMEWORKS += ("quart", "aiohttp", "tornado", "sanic")  # the async frameworks: see async_clients.py
 
 
 def load_example(framework: str) -> ModuleType:
@@ -206,6 +207,10 @@ def sender_for(framework: str, app: Any, stack: ExitStack) -> Send:
         return webtest_sender(app)
     if framework == "blacksheep":
         return blacksheep_sender(app, stack)
+    from .async_clients import ASYNC_FRAMEWORKS, async_sender
+
+    if framework in ASYNC_FRAMEWORKS:
+        return async_sender(framework, app, stack)
     if framework == "litestar":
         from litestar.testing import TestClient as LitestarClient
 

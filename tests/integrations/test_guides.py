@@ -12,13 +12,17 @@ from __future__ import annotations
 import importlib.util
 import json
 import re
+import secrets
 import subprocess
 import sys
 import textwrap
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from services import REDIS_HOST, REDIS_PORT, REDIS_URL, require_port
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 _BLOCK = re.compile(r"<!-- guide: ([\w-]+) -->\s*```python\n(.*?)```", re.DOTALL)
@@ -30,13 +34,48 @@ def blocks(guide: str) -> dict[str, str]:
     return found
 
 
-def run_blocks(guide: str, *names: str) -> dict[str, Any]:
-    """Execute the named blocks in order in one namespace (as one module would)."""
+def run_blocks(guide: str, *names: str, where: dict[str, str] | None = None) -> dict[str, Any]:
+    """Execute the named blocks in order in one namespace (as one module would).
+
+    ``where`` replaces literal texts first: the guide's ``redis://localhost:6379/0`` and
+    key prefix become this test's server and a prefix no one else uses.
+    """
     code = blocks(guide)
     namespace: dict[str, Any] = {"__name__": f"guide_{guide.replace('-', '_').removesuffix('.md')}"}
     for name in names:
-        exec(compile(code[name], f"{DOCS / guide}:{name}", "exec"), namespace)
+        text = code[name]
+        for old, new in (where or {}).items():
+            assert old in text or name not in ("before", "after"), f"{guide}:{name} has no {old!r}"
+            text = text.replace(old, new)
+        exec(compile(text, f"{DOCS / guide}:{name}", "exec"), namespace)
     return namespace
+
+
+@pytest.fixture
+def old_redis() -> Iterator[dict[str, str]]:
+    """The guide's Redis URL and key prefix, as this test's server and a prefix of its own
+    (its keys deleted afterwards, never a flush)."""
+    import redis
+
+    require_port("Redis", REDIS_HOST, REDIS_PORT)
+    prefix = f"sessionary-test-guide-{secrets.token_hex(6)}:"
+    yield {'"redis://localhost:6379/0"': repr(REDIS_URL), '"myapp:"': repr(prefix)}
+    client = redis.Redis(host=REDIS_HOST, port=REDIS_PORT)
+    keys = list(client.scan_iter(match=f"{prefix}*"))
+    if keys:
+        client.delete(*keys)
+    client.close()
+
+
+def redis_keys(where: dict[str, str]) -> list[bytes]:
+    import redis
+
+    prefix = where['"myapp:"'].strip("'")
+    client = redis.Redis(host=REDIS_HOST, port=REDIS_PORT)
+    try:
+        return list(client.scan_iter(match=f"{prefix}*"))
+    finally:
+        client.close()
 
 
 class Visit:
@@ -62,10 +101,14 @@ class Visit:
         return seen
 
 
-def starlette_visit(app: Any, cookie_name: str) -> tuple[dict[str, Any], Any]:
+def starlette_visit(app: Any, cookie_name: str, stack: Any = None) -> tuple[dict[str, Any], Any]:
+    """``stack`` keeps one event loop for the whole visit (an app holding an asyncio
+    Redis connection needs it)."""
     from starlette.testclient import TestClient
 
     client = TestClient(app, base_url="https://testserver")
+    if stack is not None:
+        stack.enter_context(client)
     visit = Visit(lambda path: client.get(path).text, lambda: client.cookies.get(cookie_name))
     seen = visit.run()
 
@@ -121,6 +164,8 @@ def test_starlette_guide(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
     before, _ = starlette_visit(run_blocks(guide, "views", "before")["app"], "session")
     after, _ = starlette_visit(run_blocks(guide, "views", "after")["app"], "__Host-sessionid")
     same_views(before, after)
+    cut_over, _ = starlette_visit(run_blocks(guide, "views", "cut-over")["app"], "__Host-sessionid")
+    same_views(before, cut_over)
     improved, replay = starlette_visit(
         run_blocks(guide, "views-improved", "after")["app"], "__Host-sessionid"
     )
@@ -128,22 +173,135 @@ def test_starlette_guide(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
     promised(improved, replay)
 
 
-def test_starsessions_guide(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_starlette_guide_keeps_signed_in_users(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    guide = "migrating-from-starlette.md"
+    old_cookie = starlette_sign_in(run_blocks(guide, "views", "before")["app"], "session")
+    after = run_blocks(guide, "views", "after")["app"]
+    text, held = starlette_me(after, {"session": old_cookie})
+    assert text == "ann"
+    assert len(held["sessionid"]) == 43
+    assert starlette_me(after, {"sessionid": held["sessionid"]})[0] == "ann"
+    assert starlette_me(after, {"session": old_cookie})[0] == "anonymous"  # a replay opens nothing
+    cut_over = run_blocks(guide, "views", "cut-over")["app"]
+    assert starlette_me(cut_over, {"session": old_cookie})[0] == "anonymous"
+
+
+def test_starsessions_guide(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, old_redis: dict[str, str], exit_stack: Any
+) -> None:
     monkeypatch.chdir(tmp_path)
     guide = "migrating-from-starsessions.md"
-    before, _ = starlette_visit(run_blocks(guide, "before")["app"], "session")
-    after, replay = starlette_visit(run_blocks(guide, "after")["app"], "__Host-sessionid")
+    before, _ = starlette_visit(run_blocks(guide, "before", where=old_redis)["app"], "session", exit_stack)
+    after, replay = starlette_visit(run_blocks(guide, "after", where=old_redis)["app"], "__Host-sessionid")
     same_views(before, after)
     promised(after, replay)
 
 
-def test_flask_session_guide(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def starlette_sign_in(app: Any, cookie_name: str) -> str:
+    from starlette.testclient import TestClient
+
+    with TestClient(app, base_url="https://testserver") as client:
+        assert client.get("/login?name=ann").text == "signed in"
+        value = client.cookies.get(cookie_name)
+    assert value
+    return value
+
+
+def starlette_me(app: Any, cookies: dict[str, str]) -> tuple[str, dict[str, str]]:
+    """What ``/me`` shows a browser holding ``cookies``, and the cookies it then holds."""
+    from starlette.testclient import TestClient
+
+    with TestClient(app, base_url="https://testserver") as client:
+        for name, value in cookies.items():
+            client.cookies.set(name, value, domain="testserver.local")
+        text = client.get("/me").text
+        held = {cookie.name: cookie.value for cookie in client.cookies.jar if cookie.value}
+    return text, held
+
+
+def test_starsessions_guide_keeps_signed_in_users(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, old_redis: dict[str, str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    guide = "migrating-from-starsessions.md"
+    old_cookie = starlette_sign_in(run_blocks(guide, "before", where=old_redis)["app"], "session")
+    assert len(redis_keys(old_redis)) == 1
+    after = run_blocks(guide, "after", where=old_redis)["app"]
+    text, held = starlette_me(after, {"session": old_cookie})
+    assert text == "ann"  # still signed in, after the switch
+    assert len(held["sessionid"]) == 43  # under a new sessionary token
+    assert starlette_me(after, {"sessionid": held["sessionid"]})[0] == "ann"
+    assert redis_keys(old_redis) == []  # starsessions' record is gone
+    assert starlette_me(after, {"session": old_cookie})[0] == "anonymous"  # a replay opens nothing
+
+
+def test_flask_session_guide(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, old_redis: dict[str, str]
+) -> None:
     monkeypatch.chdir(tmp_path)
     guide = "migrating-from-flask-session.md"
-    before, _ = flask_visit(run_blocks(guide, "before")["app"], "session")
-    after, replay = flask_visit(run_blocks(guide, "after")["app"], "__Host-sessionid")
+    before, _ = flask_visit(run_blocks(guide, "before", where=old_redis)["app"], "session")
+    after, replay = flask_visit(run_blocks(guide, "after", where=old_redis)["app"], "__Host-sessionid")
     same_views(before, after)
     promised(after, replay)
+
+
+def flask_me(app: Any, cookies: dict[str, str]) -> tuple[str, dict[str, str]]:
+    client = app.test_client()
+    for name, value in cookies.items():
+        client.set_cookie(name, value, domain="localhost")
+    text = client.get("/me", base_url="https://localhost").get_data(as_text=True)
+    held = {
+        name: found.value
+        for name in ("session", "sessionid")
+        if (found := client.get_cookie(name)) is not None
+    }
+    return text, held
+
+
+def flask_sign_in(app: Any) -> str:
+    client = app.test_client()
+    client.get("/login?name=ann", base_url="https://localhost")
+    found = client.get_cookie("session")
+    assert found is not None
+    return str(found.value)
+
+
+def test_flask_session_guide_keeps_signed_in_users(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, old_redis: dict[str, str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    guide = "migrating-from-flask-session.md"
+    old_cookie = flask_sign_in(run_blocks(guide, "before", where=old_redis)["app"])
+    assert len(redis_keys(old_redis)) == 1
+    after = run_blocks(guide, "after", where=old_redis)["app"]
+    text, held = flask_me(after, {"session": old_cookie})
+    assert text == "ann"
+    assert len(held["sessionid"]) == 43 and held["sessionid"] != old_cookie
+    assert flask_me(after, {"sessionid": held["sessionid"]})[0] == "ann"
+    assert redis_keys(old_redis) == []  # Flask-Session's record is gone
+    assert flask_me(after, {"session": old_cookie})[0] == "anonymous"  # a replay opens nothing
+
+
+def test_flask_cookie_section_keeps_signed_in_users(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from flask import Flask, session
+
+    monkeypatch.chdir(tmp_path)
+    old = Flask(__name__)
+    old.config["SECRET_KEY"] = "the old SECRET_KEY"
+
+    @old.get("/login")
+    def login() -> str:
+        session["user"] = "ann"
+        return "signed in"
+
+    old_cookie = flask_sign_in(old)
+    after = run_blocks("migrating-from-flask-session.md", "cookie-after")["app"]
+    text, held = flask_me(after, {"session": old_cookie})
+    assert text == "ann"
+    assert flask_me(after, {"sessionid": held["sessionid"]})[0] == "ann"
+    assert flask_me(after, {"session": old_cookie})[0] == "anonymous"
 
 
 # --- Django: settings are process-wide, so each run gets a process of its own ------------
@@ -198,6 +356,14 @@ _DJANGO_RUN = textwrap.dedent(
     elif mode == "sign-in":
         get("/login?name=ann")
         seen["cookie"] = cookie()
+    elif mode == "takeover":
+        client.cookies["sessionid"] = sys.argv[4]
+        seen["me"] = get("/me")
+        seen["new_cookie"] = cookie()
+        seen["again"] = get("/me")
+        thief = Client()
+        thief.cookies["sessionid"] = sys.argv[4]
+        seen["replayed"] = thief.get("/me").content.decode()
     elif mode == "import":
         call_command("sessionary_import", verbosity=0)
         client.cookies["sessionid"] = sys.argv[4]
@@ -253,6 +419,103 @@ def test_django_guide_keeps_signed_in_users(tmp_path: Path) -> None:
     switched = django_run(tmp_path, "site", "import", "after,keep", old_cookie)
     assert switched["me"] == "ann"  # still signed in, on the cookie Django issued
     assert len(switched["new_cookie"]) == 43  # and the next sign-in moves to a sessionary token
+
+
+def test_django_guide_takes_over_signed_in_users(tmp_path: Path) -> None:
+    need_sessionary_django()
+    old_cookie = django_run(tmp_path, "site", "sign-in", "before")["cookie"]
+    switched = django_run(tmp_path, "site", "takeover", "after,takeover", old_cookie)
+    assert switched["me"] == "ann"  # still signed in
+    assert len(switched["new_cookie"]) == 43  # under a new sessionary key
+    assert switched["again"] == "ann"
+    assert switched["replayed"] == "anonymous"  # the old key opens nothing any more
+
+
+# --- the async frameworks: each visit through the framework's own test client -----------
+
+
+def async_visit(framework: str, app: Any, cookie_name: str) -> tuple[dict[str, Any], Any, set[str]]:
+    """The visit through ``framework``'s test client (async_clients), with the cookie
+    kept by hand; also every session cookie value the server set."""
+    from contextlib import ExitStack
+
+    from .async_clients import async_sender
+    from .cookies import session_cookie
+
+    stack = ExitStack()
+    send = async_sender(framework, app, stack)
+    held: dict[str, str | None] = {"value": None}
+    issued: set[str] = set()
+
+    def request(path: str, value: str | None) -> tuple[str, list[str]]:
+        reply = send("GET", path, {"Cookie": f"{cookie_name}={value}"} if value else {}, None)
+        return reply.text, reply.set_cookies
+
+    def get(path: str) -> str:
+        text, set_cookies = request(path, held["value"])
+        cookie = session_cookie(set_cookies, cookie_name)
+        if cookie is not None:
+            held["value"] = None if cookie.deletes else cookie.value
+            if cookie.value:
+                issued.add(cookie.value)
+        return text
+
+    with stack:
+        seen = Visit(get, lambda: held["value"]).run()
+        replayed = {
+            value: request("/me", value)[0] for value in (seen["pre_login_cookie"], seen["signed_in_cookie"])
+        }
+
+    def replay(value: str | None) -> str:
+        return replayed.get(value, "not replayed")
+
+    return seen, replay, issued
+
+
+def delete_redis_keys(keys: list[str]) -> None:
+    """Delete the records a "before" app wrote to the shared Redis (its own keys only)."""
+    import redis
+
+    from services import REDIS_HOST, REDIS_PORT
+
+    client = redis.Redis(host=REDIS_HOST, port=REDIS_PORT)
+    try:
+        if keys:
+            client.delete(*keys)
+    finally:
+        client.close()
+
+
+def test_aiohttp_session_guide(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from services import REDIS_HOST, REDIS_PORT, require_port
+
+    require_port("Redis", REDIS_HOST, REDIS_PORT)  # the "before" app keeps sessions in Redis
+    monkeypatch.chdir(tmp_path)
+    guide = "migrating-from-aiohttp-session.md"
+    written: set[str] = set()
+    try:
+        before, _, written = async_visit("aiohttp", run_blocks(guide, "before")["app"], "AIOHTTP_SESSION")
+    finally:
+        delete_redis_keys([f"AIOHTTP_SESSION_{value}" for value in written])
+    after, replay, _ = async_visit("aiohttp", run_blocks(guide, "after")["app"], "sessionid")
+    same_views(before, after)
+    promised(after, replay)
+
+
+def test_quart_session_guide(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from services import REDIS_HOST, REDIS_PORT, require_port
+
+    require_port("Redis", REDIS_HOST, REDIS_PORT)  # the "before" app keeps sessions in Redis
+    monkeypatch.chdir(tmp_path)
+    guide = "migrating-from-quart-session.md"
+    written: set[str] = set()
+    try:
+        before, _, written = async_visit("quart", run_blocks(guide, "before")["app"], "session")
+    finally:
+        delete_redis_keys([f"myapp-session:{value}" for value in written])
+    after, replay, _ = async_visit("quart", run_blocks(guide, "after")["app"], "sessionid")
+    same_views(before, after)
+    promised(after, replay)
 
 
 # --- Pyramid ------------------------------------------------------------------------------

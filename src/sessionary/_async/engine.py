@@ -22,6 +22,7 @@ from ..serializer import decode_value, encode_value, session_key_name
 from ..stores.base import Change, Counts, Record, Rotation, Summary, Swap
 from ..tokens import key_from_handle, new_token, store_key
 from . import reuse
+from .takeover import carry_over
 
 if TYPE_CHECKING:
     from ..manager import SessionManager
@@ -51,9 +52,9 @@ async def load(session: Session) -> None:
     """
     manager = session._manager
     now = manager.now()
-    assert session._token is not None
     codec = manager.store.codec
-    for token in (session._token, *session._candidates):
+    tokens = () if session._token is None else (session._token, *session._candidates)
+    for token in tokens:
         key = store_key(token) if codec is None else b""
         record = await _fetch(session, token, now, key)
         if record is None:
@@ -74,15 +75,45 @@ async def load(session: Session) -> None:
         session._via_alias = codec is None and record.key != key
         session._candidates = ()
         return
-    presented = None if manager.store.codec is not None else store_key(session._token)
+    if session._legacy and await _take_over(session, now):
+        return
+    presented = None if codec is not None or session._token is None else store_key(session._token)
     if presented is not None and reuse.enabled(manager):
-        for token in (session._token, *session._candidates):
-            await reuse.check(manager, store_key(token))
+        for candidate in (session._token, *session._candidates):
+            if candidate is not None:
+                await reuse.check(manager, store_key(candidate))
     manager.emit(REJECTED, presented, reason="unknown, expired or revoked session token")
     session._token = None
     session._record = None
     session._candidates = ()
     session._cache = {}
+
+
+async def _take_over(session: Session, now: float) -> bool:
+    """The take-over hook (``Config.takeover``): the request brought no live sessionary
+    token but an old library's cookie (``session._legacy``). If that names a live old
+    session not taken over before, its data becomes a new session with a new token (the
+    response sets the cookie) and the old one is retired; otherwise the old cookie is
+    refused as any unknown token is. Either way the response deletes the old cookie."""
+    manager = session._manager
+    carried = await carry_over(manager, session._legacy, now)
+    session._legacy = ()
+    session._had_cookie = True
+    assert manager.config.takeover is not None
+    old_name = manager.config.takeover.cookie_name
+    if old_name != manager.config.session_cookie_name:
+        session._expire_cookies = (old_name,)  # dead either way: the browser may drop it
+    if carried is None:
+        return False
+    data, user_id = carried
+    session._token = None
+    session._candidates = ()
+    session._cache = data
+    if user_id is not None:
+        session._meta_changes["user_id"] = user_id
+    await _create(session, now)
+    session._modified = True
+    return True
 
 
 async def _record(session: Session, now: float) -> Record | None:
@@ -314,6 +345,7 @@ async def close(session: Session, status_code: int) -> lifecycle.Outcome:
     outcome = lifecycle.Outcome(
         vary_cookie=session.accessed,
         clear_site_data=session._logged_out and config.clear_site_data_on_logout,
+        expire_cookies=session._expire_cookies,
     )
     if session._had_cookie and session.is_empty():
         outcome.set_cookie = cookies.delete_cookie(config)

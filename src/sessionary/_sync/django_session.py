@@ -24,9 +24,10 @@ from ..django.conf import BATCH_SIZE, get_manager
 from ..errors import StoreError
 from ..events import CREATED, EXPIRED, REJECTED, ROTATED
 from ..stores.base import Change, Meta, Record, Rotation
-from ..tokens import new_token, store_key
+from ..tokens import is_well_formed, new_token, store_key
 from . import engine, reuse
 from .engine import ATTEMPTS, limit_sessions
+from .takeover import carry_over
 
 if TYPE_CHECKING:
     from ..django.store import SessionStore
@@ -49,6 +50,9 @@ def load(session: SessionStore) -> dict[str, Any]:
         manager.emit(EXPIRED, record.key, user_id=record.meta.user_id, reason="timeout")
         record = None
     if record is None:
+        taken = _take_over(session, manager, moment)
+        if taken is not None:
+            return taken
         if key is not None:
             reuse.check(manager, key)
         manager.emit(REJECTED, key, reason="unknown, expired or revoked session key")
@@ -59,6 +63,25 @@ def load(session: SessionStore) -> dict[str, Any]:
     session._record = record
     session._loaded = records.encode(record.data)
     return records.from_store(session, record.data)
+
+
+def _take_over(
+    session: SessionStore, manager: SessionManager, moment: records.Moment
+) -> dict[str, Any] | None:
+    """The take-over hook of the Django engine (``SESSIONARY_TAKEOVER``): a key that names
+    no sessionary session may name one the old engine left. If it does (live, not taken
+    over before), its data is stored under a new key, which the middleware sends, since
+    the session is now modified; the old engine's copy is deleted."""
+    old_key = session.session_key
+    if manager.config.takeover is None or not old_key or is_well_formed(old_key):
+        return None
+    carried = carry_over(manager, (old_key,), moment.epoch)
+    if carried is None:
+        return None
+    data = records.from_store(session, carried[0])
+    session._session_cache = data
+    create(session)
+    return data
 
 
 def _touch(manager: SessionManager, record: Record, moment: records.Moment) -> Record:

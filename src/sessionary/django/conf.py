@@ -29,6 +29,8 @@ from django.utils.module_loading import import_string
 from ..errors import ConfigError
 from ..events import Event
 from ..manager import SessionManager
+from ..takeover.base import Source
+from ..takeover.django import DjangoSessions
 
 DEFAULT_STORE = "sqlite:///sessions.db"
 """Used when ``SESSIONARY_STORE`` is not set: a SQLite file in the working directory."""
@@ -52,7 +54,7 @@ OPTIONS: dict[str, tuple[str, Any]] = {
     "SESSIONARY_REUSE_ENDS_USER_SESSIONS": ("reuse_ends_user_sessions", False),
     "SESSIONARY_REUSE_GRACE": ("renewal_grace", 30),
 }
-OTHER_SETTINGS = frozenset({"SESSIONARY_STORE", "SESSIONARY_ON_EVENT"})
+OTHER_SETTINGS = frozenset({"SESSIONARY_STORE", "SESSIONARY_ON_EVENT", "SESSIONARY_TAKEOVER"})
 KNOWN_SETTINGS = frozenset(OPTIONS) | OTHER_SETTINGS
 
 # Settings whose change must rebuild the manager. Not SECRET_KEY: rotating it must not
@@ -104,6 +106,7 @@ def build_manager() -> SessionManager:
     values["log_secret"] = hashlib.sha256(
         b"sessionary.django.events" + str(settings.SECRET_KEY).encode()
     ).digest()
+    values["takeover"] = _takeover_source()
     store = getattr(settings, "SESSIONARY_STORE", DEFAULT_STORE)
     if not isinstance(store, str):
         raise ImproperlyConfigured(f"SESSIONARY_STORE must be a store URL string, not {type(store).__name__}")
@@ -119,6 +122,18 @@ def build_manager() -> SessionManager:
             "SESSION_ENGINE = 'django.contrib.sessions.backends.signed_cookies' instead"
         )
     return manager
+
+
+def _takeover_source() -> Source | None:
+    """``SESSIONARY_TAKEOVER``: the old ``SESSION_ENGINE`` (a module path) whose sessions are
+    taken over, or any reader from :mod:`sessionary.takeover`."""
+    value = getattr(settings, "SESSIONARY_TAKEOVER", None)
+    if value is None or not isinstance(value, str):
+        return value
+    try:
+        return DjangoSessions(value)
+    except ImportError as exc:
+        raise ImproperlyConfigured(f"SESSIONARY_TAKEOVER: cannot import {value!r} ({exc})") from None
 
 
 def _setting_name(field: str) -> str:

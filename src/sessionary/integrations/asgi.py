@@ -79,7 +79,7 @@ class SessionMiddleware:
         session = open_for_scope(manager, scope)
         scope["session"] = session
         if scope["type"] == "websocket":
-            if self.preload and session.session_key is not None:
+            if self.preload and (session.session_key is not None or session._legacy):
                 await session.aload()
             await self.app(scope, receive, send)
             return
@@ -110,7 +110,7 @@ class SessionMiddleware:
             await send(message)
 
         try:
-            if self.preload and session.session_key is not None:
+            if self.preload and (session.session_key is not None or session._legacy):
                 await session.aload()
             await self.app(scope, receive, send_with_session)
         except (StoreError, SessionInterrupted) as error:

@@ -30,49 +30,21 @@ from typing import Any
 from flask import Flask, Request, Response, current_app
 from flask.sessions import SessionInterface, SessionMixin
 
-from ..config import SETTING_NAMES, Config
-from ..errors import ConfigError, SessionInterrupted, StoreError
+from ..config import Config
+from ..errors import SessionInterrupted, StoreError
 from ..integrations.wsgi import open_for_environ
 from ..lifecycle import failure_response
-from ..manager import DEFAULT_STORE, SessionManager
+from ..manager import SessionManager
 from ..session import Session
 from ..stores import Store
-
-EXTENSION_KEY = "sessionary"
-
-
-class FlaskSession(Session, SessionMixin):  # type: ignore[misc]
-    """A sessionary :class:`~sessionary.session.Session` with Flask's ``SessionMixin`` surface.
-
-    ``modified`` and ``accessed`` are sessionary's own flags (Django's rules), which
-    Flask reads the same way. ``permanent`` is expressed through ``set_expiry``, so it
-    is saved like any other change; ``new`` says whether the request brought no live
-    session.
-    """
-
-    @property
-    def permanent(self) -> bool:
-        """False when the cookie ends at browser close, True when it has an age."""
-        return not self.get_expire_at_browser_close()
-
-    @permanent.setter
-    def permanent(self, value: bool) -> None:
-        # Setting the value it already has changes nothing, so the common
-        # ``session.permanent = True`` in every request does not cause a write.
-        if bool(value) == self.permanent:
-            return
-        self.set_expiry(self.get_session_cookie_age() if value else 0)
-
-    def __bool__(self) -> bool:
-        """Whether the session holds data, as for Flask's own (dict) sessions: Flask
-        code such as Flask-Login's session protection tests ``if session:``."""
-        return len(self) > 0
-
-    @property
-    def new(self) -> bool:  # type: ignore[override]
-        """True when the request brought no live session (one is created if something is saved)."""
-        self.load()
-        return self.session_key is None
+from .flasklike import (
+    EXTENSION_KEY,
+    FlaskSession,
+    become_failure,
+    build_manager,
+    check_settings,
+    manager_of,
+)
 
 
 class SessionaryInterface(SessionInterface):
@@ -95,23 +67,13 @@ class SessionaryInterface(SessionInterface):
         try:
             outcome = self.manager.close_session(session, response.status_code)
         except (StoreError, SessionInterrupted) as error:
-            _become_failure(response, self.manager, error)
+            become_failure(response, self.manager, error)
             return
         if outcome.changes_nothing:
             return
         headers = outcome.apply(list(response.headers.items()))
         response.headers.clear()
         response.headers.extend(headers)
-
-
-def _become_failure(response: Response, manager: SessionManager, error: Exception) -> None:
-    """Turn ``response`` into the fail-closed answer: a store failure must not look like
-    a visitor without a session, and no cookie is set."""
-    status, headers, body = failure_response(manager, error)
-    response.status_code = status
-    response.headers.clear()
-    response.headers.extend(headers)
-    response.set_data(body)
 
 
 class Sessionary:
@@ -132,9 +94,7 @@ class Sessionary:
         manager: SessionManager | None = None,
         **settings: Any,
     ) -> None:
-        unknown = set(settings) - SETTING_NAMES
-        if unknown:
-            raise TypeError(f"unknown sessionary setting(s): {', '.join(sorted(unknown))}")
+        check_settings(settings)
         self.store = store
         self.config = config
         self.settings = settings
@@ -150,22 +110,7 @@ class Sessionary:
             app.register_error_handler(error, _failure_handler)
 
     def _build_manager(self, app: Flask) -> SessionManager:
-        settings = _flask_cookie_settings(app)
-        for name in sorted(SETTING_NAMES):
-            key = f"SESSIONARY_{name.upper()}"
-            if key in app.config:
-                settings[name] = app.config[key]
-        settings.update(self.settings)
-        given = self.config
-        if "cookie_age" not in settings:
-            # Flask's own setting for how long a permanent session lasts.
-            settings["cookie_age"] = int(app.permanent_session_lifetime.total_seconds())
-        if "expire_at_browser_close" not in settings and given is None:
-            # Flask's default: a session is not permanent until the app says so.
-            settings["expire_at_browser_close"] = True
-        config = given.with_changes(**settings) if given is not None else Config(**settings)
-        store = self.store or app.config.get("SESSIONARY_STORE") or DEFAULT_STORE
-        return SessionManager(store, config)
+        return build_manager(app, self.store, self.config, self.settings)
 
     @property
     def manager(self) -> SessionManager:
@@ -173,38 +118,9 @@ class Sessionary:
         return get_manager()
 
 
-# Flask's own cookie settings, honoured when the app changed them from Flask's default
-# (an unchanged default, such as SESSION_COOKIE_SECURE=False, leaves sessionary's).
-_FLASK_COOKIE_SETTINGS = {
-    "SESSION_COOKIE_NAME": "cookie_name",
-    "SESSION_COOKIE_DOMAIN": "cookie_domain",
-    "SESSION_COOKIE_PATH": "cookie_path",
-    "SESSION_COOKIE_HTTPONLY": "cookie_httponly",
-    "SESSION_COOKIE_SECURE": "cookie_secure",
-    "SESSION_COOKIE_SAMESITE": "cookie_samesite",
-}
-
-
-def _flask_cookie_settings(app: Flask) -> dict[str, Any]:
-    settings = {}
-    for key, name in _FLASK_COOKIE_SETTINGS.items():
-        if key in app.config and app.config[key] != Flask.default_config.get(key):
-            settings[name] = app.config[key]
-    if app.config.get("SESSION_COOKIE_PARTITIONED"):
-        raise ConfigError("SESSION_COOKIE_PARTITIONED", "partitioned session cookies are not supported")
-    return settings
-
-
 def get_manager(app: Flask | None = None) -> SessionManager:
     """The :class:`~sessionary.manager.SessionManager` of ``app`` (default: the current app)."""
-    app = app or current_app
-    try:
-        manager: SessionManager = app.extensions[EXTENSION_KEY]
-    except KeyError:
-        raise RuntimeError(
-            "sessionary is not set up on this Flask app; call Sessionary(app) or init_app(app)"
-        ) from None
-    return manager
+    return manager_of(app or current_app, "Flask")
 
 
 def _failure_handler(error: Exception) -> Response:
