@@ -180,8 +180,8 @@ def test_starlette_guide_keeps_signed_in_users(tmp_path: Path, monkeypatch: pyte
     after = run_blocks(guide, "views", "after")["app"]
     text, held = starlette_me(after, {"session": old_cookie})
     assert text == "ann"
-    assert len(held["sessionid"]) == 43
-    assert starlette_me(after, {"sessionid": held["sessionid"]})[0] == "ann"
+    assert len(held["__Host-sessionid"]) == 43
+    assert starlette_me(after, {"__Host-sessionid": held["__Host-sessionid"]})[0] == "ann"
     assert starlette_me(after, {"session": old_cookie})[0] == "anonymous"  # a replay opens nothing
     cut_over = run_blocks(guide, "views", "cut-over")["app"]
     assert starlette_me(cut_over, {"session": old_cookie})[0] == "anonymous"
@@ -230,8 +230,8 @@ def test_starsessions_guide_keeps_signed_in_users(
     after = run_blocks(guide, "after", where=old_redis)["app"]
     text, held = starlette_me(after, {"session": old_cookie})
     assert text == "ann"  # still signed in, after the switch
-    assert len(held["sessionid"]) == 43  # under a new sessionary token
-    assert starlette_me(after, {"sessionid": held["sessionid"]})[0] == "ann"
+    assert len(held["__Host-sessionid"]) == 43  # under a new sessionary token
+    assert starlette_me(after, {"__Host-sessionid": held["__Host-sessionid"]})[0] == "ann"
     assert redis_keys(old_redis) == []  # starsessions' record is gone
     assert starlette_me(after, {"session": old_cookie})[0] == "anonymous"  # a replay opens nothing
 
@@ -254,7 +254,7 @@ def flask_me(app: Any, cookies: dict[str, str]) -> tuple[str, dict[str, str]]:
     text = client.get("/me", base_url="https://localhost").get_data(as_text=True)
     held = {
         name: found.value
-        for name in ("session", "sessionid")
+        for name in ("session", "__Host-sessionid")
         if (found := client.get_cookie(name)) is not None
     }
     return text, held
@@ -278,8 +278,8 @@ def test_flask_session_guide_keeps_signed_in_users(
     after = run_blocks(guide, "after", where=old_redis)["app"]
     text, held = flask_me(after, {"session": old_cookie})
     assert text == "ann"
-    assert len(held["sessionid"]) == 43 and held["sessionid"] != old_cookie
-    assert flask_me(after, {"sessionid": held["sessionid"]})[0] == "ann"
+    assert len(held["__Host-sessionid"]) == 43 and held["__Host-sessionid"] != old_cookie
+    assert flask_me(after, {"__Host-sessionid": held["__Host-sessionid"]})[0] == "ann"
     assert redis_keys(old_redis) == []  # Flask-Session's record is gone
     assert flask_me(after, {"session": old_cookie})[0] == "anonymous"  # a replay opens nothing
 
@@ -300,7 +300,7 @@ def test_flask_cookie_section_keeps_signed_in_users(tmp_path: Path, monkeypatch:
     after = run_blocks("migrating-from-flask-session.md", "cookie-after")["app"]
     text, held = flask_me(after, {"session": old_cookie})
     assert text == "ann"
-    assert flask_me(after, {"sessionid": held["sessionid"]})[0] == "ann"
+    assert flask_me(after, {"__Host-sessionid": held["__Host-sessionid"]})[0] == "ann"
     assert flask_me(after, {"session": old_cookie})[0] == "anonymous"
 
 
@@ -497,7 +497,7 @@ def test_aiohttp_session_guide(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
         before, _, written = async_visit("aiohttp", run_blocks(guide, "before")["app"], "AIOHTTP_SESSION")
     finally:
         delete_redis_keys([f"AIOHTTP_SESSION_{value}" for value in written])
-    after, replay, _ = async_visit("aiohttp", run_blocks(guide, "after")["app"], "sessionid")
+    after, replay, _ = async_visit("aiohttp", run_blocks(guide, "after")["app"], "__Host-sessionid")
     same_views(before, after)
     promised(after, replay)
 
@@ -513,7 +513,7 @@ def test_quart_session_guide(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
         before, _, written = async_visit("quart", run_blocks(guide, "before")["app"], "session")
     finally:
         delete_redis_keys([f"myapp-session:{value}" for value in written])
-    after, replay, _ = async_visit("quart", run_blocks(guide, "after")["app"], "sessionid")
+    after, replay, _ = async_visit("quart", run_blocks(guide, "after")["app"], "__Host-sessionid")
     same_views(before, after)
     promised(after, replay)
 
