@@ -1,7 +1,9 @@
 """Reaching the services tests need, and skipping (or, in CI, failing) when they are absent.
 
 ``SESSIONARY_REQUIRE_SERVICES=1`` (set by ``.ci/run``) turns every "service absent" skip
-into a failure, so nothing can skip silently in CI.
+into a failure, so nothing can skip silently in CI. ``SESSIONARY_TEST_REDIS`` and
+``SESSIONARY_TEST_POSTGRES`` move the shared servers (``scripts/test-without-services``
+points them at closed ports).
 """
 
 from __future__ import annotations
@@ -16,14 +18,23 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
 
-REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
-POSTGRES_HOST, POSTGRES_PORT = "127.0.0.1", 5432
 POSTGRES_URL = os.environ.get("SESSIONARY_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("SESSIONARY_TEST_REDIS", "redis://127.0.0.1:6379/0")
+
+
+def _address(url: str, default_port: int) -> tuple[str, int]:
+    """Where a service URL points, so that moving the URL moves every check with it."""
+    parts = urlsplit(url)
+    return parts.hostname or "127.0.0.1", parts.port or default_port
+
+
+REDIS_HOST, REDIS_PORT = _address(REDIS_URL, 6379)
+POSTGRES_HOST, POSTGRES_PORT = _address(POSTGRES_URL, 5432)
 
 
 def services_required() -> bool:

@@ -11,6 +11,7 @@ import os
 import re
 import subprocess
 import sys
+import tempfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -127,8 +128,9 @@ def test_store_from_the_environment(tmp_path: Path) -> None:
         (
             ["stats", "--store", "sqlite:////nonexistent-dir/x/s.db"],
             1,
-            "sqlite:////nonexistent-dir/x/s.db failed",
+            "sessionary: --store: no such file '/nonexistent-dir/x/s.db'",
         ),
+        (["demo", "--port", "99999"], 2, "sessionary: --port 99999 is not a port number (1 to 65535)"),
         (
             ["clear-expired", "--store", "memory://", "--batch-size", "0"],
             2,
@@ -144,6 +146,88 @@ def test_errors_are_one_clear_line_and_a_status(arguments: list[str], status: in
     assert result.returncode == status
     assert message in result.stderr
     assert "Traceback" not in result.stderr
+    # One line, after argparse's usage lines where it speaks.
+    assert len([line for line in result.stderr.splitlines() if not line.startswith(("usage:", " "))]) == 1
+
+
+def test_a_mistyped_sqlite_path_creates_nothing(tmp_path: Path) -> None:
+    for command in (
+        ["stats"],
+        ["clear-expired"],
+        ["sessions", "--user", "1"],
+        ["revoke", "--user", "1", "--all"],
+    ):
+        result = run(*command, "--store", f"sqlite:///{tmp_path}/sesions.db")
+        assert result.returncode == 1, command
+        assert result.stderr == (
+            f"sessionary: --store: no such file '{tmp_path}/sesions.db' "
+            "(check the path; `sessionary migrate` creates a new store)\n"
+        )
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_an_unreachable_postgresql_is_one_line_without_the_pools_retries() -> None:
+    from services import free_port, require_module
+
+    require_module("psycopg")
+    url = f"postgresql://postgres@127.0.0.1:{free_port()}/test"  # nothing listens there
+    result = run("stats", "--store", url)
+    assert result.returncode == 1
+    (line,) = result.stderr.splitlines()
+    assert line.startswith(f"sessionary: session store {url} failed: connection failed:"), line
+    assert "Connection refused" in line and "pool_timeout" not in line  # no wait for the pool
+
+
+def test_stats_on_a_read_only_sqlite_file() -> None:
+    """A file the user may read but not write: the counts, and nothing created or changed."""
+    with tempfile.TemporaryDirectory(prefix="sessionary-ro-") as folder:  # reachable by any user
+        _stats_on_a_read_only_file(Path(folder))
+
+
+def _stats_on_a_read_only_file(tmp_path: Path) -> None:
+    db = tmp_path / "sessions.db"
+    manager = SessionManager(f"sqlite:///{db}")
+    fill(manager, 3, "live")
+    manager.close()
+    db.chmod(0o444)
+    # Nor may the user write the folder: SQLite cannot make its WAL index (-shm) next to
+    # the file, which a read-write connection needs before its first read.
+    tmp_path.chmod(0o555)
+    command = [sys.executable, "-m", "sessionary.cli", "stats", "--store", f"sqlite:///{db}"]
+    options: dict[str, object] = {}
+    if os.geteuid() == 0:  # root writes any file: run as a user who cannot
+        command[0] = _interpreter_for("nobody")
+        options = {"user": "nobody", "env": {"PYTHONPATH": str(Path(__file__).parents[1] / "src")}}
+    before = sorted(tmp_path.iterdir()), db.read_bytes()
+    try:
+        result = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False, **options)  # type: ignore[call-overload]
+    finally:
+        tmp_path.chmod(0o755)
+    assert result.returncode == 0, result.stderr
+    assert "live:    3" in result.stdout
+    assert (sorted(tmp_path.iterdir()), db.read_bytes()) == before
+
+
+def _interpreter_for(user: str) -> str:
+    """A Python 3.11+ that ``user`` may run (the core needs only the standard library)."""
+    from services import unavailable
+
+    for candidate in (sys.executable, "/usr/bin/python3"):
+        try:
+            probe = subprocess.run(
+                [candidate, "-c", "import sys; sys.exit(sys.version_info < (3, 11))"],
+                user=user,
+                capture_output=True,
+                check=False,
+            )
+        except OSError:  # not even executable for that user
+            continue
+        if probe.returncode == 0:
+            return candidate
+    unavailable(
+        f"no Python 3.11+ that the user {user!r} may run, to read a file as someone who cannot write it"
+    )
+    raise AssertionError("unreachable")
 
 
 def test_corrupt_file_is_reported_not_crashed_on(tmp_path: Path) -> None:

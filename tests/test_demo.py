@@ -261,3 +261,48 @@ def test_the_demo_binds_signed_in_sessions_with_dbsc(tmp_path: Path, clock: Fake
         app, base_url="https://testserver", cookies={"__Host-sessionid": token(response) or ""}
     )
     assert session_only.get("/").status_code == 401
+
+
+def test_plain_http_from_another_address_says_why_no_cookie_is_kept(tmp_path: Path, clock: FakeClock) -> None:
+    """A browser drops a Secure cookie sent over plain HTTP to anything but localhost: the
+    page says so, and what to do, instead of silently starting a new session each time."""
+    app = create_app(f"sqlite:///{tmp_path}/demo.db", clock=clock)
+    for base in ("http://192.168.1.20:8000", "http://demo.example"):
+        page = TestClient(app, base_url=base).get("/")
+        assert 'id="cookie-warning"' in page.text, base
+        warning = html.unescape(page.text.split('id="cookie-warning"', 1)[1].split("</section>", 1)[0])
+        assert "plain http" in warning and "https" in warning and "--insecure-cookie" in warning
+    for base in (
+        "https://192.168.1.20",
+        "http://localhost:8000",
+        "http://127.0.0.1:8000",
+        "http://[::1]:8000",
+    ):
+        assert 'id="cookie-warning"' not in TestClient(app, base_url=base).get("/").text, base
+
+
+def test_insecure_cookie_keeps_the_session_over_plain_http(tmp_path: Path, clock: FakeClock) -> None:
+    app = create_app(f"sqlite:///{tmp_path}/demo.db", clock=clock, insecure_cookie=True)
+    browser = TestClient(app, base_url="http://192.168.1.20:8000")
+    short = browser.get("/set-short-session")
+    assert "Secure" not in short.headers["set-cookie"]
+    page = browser.get("/check-session")
+    assert "User in session: Alice" in page.text
+    assert 'id="cookie-warning"' not in page.text
+
+
+def test_insecure_cookie_with_host_prefix_is_one_clear_error(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    run = subprocess.run(
+        [sys.executable, "-m", "sessionary.cli", "demo", "--insecure-cookie", "--host-prefix", "--port", "1"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=60,
+    )
+    assert run.returncode == 1
+    assert run.stderr.strip().splitlines() == [
+        "sessionary: cookie_host_prefix: a __Host- cookie requires cookie_secure=True"
+    ]

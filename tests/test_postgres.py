@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import secrets
 import threading
 import time
@@ -26,7 +27,7 @@ from sessionary._sync.postgres import PostgresBackend
 from sessionary.cli import main as cli
 from sessionary.errors import ConfigError, SessionValueError, StoreCorrupted, StoreUnavailable
 from sessionary.stores import Store, open_store
-from sessionary.stores.base import Change, Meta, Record
+from sessionary.stores.base import Change, Meta, Record, Rotation, Swap
 from sessionary.tokens import new_token, store_key
 
 HOUR = 3600.0
@@ -103,7 +104,7 @@ def test_migrate_creates_tables_and_indexes_and_is_idempotent(prefix: str) -> No
     )
     assert columns == {
         "key": "bytea",
-        "data": "jsonb",
+        "data": "json",
         "meta": "jsonb",
         "user_id": "text",
         "issued_at": "double precision",
@@ -114,11 +115,84 @@ def test_migrate_creates_tables_and_indexes_and_is_idempotent(prefix: str) -> No
 
 def test_migrate_runs_from_the_cli_twice(prefix: str) -> None:
     url = postgres_url(table=prefix)
+    said = []
     for _ in range(2):
         out = io.StringIO()
         assert cli(["migrate", "--store", url], out=out) == 0
-        assert "schema is up to date" in out.getvalue()
+        said.append(out.getvalue())
+    name = url.split("?")[0]
+    tables = f'"{prefix}_sessions" and "{prefix}_users"'
+    assert said[0].startswith(f"{name}?table={prefix}: created the tables {tables}."), said[0]
+    assert said[1].endswith(f": found the tables {tables} up to date.\n"), said[1]
     assert catalog("SELECT to_regclass(%s) IS NOT NULL", f"{prefix}_sessions") == [(True,)]
+
+
+def test_migrate_upgrades_a_jsonb_data_column_and_keeps_its_sessions(prefix: str) -> None:
+    """A table made when data was jsonb: migrate turns the column into json, says so, and
+    every stored session still loads; from then on values read back as written."""
+    import psycopg
+
+    url = postgres_url(table=prefix)
+    store = open_store(url)
+    store.sync.migrate()  # type: ignore[attr-defined]
+    now = time.time()
+    old = record(now, {"b": 1, "a": [1, {"y": 2, "x": 3}]})
+    assert store.sync.create(old, now)
+    with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:  # as an older release made it
+        conn.execute(f'ALTER TABLE "{prefix}_sessions" ALTER COLUMN data TYPE jsonb USING data::jsonb')
+    out = io.StringIO()
+    assert cli(["migrate", "--store", url], out=out) == 0
+    assert f'upgraded "{prefix}_sessions": its data column is now json' in out.getvalue()
+    assert catalog(
+        "SELECT data_type FROM information_schema.columns WHERE table_name = %s AND column_name = 'data'",
+        f"{prefix}_sessions",
+    ) == [("json",)]
+    loaded = store.sync.load(old.key, now)
+    assert loaded is not None and loaded.data == old.data
+    assert list(loaded.data) == ["a", "b"]  # what jsonb sorted stays sorted; new saves do not
+    exact = {"z": 1, "a": {"q": 1e16, "b": -0.0}, "mm": 2}
+    assert store.sync.write(old.key, Change(set={"a": json.dumps(exact)}, expires_at=now + HOUR), now)
+    loaded = store.sync.load(old.key, now)
+    assert loaded is not None and json.dumps(loaded.data["a"]) == json.dumps(exact)
+    out = io.StringIO()
+    assert cli(["migrate", "--store", url], out=out) == 0
+    assert "up to date" in out.getvalue()
+    store.close()
+
+
+def test_values_read_back_exactly_as_stored(store: Store) -> None:
+    """Key order (top level and nested), floats of 1e16 and above, -0.0: as every other
+    store and Django's backends read them, through create, write, compare-and-set and rotate."""
+    now = time.time()
+    data = {"z": 1, "a": {"y": [1, {"k": 2, "b": 3}], "c": 1e16}, "mm": -0.0, "big": 1.5e300}
+    stored = record(now, data)
+    assert store.sync.create(stored, now)
+
+    def exact(key: bytes, expected: dict[str, Any]) -> None:
+        loaded = store.sync.load(key, now)
+        assert loaded is not None
+        assert json.dumps(loaded.data) == json.dumps(expected)  # order and float spelling
+        assert math.copysign(1, loaded.data["mm"]) == math.copysign(1, expected["mm"])
+
+    exact(stored.key, data)
+    # a write keeps the places of the keys it changes, and adds new ones last
+    change = Change(
+        set={"a": json.dumps({"x": 2, "b": 1e17}), "new": "1"},
+        removed=frozenset({"z"}),
+        expires_at=now + HOUR,
+    )
+    assert store.sync.write(stored.key, change, now)
+    data = {"a": {"x": 2, "b": 1e17}, "mm": -0.0, "big": 1.5e300, "new": 1}
+    exact(stored.key, data)
+    assert store.sync.compare_and_set(stored.key, "mm", "-0.0", "3", now) is Swap.SWAPPED
+    data["mm"] = 3
+    exact(stored.key, data)
+    assert store.sync.compare_and_set(stored.key, "later", None, '{"q": 1, "c": 2}', now) is Swap.SWAPPED
+    data["later"] = {"q": 1, "c": 2}
+    exact(stored.key, data)
+    renewed = record(now, data)
+    assert store.sync.rotate(stored.key, renewed, None, now) is Rotation.ROTATED
+    exact(renewed.key, data)
 
 
 def test_the_cli_counts_and_clears_a_postgres_store(store: Store) -> None:

@@ -7,6 +7,8 @@ embedded default), Redis, PostgreSQL or signed cookies, secure by default.
     app = SessionMiddleware(app, store="sqlite:///sessions.db")
 """
 
+import logging
+
 from . import presets
 from .auth import alogin, alogout, login, logout
 from .config import Config
@@ -33,6 +35,10 @@ from .session import Session
 from .stores import Store, open_store
 
 __version__ = "0.1.0"
+
+# A library's records reach the app's handlers only: without this, an app that configured
+# no logging would see them on stderr through logging.lastResort.
+logging.getLogger("sessionary").addHandler(logging.NullHandler())
 
 __all__ = [
     "Config",

@@ -6,7 +6,7 @@
     sessionary sessions --store URL --user ID
     sessionary revoke --store URL --user ID (--session HANDLE | --all)
     sessionary import --from flask-session --store URL (--old-redis URL | --old-sql URL)
-    sessionary demo [--host H] [--port P] [--store URL] [--host-prefix] [--dbsc]
+    sessionary demo [--host H] [--port P] [--store URL] [--host-prefix] [--insecure-cookie] [--dbsc]
 
 ``--store`` defaults to ``$SESSIONARY_STORE``, else ``sqlite:///sessions.db``.
 """
@@ -14,16 +14,18 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import secrets
 import sys
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TextIO
 
 from .config import Config
 from .devices import table
-from .errors import SessionaryError, UnsupportedOperation
+from .errors import ConfigError, SessionaryError, StoreUnavailable, UnsupportedOperation
 from .manager import SessionManager
 
 DEFAULT_STORE = "sqlite:///sessions.db"
@@ -97,6 +99,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="name the cookie __Host-sessionid (default: on when $SESSIONARY_DEMO_HOST_PREFIX is set and not 0)",
     )
     demo.add_argument(
+        "--insecure-cookie",
+        action="store_true",
+        help="set the cookie without Secure, so browsers keep it over plain http from another "
+        "address than localhost (local testing only; behind https, leave it off)",
+    )
+    demo.add_argument(
         "--dbsc",
         action="store_true",
         help="mount Device Bound Session Credentials (needs the dbsc extra: cryptography)",
@@ -111,20 +119,70 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int
         if args.command == "demo":
             from .demo import serve
 
+            if not 1 <= args.port <= 65535:
+                print(f"sessionary: --port {args.port} is not a port number (1 to 65535)", file=sys.stderr)
+                return 2
+
             serve(
-                host=args.host, port=args.port, store=args.store, host_prefix=args.host_prefix, dbsc=args.dbsc
+                host=args.host,
+                port=args.port,
+                store=args.store,
+                host_prefix=args.host_prefix,
+                insecure_cookie=args.insecure_cookie,
+                dbsc=args.dbsc,
             )
             return 0
         # Maintenance never signs a cookie: a throwaway key lets cookie:// open, so that its
         # operations can say themselves what that store cannot do.
         manager = SessionManager(args.store, Config(secret_keys=(secrets.token_urlsafe(32),)))
         try:
+            _must_exist(manager, args.command)
+            _reach(manager)
             return _COMMANDS[args.command](manager, args, out)
         finally:
             manager.close()
     except SessionaryError as exc:
         print(f"sessionary: {exc}", file=sys.stderr)
         return 1
+
+
+def _must_exist(manager: SessionManager, command: str) -> None:
+    """Only ``migrate`` and ``import`` (which fills a new store) may create a SQLite file:
+    any other command on a path that does not exist (a typo) says so, instead of creating
+    an empty store and reporting it empty."""
+    path = getattr(manager.store.sync, "path", None)
+    if command in ("migrate", "import") or not isinstance(path, Path):
+        return
+    try:
+        path.stat()
+    except FileNotFoundError:
+        raise ConfigError(
+            "--store",
+            f"no such file {str(path)!r} (check the path; `sessionary migrate` creates a new store)",
+        ) from None
+    except OSError:
+        pass  # not ours to judge: opening the store reports it
+
+
+def _reach(manager: SessionManager) -> None:
+    """A PostgreSQL store is tried with one direct connection first: a one-off command
+    then reports a server it cannot reach in one line, at once, instead of waiting out
+    the pool's retries (and their log lines)."""
+    settings = getattr(manager.store.sync, "settings", None)
+    conninfo = getattr(settings, "conninfo", None)
+    if not isinstance(conninfo, str):
+        return
+    # The command is the app here: the pool's own retry warnings would repeat the one line.
+    pool_log = logging.getLogger("psycopg.pool")
+    if pool_log.propagate:
+        pool_log.addHandler(logging.NullHandler())
+        pool_log.propagate = False
+    import psycopg
+
+    try:
+        psycopg.connect(conninfo, autocommit=True).close()
+    except psycopg.Error as exc:
+        raise StoreUnavailable(manager.store.name, " ".join(str(exc).split()) or type(exc).__name__) from None
 
 
 def _clear_expired(manager: SessionManager, args: argparse.Namespace, out: TextIO) -> int:
@@ -197,8 +255,7 @@ def _migrate(manager: SessionManager, args: argparse.Namespace, out: TextIO) -> 
     if migrate is None:
         print(f"{manager.store.name}: nothing to migrate (this store needs no schema).", file=out)
         return 0
-    migrate()
-    print(f"{manager.store.name}: schema is up to date.", file=out)
+    print(f"{manager.store.name}: {migrate()}.", file=out)
     return 0
 
 

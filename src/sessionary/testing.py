@@ -9,11 +9,14 @@ class FakeClock:
     """A clock that stands still until told to move.
 
     ``SessionManager(store, clock=FakeClock())`` makes every expiry and timeout rule,
-    and every store deadline, follow this clock.
+    and every store deadline, follow this clock. It starts at the real time (whole
+    seconds) unless given ``start``: a store that also expires keys by its own clock
+    (Redis) would drop at once every session whose deadline the fake clock put in the
+    past.
     """
 
     def __init__(self, start: datetime | None = None) -> None:
-        self.current = start or datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+        self.current = start or datetime.now(UTC).replace(microsecond=0)
         if self.current.tzinfo is None:
             raise ValueError("FakeClock needs an aware datetime")
 

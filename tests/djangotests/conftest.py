@@ -141,8 +141,9 @@ class Engines:
         if name == "db":
             return {"SESSION_ENGINE": DB_ENGINE}
         unique = f"sessionary_django_{uuid.uuid4().hex[:12]}"
-        self.cleanups.append((name, unique))
-        return {"SESSION_ENGINE": OURS, "SESSIONARY_STORE": _store_url(name, self.tmp_path, unique)}
+        url = _store_url(name, self.tmp_path, unique)  # skips when the store's server is absent
+        self.cleanups.append((name, unique))  # only then is there anything to remove
+        return {"SESSION_ENGINE": OURS, "SESSIONARY_STORE": url}
 
     @contextlib.contextmanager
     def activate(self, name: str, **extra: Any) -> Iterator[None]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -315,3 +316,28 @@ def test_save_every_request_writes_activity_once_per_throttle_window(
         ops(["mutate", "cart", 2])  # changed in place, not marked modified: saved all the same
         assert calls[-1] == "write"
         assert ops(["get", "cart"]) == [["ok", [1, 2]]]
+
+
+# Django's deployment checks for SESSION_COOKIE_SECURE (sessions app, middleware, both).
+COOKIE_NOT_SECURE = {"security.W010", "security.W011", "security.W012"}
+
+
+def test_the_cookie_follows_djangos_secure_setting_and_check_deploy_says_so(ours: None) -> None:
+    """The engine writes no cookie of its own: Django's SESSION_COOKIE_SECURE (off by
+    default) decides, and ``manage.py check --deploy`` warns about it, as the docs say."""
+    from django.core import checks
+
+    user = make_user()
+    with override_settings(SESSION_COOKIE_SECURE=False):
+        cookie = signed_in(user).cookies[settings.SESSION_COOKIE_NAME]
+        assert not cookie["secure"]
+        warnings = checks.run_checks(include_deployment_checks=True, tags=[checks.Tags.security])
+        assert COOKIE_NOT_SECURE & {warning.id for warning in warnings}
+    with override_settings(SESSION_COOKIE_SECURE=True):
+        assert signed_in(user, secure=True).cookies[settings.SESSION_COOKIE_NAME]["secure"]
+        warnings = checks.run_checks(include_deployment_checks=True, tags=[checks.Tags.security])
+        assert not COOKIE_NOT_SECURE & {warning.id for warning in warnings}
+    root = Path(__file__).resolve().parents[2]
+    for page in (root / "README.md", root / "docs" / "django.md"):
+        text = " ".join(page.read_text().split())
+        assert "SESSION_COOKIE_SECURE" in text and "check --deploy" in text, page.name

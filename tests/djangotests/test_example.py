@@ -80,15 +80,15 @@ def _csrf(client: httpx.Client, path: str) -> str:
 @pytest.mark.slow
 def test_tutorial_flow_on_runserver(served: str) -> None:
     with httpx.Client(base_url=served) as browser:
-        response = browser.get("/set/")
+        response = browser.get("/set-short-session")
         assert response.text == "Session set for 10 seconds"
         cookie = response.headers["set-cookie"]
         assert "Max-Age=10" in cookie and "HttpOnly" in cookie and "SameSite=Lax" in cookie
-        assert browser.get("/check/").text == "User in session: Alice"
+        assert browser.get("/check-session").text == "User in session: Alice"
         with httpx.Client(base_url=served) as stranger:
-            assert stranger.get("/check/").text == "User in session: No session"
+            assert stranger.get("/check-session").text == "User in session: No session"
         time.sleep(10.5)  # the tutorial's point: ten seconds later, the session is gone
-        assert browser.get("/check/").text == "User in session: No session"
+        assert browser.get("/check-session").text == "User in session: No session"
 
     with httpx.Client(base_url=served) as browser:
         token = _csrf(browser, "/login/")

@@ -106,3 +106,25 @@ def test_tutorial_flow_over_http(server: str) -> None:
     assert (
         visitor.send("GET", "/check-session", token=signed_in).text.strip() == "User in session: No session"
     )
+
+
+def test_every_example_is_in_the_examples_table() -> None:
+    """Each folder of examples/ has its row, with the command that runs it."""
+    table = (EXAMPLES / "README.md").read_text()
+    folders = sorted(
+        path.name for path in EXAMPLES.iterdir() if path.is_dir() and not path.name.startswith("_")
+    )
+    assert "django" in folders
+    for folder in folders:
+        assert f"examples/{folder}/" in table, f"examples/{folder} is missing from examples/README.md"
+    readme = (EXAMPLES.parent / "README.md").read_text()
+    assert "examples/django/run" in readme
+
+
+def test_the_django_example_answers_the_same_tutorial_urls() -> None:
+    """/set-short-session and /check-session, as every other example and the demo."""
+    urls = (EXAMPLES / "django" / "tutorial" / "urls.py").read_text()
+    for app in sorted(EXAMPLES.glob("*/app.py")):
+        source = app.read_text()
+        assert "/set-short-session" in source and "/check-session" in source, app.parent.name
+    assert 'path("set-short-session"' in urls and 'path("check-session"' in urls

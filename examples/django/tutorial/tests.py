@@ -17,17 +17,17 @@ class TutorialFlow(TestCase):
         return mock.patch.object(timezone, "now", return_value=moment)
 
     def test_short_session(self) -> None:
-        response = self.client.get("/set/")
+        response = self.client.get("/set-short-session")
         assert response.content == b"Session set for 10 seconds"
         assert response.cookies["sessionid"]["max-age"] == 10
-        assert self.client.get("/check/").content == b"User in session: Alice"
+        assert self.client.get("/check-session").content == b"User in session: Alice"
         with self.later(9):
-            assert self.client.get("/check/").content == b"User in session: Alice"
+            assert self.client.get("/check-session").content == b"User in session: Alice"
         with self.later(11):
-            assert self.client.get("/check/").content == b"User in session: No session"
+            assert self.client.get("/check-session").content == b"User in session: No session"
 
     def test_no_session(self) -> None:
-        assert self.client.get("/check/").content == b"User in session: No session"
+        assert self.client.get("/check-session").content == b"User in session: No session"
 
     def test_login_for_five_minutes_then_logout(self) -> None:
         self.assertContains(self.client.get("/"), "Sign in")

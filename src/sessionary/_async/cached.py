@@ -359,12 +359,15 @@ class AsyncCachedBackend(AsyncBackend):
         await self._forget(user_key(user_id))
         return deleted
 
-    async def migrate(self) -> None:
-        """Create the tables of either store, if it has any (``sessionary migrate``)."""
+    async def migrate(self) -> str:
+        """Create the tables of either store, if it has any (``sessionary migrate``); what
+        each did, or that neither needs a schema."""
+        done = []
         for backend in (self.database, self.cache):
             migrate = getattr(backend, "migrate", None)
             if migrate is not None:
-                await migrate()
+                done.append(f"{backend.name}: {await migrate()}")
+        return "; ".join(done) or "nothing to migrate (neither store needs a schema)"
 
     async def aclose(self) -> None:
         try:

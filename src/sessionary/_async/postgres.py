@@ -31,7 +31,7 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 from ..errors import SessionValueError, StoreCorrupted, StoreUnavailable
 from ..serializer import encode_value
 from ..stores.base import Change, Counts, Meta, Record, Rotation, Summary, Swap
-from ..stores.postgres import PostgresSettings
+from ..stores.postgres import UPGRADE_DATA_TO_JSON, PostgresSettings
 from .backend import AsyncBackend
 
 # A record counts only if it is live: its deadline ahead and, if its user was revoked
@@ -48,9 +48,30 @@ WHERE a.key = %(key)s AND a.expires_at > %(now)s
   AND NOT EXISTS (SELECT 1 FROM {users} AS u WHERE u.user_id = s.user_id AND s.issued_at < u.valid_after)
 """
 
+
+def _merged(base: str, removed: str, changes: str) -> str:
+    """SQL for the JSON object ``base`` without the keys ``removed`` (a text[]), then with
+    ``changes`` (a JSON object) set, as a Python dict update would: a changed key keeps
+    its place, a new one goes last. The data column is ``json``, which keeps the text as
+    written (jsonb would sort the keys and rewrite numbers), and so does this merge:
+    json_each hands out each value's text, json_object_agg puts it back unchanged.
+    Braces come out doubled, for the ``str.format`` that names the tables."""
+    kept = f"b.key <> ALL ({removed})"
+    return f"""(SELECT coalesce(json_object_agg(m.k, m.v ORDER BY m.g, m.o), '{{{{}}}}'::json) FROM (
+        SELECT b.key AS k, coalesce(c.value, b.value) AS v, 0 AS g, b.o AS o
+        FROM json_each({base}) WITH ORDINALITY AS b(key, value, o)
+        LEFT JOIN json_each({changes}) AS c ON c.key = b.key
+        WHERE {kept}
+      UNION ALL
+        SELECT c.key, c.value, 1, c.o
+        FROM json_each({changes}) WITH ORDINALITY AS c(key, value, o)
+        WHERE NOT EXISTS (SELECT 1 FROM json_each({base}) AS b WHERE b.key = c.key AND {kept})
+    ) AS m)"""
+
+
 _CREATE = """
 INSERT INTO {sessions} AS t (key, data, meta, user_id, issued_at, expires_at, alias_of)
-VALUES (%(key)s, %(data)s::jsonb, %(meta)s::jsonb, %(user_id)s, %(issued_at)s, %(expires_at)s, NULL)
+VALUES (%(key)s, %(data)s::json, %(meta)s::jsonb, %(user_id)s, %(issued_at)s, %(expires_at)s, NULL)
 ON CONFLICT (key) DO UPDATE SET
     data = excluded.data, meta = excluded.meta, user_id = excluded.user_id,
     issued_at = excluded.issued_at, expires_at = excluded.expires_at, alias_of = NULL
@@ -72,8 +93,8 @@ WHERE a.key = %%(key)s AND s.key = coalesce(a.alias_of, a.key)
   AND NOT EXISTS (SELECT 1 FROM {users} AS u WHERE u.user_id = a.user_id AND a.issued_at < u.valid_after)
   AND NOT EXISTS (SELECT 1 FROM {users} AS u WHERE u.user_id = s.user_id AND s.issued_at < u.valid_after)
 """
-_WRITE_MERGE = _WRITE % "(s.data - %(removed)s::text[]) || %(set)s::jsonb"
-_WRITE_CLEARED = _WRITE % "%(set)s::jsonb"
+_WRITE_MERGE = _WRITE % _merged("s.data", "%(removed)s::text[]", "%(set)s::json")
+_WRITE_CLEARED = _WRITE % "%(set)s::json"
 
 _TOUCH = """
 UPDATE {sessions} AS s
@@ -97,15 +118,17 @@ WITH target AS (
       AND NOT EXISTS (SELECT 1 FROM {users} AS u WHERE u.user_id = s.user_id AND s.issued_at < u.valid_after)
 ), swapped AS (
     UPDATE {sessions} AS s
-    SET data = CASE WHEN %(value)s::jsonb IS NULL THEN s.data - %(name)s::text
-                    ELSE s.data || jsonb_build_object(%(name)s::text, %(value)s::jsonb) END
+    SET data = CASE WHEN %(value)s::json IS NULL THEN {removed}
+                    ELSE {replaced} END
     FROM target
     WHERE s.key = target.key AND s.expires_at > %(now)s
-      AND (s.data -> %(name)s::text) IS NOT DISTINCT FROM %(expected)s::jsonb
+      AND (s.data::jsonb -> %(name)s::text) IS NOT DISTINCT FROM %(expected)s::jsonb
     RETURNING 1
 )
 SELECT EXISTS (SELECT 1 FROM target), EXISTS (SELECT 1 FROM swapped)
-"""
+""".replace("{removed}", _merged("s.data", "ARRAY[%(name)s::text]", "'{{}}'::json")).replace(
+    "{replaced}", _merged("s.data", "'{{}}'::text[]", "json_build_object(%(name)s::text, %(value)s::json)")
+)
 
 # One statement, so one transaction: the old row is locked, the new one inserted only if
 # the old was live (with the old row's data as it is now, this request's changes applied),
@@ -131,11 +154,11 @@ WITH old AS (
 )
 SELECT EXISTS (SELECT 1 FROM old), EXISTS (SELECT 1 FROM created)
 """
-_MERGED = "(old.data - %(removed)s::text[]) || %(data)s::jsonb"
-_REPLACED = "%(data)s::jsonb"
+_MERGED = _merged("old.data", "%(removed)s::text[]", "%(data)s::json")
+_REPLACED = "%(data)s::json"
 _DROP = "DELETE FROM {sessions} WHERE key = %(old)s AND EXISTS (SELECT 1 FROM created)"
 _ALIAS = (
-    "UPDATE {sessions} SET data = jsonb_build_object(), alias_of = %(key)s,"
+    "UPDATE {sessions} SET data = '{{}}'::json, alias_of = %(key)s,"
     " expires_at = least(expires_at, %(grace_until)s::float8)"
     " WHERE key = %(old)s AND EXISTS (SELECT 1 FROM created)"
 )
@@ -504,20 +527,35 @@ class AsyncPostgresBackend(AsyncBackend):
 
     # --- schema ----------------------------------------------------------------------
 
-    async def migrate(self) -> None:
-        """Create the tables and indexes that are missing (idempotent).
+    async def migrate(self) -> str:
+        """Create the tables and indexes that are missing, and bring an older table up to
+        date (idempotent); says which it did, for ``sessionary migrate`` to print.
 
         Runs in one transaction under an advisory lock, so two deployments migrating at
         once do not trip over each other.
         """
-        schema = self.settings.tables.schema_sql()
+        tables = self.settings.tables
+        schema = tables.schema_sql()
         lock = int.from_bytes(
             hashlib.sha256(b"sessionary:" + schema.encode()).digest()[:8], "big", signed=True
         )
         async with self.connection() as conn, conn.transaction():
             await conn.execute("SET LOCAL statement_timeout = 0")
             await conn.execute("SELECT pg_advisory_xact_lock(%s)", (lock,))
+            cursor = await conn.execute("SELECT to_regclass(%s) IS NOT NULL", (tables.sessions,))
+            found = await cursor.fetchone()
             await conn.execute(schema)
+            if not (found and found[0]):
+                return f"created the tables {tables.sessions} and {tables.users}"
+            cursor = await conn.execute(_DATA_TYPE, (tables.sessions,))
+            column = await cursor.fetchone()
+            if column is not None and column[0] == "jsonb":
+                await conn.execute(UPGRADE_DATA_TO_JSON.format(sessions=tables.sessions))
+                return (
+                    f"upgraded {tables.sessions}: its data column is now json, which keeps "
+                    "each session as written (jsonb sorted the keys)"
+                )
+        return f"found the tables {tables.sessions} and {tables.users} up to date"
 
     async def aclose(self) -> None:
         with self._lock:
@@ -526,6 +564,12 @@ class AsyncPostgresBackend(AsyncBackend):
         if pool is not None and loop is asyncio.get_running_loop():
             await pool.close()  # a pool of an ended loop cannot be closed, only dropped
 
+
+# The type of a sessions table's data column: jsonb before sessionary kept data as written.
+_DATA_TYPE = (
+    "SELECT format_type(atttypid, atttypmod) FROM pg_attribute"
+    " WHERE attrelid = to_regclass(%s) AND attname = 'data' AND NOT attisdropped"
+)
 
 _TEMPLATES = (
     _LOAD,

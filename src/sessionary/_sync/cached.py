@@ -360,12 +360,15 @@ class CachedBackend(Backend):
         self._forget(user_key(user_id))
         return deleted
 
-    def migrate(self) -> None:
-        """Create the tables of either store, if it has any (``sessionary migrate``)."""
+    def migrate(self) -> str:
+        """Create the tables of either store, if it has any (``sessionary migrate``); what
+        each did, or that neither needs a schema."""
+        done = []
         for backend in (self.database, self.cache):
             migrate = getattr(backend, "migrate", None)
             if migrate is not None:
-                migrate()
+                done.append(f"{backend.name}: {migrate()}")
+        return "; ".join(done) or "nothing to migrate (neither store needs a schema)"
 
     def close(self) -> None:
         try:

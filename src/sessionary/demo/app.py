@@ -98,6 +98,28 @@ def deadline_rule(session: Session, config: Config, deadline: float, now: float)
     return f"Django's expiry: {pages.duration(age)} after the last save; reading does not move it.", age
 
 
+# Hosts browsers treat as a secure context over plain HTTP: a Secure cookie is kept there.
+LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "[::1]")
+
+
+def cookie_warning(request: Request, config: Config) -> str | None:
+    """Why a browser drops this page's cookie, if it does: a Secure cookie (the default)
+    sent over plain HTTP to an address other than localhost is never stored."""
+    host = (request.headers.get("host") or "").lower()
+    hostname = host.rsplit(":", 1)[0] if not host.endswith("]") else host
+    if not config.cookie_secure or request.url.scheme != "http":
+        return None
+    if hostname in LOOPBACK_HOSTS or hostname.endswith(".localhost"):
+        return None
+    return (
+        f"This page came over plain http from {host or 'this address'}, and the cookie is Secure, so "
+        "every request starts a new session and signing in cannot last. Serve the demo behind "
+        "https, open it as http://localhost or http://127.0.0.1 on the machine it runs on, or, "
+        "for local testing only, start it with `sessionary demo --insecure-cookie` (the cookie "
+        "then lacks Secure)."
+    )
+
+
 async def view_of(request: Request) -> pages.SessionView:
     """Everything the page frame shows about the session, read through the public API."""
     session = session_of(request)
@@ -109,12 +131,16 @@ async def view_of(request: Request) -> pages.SessionView:
         httponly=config.cookie_httponly,
         samesite=config.cookie_samesite,
     )
+    warning = cookie_warning(request, config)
     if session.session_key is not None:
         await session.aload()
     deadline: datetime | None = session.server_deadline()
     if session.is_empty() or deadline is None:
         return pages.SessionView(
-            cookie, idle_timeout=config.idle_timeout, absolute_timeout=config.absolute_timeout
+            cookie,
+            idle_timeout=config.idle_timeout,
+            absolute_timeout=config.absolute_timeout,
+            cookie_warning=warning,
         )
     now = manager.now()
     browser_close = session.get_expire_at_browser_close()
@@ -133,6 +159,7 @@ async def view_of(request: Request) -> pages.SessionView:
         window=window,
         idle_timeout=config.idle_timeout,
         absolute_timeout=config.absolute_timeout,
+        cookie_warning=warning,
     )
 
 
@@ -322,15 +349,20 @@ def create_app(
     config: Config | None = None,
     clock: Clock | None = None,
     host_prefix: bool = False,
+    insecure_cookie: bool = False,
     dbsc: bool = False,
 ) -> Starlette:
     """The demo as an ASGI app (``uvicorn 'sessionary.demo:create_app' --factory`` works too).
 
     ``host_prefix=True`` names the cookie ``__Host-sessionid`` (Secure, Path=/, no Domain,
-    enforced by the browser). ``dbsc=True`` mounts Device Bound Session Credentials: a
-    browser that supports them binds the signed-in session to a key it keeps.
+    enforced by the browser). ``insecure_cookie=True`` drops ``Secure``, so that a browser
+    keeps the cookie over plain HTTP from another machine (local testing only).
+    ``dbsc=True`` mounts Device Bound Session Credentials: a browser that supports
+    them binds the signed-in session to a key it keeps.
     """
     settings = config or demo_config()
+    if insecure_cookie:
+        settings = settings.with_changes(cookie_secure=False)
     if host_prefix:
         settings = settings.with_changes(cookie_host_prefix=True)
     if isinstance(store, str) and store.startswith("cookie:") and not settings.secret_keys:

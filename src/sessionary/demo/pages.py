@@ -212,6 +212,8 @@ class SessionView:
     """The length of that rule's window in seconds (for the meter)."""
     idle_timeout: int | None = None
     absolute_timeout: int | None = None
+    cookie_warning: str | None = None
+    """Why the browser will not keep the cookie (a Secure cookie over plain HTTP), and the fix."""
 
 
 def duration(seconds: int | float) -> str:
@@ -309,13 +311,22 @@ def layout(title: str, body: str, view: SessionView, *, happened: str, current: 
 <body><header class="top"><div class="bar"><a class="brand" href="/">{LOGO}sessionary <small>demo</small></a>
 <nav class="tabs" aria-label="Pages">{tabs}</nav><div class="account">{account}</div></div></header>
 <main>
-<div class="col"><section class="card happened" role="status" aria-label="What just happened"><span class="icon" aria-hidden="true">i</span>
+<div class="col">{cookie_warning(view)}<section class="card happened" role="status" aria-label="What just happened"><span class="icon" aria-hidden="true">i</span>
 <p><b>Just now</b><span id="happened">{escape(happened)}</span></p></section>
 <section class="card page">{body}</section></div>
 <div class="col">{clock(view)}
 {details(view)}</div>
 <footer>Server-side sessions with Django's expiry rules. The cookie holds a random 256-bit token; the store keeps only its SHA-256.</footer>
 </main><script>{COUNTDOWN}</script></body></html>"""
+
+
+def cookie_warning(view: SessionView) -> str:
+    if view.cookie_warning is None:
+        return ""
+    return (
+        '<section class="card error" id="cookie-warning" role="alert"><b>Your browser will not keep the '
+        f"session cookie.</b> {escape(view.cookie_warning)}</section>"
+    )
 
 
 def clock(view: SessionView) -> str:

@@ -39,7 +39,7 @@ from . import Store, option, redact
 SCHEMA = """\
 CREATE TABLE IF NOT EXISTS {sessions} (
     key        BYTEA PRIMARY KEY,          -- SHA-256 of the token, never the token
-    data       JSONB NOT NULL,             -- the session's keys, one JSON object
+    data       JSON NOT NULL,              -- the session's keys, one JSON object, kept as written
     meta       JSONB NOT NULL,             -- sessionary's metadata (times, user, client)
     user_id    TEXT,                       -- the per-user index
     issued_at  DOUBLE PRECISION NOT NULL,  -- when the current token was issued (epoch seconds)
@@ -55,6 +55,11 @@ CREATE TABLE IF NOT EXISTS {users} (
 """
 """The tables and indexes, with ``{sessions}``, ``{users}`` and index names to fill in
 (:func:`schema_sql` does). Every statement is idempotent."""
+
+UPGRADE_DATA_TO_JSON = "ALTER TABLE {sessions} ALTER COLUMN data TYPE json USING data::text::json"
+"""What ``sessionary migrate`` runs on a sessions table made before data was ``json``
+(it was ``jsonb``, which sorts keys and rewrites numbers). It rewrites the table under an
+exclusive lock: sessions stored so far keep their (sorted) order, later saves keep theirs."""
 
 DEFAULT_TABLE = "sessionary"
 
@@ -217,4 +222,4 @@ def open_postgres(url: str, *, config: object = None) -> Store:
     return Store(PostgresBackend(settings), AsyncPostgresBackend(settings))
 
 
-__all__ = ["SCHEMA", "PostgresSettings", "Tables", "open_postgres", "schema_sql"]
+__all__ = ["SCHEMA", "UPGRADE_DATA_TO_JSON", "PostgresSettings", "Tables", "open_postgres", "schema_sql"]

@@ -19,13 +19,14 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import sqlite3
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, quote, urlsplit
 
 from .._sync.backend import Backend
 from ..errors import ConfigError, StoreCorrupted, StoreUnavailable
@@ -51,6 +52,9 @@ CREATE TABLE IF NOT EXISTS sessionary_users (
     valid_after REAL NOT NULL     -- sessions issued before this instant are refused
 ) WITHOUT ROWID;
 """
+
+# sqlite3's error for a TEXT value that is not UTF-8 (it goes on to quote the value).
+_UNDECODABLE = re.compile(r"Could not decode to UTF-8 column '([^']*)'")
 
 # One statement reads a session, enforcing its deadline and the user's valid_after.
 _LOAD = """
@@ -85,14 +89,19 @@ class SQLiteBackend(Backend):
         connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
         if connection is not None and self._local.pid == os.getpid():
             return connection
+        read_only = self._read_only_uri()
         try:
             connection = sqlite3.connect(
-                self.path, isolation_level=None, timeout=self._busy_timeout / 1000, check_same_thread=False
+                read_only or self.path,
+                isolation_level=None,
+                timeout=self._busy_timeout / 1000,
+                check_same_thread=False,
+                uri=read_only is not None,
             )
             connection.execute(f"PRAGMA busy_timeout={int(self._busy_timeout)}")
             connection.execute(f"PRAGMA synchronous={self._synchronous}")
             with self._setup_lock:
-                if not self._schema_ready:
+                if not self._schema_ready and not read_only:
                     self._enter_wal(connection)
                     connection.executescript(SCHEMA)
                     self._schema_ready = True
@@ -103,6 +112,23 @@ class SQLiteBackend(Backend):
         with self._lock:
             self._connections.append(connection)
         return connection
+
+    def _read_only_uri(self) -> str | None:
+        """How to open a file this process may read but not write (None: read-write).
+
+        Read-only (no schema, no WAL switch): reads work, writes fail as the store's error.
+        Opened read-write, even a read fails ("attempt to write a readonly database"). A
+        read-only connection still needs the WAL index (``-shm``); when there is none and
+        the folder cannot hold one, no writer has the file open, and it is read as
+        immutable."""
+        try:
+            if not self.path.is_file() or os.access(self.path, os.W_OK):
+                return None
+            index = self.path.with_name(self.path.name + "-shm")
+            immutable = not index.exists() and not os.access(self.path.parent, os.W_OK)
+        except OSError:  # a folder on the way we may not enter: let connecting report it
+            return None
+        return f"file:{quote(str(self.path))}?mode=ro" + ("&immutable=1" if immutable else "")
 
     def _enter_wal(self, connection: sqlite3.Connection) -> None:
         """Switch the file to WAL mode (it stays so), waiting out other processes doing the same.
@@ -123,6 +149,11 @@ class SQLiteBackend(Backend):
                 time.sleep(0.01)
 
     def _error(self, exc: sqlite3.Error) -> StoreUnavailable | StoreCorrupted:
+        undecodable = _UNDECODABLE.match(str(exc))
+        if undecodable:
+            # sqlite3 quotes the column's text in its message: never let session data
+            # reach a log, only which column is not UTF-8.
+            return StoreCorrupted(self.name, f"column {undecodable.group(1)!r} holds text that is not UTF-8")
         if isinstance(exc, sqlite3.DatabaseError) and not isinstance(exc, sqlite3.OperationalError):
             return StoreCorrupted(self.name, str(exc))
         return StoreUnavailable(self.name, str(exc))
@@ -143,6 +174,18 @@ class SQLiteBackend(Backend):
         cursor = self._execute(sql, parameters)
         try:
             return cursor.fetchone()
+        except sqlite3.Error as exc:  # a row's text is decoded here, not in execute()
+            raise self._error(exc) from None
+        finally:
+            cursor.close()
+
+    def _all(self, sql: str, parameters: tuple[Any, ...] = ()) -> list[Any]:
+        """Every row of a query, decoding errors reported as the store's (as ``_one``)."""
+        cursor = self._execute(sql, parameters)
+        try:
+            return cursor.fetchall()
+        except sqlite3.Error as exc:
+            raise self._error(exc) from None
         finally:
             cursor.close()
 
@@ -343,7 +386,7 @@ class SQLiteBackend(Backend):
 
     def user_sessions(self, user_id: str, now: float) -> list[Summary]:
         self._execute("DELETE FROM sessionary_sessions WHERE user_id = ? AND expires_at <= ?", (user_id, now))
-        rows = self._execute(
+        rows = self._all(
             """
             SELECT s.key, s.meta, s.expires_at
             FROM sessionary_sessions AS s
@@ -352,7 +395,7 @@ class SQLiteBackend(Backend):
               AND (u.valid_after IS NULL OR s.issued_at >= u.valid_after)
             """,
             (user_id, now),
-        ).fetchall()
+        )
         return [
             Summary(key, Meta.from_json(meta, store=self.name), expires_at) for key, meta, expires_at in rows
         ]
