@@ -35,4 +35,4 @@ def drop_tables(prefix: str, url: str = POSTGRES_URL) -> None:
         return
 
     with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute(f'DROP TABLE IF EXISTS "{prefix}_sessions", "{prefix}_users"')
+        conn.execute(f'DROP TABLE IF EXISTS "{prefix}_sessions", "{prefix}_users", "{prefix}_leases"')

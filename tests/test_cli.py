@@ -7,6 +7,7 @@ command itself always uses the real clock).
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -17,7 +18,9 @@ from pathlib import Path
 
 import pytest
 
+from services import demo_command, free_port
 from sessionary import SessionManager
+from sessionary.auth import login
 from sessionary.testing import FakeClock
 
 COMMAND = Path(sys.executable).with_name("sessionary")
@@ -63,7 +66,7 @@ def populated(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, list[str]]
 def stats(url: str) -> tuple[int, int]:
     result = run("stats", "--store", url)
     assert result.returncode == 0, result.stderr
-    match = re.fullmatch(rf"store:   {re.escape(url)}\nlive:    (\d+)\nexpired: (\d+)\n", result.stdout)
+    match = re.match(rf"store:   {re.escape(url)}\nlive:    (\d+)\nexpired: (\d+)\n", result.stdout)
     assert match, result.stdout
     return int(match[1]), int(match[2])
 
@@ -139,6 +142,7 @@ def test_store_from_the_environment(tmp_path: Path) -> None:
         (["clear-expired", "--batch-size", "many"], 2, "invalid int value: 'many'"),
         (["vacuum"], 2, "invalid choice: 'vacuum'"),
         ([], 2, "the following arguments are required: COMMAND"),
+        (["stats", "--top", "-1", "--store", "memory://"], 2, "--top must be 0 or more"),
     ],
 )
 def test_errors_are_one_clear_line_and_a_status(arguments: list[str], status: int, message: str) -> None:
@@ -236,3 +240,106 @@ def test_corrupt_file_is_reported_not_crashed_on(tmp_path: Path) -> None:
     result = run("stats", "--store", f"sqlite:///{db}")
     assert result.returncode == 1
     assert result.stderr == f"sessionary: session store sqlite:///{db} failed: file is not a database\n"
+
+
+def test_version() -> None:
+    from sessionary.cli import version
+
+    result = run("--version")
+    assert (result.returncode, result.stdout) == (0, f"sessionary {version()}\n")
+    assert re.fullmatch(r"\d+\.\d+\.\d+.*", version())
+    assert json.loads(run("--version", "--json").stdout) == {"version": version()}
+
+
+def signed_in(url: str, users: dict[str, int], anonymous: int) -> None:
+    manager = SessionManager(url, cleanup_interval=None)
+    try:
+        for user, count in users.items():
+            for _ in range(count):
+                session = manager.open(None)
+                login(session, user)
+                manager.close_session(session, 200)
+        fill(manager, anonymous, "anonymous")
+    finally:
+        manager.close()
+
+
+def test_stats_counts_users_and_checks_health(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/users.db"
+    signed_in(url, {"alice": 3, "bob": 1, "carol": 2}, anonymous=4)
+    result = run("stats", "--store", url, "--top", "2")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[:4] == [
+        f"store:   {url}",
+        "live:    10",
+        "expired: 0",
+        "users:   3 signed in, holding 6 sessions (4 anonymous)",
+    ]
+    assert lines[4:7] == ["top users by live sessions:", "  alice  3", "  carol  2"]
+    assert re.fullmatch(r"health:  ok \(a lookup took \d+\.\d ms\)", lines[7])
+
+    report = json.loads(run("stats", "--store", url, "--json", "--top", "2").stdout)
+    assert report["health"]["ok"] is True and report["health"]["seconds"] >= 0
+    assert {k: report[k] for k in ("store", "live", "expired")} == {"store": url, "live": 10, "expired": 0}
+    assert report["users"] == {
+        "users": 3,
+        "sessions": 6,
+        "anonymous": 4,
+        "top": [{"user": "alice", "sessions": 3}, {"user": "carol", "sessions": 2}],
+    }
+
+
+def test_every_command_speaks_json(tmp_path: Path, populated: tuple[str, list[str]]) -> None:
+    url = f"sqlite:///{tmp_path}/json.db"
+    signed_in(url, {"dave": 2}, anonymous=0)
+    migrated = json.loads(run("--json", "migrate", "--store", "memory://").stdout)
+    assert migrated == {"store": "memory://", "migrated": False}
+
+    listed = json.loads(run("sessions", "--store", url, "--user", "dave", "--json").stdout)
+    assert listed["user"] == "dave" and len(listed["sessions"]) == 2
+    first = listed["sessions"][0]
+    assert set(first) == {
+        "handle",
+        "created_at",
+        "last_seen",
+        "expires_at",
+        "signed_in_at",
+        "ip",
+        "user_agent",
+        "current",
+    }
+    datetime.fromisoformat(first["expires_at"])
+
+    one = run("revoke", "--store", url, "--user", "dave", "--session", first["handle"], "--json")
+    assert json.loads(one.stdout) == {"store": url, "user": "dave", "revoked": 1, "session": first["handle"]}
+    missing = run("revoke", "--store", url, "--user", "dave", "--session", first["handle"], "--json")
+    assert missing.returncode == 1 and missing.stdout == ""
+    assert json.loads(missing.stderr)["error"] == f"user dave has no live session {first['handle']}"
+    everything = json.loads(run("revoke", "--store", url, "--user", "dave", "--all", "--json").stdout)
+    assert everything == {"store": url, "user": "dave", "revoked": 1, "all": True}
+
+    cleared = run("clear-expired", "--store", url, "--json")
+    assert cleared.stderr == "", "no progress display in JSON"
+    value = json.loads(cleared.stdout)
+    assert (value["store"], value["deleted"]) == (url, 0) and value["seconds"] >= 0
+
+    missing = run("stats", "--store", "sqlite:////nonexistent-dir/x/s.db", "--json")
+    assert missing.returncode == 1 and missing.stdout == ""
+    assert "no such file '/nonexistent-dir/x/s.db'" in json.loads(missing.stderr)["error"]
+    down = f"redis://127.0.0.1:{free_port()}/0?socket_connect_timeout=0.5"
+    broken = run("stats", "--store", down, "--json")
+    assert broken.returncode == 1 and broken.stdout == ""
+    failure = json.loads(broken.stderr)
+    assert f"session store {down} failed" in failure["error"]
+    assert failure["health"]["ok"] is False and failure["store"] == down
+
+
+def test_demo_announces_itself_in_json(tmp_path: Path) -> None:
+    with demo_command("--json", "--store", f"sqlite:///{tmp_path}/demo.db", cwd=tmp_path) as demo:
+        pass
+    first = demo.output.splitlines()[0]
+    assert json.loads(first) == {
+        "url": demo.base + "/",
+        "store": f"sqlite:///{tmp_path}/demo.db",
+    }

@@ -90,7 +90,7 @@ def test_migrate_creates_tables_and_indexes_and_is_idempotent(prefix: str) -> No
     tables = {
         name for (name,) in catalog("SELECT tablename FROM pg_tables WHERE tablename LIKE %s", prefix + "%")
     }
-    assert tables == {f"{prefix}_sessions", f"{prefix}_users"}
+    assert tables == {f"{prefix}_sessions", f"{prefix}_users", f"{prefix}_leases"}
     indexes = dict(
         catalog("SELECT indexname, indexdef FROM pg_indexes WHERE tablename = %s", f"{prefix}_sessions")
     )

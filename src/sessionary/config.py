@@ -97,6 +97,18 @@ class Config:
     max_session_bytes: int | None = 4 * 1024 * 1024
     """Refuse to store a session whose keys and values take more than this many bytes of
     JSON in all (checked before anything is written): one session cannot hurt the store."""
+    cleanup_interval: int | None = 60 * 60
+    """Seconds between background cleanups of expired records, for the stores that keep
+    them (SQLite, PostgreSQL); one process of many runs each, under a store-side lease.
+    None turns it off (for a store cleaned by ``sessionary clear-expired`` from cron)."""
+    cleanup_batch_size: int = 1000
+    """Rows each statement of the background cleanup deletes."""
+    telemetry: bool = False
+    """Metrics and traces through the OpenTelemetry API and the app's global providers
+    (needs ``sessionary[telemetry]``; :func:`sessionary.telemetry.instrument` takes others)."""
+    telemetry_user_ids: bool = False
+    """Put the user id on store spans (``enduser.id``); never on metrics. Off: no
+    attribute ever names a user."""
     accept_django_keys: bool = False
     """Also accept Django's 32-character keys, for sessions imported from Django."""
     secret_keys: tuple[str, ...] = ()
@@ -210,6 +222,9 @@ class Config:
         for limit in ("max_value_bytes", "max_session_bytes"):
             if getattr(self, limit) is not None:
                 _positive_int(limit, getattr(self, limit))
+        if self.cleanup_interval is not None:
+            _positive_int("cleanup_interval", self.cleanup_interval)
+        _positive_int("cleanup_batch_size", self.cleanup_batch_size)
         if self.takeover is not None and not isinstance(self.takeover, Source):
             raise ConfigError(
                 "takeover",
@@ -230,6 +245,8 @@ _FLAGS = (
     "accept_django_keys",
     "detect_token_reuse",
     "reuse_ends_user_sessions",
+    "telemetry",
+    "telemetry_user_ids",
 )
 """Settings that must be real booleans: ``"False"`` read from an environment variable is truthy."""
 

@@ -14,6 +14,7 @@ from typing import Any
 from . import lifecycle
 from ._async import engine as async_engine
 from ._sync import engine as sync_engine
+from .cleanup_scheduler import CleanupScheduler, supports_cleanup
 from .clock import Clock, SystemClock
 from .config import Config
 from .devices import Device
@@ -56,6 +57,18 @@ class SessionManager:
             )
         self.clock: Clock = clock or SystemClock()
         self._on_event = on_event
+        self._event_observers: list[EventHook] = []
+        self.cleanup: CleanupScheduler | None = None
+        """The background cleanup, started by the first request of each process (None
+        when ``cleanup_interval`` is None or the store expires records itself)."""
+        if self.config.cleanup_interval is not None and supports_cleanup(self):
+            self.cleanup = CleanupScheduler(
+                self, interval=self.config.cleanup_interval, batch_size=self.config.cleanup_batch_size
+            )
+        if self.config.telemetry:
+            from .telemetry import instrument
+
+            instrument(self)
 
     def __repr__(self) -> str:
         return f"<SessionManager store={self.store.name}>"
@@ -75,6 +88,8 @@ class SessionManager:
     ) -> Session:
         """A lazy session for a request carrying ``cookie_header`` (no store call yet);
         ``session_class`` is a :class:`Session` subclass a framework adapter needs."""
+        if self.cleanup is not None:
+            self.cleanup.ensure_running()
         session = lifecycle.open_session(
             self,
             cookie_header,
@@ -132,12 +147,21 @@ class SessionManager:
         return await async_engine.stats(self)
 
     def close(self) -> None:
+        if self.cleanup is not None:
+            self.cleanup.stop()
         self.store.close()
 
     async def aclose(self) -> None:
+        if self.cleanup is not None:
+            self.cleanup.stop()
         await self.store.aclose()
 
     # --- events ----------------------------------------------------------------------
+
+    def observe_events(self, observer: EventHook) -> None:
+        """Call ``observer`` with every event too (telemetry counts them); one that raises
+        is logged, and the request goes on."""
+        self._event_observers.append(observer)
 
     def emit(
         self,
@@ -158,6 +182,11 @@ class SessionManager:
             new_session=None if not new_key else log_id(new_key, secret),
         )
         log_event(event)
+        for observer in self._event_observers:
+            try:
+                observer(event)
+            except Exception:
+                logger.exception("a session event observer failed on %s", event.kind)
         if self._on_event is not None:
             try:
                 self._on_event(event)

@@ -99,3 +99,23 @@ def dump_redis_cluster(store: Store) -> bytes:
         return dump_prefix(client, store.sync.prefix)  # type: ignore[attr-defined]
     finally:
         client.close()
+
+
+@factory("redis-declared-keys", native_ttl=True)
+@contextlib.contextmanager
+def redis_declared_keys_store(tmp_path: Path) -> Iterator[Store]:
+    """One server in the mode for services that require scripts to declare their keys."""
+    require_module("redis")
+    require_port("Redis", REDIS_HOST, REDIS_PORT)
+    prefix = unique_prefix()
+    store = open_store(f"{REDIS_URL}?prefix={prefix}&declared_keys=true")
+    try:
+        yield store
+    finally:
+        store.close()
+        client = redis.Redis.from_url(REDIS_URL)
+        delete_prefix(client, prefix)
+        client.close()
+
+
+dumper("redis-declared-keys")(dump_redis)

@@ -318,6 +318,17 @@ def test_save_every_request_writes_activity_once_per_throttle_window(
         assert ops(["get", "cart"]) == [["ok", [1, 2]]]
 
 
+def test_background_cleanup_is_off_unless_set(tmp_path: Path) -> None:
+    with override_settings(SESSIONARY_STORE=f"sqlite:///{tmp_path}/off.db"):
+        assert get_manager().cleanup is None, "Django's own default: clearsessions, scheduled by you"
+    with override_settings(SESSIONARY_STORE=f"sqlite:///{tmp_path}/on.db", SESSIONARY_CLEANUP_INTERVAL=600):
+        manager = get_manager()
+        assert manager.cleanup is not None and manager.cleanup.interval == 600
+        get_manager()  # as the engine does on each request: the process's thread starts
+        thread = manager.cleanup._thread
+        assert thread is not None and thread.is_alive()
+
+
 # Django's deployment checks for SESSION_COOKIE_SECURE (sessions app, middleware, both).
 COOKIE_NOT_SECURE = {"security.W010", "security.W011", "security.W012"}
 

@@ -11,6 +11,7 @@ old cookie refused. The new sessions live in every store this tree has.
 
 from __future__ import annotations
 
+import json
 import logging
 import secrets
 import subprocess
@@ -520,6 +521,26 @@ def test_import_reports_values_json_cannot_hold(store_url: str, old_prefix: str)
     assert "Moved 1 sessions" in result.stdout
     assert "key 'when' not carried in 1 sessions" in result.stdout
     assert result.stderr == ""
+
+
+def test_import_speaks_json(store_url: str, old_prefix: str) -> None:
+    flask_sign_in_many(flask_session_redis_app(old_prefix, signer=False), ["ann", "bob"])
+    arguments = ["import", "--from", "flask-session", "--store", store_url, "--json"]
+    arguments += ["--old-redis", REDIS_URL, "--key-prefix", old_prefix]
+    result = subprocess.run(
+        [str(COMMAND), *arguments], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == "", "no progress display in JSON"
+    report = json.loads(result.stdout)
+    assert {k: report[k] for k in ("moved", "already_moved", "unreadable", "odd_ids", "refused_keys")} == {
+        "moved": 2,
+        "already_moved": 0,
+        "unreadable": 0,
+        "odd_ids": 0,
+        "refused_keys": {},
+    }
+    assert report["source"] == "flask-session" and report["seconds"] >= 0
 
 
 # --- at most once, and failing closed -----------------------------------------------------

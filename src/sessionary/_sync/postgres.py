@@ -31,7 +31,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 
 from ..errors import SessionValueError, StoreCorrupted, StoreUnavailable
 from ..serializer import encode_value
-from ..stores.base import Change, Counts, Meta, Record, Rotation, Summary, Swap
+from ..stores.base import Change, Counts, Meta, Record, Rotation, Summary, Swap, UserCounts
 from ..stores.postgres import UPGRADE_DATA_TO_JSON, PostgresSettings
 from .backend import Backend
 
@@ -214,6 +214,14 @@ DELETE FROM {sessions} WHERE user_id = %(user_id)s AND key IS DISTINCT FROM %(ke
 _NUL = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
 
 Rows = list[tuple[Any, ...]]
+
+
+# Take a lease that is free, has ended or is already the holder's, in one statement.
+_LEASE = """
+INSERT INTO {leases} AS t (name, holder, until) VALUES (%(name)s, %(holder)s, %(until)s)
+ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, until = excluded.until
+WHERE t.until <= %(now)s OR t.holder = excluded.holder
+"""
 
 
 class PostgresBackend(Backend):
@@ -527,6 +535,29 @@ class PostgresBackend(Backend):
         return count
 
     # --- schema ----------------------------------------------------------------------
+
+    def user_counts(self, now: float, limit: int) -> UserCounts:
+        """Live sessions by user: how many users, their sessions, the ``limit`` busiest."""
+        sessions = self.settings.tables.sessions
+        live = f"FROM {sessions} WHERE user_id IS NOT NULL AND alias_of IS NULL AND expires_at > %(now)s"
+        with self.connection() as conn:
+            cursor = conn.execute(f"SELECT count(DISTINCT user_id), count(*) {live}", {"now": now})
+            users, total = (cursor.fetchall())[0]
+            cursor = conn.execute(
+                f"SELECT user_id, count(*) AS n {live} GROUP BY user_id ORDER BY n DESC, user_id LIMIT %(limit)s",
+                {"now": now, "limit": limit},
+            )
+            rows = cursor.fetchall()
+        return UserCounts(int(users), int(total), [(str(user), int(n)) for user, n in rows])
+
+    def lease(self, name: str, holder: str, until: float, now: float) -> bool:
+        """Take or extend the lease ``name`` until ``until``: True if ``holder`` has it now
+        (it was free, had ended, or was already its own). Its table comes with ``migrate``."""
+        query = _LEASE.format(leases=self.settings.tables.leases)
+        params = {"name": name, "holder": holder, "until": until, "now": now}
+        with self.connection() as conn:
+            cursor = conn.execute(query, params)
+            return cursor.rowcount == 1
 
     def migrate(self) -> str:
         """Create the tables and indexes that are missing, and bring an older table up to

@@ -10,6 +10,7 @@ never revives a deleted session (see ``stores/redis_scripts.py`` and docs/store-
 from __future__ import annotations
 
 import time
+import json
 import os
 import threading
 from collections.abc import Iterator, Callable
@@ -19,14 +20,15 @@ from redis import BlockingConnectionPool, Redis
 from redis.cluster import ClusterNode
 from redis.cluster import RedisCluster as RedisCluster
 from redis.retry import Retry
+from redis.sentinel import Sentinel, SentinelConnectionPool
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError
 
-from ..errors import StoreCorrupted
+from ..errors import StoreCorrupted, StoreUnavailable
 from ..serializer import same_value
 from ..stores import redis_scripts as lua
-from ..stores.base import Change, Counts, Record, Rotation, Summary, Swap
+from ..stores.base import Change, Counts, Record, Rotation, Summary, Swap, UserCounts
 from ..stores.redis_wire import Exchange, pack
 from .backend import Backend
 
@@ -35,6 +37,8 @@ if TYPE_CHECKING:
 
 Client = Redis | RedisCluster
 _node: Callable[[str, int], ClusterNode] = ClusterNode
+_sentinel: Callable[..., Any] = Sentinel
+_sentinel_pool: Callable[..., Any] = SentinelConnectionPool
 
 HOPS = 4
 """Calls a Redis Cluster operation may need (alias, user lookups) before it gives up."""
@@ -51,8 +55,10 @@ class RedisBackend(Backend):
         self.options = options
         self.name = options.name
         self.prefix = options.prefix
-        self.cluster = options.cluster
-        self._standalone = "0" if options.cluster else "1"
+        # With declared_keys a single server takes the cluster's path: each script touches
+        # only its KEYS, and the user's keys are reached in calls of their own.
+        self.cluster = options.cluster or options.declared_keys
+        self._standalone = "0" if self.cluster else "1"
         self._lock = threading.Lock()
         self._client: Client | None = None
         self._loop: object = None
@@ -82,6 +88,19 @@ class RedisBackend(Backend):
                 max_connections=options.max_connections,
                 **options.connection_kwargs,
             )
+        if options.sentinels:
+            # Each new connection asks the sentinels for the master; one to a master that
+            # was demoted fails (READONLY, or the socket) and is made again to the new one.
+            sentinel = _sentinel(list(options.sentinels), sentinel_kwargs=options.sentinel_kwargs)
+            sentinel_pool = _sentinel_pool(
+                options.service_name,
+                sentinel,
+                max_connections=options.max_connections,
+                retry=retry,
+                decode_responses=True,
+                **options.connection_kwargs,
+            )
+            return Redis.from_pool(sentinel_pool)
         pool = BlockingConnectionPool.from_url(
             options.url,
             max_connections=options.max_connections,
@@ -109,8 +128,11 @@ class RedisBackend(Backend):
                 self._pool = self._client.connection_pool if isinstance(self._client, Redis) else None
             return self._client
 
-    def _command(self, *args: str | int) -> Any:
-        """One command and its reply; on a single server, over a kept connection."""
+    def _command(self, *args: str | int, durable: bool = False) -> Any:
+        """One command and its reply; on a single server, over a kept connection.
+
+        ``durable`` (a deletion or revocation, with ``wait_replicas``): then ``WAIT`` on
+        the same connection, so the reply means the replicas have it too."""
         client = self._redis()
         pool = self._pool
         if pool is None:  # a cluster: redis-py routes each command to its slot's node
@@ -134,6 +156,8 @@ class RedisBackend(Backend):
                     # has closed it; sending again reconnects. Never a timeout.
                     if attempt == self.options.retries:
                         raise
+            if durable:  # not retried: the write is done, only its replicas are unknown
+                self._wait(connection)
         except BaseException:
             Exchange.returned(connection, timeout)
             pool.release(connection)
@@ -145,15 +169,30 @@ class RedisBackend(Backend):
             pool.release(connection)
         return reply
 
-    def _eval(self, script: lua.Lua, keys: list[str], now: float, *args: str | int) -> Any:
+    def _wait(self, connection: Any) -> None:
+        """``WAIT`` for ``wait_replicas`` replicas to have this connection's writes."""
+        replicas, milliseconds = self.options.wait_replicas, self.options.wait_timeout
+        packed = pack("WAIT", replicas, milliseconds)
+        acknowledged = Exchange.call(connection, packed, self._timeout + milliseconds / 1000)
+        if int(acknowledged) < replicas:
+            raise StoreUnavailable(
+                self.name,
+                f"only {acknowledged} of {replicas} replicas acknowledged the deletion within "
+                f"{milliseconds} ms: it is applied on the master but a failover may undo it",
+            )
+
+    def _eval(
+        self, script: lua.Lua, keys: list[str], now: float, *args: str | int, durable: bool = False
+    ) -> Any:
         """Run a script with the prelude's arguments (prefix, single server?, now) first."""
         argv = (self.prefix, self._standalone, lua.number(now), *args)
+        durable = durable and self.options.wait_replicas > 0
         with lua.translated(self.name):
             try:
-                return self._command("EVALSHA", script.sha, len(keys), *keys, *argv)
+                return self._command("EVALSHA", script.sha, len(keys), *keys, *argv, durable=durable)
             except NoScriptError:
                 self._command("SCRIPT LOAD", script.text)  # on a cluster, to every node
-                return self._command("EVALSHA", script.sha, len(keys), *keys, *argv)
+                return self._command("EVALSHA", script.sha, len(keys), *keys, *argv, durable=durable)
 
     def _user(
         self,
@@ -400,7 +439,7 @@ class RedisBackend(Backend):
         return self._delete(key, "")
 
     def _delete(self, key: bytes, owner: str) -> bool:
-        reply = self._eval(lua.DELETE, [self._key(key)], 0.0, key.hex(), owner)
+        reply = self._eval(lua.DELETE, [self._key(key)], 0.0, key.hex(), owner, durable=True)
         if isinstance(reply, list):  # cluster: deleted; now drop its index entry
             self._user(reply[1], 0.0, remove=[key.hex()])
             return True
@@ -455,6 +494,29 @@ class RedisBackend(Backend):
                 live, expired = live + is_live, expired + (not is_live)
         return Counts(live=live, expired=expired)
 
+    def user_counts(self, now: float, limit: int) -> UserCounts:
+        """Live sessions by user, from a SCAN of every session (O(n), for operators)."""
+        client = self._redis()
+        counts: dict[str, int] = {}
+        for batch in self._scan(1000):
+            with lua.translated(self.name):
+                pipe = client.pipeline(transaction=False)
+                for name in batch:
+                    pipe.hmget(name, ["x", "a", "m:user_id"])
+                rows = pipe.execute()
+            for deadline, alias, user_json in rows:
+                if deadline is None or alias is not None or user_json is None:
+                    continue
+                try:
+                    user_id = json.loads(user_json)
+                    is_live = float(deadline) > now
+                except ValueError:
+                    raise StoreCorrupted(self.name, f"deadline {deadline[:20]!r} is not a number") from None
+                if is_live and isinstance(user_id, str):
+                    counts[user_id] = counts.get(user_id, 0) + 1
+        top = sorted(counts.items(), key=lambda item: (-item[1], item[0]))[:limit]
+        return UserCounts(len(counts), sum(counts.values()), top)
+
     # --- users ------------------------------------------------------------------------
 
     def user_sessions(self, user_id: str, now: float) -> list[Summary]:
@@ -488,8 +550,15 @@ class RedisBackend(Backend):
     def revoke_user(self, user_id: str, valid_after: float, keep: bytes | None) -> int:
         tag = lua.user_tag(user_id)
         keys = [lua.index_key(self.prefix, tag), lua.valid_after_key(self.prefix, tag)]
+        # The user's valid_after refuses every session already (durable: on the replicas
+        # too before this returns); the deletions that follow only free the memory.
         doomed = self._eval(
-            lua.REVOKE, keys, valid_after, lua.number(valid_after), "" if keep is None else keep.hex()
+            lua.REVOKE,
+            keys,
+            valid_after,
+            lua.number(valid_after),
+            "" if keep is None else keep.hex(),
+            durable=True,
         )
         if not doomed:
             return 0

@@ -53,6 +53,9 @@ OPTIONS: dict[str, tuple[str, Any]] = {
     "SESSIONARY_RETIRED_TOKEN_MEMORY": ("retired_token_memory", 60 * 60 * 24),
     "SESSIONARY_REUSE_ENDS_USER_SESSIONS": ("reuse_ends_user_sessions", False),
     "SESSIONARY_REUSE_GRACE": ("renewal_grace", 30),
+    # Django deployments schedule clearsessions; the background cleanup is theirs to turn on.
+    "SESSIONARY_CLEANUP_INTERVAL": ("cleanup_interval", None),
+    "SESSIONARY_TELEMETRY": ("telemetry", False),
 }
 OTHER_SETTINGS = frozenset({"SESSIONARY_STORE", "SESSIONARY_ON_EVENT", "SESSIONARY_TAKEOVER"})
 KNOWN_SETTINGS = frozenset(OPTIONS) | OTHER_SETTINGS
@@ -84,6 +87,8 @@ def get_manager() -> SessionManager:
     global _manager
     manager = _manager
     if manager is not None:
+        if manager.cleanup is not None:
+            manager.cleanup.ensure_running()  # this process's background cleanup, once
         return manager
     with _lock:
         if _manager is None:

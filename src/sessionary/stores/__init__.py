@@ -62,6 +62,8 @@ _OPENERS: dict[str, str] = {
     "redis": "sessionary.stores.redis:open_redis",
     "rediss": "sessionary.stores.redis:open_redis",
     "redis+cluster": "sessionary.stores.redis:open_redis",
+    "redis+sentinel": "sessionary.stores.redis_sentinel:open_redis_sentinel",
+    "rediss+sentinel": "sessionary.stores.redis_sentinel:open_redis_sentinel",
     "postgresql": "sessionary.stores.postgres:open_postgres",
     "postgres": "sessionary.stores.postgres:open_postgres",
     "cookie": "sessionary.stores.cookie:open_cookie",
@@ -100,7 +102,14 @@ def open_store(url: str | Store, *, config: Config | None = None) -> Store:
     return opener(url, config=config or Config())
 
 
-_EXTRAS = {"rediss": "redis", "redis+cluster": "redis", "postgresql": "postgres", "postgres": "postgres"}
+_EXTRAS = {
+    "rediss": "redis",
+    "redis+cluster": "redis",
+    "redis+sentinel": "redis",
+    "rediss+sentinel": "redis",
+    "postgresql": "postgres",
+    "postgres": "postgres",
+}
 
 
 def redact(url: str) -> str:

@@ -249,3 +249,15 @@ class Rotation(enum.Enum):
 class Counts:
     live: int
     expired: int
+
+
+@dataclass(slots=True, frozen=True)
+class UserCounts:
+    """Live sessions by user, for operators (``sessionary stats``)."""
+
+    users: int
+    """Users with at least one live session."""
+    sessions: int
+    """Live sessions that belong to a user (the rest are anonymous)."""
+    top: list[tuple[str, int]]
+    """The users with the most live sessions, most first: (user id, sessions)."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import threading
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 
@@ -15,7 +16,7 @@ from .._sync.backend import Backend
 from ..errors import StoreCorrupted
 from ..serializer import same_value
 from . import Store
-from .base import Change, Counts, Meta, Record, Rotation, Summary, Swap
+from .base import Change, Counts, Meta, Record, Rotation, Summary, Swap, UserCounts
 
 
 @dataclass(slots=True)
@@ -170,6 +171,16 @@ class MemoryBackend(Backend):
         with self._lock:
             live = sum(1 for entry in self._entries.values() if entry.expires_at > now)
             return Counts(live=live, expired=len(self._entries) - live)
+
+    def user_counts(self, now: float, limit: int) -> UserCounts:
+        with self._lock:
+            counts = Counter(
+                entry.meta.user_id
+                for entry in self._entries.values()
+                if entry.alias_of is None and entry.meta.user_id is not None and entry.expires_at > now
+            )
+        top = sorted(counts.items(), key=lambda item: (-item[1], item[0]))[:limit]
+        return UserCounts(len(counts), sum(counts.values()), top)
 
     # --- users -----------------------------------------------------------------------
 

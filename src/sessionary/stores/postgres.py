@@ -9,7 +9,7 @@ plus sessionary's own options, which are taken out before libpq sees the rest:
 
 ``table=sessionary``
     Table name prefix, optionally schema-qualified (``auth.sessionary``): the tables are
-    ``<prefix>_sessions`` and ``<prefix>_users``.
+    ``<prefix>_sessions``, ``<prefix>_users`` and ``<prefix>_leases``.
 ``connect_timeout=5``
     Seconds to wait for a new connection (libpq's own option, given a default here).
 ``statement_timeout=5000``
@@ -52,8 +52,13 @@ CREATE TABLE IF NOT EXISTS {users} (
     user_id     TEXT PRIMARY KEY,
     valid_after DOUBLE PRECISION NOT NULL  -- sessions issued before this instant are refused
 );
+CREATE TABLE IF NOT EXISTS {leases} (
+    name   TEXT PRIMARY KEY,               -- the job, e.g. 'cleanup'
+    holder TEXT NOT NULL,                  -- the process that holds it
+    until  DOUBLE PRECISION NOT NULL       -- the lease ends at this instant (epoch seconds)
+);
 """
-"""The tables and indexes, with ``{sessions}``, ``{users}`` and index names to fill in
+"""The tables and indexes, with ``{sessions}``, ``{users}``, ``{leases}`` and index names to fill in
 (:func:`schema_sql` does). Every statement is idempotent."""
 
 UPGRADE_DATA_TO_JSON = "ALTER TABLE {sessions} ALTER COLUMN data TYPE json USING data::text::json"
@@ -112,10 +117,16 @@ class Tables:
     def users(self) -> str:
         return f"{self._schema}{_quote(self._base + '_users')}"
 
+    @property
+    def leases(self) -> str:
+        """Who runs the background cleanup now (:mod:`sessionary.cleanup_scheduler`)."""
+        return f"{self._schema}{_quote(self._base + '_leases')}"
+
     def schema_sql(self) -> str:
         return SCHEMA.format(
             sessions=self.sessions,
             users=self.users,
+            leases=self.leases,
             expires_index=_quote(self._base + "_sessions_expires_at"),
             user_index=_quote(self._base + "_sessions_user_id"),
         )

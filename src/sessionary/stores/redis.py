@@ -9,7 +9,9 @@ Options: ``prefix`` (key prefix, default ``sessionary:``), ``socket_timeout`` an
 default 50), ``retries`` (immediate retries after a lost connection, default 1),
 ``ssl`` (cluster only: TLS), ``health_check_interval``, ``client_name`` and the TLS
 options ``ssl_cert_reqs``, ``ssl_ca_certs``, ``ssl_certfile``, ``ssl_keyfile``,
-``ssl_check_hostname``. Nothing connects until the first session operation, and each
+``ssl_check_hostname``; ``declared_keys=true`` makes every script touch only the keys it
+declares, for Redis-compatible services that require it; ``wait_replicas=N`` (and
+``wait_timeout``, ms) makes deletions and revocations wait until N replicas have them. Nothing connects until the first session operation, and each
 face (sync, async) opens its own connections only when it is used.
 See docs/store-redis.md for the key layout and what each operation costs.
 """
@@ -40,6 +42,19 @@ class RedisOptions:
     retries: int = 1
     connection_kwargs: dict[str, Any] = field(default_factory=dict)
     """Passed to every connection: timeouts, credentials (cluster), TLS, client name."""
+    declared_keys: bool = False
+    """Scripts touch only the keys they declare (the cluster code path on one server), for
+    services that refuse others (ElastiCache Serverless, Dragonfly, Upstash)."""
+    wait_replicas: int = 0
+    """Durable revocation: deletions and revocations wait (``WAIT``) until this many
+    replicas have them, or fail (single server and Sentinel)."""
+    wait_timeout: int = 1000
+    """Milliseconds a deletion or revocation waits for its replicas."""
+    sentinels: tuple[tuple[str, int], ...] = ()
+    """Sentinel: the sentinels to ask for ``service_name``'s master (stores/redis_sentinel.py)."""
+    service_name: str = ""
+    sentinel_kwargs: dict[str, Any] = field(default_factory=dict)
+    """Passed to the connections to the sentinels themselves."""
 
     @property
     def cluster(self) -> bool:
@@ -58,7 +73,15 @@ _CONNECTION_OPTIONS: dict[str, tuple[type, Any]] = {
     "ssl_keyfile": (str, None),
     "ssl_check_hostname": (bool, None),
 }
-_STORE_OPTIONS = {"prefix", "max_connections", "retries", "ssl"}
+_STORE_OPTIONS = {
+    "prefix",
+    "max_connections",
+    "retries",
+    "ssl",
+    "declared_keys",
+    "wait_replicas",
+    "wait_timeout",
+}
 
 
 def parse_redis_url(url: str) -> RedisOptions:
@@ -95,9 +118,38 @@ def parse_redis_url(url: str) -> RedisOptions:
     for key in ("socket_timeout", "socket_connect_timeout"):
         if not kwargs[key] > 0:
             raise ConfigError("store", f"{name!r}: {key}={kwargs[key]} must be a positive number of seconds")
+    wait_replicas, wait_timeout = (
+        option(query, "wait_replicas", 0, int),
+        option(query, "wait_timeout", 1000, int),
+    )
+    if wait_replicas and wait_timeout / 1000 >= kwargs["socket_timeout"]:
+        raise ConfigError(
+            "store",
+            f"{name!r}: wait_timeout={wait_timeout} ms must be shorter than "
+            f"socket_timeout={kwargs['socket_timeout']} s (the reply would time out first)",
+        )
 
-    common = {"name": name, "prefix": prefix, "max_connections": max_connections, "retries": retries}
+    common = {
+        "name": name,
+        "prefix": prefix,
+        "max_connections": max_connections,
+        "retries": retries,
+        "declared_keys": option(query, "declared_keys", False, bool),
+        "wait_replicas": wait_replicas,
+        "wait_timeout": wait_timeout,
+    }
+    if not 0 <= common["wait_replicas"] <= 100:
+        raise ConfigError(
+            "store", f"{name!r}: wait_replicas={common['wait_replicas']} must be between 0 and 100"
+        )
+    if common["wait_timeout"] < 1:
+        raise ConfigError("store", f"{name!r}: wait_timeout={common['wait_timeout']} must be at least 1 ms")
     if scheme == "redis+cluster":
+        if common["wait_replicas"]:
+            raise ConfigError(
+                "store",
+                f"{name!r}: wait_replicas is not supported on Redis Cluster (each node has its own replicas)",
+            )
         if parts.path not in ("", "/", "/0"):
             raise ConfigError("store", f"{name!r}: Redis Cluster has only database 0; drop {parts.path!r}")
         userinfo, _, hosts = parts.netloc.rpartition("@")

@@ -32,7 +32,7 @@ from .._sync.backend import Backend
 from ..errors import ConfigError, StoreCorrupted, StoreUnavailable
 from ..serializer import same_value
 from . import Store, option
-from .base import Change, Counts, Meta, Record, Rotation, Summary, Swap
+from .base import Change, Counts, Meta, Record, Rotation, Summary, Swap, UserCounts
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS sessionary_sessions (
@@ -51,6 +51,11 @@ CREATE TABLE IF NOT EXISTS sessionary_users (
     user_id TEXT PRIMARY KEY,
     valid_after REAL NOT NULL     -- sessions issued before this instant are refused
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS sessionary_leases (
+    name TEXT PRIMARY KEY,        -- the job, e.g. 'cleanup'
+    holder TEXT NOT NULL,         -- the process that holds it
+    until REAL NOT NULL           -- the lease ends at this instant (epoch seconds)
+) WITHOUT ROWID;
 """
 
 # sqlite3's error for a TEXT value that is not UTF-8 (it goes on to quote the value).
@@ -62,6 +67,14 @@ SELECT s.data, s.meta, s.expires_at, s.alias_of
 FROM sessionary_sessions AS s
 LEFT JOIN sessionary_users AS u ON u.user_id = s.user_id
 WHERE s.key = ? AND s.expires_at > ? AND (u.valid_after IS NULL OR s.issued_at >= u.valid_after)
+"""
+
+
+# Take a lease that is free, has ended or is already the holder's, in one statement.
+_LEASE = """
+INSERT INTO sessionary_leases (name, holder, until) VALUES (?, ?, ?)
+ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, until = excluded.until
+WHERE sessionary_leases.until <= ? OR sessionary_leases.holder = excluded.holder
 """
 
 
@@ -382,6 +395,16 @@ class SQLiteBackend(Backend):
         )
         return Counts(live=int(live), expired=int(total) - int(live))
 
+    def user_counts(self, now: float, limit: int) -> UserCounts:
+        """Live sessions by user: how many users, their sessions, the ``limit`` busiest."""
+        live = "FROM sessionary_sessions WHERE user_id IS NOT NULL AND alias_of IS NULL AND expires_at > ?"
+        users, sessions = self._one(f"SELECT count(DISTINCT user_id), count(*) {live}", (now,))
+        rows = self._execute(
+            f"SELECT user_id, count(*) AS n {live} GROUP BY user_id ORDER BY n DESC, user_id LIMIT ?",
+            (now, limit),
+        ).fetchall()
+        return UserCounts(int(users), int(sessions), [(str(user), int(n)) for user, n in rows])
+
     # --- users -----------------------------------------------------------------------
 
     def user_sessions(self, user_id: str, now: float) -> list[Summary]:
@@ -419,6 +442,14 @@ class SQLiteBackend(Backend):
                 "DELETE FROM sessionary_sessions WHERE user_id = ? AND key IS NOT ?", (user_id, keep)
             )
             return cursor.rowcount
+
+    # --- leases (sessionary.cleanup_scheduler) -----------------------------------------
+
+    def lease(self, name: str, holder: str, until: float, now: float) -> bool:
+        """Take or extend the lease ``name`` until ``until``: True if ``holder`` has it now
+        (it was free, had ended, or was already its own)."""
+        cursor = self._execute(_LEASE, (name, holder, until, now))
+        return cursor.rowcount == 1
 
     def close(self) -> None:
         with self._lock:
