@@ -50,6 +50,9 @@ class Config:
     save_every_request: bool = False
 
     # --- sessionary's additions ------------------------------------------------------
+    cookie_partitioned: bool = False
+    """Send the cookie with ``Partitioned`` (CHIPS: a third-party context keeps its own
+    cookie jar per top-level site); browsers require Secure with it."""
     cookie_host_prefix: bool | None = None
     """The cookie name's prefix (ASVS 5 V3.3.1). None, the default, picks the strongest
     the cookie can carry: ``__Host-<cookie_name>`` (the browser then insists on Secure,
@@ -184,6 +187,8 @@ class Config:
                 "cookie_samesite",
                 "SameSite=None requires cookie_secure=True; browsers reject such cookies otherwise",
             )
+        if self.cookie_partitioned and not self.cookie_secure:
+            raise ConfigError("cookie_partitioned", "a Partitioned cookie requires cookie_secure=True")
         if name.startswith("__Host-"):
             # Blame the setting that asked for the prefix: the flag, or the name itself.
             prefix = "cookie_host_prefix" if self.cookie_host_prefix else "cookie_name"
@@ -240,6 +245,7 @@ _FLAGS = (
     "cookie_httponly",
     "expire_at_browser_close",
     "save_every_request",
+    "cookie_partitioned",
     "record_client",
     "clear_site_data_on_logout",
     "accept_django_keys",

@@ -76,6 +76,8 @@ def set_cookie(config: Config, value: str, *, max_age: int | float | None, now: 
         parts.append(f"SameSite={config.cookie_samesite}")
     if config.cookie_secure:
         parts.append("Secure")
+    if config.cookie_partitioned:
+        parts.append("Partitioned")
     return "; ".join(parts)
 
 
@@ -95,6 +97,8 @@ def delete_cookie(config: Config) -> str:
         parts.append(f"SameSite={config.cookie_samesite}")
     if config.cookie_secure:
         parts.append("Secure")
+    if config.cookie_partitioned:
+        parts.append("Partitioned")
     return "; ".join(parts)
 
 
@@ -111,3 +115,27 @@ def add_vary_cookie(vary: str | None) -> str:
     if "cookie" in present or "*" in present:
         return vary
     return f"{vary}, Cookie"
+
+
+TEST_CLIENT_HOSTS = frozenset({"testserver", "testserver.local"})
+"""The hosts the ASGI frameworks' test clients send by default: Starlette's and FastAPI's
+``TestClient`` (``http://testserver``) and Litestar's (``http://testserver.local``)."""
+
+
+def is_test_client_request(scheme: str | None, host: str | None) -> bool:
+    """A plain-http request to a test client's default host.
+
+    Such a client (httpx) keeps a ``Secure`` cookie but never sends it back over http,
+    so a session would vanish silently between two requests of a test. Nothing else is
+    treated this way: a proxy that rewrites the host (to ``127.0.0.1`` or anything
+    else) and every https request keep ``Secure``.
+    """
+    if scheme not in ("http", "ws") or not host:
+        return False
+    name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
+    return name.lower() in TEST_CLIENT_HOSTS
+
+
+def without_secure(set_cookie: str) -> str:
+    """``set_cookie`` without its ``Secure`` attribute."""
+    return "; ".join(part for part in set_cookie.split("; ") if part != "Secure")

@@ -30,10 +30,19 @@ if TYPE_CHECKING:
     from .manager import SessionManager
 
 _MISSING: Any = object()
+_UNLOADED = "\x00sessionary: not loaded"
+"""The one key the dict's own storage holds while a session with a token is not loaded."""
 
 
-class Session:
-    """One visitor's session, bound to the request that opened it."""
+class Session(dict[str, Any]):
+    """One visitor's session, bound to the request that opened it.
+
+    It is a ``dict`` (as the sessions of Starlette, Flask and Litestar are), so code
+    that hands it to ``json.dumps``, ``JSONResponse`` or compares it with ``{}`` keeps
+    working. The dict's own storage is only a mirror of the loaded data, kept for C
+    code that reads it directly (the json encoder); every method here works on the
+    loaded data, with Django's flags.
+    """
 
     TEST_COOKIE_NAME: ClassVar[str] = "testcookie"
     TEST_COOKIE_VALUE: ClassVar[str] = "worked"
@@ -72,6 +81,10 @@ class Session:
     ) -> None:
         self._manager = manager
         self._token = token
+        if token is not None:
+            # Not loaded yet: the dict's own storage must not look empty to C code that
+            # checks its size before asking for items() (the json encoder).
+            dict.__setitem__(self, _UNLOADED, True)
         if candidates:
             self._candidates = tuple(candidates)
         if had_cookie:
@@ -149,6 +162,7 @@ class Session:
             else:
                 with noting_failure(self):
                     sync_engine.load(self)
+                self._mirror()
         assert self._cache is not None
         return self._cache
 
@@ -160,8 +174,15 @@ class Session:
             else:
                 with noting_failure(self):
                     await async_engine.load(self)
+                self._mirror()
         assert self._cache is not None
         return self._cache
+
+    def _mirror(self) -> None:
+        """Make the dict's own storage hold the loaded data (see the class docstring)."""
+        dict.clear(self)
+        if self._cache:
+            dict.update(self, self._cache)
 
     def load(self) -> dict[str, Any]:
         """Load now (normally implicit); returns the live data."""
@@ -196,11 +217,13 @@ class Session:
 
     def __setitem__(self, key: str, value: Any) -> None:
         self._data()[key] = value
+        dict.__setitem__(self, key, value)
         self._mark_set(key)
         self._modified = True
 
     def __delitem__(self, key: str) -> None:
         del self._data()[key]
+        dict.pop(self, key, None)
         self._mark_removed(key)
         self._modified = True
 
@@ -210,6 +233,7 @@ class Session:
         self._modified = self._modified or present
         if present:
             self._mark_removed(key)
+            dict.pop(self, key, None)
         return data.pop(key) if default is _MISSING else data.pop(key, default)
 
     def setdefault(self, key: str, value: Any = None) -> Any:
@@ -219,21 +243,22 @@ class Session:
         self[key] = value
         return value
 
-    def update(self, other: Mapping[str, Any] | Iterable[tuple[str, Any]] = (), /, **kwargs: Any) -> None:
+    def update(self, other: Mapping[str, Any] | Iterable[tuple[str, Any]] = (), /, **kwargs: Any) -> None:  # type: ignore[override]
         data = self._data()
         incoming = dict(other, **kwargs)
         data.update(incoming)
+        dict.update(self, incoming)
         for key in incoming:
             self._mark_set(key)
         self._modified = True
 
-    def keys(self) -> KeysView[str]:
+    def keys(self) -> KeysView[str]:  # type: ignore[override]
         return self._data().keys()
 
-    def values(self) -> ValuesView[Any]:
+    def values(self) -> ValuesView[Any]:  # type: ignore[override]
         return self._data().values()
 
-    def items(self) -> ItemsView[str, Any]:
+    def items(self) -> ItemsView[str, Any]:  # type: ignore[override]
         return self._data().items()
 
     def __iter__(self) -> Iterator[str]:
@@ -242,9 +267,47 @@ class Session:
     def __len__(self) -> int:
         return len(self._data())
 
+    def __reversed__(self) -> Iterator[str]:
+        return reversed(self._data())
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Mapping):
+            return self._data() == dict(other.items())
+        return NotImplemented
+
+    def __ne__(self, other: object) -> bool:
+        equal = self.__eq__(other)
+        return equal if equal is NotImplemented else not equal
+
+    def popitem(self) -> tuple[str, Any]:
+        """Remove and return the last key and its value (``KeyError`` when empty)."""
+        key = next(reversed(self._data()), _MISSING)
+        if key is _MISSING:
+            raise KeyError("popitem(): session is empty")
+        return key, self.pop(key)
+
+    def copy(self) -> dict[str, Any]:
+        """A plain dict of the data (not a second session)."""
+        return dict(self._data())
+
+    def __or__(self, other: Any) -> dict[str, Any]:  # type: ignore[override]
+        if not isinstance(other, Mapping):
+            return NotImplemented
+        return {**self._data(), **other}
+
+    def __ror__(self, other: Any) -> dict[str, Any]:  # type: ignore[override]
+        if not isinstance(other, Mapping):
+            return NotImplemented
+        return {**other, **self._data()}
+
+    def __ior__(self, other: Any) -> Session:  # type: ignore[override]
+        self.update(other)
+        return self
+
     def clear(self) -> None:
         """Empty the data without loading it; the token is kept (Django's ``clear``)."""
         self._cache = {}
+        dict.clear(self)
         self.accessed = True
         self._modified = True
         self._cleared = True
@@ -406,7 +469,10 @@ class Session:
         Like :meth:`save`, the write is done when this returns, whatever the response.
         """
         with noting_failure(self):
-            return sync_engine.update_atomic(self, key, update, default, attempts)
+            try:
+                return sync_engine.update_atomic(self, key, update, default, attempts)
+            finally:
+                self._mirror()
 
     async def aupdate_atomic(
         self,
@@ -417,7 +483,10 @@ class Session:
         attempts: int = async_engine.ATOMIC_ATTEMPTS,
     ) -> Any:
         with noting_failure(self):
-            return await async_engine.update_atomic(self, key, update, default, attempts)
+            try:
+                return await async_engine.update_atomic(self, key, update, default, attempts)
+            finally:
+                self._mirror()
 
     # --- async forms of the dict and expiry API (Django 5.1+ names) ------------------
 

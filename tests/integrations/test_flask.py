@@ -80,6 +80,7 @@ def test_permanent_uses_permanent_session_lifetime(store_url: str) -> None:
 
 def test_setting_permanent_to_what_it_is_writes_nothing(tmp_path: Path) -> None:
     app = make_app()
+    app.config["SESSION_REFRESH_EACH_REQUEST"] = False  # else the cookie slides (its own test)
 
     @app.get("/touch-permanent")
     def touch_permanent() -> str:
@@ -116,8 +117,9 @@ def test_settings_from_app_config_and_keywords(tmp_path: Path) -> None:
     client.get("/set")
     cookie = client.last_cookie
     assert cookie is not None and cookie.name == "__Host-app_session"
-    # Persistent by configuration; the age is Flask's permanent_session_lifetime (31 days).
-    assert cookie.max_age == 31 * 24 * 3600
+    # Persistent by configuration; the age is Flask's permanent_session_lifetime (31 days),
+    # cut to what the server keeps: the 30-day absolute timeout.
+    assert cookie.max_age == 30 * 24 * 3600
     assert cookie.attributes["samesite"] == "Strict"
 
 
@@ -294,9 +296,10 @@ def test_flasks_own_cookie_settings_are_honoured_when_changed(tmp_path: Path) ->
     assert get_manager(second).config.cookie_name == "wins"
 
 
-def test_partitioned_cookies_are_refused_by_name(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="SESSION_COOKIE_PARTITIONED"):
-        Sessionary(make_app(SESSION_COOKIE_PARTITIONED=True), store=f"sqlite:///{tmp_path}/s.db")
+def test_a_partitioned_cookie_needs_secure(tmp_path: Path) -> None:
+    app = make_app(SESSION_COOKIE_PARTITIONED=True, SESSIONARY_COOKIE_SECURE=False)
+    with pytest.raises(ConfigError, match="cookie_partitioned"):
+        Sessionary(app, store=f"sqlite:///{tmp_path}/s.db")
 
 
 def test_truthiness_is_having_data_as_for_flasks_own_session(tmp_path: Path) -> None:

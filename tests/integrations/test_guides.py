@@ -17,6 +17,7 @@ import subprocess
 import sys
 import textwrap
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -419,6 +420,44 @@ def test_django_guide_keeps_signed_in_users(tmp_path: Path) -> None:
     switched = django_run(tmp_path, "site", "import", "after,keep", old_cookie)
     assert switched["me"] == "ann"  # still signed in, on the cookie Django issued
     assert len(switched["new_cookie"]) == 43  # and the next sign-in moves to a sessionary token
+
+
+def test_starsessions_rolling_maps_to_a_session_that_rolls(store_url: str) -> None:
+    """starsessions' ``rolling=True, lifetime=N`` as the guide maps it: a user who only
+    reads stays signed in past N seconds after the last write (starsessions' own
+    ``test_rolling_session_must_extend_duration``)."""
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import PlainTextResponse
+    from starlette.routing import Route
+    from starlette.testclient import TestClient
+
+    from sessionary import SessionManager, SessionMiddleware
+    from sessionary.testing import FakeClock
+
+    async def write(request: Request) -> PlainTextResponse:
+        request.session["user"] = "alice"
+        return PlainTextResponse("in")
+
+    async def read(request: Request) -> PlainTextResponse:
+        return PlainTextResponse(str(await request.session.aget("user", "anonymous")))
+
+    clock = FakeClock(datetime.now(UTC))  # Redis keeps its own TTLs on the real clock
+    guide_settings = {"cookie_age": 3600, "save_every_request": True}  # the guide's mapping
+    manager = SessionManager(store_url, clock=clock, **guide_settings)  # type: ignore[arg-type]
+    app = Starlette(routes=[Route("/write", write), Route("/read", read)])
+    with TestClient(SessionMiddleware(app, manager=manager), base_url="https://testserver") as client:
+        client.get("/write")
+        for _ in range(4):  # two hours of reads, 30 minutes apart
+            clock.advance(minutes=30)
+            reply = client.get("/read")
+            assert reply.text == "alice"
+            assert "Max-Age=" in reply.headers["set-cookie"]  # the cookie rolls too
+        clock.advance(minutes=61)  # then an idle hour: the session has ended
+        assert client.get("/read").text == "anonymous"
+    guide = (DOCS / "migrating-from-starsessions.md").read_text()
+    assert "save_every_request=True" in blocks("migrating-from-starsessions.md")["after"]
+    assert "`cookie_age=N, save_every_request=True`" in guide
 
 
 def test_django_guide_takes_over_signed_in_users(tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ this module only sequences the store calls.
 from __future__ import annotations
 
 import asyncio
+import math
 import random
 from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
@@ -329,6 +330,12 @@ def _session_cookie(session: Session, now: float) -> str:
             modification=from_timestamp(now),
             cookie_age=manager.config.cookie_age,
         )
+        record = session._record
+        if record is not None:
+            # The cookie never outlives the stored session (an absolute or idle timeout
+            # shorter than the expiry age): the browser drops it when the server would.
+            # (A millisecond of slack absorbs the float arithmetic of equal deadlines.)
+            max_age = min(max_age, max(0, math.floor(record.expires_at - now + 0.001)))
     return cookies.set_cookie(manager.config, session._token, max_age=max_age, now=now)
 
 

@@ -62,6 +62,7 @@ class RedisBackend(Backend):
         self._lock = threading.Lock()
         self._client: Client | None = None
         self._loop: object = None
+        self._loop_end: Any = None
         self._pid = os.getpid()
         # Session operations on a single server skip redis-py's command layer (its pool's
         # lock, wait and readiness check, its retry wrapper and its metrics hooks): they
@@ -121,12 +122,35 @@ class RedisBackend(Backend):
             # A forked process never uses its parent's connections (kept ones included:
             # two processes reading one socket would take each other's replies).
             if self._client is None or self._loop is not loop or self._pid != pid:
+                self._abandon_finished_loop()
                 self._client = self._connect()
                 self._loop = loop
                 self._pid = pid
                 self._idle = []
                 self._pool = self._client.connection_pool if isinstance(self._client, Redis) else None
+                self._loop_end = Exchange.close_at_loop_end(self, self._client)
             return self._client
+
+    def _abandon_finished_loop(self) -> None:
+        """The sockets of a client whose event loop has closed are closed here (its loop
+        cannot, and the garbage collector would warn); a live loop keeps its own."""
+        loop: Any = self._loop
+        if self._client is not None and self._pid == os.getpid() and loop is not None and loop.is_closed():
+            Exchange.abandon(self._connections())
+
+    def __del__(self) -> None:
+        # The last loop's client (a test client used without ``with`` never runs the
+        # shutdown that closes the store).
+        if getattr(self, "_client", None) is not None:
+            self._abandon_finished_loop()
+
+    def _connections(self) -> list[Any]:
+        """Every connection of the current single-server client (a cluster's stay with
+        its nodes)."""
+        pool = self._pool
+        if pool is None:
+            return []
+        return [*self._idle, *pool._available_connections, *pool._in_use_connections]
 
     def _command(self, *args: str | int, durable: bool = False) -> Any:
         """One command and its reply; on a single server, over a kept connection.

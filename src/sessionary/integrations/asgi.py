@@ -10,10 +10,12 @@ handshake response sets no cookie here).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from ..config import Config
+from ..cookies import is_test_client_request, without_secure
 from ..errors import SessionInterrupted, StoreError
 from ..lifecycle import failure_response
 from ..manager import DEFAULT_STORE, SessionManager
@@ -25,6 +27,37 @@ Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+logger = logging.getLogger("sessionary")
+_warned_test_client = False
+
+
+def _host(scope: Scope) -> str | None:
+    for key, value in scope.get("headers", ()):
+        if key.lower() == b"host":
+            host: str = value.decode("latin-1")
+            return host
+    server = scope.get("server")
+    return str(server[0]) if server else None
+
+
+def relax_for_test_client(scope: Scope, set_cookie: str) -> str:
+    """The session cookie for a plain-http request to a test client's host, without
+    ``Secure`` (see :func:`sessionary.cookies.is_test_client_request`); said once in the
+    log, so that the difference from production is never silent."""
+    global _warned_test_client
+    if not is_test_client_request(scope.get("scheme"), _host(scope)):
+        return set_cookie
+    if not _warned_test_client:
+        _warned_test_client = True
+        logger.warning(
+            "sessionary: the session cookie goes without Secure to %s over plain http (a test "
+            "client's host), so the test client sends it back; every other host gets Secure. "
+            "To test the Secure cookie itself, use base_url='https://testserver' or set "
+            "cookie_secure=True explicitly.",
+            _host(scope),
+        )
+    return without_secure(set_cookie)
 
 
 def open_for_scope(
@@ -50,10 +83,18 @@ def open_for_scope(
 class SessionMiddleware:
     """Server-side sessions for any ASGI app.
 
-    ``preload=True`` loads the session (one store read) before the app runs whenever
-    the request carries a session cookie, so that synchronous access from async views
-    (``request.session["x"]``) never does I/O on the event loop. Without it, sync access
-    loads through the store's sync client; the ``a*`` methods always load asynchronously.
+    ``preload=True`` loads the session (one asynchronous store read) before the app runs
+    whenever the request carries a session cookie, as Starlette's own middleware reads its
+    cookie on every request: plain ``request.session["x"]`` in an async view then never
+    does I/O on the event loop. Without it, a request whose view never touches the
+    session makes no store call even with a cookie; sync access loads through the store's
+    sync client (on the loop: a blocking-call detector flags it); the ``a*`` methods
+    always load asynchronously.
+
+    While ``cookie_secure`` is left at its default (no ``config``, ``manager`` or
+    ``cookie_secure`` given), a plain-http request to a test client's host
+    (``http://testserver``) gets its cookie without ``Secure``, so an app's existing
+    tests keep their sessions; every other request gets ``Secure``.
     """
 
     def __init__(
@@ -70,6 +111,12 @@ class SessionMiddleware:
         self.app = app
         self.manager = manager or SessionManager(store, config, **settings)
         self.preload = preload
+        self.relax_secure_for_tests = (
+            manager is None
+            and config is None
+            and "cookie_secure" not in settings
+            and self.manager.config.cookie_secure
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
@@ -104,14 +151,19 @@ class SessionMiddleware:
                     headers = [
                         (k.decode("latin-1"), v.decode("latin-1")) for k, v in message.get("headers", ())
                     ]
-                    message["headers"] = [
-                        (k.encode("latin-1"), v.encode("latin-1")) for k, v in outcome.apply(headers)
-                    ]
+                    headers = outcome.apply(headers)
+                    if self.relax_secure_for_tests and outcome.set_cookie is not None:
+                        headers = [
+                            (k, relax_for_test_client(scope, v) if v is outcome.set_cookie else v)
+                            for k, v in headers
+                        ]
+                    message["headers"] = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers]
             await send(message)
 
         try:
             if self.preload and (session.session_key is not None or session._legacy):
                 await session.aload()
+                session.accessed = False  # the middleware's read, not the app's (no Vary)
             await self.app(scope, receive, send_with_session)
         except (StoreError, SessionInterrupted) as error:
             if replaced:

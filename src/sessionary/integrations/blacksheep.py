@@ -55,7 +55,7 @@ class BlackSheepSession(Session, BlackSheepSessionBase):
     """A sessionary session that is also a BlackSheep ``Session`` (``set``, ``to_dict``)."""
 
     __eq__ = object.__eq__  # BlackSheep's compares its own dict, which this class does not keep
-    __hash__ = object.__hash__
+    __hash__ = object.__hash__  # type: ignore[assignment]  # Session is a dict (unhashable)
 
     def set(self, name: str, value: Any) -> None:
         self[name] = value

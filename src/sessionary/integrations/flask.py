@@ -28,23 +28,84 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Flask, Request, Response, current_app
+from flask.json.tag import TaggedJSONSerializer
 from flask.sessions import SessionInterface, SessionMixin
 
-from ..config import Config
+from ..config import SETTING_NAMES, Config
 from ..errors import SessionInterrupted, StoreError
 from ..integrations.wsgi import open_for_environ
 from ..lifecycle import failure_response
-from ..manager import SessionManager
+from ..manager import DEFAULT_STORE, SessionManager
 from ..session import Session
 from ..stores import Store
-from .flasklike import (
-    EXTENSION_KEY,
-    FlaskSession,
-    become_failure,
-    build_manager,
-    check_settings,
-    manager_of,
-)
+from . import flasklike
+from .flasklike import EXTENSION_KEY, become_failure, check_settings, manager_of
+
+_TAGGER = TaggedJSONSerializer()
+"""Flask's own tags (Markup, tuple, bytes, datetime, UUID, ...), so that a value comes
+back as the type Flask's cookie session would give back."""
+
+_REMEMBER_CLEAR = ("_remember", "clear")
+"""What Flask-Login's ``logout_user()`` leaves in the session so that its
+``after_request`` hook deletes the remember-me cookie."""
+
+
+def _untag(value: Any) -> Any:
+    """A stored value with Flask's tags turned back into their types (innermost first,
+    as Flask's ``TaggedJSONSerializer.loads`` does)."""
+    if isinstance(value, dict):
+        return _TAGGER.untag({key: _untag(item) for key, item in value.items()})
+    if isinstance(value, list):
+        return [_untag(item) for item in value]
+    return value
+
+
+class FlaskSession(flasklike.FlaskSession):
+    """Flask's session surface (:class:`~sessionary.integrations.flasklike.FlaskSession`)
+    with what Flask's own session does besides: values come back as the types Flask's
+    tagged serializer gives back, and Flask-Login's sign-out flag outlives ``flush``.
+    """
+
+    def _data(self) -> dict[str, Any]:
+        loading = self._cache is None
+        data = super()._data()
+        if loading and data:
+            for key, value in data.items():
+                if isinstance(value, dict | list):
+                    data[key] = _untag(value)
+            self._mirror()
+        return data
+
+    def flush(self) -> None:
+        """Django's ``flush``, keeping the one flag Flask-Login's ``logout_user()`` left:
+        its ``after_request`` hook reads it (to delete the remember-me cookie) and pops it,
+        so sign-out really signs out and nothing is stored for the flag."""
+        remember = self._cache.get(_REMEMBER_CLEAR[0]) if self._cache else None
+        super().flush()
+        if remember == _REMEMBER_CLEAR[1]:
+            self[_REMEMBER_CLEAR[0]] = remember
+
+    def _tag_values(self) -> dict[str, Any]:
+        """For the save: every value in Flask's tagged form. Returns the values it
+        replaced, which :meth:`_untag_values` puts back (code after the request, such as
+        a test client's preserved context, still reads the session)."""
+        data = self._cache
+        replaced: dict[str, Any] = {}
+        if not data:
+            return replaced
+        for key, value in data.items():
+            tagged = _TAGGER.tag(value)
+            if tagged is not value:
+                replaced[key] = value
+                data[key] = tagged
+        return replaced
+
+    def _untag_values(self, replaced: dict[str, Any]) -> None:
+        data = self._cache
+        if data is not None:
+            for key, value in replaced.items():
+                if key in data:
+                    data[key] = value
 
 
 class SessionaryInterface(SessionInterface):
@@ -53,27 +114,77 @@ class SessionaryInterface(SessionInterface):
 
     pickle_based = False
 
-    def __init__(self, manager: SessionManager) -> None:
+    def __init__(self, manager: SessionManager, explicit: frozenset[str] | None = None) -> None:
         self.manager = manager
+        self.explicit = frozenset(SETTING_NAMES) if explicit is None else explicit
+        """Settings given to sessionary itself; Flask's own settings never override them."""
+        self._managers: dict[tuple[tuple[str, Any], ...], SessionManager] = {}
+
+    def manager_for(self, app: Flask, **changes: Any) -> SessionManager:
+        """The manager for this request: Flask reads its ``SESSION_COOKIE_*`` settings
+        (and the permanent lifetime) on every request, so an app may change them after
+        set-up. Each distinct combination gets one manager, sharing the one store."""
+        base = self.manager
+        wanted = {
+            name: value
+            for name, value in {**_flask_settings(app), **changes}.items()
+            if name not in self.explicit and getattr(base.config, name) != value
+        }
+        if not wanted:
+            return base
+        key = tuple(sorted(wanted.items()))
+        manager = self._managers.get(key)
+        if manager is None:
+            manager = SessionManager(
+                base.store, base.config.with_changes(**wanted), clock=base.clock, on_event=base._on_event
+            )
+            self._managers[key] = manager
+        return manager
 
     def open_session(self, app: Flask, request: Request) -> FlaskSession:
-        session = open_for_environ(self.manager, request.environ, session_class=FlaskSession)
+        session = open_for_environ(self.manager_for(app), request.environ, session_class=FlaskSession)
         assert isinstance(session, FlaskSession)
         return session
 
     def save_session(self, app: Flask, session: SessionMixin, response: Response) -> None:
         if not isinstance(session, Session):
             return  # Flask's null session: open_session failed, nothing to save
+        manager = session._manager
+        replaced: dict[str, Any] = {}
         try:
-            outcome = self.manager.close_session(session, response.status_code)
+            if isinstance(session, FlaskSession):
+                if _refreshes(app, session, manager, response.status_code):
+                    # Flask's SESSION_REFRESH_EACH_REQUEST: a permanent session slides on
+                    # every request (Django's save-every-request, for this session).
+                    manager = self.manager_for(app, save_every_request=True)
+                    session._manager = manager
+                replaced = session._tag_values()
+            outcome = manager.close_session(session, response.status_code)
         except (StoreError, SessionInterrupted) as error:
-            become_failure(response, self.manager, error)
+            become_failure(response, manager, error)
             return
+        finally:
+            if replaced:
+                assert isinstance(session, FlaskSession)
+                session._untag_values(replaced)
         if outcome.changes_nothing:
             return
         headers = outcome.apply(list(response.headers.items()))
         response.headers.clear()
         response.headers.extend(headers)
+
+
+def _refreshes(app: Flask, session: FlaskSession, manager: SessionManager, status: int) -> bool:
+    if not app.config.get("SESSION_REFRESH_EACH_REQUEST") or manager.config.save_every_request:
+        return False
+    if session._failure is not None or status >= 500:
+        return False
+    if session.session_key is None and not session._cache:
+        return False
+    accessed = session.accessed
+    permanent = session.permanent  # reads the session, as Flask reads its cookie
+    session.accessed = accessed
+    return permanent
 
 
 class Sessionary:
@@ -103,19 +214,71 @@ class Sessionary:
             self.init_app(app)
 
     def init_app(self, app: Flask) -> None:
-        manager = self._manager or self._build_manager(app)
-        app.session_interface = SessionaryInterface(manager)
+        if self._manager is not None:
+            interface = SessionaryInterface(self._manager)
+        else:
+            interface = SessionaryInterface(self._build_manager(app), self._explicit(app))
+        manager = interface.manager
+        app.session_interface = interface
         app.extensions[EXTENSION_KEY] = manager
         for error in (StoreError, SessionInterrupted):
             app.register_error_handler(error, _failure_handler)
 
+    def _explicit(self, app: Flask) -> frozenset[str]:
+        """The settings sessionary was given (arguments, a Config, SESSIONARY_*)."""
+        if self.config is not None:
+            return frozenset(SETTING_NAMES)
+        return frozenset(
+            name
+            for name in SETTING_NAMES
+            if name in self.settings or f"SESSIONARY_{name.upper()}" in app.config
+        )
+
     def _build_manager(self, app: Flask) -> SessionManager:
-        return build_manager(app, self.store, self.config, self.settings)
+        settings = _flask_settings(app)
+        for name in sorted(SETTING_NAMES):
+            key = f"SESSIONARY_{name.upper()}"
+            if key in app.config:
+                settings[name] = app.config[key]
+        settings.update(self.settings)
+        given = self.config
+        if "expire_at_browser_close" not in settings and given is None:
+            # Flask's default: a session is not permanent until the app says so.
+            settings["expire_at_browser_close"] = True
+        config = given.with_changes(**settings) if given is not None else Config(**settings)
+        store = self.store or app.config.get("SESSIONARY_STORE") or DEFAULT_STORE
+        return SessionManager(store, config)
 
     @property
     def manager(self) -> SessionManager:
         """The current app's manager (inside an app or request context)."""
         return get_manager()
+
+
+def _flask_settings(app: Flask) -> dict[str, Any]:
+    """sessionary's settings as Flask's configuration gives them now, read as Flask
+    reads them: the path falls back to ``APPLICATION_ROOT``, a leading dot (and a port)
+    of the domain is dropped, the permanent lifetime is the cookie's age. Where Flask's
+    default is weaker than sessionary's (``SESSION_COOKIE_SECURE=False``, no
+    ``SameSite``, the cookie name ``session``), sessionary's default stays."""
+    config = app.config
+    settings: dict[str, Any] = {
+        "cookie_path": config.get("SESSION_COOKIE_PATH") or config.get("APPLICATION_ROOT") or "/",
+        "cookie_httponly": bool(config.get("SESSION_COOKIE_HTTPONLY", True)),
+        "cookie_age": int(app.permanent_session_lifetime.total_seconds()),
+    }
+    domain = config.get("SESSION_COOKIE_DOMAIN")
+    settings["cookie_domain"] = domain.partition(":")[0].lstrip(".") or None if domain else None
+    name = config.get("SESSION_COOKIE_NAME")
+    if name and name != Flask.default_config.get("SESSION_COOKIE_NAME"):
+        settings["cookie_name"] = name
+    if config.get("SESSION_COOKIE_SECURE"):
+        settings["cookie_secure"] = True
+    if config.get("SESSION_COOKIE_SAMESITE"):
+        settings["cookie_samesite"] = config["SESSION_COOKIE_SAMESITE"]
+    if config.get("SESSION_COOKIE_PARTITIONED"):
+        settings["cookie_partitioned"] = True
+    return settings
 
 
 def get_manager(app: Flask | None = None) -> SessionManager:

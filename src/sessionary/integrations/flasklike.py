@@ -24,7 +24,7 @@ from ..stores import Store
 EXTENSION_KEY = "sessionary"
 
 
-class FlaskSession(Session, SessionMixin):  # type: ignore[misc]
+class FlaskSession(Session, SessionMixin):
     """A sessionary :class:`~sessionary.session.Session` with Flask's ``SessionMixin`` surface.
 
     ``modified`` and ``accessed`` are sessionary's own flags (Django's rules), which

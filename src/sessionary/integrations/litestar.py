@@ -35,7 +35,7 @@ from litestar import Request, Response
 from litestar.config.app import AppConfig
 from litestar.di import Provide
 from litestar.enums import ScopeType
-from litestar.middleware import ASGIMiddleware
+from litestar.middleware import ASGIMiddleware, DefineMiddleware
 from litestar.plugins import InitPlugin
 from litestar.serialization import decode_json, encode_json
 from litestar.types import ASGIApp, Empty, Receive, Scope, Send
@@ -86,11 +86,53 @@ class SessionaryConfig:
         self.exclude = exclude
         self.exclude_opt_key = exclude_opt_key
         self.preload = preload
+        # As for sessionary.SessionMiddleware: the test client's http://testserver.local
+        # gets the cookie without Secure while cookie_secure is left at its default.
+        self.relax_secure_for_tests = (
+            manager is None
+            and config is None
+            and "cookie_secure" not in settings
+            and self.manager.config.cookie_secure
+        )
 
     @property
     def middleware(self) -> SessionaryMiddleware:
         """The middleware, for ``Litestar(middleware=[config.middleware])``."""
         return SessionaryMiddleware(self)
+
+    @property
+    def session_auth_backend(self) -> SessionAuthBackend:
+        """For Litestar's ``SessionAuth(session_backend_config=...)``: the authentication
+        reads sessionary's session, and no second session middleware is installed."""
+        return SessionAuthBackend(self)
+
+
+class SessionAuthBackend:
+    """What Litestar's ``SessionAuth`` needs of a session backend config, on sessionary.
+
+    ``SessionAuth`` wraps its authentication middleware in
+    ``session_backend_config.middleware``; here that wrapper is the identity, since
+    sessionary's middleware (the plugin's, outermost) has already put the session in
+    the scope. ``key`` is the cookie's name (for the OpenAPI security scheme).
+    """
+
+    def __init__(self, config: SessionaryConfig) -> None:
+        self.config = config
+        self.key = config.manager.config.session_cookie_name
+        self._backend_class = _NoBackend
+
+    @property
+    def middleware(self) -> DefineMiddleware:
+        return DefineMiddleware(_session_already_in_scope)
+
+
+class _NoBackend:
+    def __init__(self, config: SessionAuthBackend) -> None:
+        self.config = config
+
+
+def _session_already_in_scope(app: ASGIApp, backend: object = None) -> ASGIApp:
+    return app
 
 
 class SessionaryMiddleware(ASGIMiddleware):
@@ -112,6 +154,7 @@ class SessionaryMiddleware(ASGIMiddleware):
             manager=self.config.manager,
             preload=self.config.preload,
         )
+        middleware.relax_secure_for_tests = self.config.relax_secure_for_tests
         await middleware(cast("asgi.Scope", scope), cast("asgi.Receive", receive), cast("asgi.Send", send))
 
 

@@ -99,7 +99,16 @@ def open_store(url: str | Store, *, config: Config | None = None) -> Store:
             f"install it with: pip install 'sessionary[{_EXTRAS.get(scheme, scheme)}]'",
         ) from None
     opener: StoreOpener = getattr(module, function_name)
-    return opener(url, config=config or Config())
+    store = opener(url, config=config or Config())
+    if store.codec is None and scheme in _NETWORK:
+        from .worker import any_event_loop
+
+        any_event_loop(store.aio, store.sync)  # trio (anyio) apps too
+    return store
+
+
+_NETWORK = frozenset({"redis", "rediss", "redis+cluster", "postgresql", "postgres"})
+"""Stores whose async face is an asyncio client (see :func:`.worker.any_event_loop`)."""
 
 
 _EXTRAS = {

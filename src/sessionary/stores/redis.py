@@ -110,7 +110,7 @@ def parse_redis_url(url: str) -> RedisOptions:
     retries = option(query, "retries", 1, int)
     if not 0 <= retries <= 10:
         raise ConfigError("store", f"{name!r}: retries={retries} must be between 0 and 10")
-    kwargs: dict[str, Any] = {}
+    kwargs: dict[str, Any] = _driver_info()
     for key, (kind, default) in _CONNECTION_OPTIONS.items():
         value = option(query, key, default, kind)
         if value is not None:
@@ -199,3 +199,17 @@ def open_redis(url: str, *, config: object = None) -> Store:
 
     options = parse_redis_url(url)
     return Store(RedisBackend(options), AsyncRedisBackend(options))
+
+
+def _driver_info() -> dict[str, Any]:
+    """redis-py 7 and later read their own version from the installed package's metadata
+    (files on disk) for every new connection unless given it; given here (the version
+    redis-py read once, at import), an async app's event loop never waits on that (a
+    blocking-call detector flags it)."""
+    import redis
+
+    try:
+        from redis.driver_info import DriverInfo
+    except ImportError:  # redis-py 5 and 6 read it once, at import
+        return {}
+    return {"driver_info": DriverInfo(name="redis-py", lib_version=redis.__version__)}

@@ -16,6 +16,7 @@ bounded:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from typing import Any
 
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -36,6 +37,15 @@ def pack(*args: str | int) -> bytes:
 
 class Exchange:
     @staticmethod
+    def abandon(connections: Any) -> None:
+        """Sync connections never outlive an event loop: nothing to do."""
+
+    @staticmethod
+    def close_at_loop_end(owner: Any, client: Any) -> Any:
+        """Sync clients belong to no event loop: nothing to watch."""
+        return None
+
+    @staticmethod
     def borrowed(connection: Any) -> None:
         """A connection taken from the pool: nothing to change for sync sockets."""
 
@@ -50,6 +60,48 @@ class Exchange:
 
 
 class AsyncExchange:
+    @staticmethod
+    def close_at_loop_end(owner: Any, client: Any) -> Any:
+        """Close ``client`` on its own loop when that loop ends (``asyncio.run`` and
+        anyio close every async generator before closing the loop): a test client used
+        without ``with`` never runs the shutdown that closes the store. Returns the
+        watching generator and the task that starts it, which the owner keeps (the loop
+        holds both weakly)."""
+
+        async def watch() -> Any:
+            try:
+                yield
+            finally:
+                if owner._client is client:
+                    with owner._lock:
+                        owner._client = None
+                        owner._idle = []
+                    with contextlib.suppress(Exception):
+                        await client.aclose()
+
+        watcher = watch()
+        started = asyncio.ensure_future(watcher.__anext__())  # its first step registers it
+        return watcher, started
+
+    @staticmethod
+    def abandon(connections: Any) -> None:
+        """Close the sockets of connections whose event loop has finished (a test client
+        used without ``with``, a loop per test). Their loop cannot close them any more,
+        and left to the garbage collector each one raises a ``ResourceWarning`` (an
+        error under ``filterwarnings = error``): the socket is closed here, directly,
+        and the connection, its stream and its transport are marked closed."""
+        for connection in connections:
+            writer = getattr(connection, "_writer", None)
+            if writer is None:
+                continue
+            transport = writer.transport
+            sock = getattr(transport, "_sock", None)
+            if sock is not None:
+                sock.close()
+                transport._sock = None  # asyncio's own "unclosed transport" check
+            transport._closing = True  # and the stream's "loop is closed" one
+            connection._writer = connection._reader = None
+
     @staticmethod
     def borrowed(connection: Any) -> None:
         connection.socket_timeout = None  # bounded by call() instead

@@ -11,7 +11,11 @@ last transactions (they are sessions, not orders). ``?synchronous=full`` makes e
 commit durable at the cost of an fsync per write.
 
 URL forms: ``sqlite:///relative/path.db``, ``sqlite:////absolute/path.db``; options
-``?synchronous=normal|full`` and ``?busy_timeout=5000`` (milliseconds to wait for a lock).
+``?synchronous=normal|full``, ``?busy_timeout=5000`` (milliseconds to wait for a lock) and
+``?async=thread|inline``: how the async face (ASGI apps) calls SQLite. ``thread``, the
+default, runs each call on the store's worker thread so the event loop never blocks (a
+thread hop per call, tens to hundreds of microseconds on a busy machine); ``inline``
+calls it on the loop, cheaper, and flagged by blocking-call detectors.
 """
 
 from __future__ import annotations
@@ -479,6 +483,7 @@ class _Immediate:
 def open_sqlite(url: str, *, config: object = None) -> Store:
     """``sqlite:///path.db`` (relative) or ``sqlite:////abs/path.db``."""
     from .inline import InlineAsync
+    from .worker import WorkerAsync
 
     parts = urlsplit(url)
     if parts.netloc not in ("", "localhost"):
@@ -494,4 +499,7 @@ def open_sqlite(url: str, *, config: object = None) -> Store:
         synchronous=option(query, "synchronous", "normal", str),
         busy_timeout=option(query, "busy_timeout", 5000, int),
     )
-    return Store(backend, InlineAsync(backend))
+    calls = option(query, "async", "thread", str)
+    if calls not in ("thread", "inline"):
+        raise ConfigError("store", f"async={calls!r} must be 'thread' or 'inline'")
+    return Store(backend, WorkerAsync(backend) if calls == "thread" else InlineAsync(backend))

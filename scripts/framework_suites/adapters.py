@@ -1,0 +1,125 @@
+"""The thinnest adapters: each framework's own session tests, run against sessionary.
+
+A pytest plugin (``-p adapters``) that, before the framework's test files are imported,
+replaces the framework's session machinery with sessionary's by mapping constructor
+arguments only (``SESSIONARY_SUITE`` names the suite, ``SESSIONARY_SUITE_STORE`` the store
+URL prefix, ``SESSIONARY_SUITE_MODE`` ``mapped`` or ``readme``). Each test's outcome is
+written, one JSON line each, to ``SESSIONARY_SUITE_OUTCOMES``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+from typing import Any
+
+import pytest
+
+SUITE = os.environ["SESSIONARY_SUITE"]
+STORE = os.environ["SESSIONARY_SUITE_STORE"]
+MODE = os.environ.get("SESSIONARY_SUITE_MODE", "mapped")
+_counter = itertools.count()
+
+
+def store_url() -> str:
+    """A store of its own for every app the tests build (a file, or a Redis key prefix)."""
+    number = next(_counter)
+    if STORE.startswith("sqlite:"):
+        return f"{STORE}/app-{os.getpid()}-{number}.db"
+    return f"{STORE}{os.getpid()}-{number}:"
+
+
+# --- Starlette: starlette.middleware.sessions.SessionMiddleware ---------------------------
+
+
+def starlette_adapter() -> type:
+    from sessionary import SessionMiddleware
+
+    class StarletteSessionMiddleware(SessionMiddleware):
+        """Starlette's constructor, mapped onto sessionary's settings."""
+
+        def __init__(
+            self,
+            app: Any,
+            secret_key: object = None,
+            session_cookie: str = "session",
+            max_age: int | None = 14 * 24 * 60 * 60,
+            path: str = "/",
+            same_site: str = "lax",
+            https_only: bool = False,
+            domain: str | None = None,
+            partitioned: bool = False,
+        ) -> None:
+            settings: dict[str, Any] = {
+                "cookie_name": session_cookie,
+                "cookie_path": path,
+                "cookie_samesite": same_site,
+                "cookie_domain": domain,
+                "cookie_partitioned": partitioned,
+            }
+            if max_age is None:
+                settings["expire_at_browser_close"] = True
+            else:
+                settings["cookie_age"] = max_age
+            if https_only:
+                settings["cookie_secure"] = True
+            # preload: Starlette's middleware reads its cookie before every request, so
+            # its sync request.session in async views never touches the store on the loop.
+            super().__init__(app, store=store_url(), preload=True, **settings)
+
+    class ReadmeSessionMiddleware(SessionMiddleware):
+        """The README line: ``SessionMiddleware(app, store=...)``, Starlette's arguments dropped."""
+
+        def __init__(self, app: Any, **_starlette_arguments: Any) -> None:
+            super().__init__(app, store=store_url())
+
+    return StarletteSessionMiddleware if MODE == "mapped" else ReadmeSessionMiddleware
+
+
+# --- Flask (and Flask-Login): every Flask app gets Sessionary(app) ------------------------
+
+
+def install_flask() -> None:
+    import flask
+
+    from sessionary.integrations.flask import Sessionary
+
+    original_init = flask.Flask.__init__
+
+    def init(self: flask.Flask, *args: Any, **kwargs: Any) -> None:
+        original_init(self, *args, **kwargs)
+        Sessionary(self, store=store_url())
+
+    flask.Flask.__init__ = init  # type: ignore[method-assign]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    import _pytest.monkeypatch
+    from _pytest.compat import NOTSET
+
+    if not hasattr(_pytest.monkeypatch, "notset"):
+        # Flask's conftest uses the name older pytest releases had for this sentinel.
+        _pytest.monkeypatch.notset = NOTSET  # type: ignore[attr-defined]
+    if SUITE == "starlette":
+        import starlette.middleware.sessions as sessions
+
+        sessions.SessionMiddleware = starlette_adapter()  # type: ignore[misc]
+    elif SUITE in ("flask", "flask-login"):
+        install_flask()
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.when != "call" and report.outcome == "passed":
+        return  # a passed setup or teardown says nothing about the test
+    outcome = "skipped" if report.skipped else report.outcome
+    line = json.dumps({"test": report.nodeid, "when": report.when, "outcome": outcome})
+    # Opened per line: a file left open would itself be a ResourceWarning, an error here.
+    with open(os.environ["SESSIONARY_SUITE_OUTCOMES"], "a") as outcomes:
+        outcomes.write(line + "\n")
+
+
+@pytest.fixture(params=["asyncio", "trio"])
+def anyio_backend(request: pytest.FixtureRequest) -> str:
+    """Both of anyio's backends, as Starlette's own runs use."""
+    return str(request.param)
