@@ -52,6 +52,8 @@ sys.path.insert(0, str(ROOT / "tests"))  # the test-owned Redis and PostgreSQL s
 
 STORES = ("sqlite", "redis", "postgresql")
 READ_SHARE = 0.7
+COOKIE = "__Host-sessionid"
+"""The demo's session cookie under the default settings (Config().session_cookie_name)."""
 
 
 # --- the app server, in a subprocess ------------------------------------------------------------
@@ -189,7 +191,7 @@ class Tally:
 def cookie_of(response: Any) -> str | None:
     for header in response.headers.get_list("set-cookie"):
         name, _, rest = header.partition("=")
-        if name == "sessionid":
+        if name == COOKIE:
             return str(rest.split(";", 1)[0])
     return None
 
@@ -197,7 +199,7 @@ def cookie_of(response: Any) -> str | None:
 async def request(client: Any, tally: Tally, method: str, path: str, visitor: Visitor, **kwargs: Any) -> Any:
     import httpx
 
-    headers = {"Cookie": f"sessionid={visitor.token}"} if visitor.token else {}
+    headers = {"Cookie": f"{COOKIE}={visitor.token}"} if visitor.token else {}
     started = time.perf_counter()
     try:
         response = await client.request(method, path, headers=headers, **kwargs)
@@ -312,7 +314,7 @@ def run_store(kind: str, sessions: int, duration: float, clients: int) -> dict[s
                 if not visitor.token:
                     unsigned += 1
                     continue
-                session = manager.open(f"sessionid={visitor.token}")
+                session = manager.open(f"{COOKIE}={visitor.token}")
                 saves = session.get("saves", 0)
                 if session.get("user") != visitor.name:
                     lost += 1

@@ -51,7 +51,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from machine import cpu_model, memory_gib
 
-from sessionary import SessionManager, SessionMiddleware
+from sessionary import Config, SessionManager, SessionMiddleware
 from sessionary.stores import Store, open_store
 from sessionary.stores.base import META_FIELDS, Meta, Record
 from sessionary.stores.redis import scripts as lua
@@ -74,6 +74,7 @@ FLAT = 1.20
 """A cost counts as flat when it stays within 20 % of the reference's."""
 DAY = 86400.0
 COOKIE_AGE = 14 * DAY
+COOKIE = Config().session_cookie_name
 USER_AGENT = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
 DOCS = ROOT / "docs" / "performance.md"
 BEGIN, END = "<!-- scale:begin -->", "<!-- scale:end -->"
@@ -583,7 +584,7 @@ async def request(app: Any, path: str, token: str) -> int:
         "headers": [
             (b"host", b"bench.example"),
             (b"user-agent", USER_AGENT.encode()),
-            (b"cookie", b"sessionid=" + token.encode()),
+            (b"cookie", f"{COOKIE}={token}".encode()),
         ],
         "client": ("198.51.100.7", 50000),
         "server": ("bench.example", 443),

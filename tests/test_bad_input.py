@@ -21,29 +21,31 @@ from sessionary.tokens import new_token, store_key
 from support.http_apps import KINDS, Browser, Unstorable, cookie_value
 from support.spies import RecordingSQLite, recording_store
 
-DELETED = 'sessionid=""; expires=Thu, 01 Jan 1970 00:00:00 GMT; Max-Age=0; Path=/; SameSite=Lax; Secure'
+DELETED = (
+    '__Host-sessionid=""; expires=Thu, 01 Jan 1970 00:00:00 GMT; Max-Age=0; Path=/; SameSite=Lax; Secure'
+)
 TOKEN = new_token()
 
 MALFORMED: dict[str, str | bytes] = {
-    "empty": "sessionid=",
-    "too-short": f"sessionid={TOKEN[:-1]}",
-    "too-long": f"sessionid={TOKEN}A",
-    "django-length": "sessionid=" + "a" * 32,
-    "tiny": "sessionid=abc",
-    "bad-characters": "sessionid=" + "!" * 43,
-    "base64-padding": f"sessionid={TOKEN[:42]}=",
-    "base64-plus-slash": f"sessionid={TOKEN[:41]}+/",
-    "dot": f"sessionid={TOKEN[:42]}.",
-    "non-ascii": ("sessionid=" + TOKEN[:42] + "é").encode("utf-8"),
-    "non-ascii-only": ("sessionid=" + "é" * 43).encode("utf-8"),
-    "10kB": "sessionid=" + "a" * 10240,
-    "10kB-token-alphabet": "sessionid=" + TOKEN * 240,
-    "quoted-bad": 'sessionid="abc"',
-    "lone-quote": 'sessionid="',
-    "empty-quotes": 'sessionid=""',
-    "unbalanced-quote": f'sessionid="{TOKEN}',
-    "inner-space": f"sessionid={TOKEN[:20]} {TOKEN[21:]}",
-    "many-duplicates": "; ".join(f"sessionid=bad{i}" for i in range(200)),
+    "empty": "__Host-sessionid=",
+    "too-short": f"__Host-sessionid={TOKEN[:-1]}",
+    "too-long": f"__Host-sessionid={TOKEN}A",
+    "django-length": "__Host-sessionid=" + "a" * 32,
+    "tiny": "__Host-sessionid=abc",
+    "bad-characters": "__Host-sessionid=" + "!" * 43,
+    "base64-padding": f"__Host-sessionid={TOKEN[:42]}=",
+    "base64-plus-slash": f"__Host-sessionid={TOKEN[:41]}+/",
+    "dot": f"__Host-sessionid={TOKEN[:42]}.",
+    "non-ascii": ("__Host-sessionid=" + TOKEN[:42] + "é").encode("utf-8"),
+    "non-ascii-only": ("__Host-sessionid=" + "é" * 43).encode("utf-8"),
+    "10kB": "__Host-sessionid=" + "a" * 10240,
+    "10kB-token-alphabet": "__Host-sessionid=" + TOKEN * 240,
+    "quoted-bad": '__Host-sessionid="abc"',
+    "lone-quote": '__Host-sessionid="',
+    "empty-quotes": '__Host-sessionid=""',
+    "unbalanced-quote": f'__Host-sessionid="{TOKEN}',
+    "inner-space": f"__Host-sessionid={TOKEN[:20]} {TOKEN[21:]}",
+    "many-duplicates": "; ".join(f"__Host-sessionid=bad{i}" for i in range(200)),
 }
 
 
@@ -105,7 +107,7 @@ def test_malformed_cookie_is_no_session_and_costs_no_store_query(
 def test_quoted_well_formed_token_is_unquoted_like_django(watched: Callable[..., Watched]) -> None:
     site = watched()
     token = cookie_value(site.browser.get("/set", cookie=None).set_cookies[0])
-    reply = site.browser.get("/read", cookie=f'sessionid="{token}"')
+    reply = site.browser.get("/read", cookie=f'__Host-sessionid="{token}"')
     assert reply.text == "user=Alice"
     assert [event.kind for event in site.events] == ["created"]
 
@@ -114,7 +116,7 @@ def test_many_unknown_well_formed_duplicates_cost_at_most_three_lookups(
     watched: Callable[..., Watched],
 ) -> None:
     site = watched()
-    header = "; ".join(f"sessionid={new_token()}" for _ in range(100))
+    header = "; ".join(f"__Host-sessionid={new_token()}" for _ in range(100))
     reply = site.browser.get("/read", cookie=header)
     assert (reply.text, reply.set_cookies) == ("user=-", [DELETED])
     assert site.backend.calls == ["load"] * 3
@@ -124,7 +126,7 @@ def test_other_cookies_malformed_or_not_are_ignored(watched: Callable[..., Watch
     site = watched()
     token = cookie_value(site.browser.get("/set", cookie=None).set_cookies[0])
     site.backend.calls.clear()
-    header = f'junk; =; a="b; csrftoken=x" ; sessionidx=1; sessionid={token}; é=ü'
+    header = f'junk; =; a="b; csrftoken=x" ; sessionidx=1; __Host-sessionid={token}; é=ü'
     reply = site.browser.get("/read", cookie=header.encode("utf-8"))
     assert reply.text == "user=Alice"
     assert reply.set_cookies == []
@@ -145,7 +147,7 @@ def test_unstorable_value_fails_the_save_naming_the_key_and_loses_nothing(
     key = store_key(token)
     before = site.backend.load(key, site.manager.now())
     with pytest.raises(SessionValueError, match="'bad'") as raised:
-        site.browser.get("/bad-value", cookie=f"sessionid={token}", kind=bad)
+        site.browser.get("/bad-value", cookie=f"__Host-sessionid={token}", kind=bad)
     assert raised.value.key == "bad"
     after = site.backend.load(key, site.manager.now())
     assert after == before
@@ -168,9 +170,9 @@ def test_unstorable_value_under_starlette_is_its_500_without_a_cookie(tmp_path: 
     browser.raise_server_exceptions = False
     try:
         token = cookie_value(browser.get("/set", cookie=None).set_cookies[0])
-        reply = browser.get("/bad-value", cookie=f"sessionid={token}", kind=bad)
+        reply = browser.get("/bad-value", cookie=f"__Host-sessionid={token}", kind=bad)
         assert (reply.status, reply.set_cookies) == (500, [])
-        session = manager.open(f"sessionid={token}")
+        session = manager.open(f"__Host-sessionid={token}")
         assert dict(session.items()) == {"user": "Alice"}
     finally:
         manager.close()
@@ -199,13 +201,13 @@ def test_session_save_names_the_key_before_writing_anything(
         token = first.session_key
         assert token is not None
 
-        session = manager.open(f"sessionid={token}")
+        session = manager.open(f"__Host-sessionid={token}")
         session["added"] = "fine on its own"
         del session["kept"]
         session["broken"] = value
         with pytest.raises(SessionValueError, match=f"'broken'.*{message}"):
             session.save()
-        reloaded = manager.open(f"sessionid={token}")
+        reloaded = manager.open(f"__Host-sessionid={token}")
         assert dict(reloaded.items()) == {"kept": [1, 2]}
     finally:
         manager.close()
@@ -227,19 +229,19 @@ async def test_async_save_names_the_key_too(tmp_path: Path, clock: FakeClock) ->
 def test_non_string_keys_follow_jsons_rules(watched: Callable[..., Watched], tmp_path: Path) -> None:
     site = watched()
     token = cookie_value(site.browser.get("/int-key", cookie=None).set_cookies[0])
-    assert site.browser.get("/keys", cookie=f"sessionid={token}").text == "1"
+    assert site.browser.get("/keys", cookie=f"__Host-sessionid={token}").text == "1"
 
-    session = site.manager.open(f"sessionid={token}")
+    session = site.manager.open(f"__Host-sessionid={token}")
     assert session["1"] == "one"
     assert 1 not in session
     session[2.5] = "float"  # type: ignore[index]
     session[None] = "none"  # type: ignore[index]
     session[True] = "bool"  # type: ignore[index]
     session.save()
-    reloaded = site.manager.open(f"sessionid={token}")
+    reloaded = site.manager.open(f"__Host-sessionid={token}")
     assert dict(reloaded.items()) == {"1": "one", "2.5": "float", "null": "none", "true": "bool"}
 
-    session = site.manager.open(f"sessionid={token}")
+    session = site.manager.open(f"__Host-sessionid={token}")
     session[(1, 2)] = "tuple"  # type: ignore[index]
     with pytest.raises(SessionValueError, match=r"\(1, 2\).*keys must be strings"):
         session.save()

@@ -143,7 +143,7 @@ def demo(serve: Callable[..., Server]) -> Server:
 # --- helpers ----------------------------------------------------------------------------
 
 
-def cookie(context: BrowserContext, name: str = "sessionid") -> dict[str, Any] | None:
+def cookie(context: BrowserContext, name: str = "__Host-sessionid") -> dict[str, Any] | None:
     """The session cookie as the browser holds it, or None."""
     found = [c for c in context.cookies() if c["name"] == name]
     assert len(found) <= 1, found
@@ -194,7 +194,7 @@ def test_cookie_is_secure_httponly_samesite_lax_and_host_only(chromium: Browser,
     assert jar["path"] == "/"
     assert jar["domain"] == "127.0.0.1", "host-only: no Domain attribute"
     assert 290 < jar["expires"] - time.time() <= 301, "remember me: Max-Age=300"
-    assert "sessionid" not in page.evaluate("document.cookie"), "HttpOnly: scripts cannot read it"
+    assert "__Host-sessionid" not in page.evaluate("document.cookie"), "HttpOnly: scripts cannot read it"
     context.close()
 
 
@@ -206,7 +206,7 @@ def test_host_prefix_option_of_the_demo_command(chromium: Browser, tmp_path: Pat
         page = context.new_page()
         sign_in(page, base, "ada", remember=False)
         assert heading(page) == "Hello, ada."
-        assert cookie(context) is None
+        assert cookie(context, "sessionid") is None, "no bare-named cookie"
         jar = cookie(context, "__Host-sessionid")
         assert jar is not None
         assert (jar["secure"], jar["httpOnly"], jar["sameSite"]) == (True, True, "Lax")
@@ -229,7 +229,7 @@ class CookieRecorder:
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] == "http":
             cookies = b"; ".join(value for name, value in scope["headers"] if name == b"cookie")
-            self.seen.append((scope["method"], scope["path"], b"sessionid=" in cookies))
+            self.seen.append((scope["method"], scope["path"], b"__Host-sessionid=" in cookies))
         await self.app(scope, receive, send)
 
 
@@ -428,7 +428,17 @@ def test_sign_in_issues_a_new_session_id(chromium: Browser, demo: Server) -> Non
     assert after["value"] != before["value"]
 
     planted = chromium.new_context()
-    planted.add_cookies([{"name": "sessionid", "value": before["value"], "url": demo.base}])
+    planted.add_cookies(
+        [
+            {
+                "name": "__Host-sessionid",
+                "value": before["value"],
+                "domain": "127.0.0.1",
+                "path": "/",
+                "secure": True,
+            }
+        ]
+    )
     other = planted.new_page()
     other.goto(demo.base + "/check-session")
     assert heading(other) == "User in session: No session", "the pre-sign-in ID opens nothing"

@@ -103,7 +103,7 @@ def check_shared_cleanup(url: str) -> None:
         counts = manager.stats()
         assert (counts.live, counts.expired) == (50, 0)
         for token in live:
-            assert dict(manager.open(f"sessionid={token}").items()) != {}
+            assert dict(manager.open(f"__Host-sessionid={token}").items()) != {}
     finally:
         manager.close()
 

@@ -89,7 +89,7 @@ def test_stats_then_clear_expired_in_batches(populated: tuple[str, list[str]]) -
     manager = SessionManager(url)
     try:
         for number, token in enumerate(live):
-            assert manager.open(f"sessionid={token}").get("who") == f"live-{number}"
+            assert manager.open(f"__Host-sessionid={token}").get("who") == f"live-{number}"
     finally:
         manager.close()
 

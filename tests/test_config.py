@@ -91,7 +91,7 @@ BAD: list[tuple[dict[str, Any], str, str]] = [
     ({"save_every_request": 1}, "save_every_request", "True or False"),
     ({"cookie_secure": "yes"}, "cookie_secure", "True or False"),
     ({"cookie_httponly": None}, "cookie_httponly", "True or False"),
-    ({"cookie_host_prefix": "on"}, "cookie_host_prefix", "True or False"),
+    ({"cookie_host_prefix": "on"}, "cookie_host_prefix", "True, False or None"),
 ]
 
 

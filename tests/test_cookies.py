@@ -130,9 +130,16 @@ def test_outcome_merges_vary_and_adds_cache_control_only_with_a_cookie() -> None
     assert ("Set-Cookie", "sessionid=x") in with_cookie
     assert ("Cache-Control", "private, no-store") in with_cookie
 
-    # The app's own caching decision is kept.
+    # The app's own caching decision is kept, made private: no-cache alone lets a shared
+    # cache store the response (and its Set-Cookie) for revalidation.
     own = Outcome(set_cookie="sessionid=x").apply([("Cache-Control", "no-cache")])
-    assert [value for name, value in own if name.lower() == "cache-control"] == ["no-cache"]
+    assert [value for name, value in own if name.lower() == "cache-control"] == ["private, no-cache"]
+    public = Outcome(set_cookie="sessionid=x").apply(
+        [("cache-control", "public, max-age=600, s-maxage=3600"), ("CDN-Cache-Control", "max-age=60")]
+    )
+    assert [(n, v) for n, v in public if n.lower() != "set-cookie"] == [
+        ("Cache-Control", "private, max-age=600")
+    ]
 
     assert Outcome().apply(app_headers) == app_headers
     assert Outcome(clear_site_data=True).apply([]) == [("Clear-Site-Data", '"cookies"')]

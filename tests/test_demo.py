@@ -20,7 +20,7 @@ from sessionary.demo.app import create_app, demo_config
 from sessionary.testing import FakeClock
 from support.services import demo_command
 
-COOKIE = re.compile(r"sessionid=([^;]*)")
+COOKIE = re.compile(r"__Host-sessionid=([^;]*)")
 
 
 def client(tmp_path: Path, clock: FakeClock, name: str = "browser") -> TestClient:
@@ -50,7 +50,7 @@ def test_tutorial_flow_with_a_fake_clock(tmp_path: Path, clock: FakeClock) -> No
     clock.advance(1.5)
     expired = browser.get("/check-session")
     assert "User in session: No session" in expired.text
-    assert 'sessionid=""' in expired.headers["set-cookie"], "the stale cookie is deleted"
+    assert '__Host-sessionid=""' in expired.headers["set-cookie"], "the stale cookie is deleted"
 
 
 def sign_in(browser: TestClient, user: str, *, remember: bool) -> httpx.Response:
@@ -72,7 +72,9 @@ def test_sign_in_issues_a_new_id_and_honours_remember_me(tmp_path: Path, clock: 
     assert "New session ID issued at sign-in" in home.text
     assert "Hello, ada." in home.text
     # The pre-sign-in token opens nothing any more.
-    replay = TestClient(browser.app, base_url="https://testserver", cookies={"sessionid": before or ""})
+    replay = TestClient(
+        browser.app, base_url="https://testserver", cookies={"__Host-sessionid": before or ""}
+    )
     assert "User in session: No session" in replay.get("/check-session").text
 
     other = client(tmp_path, clock, "other")
@@ -102,9 +104,11 @@ def test_sign_out_deletes_the_session_everywhere(tmp_path: Path, clock: FakeCloc
     browser = client(tmp_path, clock)
     signed_in = token(sign_in(browser, "ada", remember=True))
     response = browser.post("/logout", follow_redirects=False)
-    assert 'sessionid=""' in response.headers["set-cookie"]
+    assert '__Host-sessionid=""' in response.headers["set-cookie"]
     assert response.headers["clear-site-data"] == '"cookies"'
-    replay = TestClient(browser.app, base_url="https://testserver", cookies={"sessionid": signed_in or ""})
+    replay = TestClient(
+        browser.app, base_url="https://testserver", cookies={"__Host-sessionid": signed_in or ""}
+    )
     page = replay.get("/devices")
     assert "Sign in to see the sessions" in page.text
 
@@ -143,7 +147,7 @@ def test_log_out_everywhere_else(tmp_path: Path, clock: FakeClock) -> None:
     sign_in(one, "ada", remember=True)
     for other in others:
         sign_in(other, "ada", remember=True)
-    before = one.cookies.get("sessionid")
+    before = one.cookies.get("__Host-sessionid")
     response = one.post("/devices/revoke-others", follow_redirects=False)
     assert token(response) not in (None, before), "the current session gets a new ID"
     for other in others:
@@ -177,12 +181,12 @@ def test_tutorial_flow_against_the_real_server(tmp_path: Path) -> None:
         assert "Session set for 10 seconds" in short.text
         cookie = token(short)
         assert cookie
-        headers = {"cookie": f"sessionid={cookie}"}
+        headers = {"cookie": f"__Host-sessionid={cookie}"}
         assert "User in session: Alice" in http.get("/check-session", headers=headers).text
         time.sleep(10.5)
         later = http.get("/check-session", headers=headers)
         assert "User in session: No session" in later.text
-        assert 'sessionid=""' in later.headers["set-cookie"]
+        assert '__Host-sessionid=""' in later.headers["set-cookie"]
 
 
 def test_demo_command_host_prefix_flag_and_environment(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -233,8 +237,30 @@ def test_a_stale_cookie_is_explained(tmp_path: Path, clock: FakeClock) -> None:
     clock.advance(11)
     page = browser.get("/")
     assert "sent a cookie for a session that has ended" in page.text
-    assert 'sessionid=""' in page.headers["set-cookie"]
+    assert '__Host-sessionid=""' in page.headers["set-cookie"]
     assert "No cookie came with this request" in browser.get("/").text
+
+
+def test_the_demo_binds_signed_in_sessions_with_dbsc(tmp_path: Path, clock: FakeClock) -> None:
+    """``sessionary demo --dbsc``: sign-in offers the binding; a proof of the challenge binds
+    the session; from then on its cookie alone opens nothing."""
+    from dbsc_browser import Key, parameters
+
+    app = create_app(f"sqlite:///{tmp_path}/demo.db", clock=clock, dbsc=True)
+    browser = TestClient(app, base_url="https://testserver")
+    response = sign_in(browser, "ada", remember=True)
+    offer = response.headers.get("secure-session-registration")
+    assert offer is not None and offer.startswith("(ES256 RS256);path=")
+    params = parameters(offer)
+    proof = Key("ES256").proof({"jti": params["challenge"]}, with_jwk=True)
+    registered = browser.post(params["path"], headers={"Secure-Session-Response": proof})
+    assert registered.status_code == 200, registered.text
+    assert registered.json()["credentials"][0]["name"] == "__Host-sessionid-bound"
+    assert "Hello, ada." in browser.get("/").text
+    session_only = TestClient(
+        app, base_url="https://testserver", cookies={"__Host-sessionid": token(response) or ""}
+    )
+    assert session_only.get("/").status_code == 401
 
 
 def test_plain_http_from_another_address_says_why_no_cookie_is_kept(tmp_path: Path, clock: FakeClock) -> None:

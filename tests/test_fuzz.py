@@ -156,7 +156,9 @@ def mutated(draw: st.DrawFn, token: str) -> str:
 
 
 def cookie_header(victim: str, attacker: str) -> st.SearchStrategy[bytes]:
-    names = st.sampled_from(["sessionid", "sessionid", "SESSIONID", " sessionid", "sessionid ", "sid", ""])
+    names = st.sampled_from(
+        ["__Host-sessionid", "__Host-sessionid", "SESSIONID", " sessionid", "sessionid ", "sid", ""]
+    )
     values = st.one_of(
         mutated(victim),
         st.just(attacker),
@@ -206,8 +208,8 @@ def test_fuzzed_cookie_headers_never_fail_and_never_serve_someone_else(kind: str
         assert served_user(body) in ("-", "attacker")
 
     check()
-    assert served_user(sqlite_app.call(kind, f"sessionid={victim}".encode())[2]) == "victim"
-    assert served_user(sqlite_app.call(kind, f"sessionid={attacker}".encode())[2]) == "attacker"
+    assert served_user(sqlite_app.call(kind, f"__Host-sessionid={victim}".encode())[2]) == "victim"
+    assert served_user(sqlite_app.call(kind, f"__Host-sessionid={attacker}".encode())[2]) == "attacker"
 
 
 # --- signed cookies (cookie://) ---------------------------------------------------------------
@@ -232,12 +234,12 @@ def test_tampered_signed_cookies_never_open_a_session(kind: str) -> None:
         @given(value=st.one_of(mutated(victim), mutated(attacker), spliced, forged, st.text(max_size=200)))
         def check(value: str) -> None:
             assume(victim not in value and attacker not in value)
-            status, _, body = app.call(kind, f"sessionid={value}".encode("utf-8", "surrogatepass"))
+            status, _, body = app.call(kind, f"__Host-sessionid={value}".encode("utf-8", "surrogatepass"))
             assert status == 200, body
             assert served_user(body) == "-"
 
         check()
-        assert served_user(app.call(kind, f"sessionid={victim}".encode())[2]) == "victim"
+        assert served_user(app.call(kind, f"__Host-sessionid={victim}".encode())[2]) == "victim"
     finally:
         app.close()
 
@@ -282,7 +284,7 @@ SEEN: set[int] = set()
 def check_stored_garbage(app: App, kind: str, victim: str, attacker: str, corrupt: Any, restore: Any) -> None:
     """With the victim's record corrupted, the victim's token answers 200 or 503, never
     500, never with someone else's session; the attacker's session is untouched."""
-    status, headers, body = app.call(kind, f"sessionid={victim}".encode())
+    status, headers, body = app.call(kind, f"__Host-sessionid={victim}".encode())
     restore()
     SEEN.add(status)
     assert status in (200, 503), body
@@ -291,7 +293,7 @@ def check_stored_garbage(app: App, kind: str, victim: str, attacker: str, corrup
     else:
         # The victim's own record, with whatever values were written into it: never another's.
         assert served_user(body) != "attacker"
-    assert served_user(app.call(kind, f"sessionid={attacker}".encode())[2]) == "attacker"
+    assert served_user(app.call(kind, f"__Host-sessionid={attacker}".encode())[2]) == "attacker"
 
 
 @pytest.mark.parametrize("kind", ["asgi", "wsgi"])

@@ -24,7 +24,9 @@ from support.spies import RecordingSQLite, recording_store
 
 TWO_WEEKS = 1209600
 START = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
-DELETED = 'sessionid=""; expires=Thu, 01 Jan 1970 00:00:00 GMT; Max-Age=0; Path=/; SameSite=Lax; Secure'
+DELETED = (
+    '__Host-sessionid=""; expires=Thu, 01 Jan 1970 00:00:00 GMT; Max-Age=0; Path=/; SameSite=Lax; Secure'
+)
 
 
 def http_date(moment: datetime) -> str:
@@ -80,7 +82,7 @@ def site(kind: str, tmp_path: Path, clock: FakeClock) -> Iterator[Callable[..., 
         each.manager.close()
 
 
-def cookie(token: str, name: str = "sessionid") -> str:
+def cookie(token: str, name: str = "__Host-sessionid") -> str:
     return f"{name}={token}"
 
 
@@ -127,7 +129,7 @@ def test_modified_session_sets_cookie_with_djangos_attributes(site: Callable[...
     (set_cookie,) = reply.set_cookies
     token = cookie_value(set_cookie)
     assert set_cookie == (
-        f"sessionid={token}; expires=Thu, 15 Jan 2026 12:00:00 GMT; HttpOnly; Max-Age={TWO_WEEKS}; "
+        f"__Host-sessionid={token}; expires=Thu, 15 Jan 2026 12:00:00 GMT; HttpOnly; Max-Age={TWO_WEEKS}; "
         "Path=/; SameSite=Lax; Secure"
     )
     assert reply.header("vary") == "Cookie"
@@ -140,7 +142,7 @@ def test_modified_session_sets_cookie_with_djangos_attributes(site: Callable[...
     app.clock.advance(100)
     reply = app.get("/set", cookie=cookie(token), user="Bob")
     assert reply.set_cookies == [
-        f"sessionid={token}; expires={http_date(START + timedelta(seconds=100 + TWO_WEEKS))}; HttpOnly; "
+        f"__Host-sessionid={token}; expires={http_date(START + timedelta(seconds=100 + TWO_WEEKS))}; HttpOnly; "
         f"Max-Age={TWO_WEEKS}; Path=/; SameSite=Lax; Secure"
     ]
     record = app.record(token)
@@ -152,7 +154,7 @@ def test_modified_session_sets_cookie_with_djangos_attributes(site: Callable[...
     [
         (
             {"cookie_domain": ".example.com", "cookie_path": "/app/", "cookie_samesite": "None"},
-            "sessionid={token}; Domain=.example.com; expires=Fri, 02 Jan 2026 12:00:00 GMT; HttpOnly; "
+            "__Secure-sessionid={token}; Domain=.example.com; expires=Fri, 02 Jan 2026 12:00:00 GMT; HttpOnly; "
             "Max-Age=86400; Path=/app/; SameSite=None; Secure",
         ),
         (
@@ -161,12 +163,17 @@ def test_modified_session_sets_cookie_with_djangos_attributes(site: Callable[...
         ),
         (
             {"cookie_name": "sid", "cookie_samesite": "strict"},
-            "sid={token}; expires=Fri, 02 Jan 2026 12:00:00 GMT; HttpOnly; Max-Age=86400; Path=/; "
+            "__Host-sid={token}; expires=Fri, 02 Jan 2026 12:00:00 GMT; HttpOnly; Max-Age=86400; Path=/; "
             "SameSite=Strict; Secure",
         ),
         (
             {"cookie_host_prefix": True},
             "__Host-sessionid={token}; expires=Fri, 02 Jan 2026 12:00:00 GMT; HttpOnly; Max-Age=86400; "
+            "Path=/; SameSite=Lax; Secure",
+        ),
+        (
+            {"cookie_host_prefix": False},
+            "sessionid={token}; expires=Fri, 02 Jan 2026 12:00:00 GMT; HttpOnly; Max-Age=86400; "
             "Path=/; SameSite=Lax; Secure",
         ),
     ],
@@ -175,6 +182,7 @@ def test_modified_session_sets_cookie_with_djangos_attributes(site: Callable[...
         "no-samesite-no-httponly-insecure",
         "custom-name-strict",
         "host-prefix",
+        "no-prefix",
     ],
 )
 def test_cookie_attributes_follow_the_config(
@@ -186,7 +194,7 @@ def test_cookie_attributes_follow_the_config(
 
 
 def test_browser_close_cookie_has_no_max_age_or_expires(site: Callable[..., Site]) -> None:
-    browser_close = "sessionid={}; HttpOnly; Path=/; SameSite=Lax; Secure"
+    browser_close = "__Host-sessionid={}; HttpOnly; Path=/; SameSite=Lax; Secure"
     app = site()
     (set_cookie,) = app.get("/expiry", cookie=None, value=0).set_cookies
     assert set_cookie == browser_close.format(cookie_value(set_cookie))
@@ -200,7 +208,7 @@ def test_browser_close_cookie_has_no_max_age_or_expires(site: Callable[..., Site
     # A per-session expiry overrides the global browser-close setting (as in Django).
     (set_cookie,) = everyone.get("/expiry", cookie=None, value=300).set_cookies
     assert set_cookie == (
-        f"sessionid={cookie_value(set_cookie)}; expires=Thu, 01 Jan 2026 12:05:00 GMT; HttpOnly; "
+        f"__Host-sessionid={cookie_value(set_cookie)}; expires=Thu, 01 Jan 2026 12:05:00 GMT; HttpOnly; "
         "Max-Age=300; Path=/; SameSite=Lax; Secure"
     )
 
@@ -264,7 +272,7 @@ def test_save_every_request_resends_the_cookie_and_slides_the_deadline(site: Cal
     app.clock.advance(600)
     reply = app.get("/untouched", cookie=cookie(token))
     assert reply.set_cookies == [
-        f"sessionid={token}; expires={http_date(START + timedelta(seconds=1600))}; HttpOnly; "
+        f"__Host-sessionid={token}; expires={http_date(START + timedelta(seconds=1600))}; HttpOnly; "
         "Max-Age=1000; Path=/; SameSite=Lax; Secure"
     ]
     assert reply.header("vary") == "Cookie"
@@ -451,15 +459,15 @@ def test_duplicated_cookies_find_the_valid_one(site: Callable[..., Site]) -> Non
     app = site()
     token = app.new_session()
     for header in (
-        f"sessionid={new_token()}; sessionid={token}",
-        f"sessionid=short; other=1; sessionid={token}",
-        f"sessionid={new_token()}; sessionid={new_token()}; sessionid={token}",
+        f"__Host-sessionid={new_token()}; __Host-sessionid={token}",
+        f"__Host-sessionid=short; other=1; __Host-sessionid={token}",
+        f"__Host-sessionid={new_token()}; __Host-sessionid={new_token()}; __Host-sessionid={token}",
     ):
         reply = app.get("/read", cookie=header)
         assert reply.text == "user=Alice"
         assert reply.set_cookies == []
     # A change is saved to the session that was found, under its own token.
-    reply = app.get("/set", cookie=f"sessionid={new_token()}; sessionid={token}", user="Bob")
+    reply = app.get("/set", cookie=f"__Host-sessionid={new_token()}; __Host-sessionid={token}", user="Bob")
     assert [cookie_value(value) for value in reply.set_cookies] == [token]
     record = app.record(token)
     assert record is not None and record.data == {"user": "Bob"}

@@ -74,7 +74,9 @@ def test_async_session_api_in_async_views(spied: tuple[SessionManager, Recording
     browser = client(SessionMiddleware(Starlette(routes=ROUTES), manager=manager))
     assert [browser.get("/count").text for _ in range(3)] == ["1", "2", "3"]
     reply = browser.get("/logout")
-    assert reply.headers["set-cookie"].startswith('sessionid=""; expires=Thu, 01 Jan 1970 00:00:00 GMT')
+    assert reply.headers["set-cookie"].startswith(
+        '__Host-sessionid=""; expires=Thu, 01 Jan 1970 00:00:00 GMT'
+    )
     assert browser.get("/count").text == "1"
 
 
@@ -83,7 +85,7 @@ def test_preload_reads_once_before_the_view(spied: tuple[SessionManager, Recordi
     browser = client(SessionMiddleware(Starlette(routes=ROUTES), manager=manager, preload=True))
     token = cookie_value(browser.get("/count").headers["set-cookie"])
     backend.calls.clear()
-    reply = browser.get("/peek", headers={"cookie": f"sessionid={token}"})
+    reply = browser.get("/peek", headers={"cookie": f"__Host-sessionid={token}"})
     assert reply.text == "1"
     assert backend.calls == ["load"]
     backend.calls.clear()
@@ -96,7 +98,7 @@ def test_websocket_sees_the_session(spied: tuple[SessionManager, RecordingSQLite
     browser = client(SessionMiddleware(Starlette(routes=ROUTES), manager=manager))
     token = cookie_value(browser.get("/count").headers["set-cookie"])
     browser.get("/count")
-    with browser.websocket_connect("/ws", headers={"cookie": f"sessionid={token}"}) as websocket:
+    with browser.websocket_connect("/ws", headers={"cookie": f"__Host-sessionid={token}"}) as websocket:
         assert websocket.receive_text() == "2"
 
 
@@ -128,5 +130,5 @@ def test_cookie_split_over_several_headers_is_read_whole(
     browser = client(SessionMiddleware(Starlette(routes=ROUTES), manager=manager))
     token = cookie_value(browser.get("/count").headers["set-cookie"])
     browser.cookies.clear()
-    reply = browser.get("/peek", headers=[("cookie", "theme=dark"), ("cookie", f"sessionid={token}")])
+    reply = browser.get("/peek", headers=[("cookie", "theme=dark"), ("cookie", f"__Host-sessionid={token}")])
     assert reply.text == "1"

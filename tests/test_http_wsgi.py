@@ -35,7 +35,7 @@ def test_store_failure_in_a_view_is_503_not_flasks_500(
     token = cookie_value(browser.get("/set", cookie=None).set_cookies[0])
     backend.failing.add("load")
     with caplog.at_level(logging.ERROR, logger="sessionary"):
-        reply = browser.get("/read", cookie=f"sessionid={token}")
+        reply = browser.get("/read", cookie=f"__Host-sessionid={token}")
     assert reply.status == 503
     assert reply.set_cookies == []
     assert any(backend.name in r.getMessage() for r in caplog.records if r.name == "sessionary")
@@ -43,7 +43,7 @@ def test_store_failure_in_a_view_is_503_not_flasks_500(
 
 def test_session_gone_in_a_view_is_400_not_flasks_500(production: tuple[Browser, RecordingSQLite]) -> None:
     browser, _ = production
-    reply = browser.get("/save-now", cookie=f"sessionid={new_token()}")
+    reply = browser.get("/save-now", cookie=f"__Host-sessionid={new_token()}")
     assert (reply.status, reply.set_cookies) == (400, [])
 
 

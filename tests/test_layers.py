@@ -17,7 +17,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("errors", "clock", "tokens", "serializer", "config", "expiry", "cookies", "events", "takeover"),
     ("stores",),
     ("ops", "state", "devices"),
-    ("takeover.carry",),
+    ("takeover.carry", "reuse"),
     ("cycle", "accounts"),
     ("shell",),
     ("session",),

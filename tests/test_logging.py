@@ -21,7 +21,7 @@ from sessionary import SessionManager
 from sessionary.lifecycle import open_session
 
 manager = SessionManager("memory://")
-open_session(manager, "sessionid=not-a-token")  # a malformed cookie: a `rejected` warning
+open_session(manager, "__Host-sessionid=not-a-token")  # a malformed cookie: a `rejected` warning
 print("done")
 """
 
@@ -38,7 +38,7 @@ def test_an_app_without_logging_prints_nothing_of_sessionarys(tmp_path: Path) ->
 def test_the_apps_handlers_still_get_the_warning(caplog: pytest.LogCaptureFixture) -> None:
     manager = SessionManager("memory://")
     with caplog.at_level(logging.INFO, logger="sessionary"):
-        open_session(manager, "sessionid=not-a-token")
+        open_session(manager, "__Host-sessionid=not-a-token")
     assert [r.getMessage() for r in caplog.records if r.name == "sessionary.events"] == [
         "session rejected - (malformed session cookie)"
     ]
@@ -46,5 +46,5 @@ def test_the_apps_handlers_still_get_the_warning(caplog: pytest.LogCaptureFixtur
 
 def test_the_demo_as_an_app_shows_sessionarys_warnings(tmp_path: Path) -> None:
     with demo_command("--store", f"sqlite:///{tmp_path / 'demo.db'}", cwd=tmp_path) as demo:
-        httpx.get(demo.base + "/check-session", cookies={"sessionid": "not-a-token"}, timeout=10)
+        httpx.get(demo.base + "/check-session", cookies={"__Host-sessionid": "not-a-token"}, timeout=10)
     assert "session rejected - (malformed session cookie)" in demo.output

@@ -90,16 +90,16 @@ def a_whole_session_life(url: str) -> None:
         session["cart"] = ["book"]
         manager.close_session(session, 200)
         token = session.session_key
-        session = manager.open(f"sessionid={token}")
+        session = manager.open(f"__Host-sessionid={token}")
         session["cart"] = ["book", "pen"]
         login(session, "alice")
         manager.close_session(session, 200)
         signed_in = session.session_key
         clock.advance(121)
-        renewed = manager.open(f"sessionid={signed_in}")
+        renewed = manager.open(f"__Host-sessionid={signed_in}")
         renewed.get("cart")
         manager.close_session(renewed, 200)  # a renewal, the old token kept for its grace
-        via_alias = manager.open(f"sessionid={signed_in}")
+        via_alias = manager.open(f"__Host-sessionid={signed_in}")
         via_alias["seen"] = True  # written through the alias
         via_alias.update_atomic("visits", lambda visits: (visits or 0) + 1)
         manager.close_session(via_alias, 200)
@@ -108,7 +108,7 @@ def a_whole_session_life(url: str) -> None:
         manager.close_session(other, 200)
         assert other.session_key is not None
         assert manager.revoke("alice", handle(store_key(other.session_key)))
-        last = manager.open(f"sessionid={renewed.session_key}")
+        last = manager.open(f"__Host-sessionid={renewed.session_key}")
         logout(last)
         manager.close_session(last, 200)
         manager.revoke_all("alice")

@@ -62,7 +62,7 @@ def signed_in(manager: SessionManager, user: str) -> str:
 
 
 def alive(manager: SessionManager, token: str) -> bool:
-    return bool(dict(manager.open(f"sessionid={token}").items()))
+    return bool(dict(manager.open(f"__Host-sessionid={token}").items()))
 
 
 def session_hash(token: str, prefix: str) -> str:
@@ -104,7 +104,7 @@ def test_a_revocation_the_replica_lacks_is_an_error_and_without_wait_it_is_not()
             with pytest.raises(StoreUnavailable, match="only 0 of 1 replicas acknowledged"):
                 durable.revoke_all("bob")
             assert not alive(durable, bob), "applied on the master, and the app was told"
-            session = durable.open(f"sessionid={erin}")
+            session = durable.open(f"__Host-sessionid={erin}")
             with pytest.raises(StoreUnavailable, match="only 0 of 1 replicas"):
                 logout(session)  # the deletion is done at once, and its WAIT with it
             assert not alive(durable, erin)
@@ -131,7 +131,7 @@ def test_revoked_sessions_stay_dead_when_the_master_fails_right_after() -> None:
             kept = signed_in(manager, "dave")
             logged_out = signed_in(manager, "erin")
             assert manager.revoke_all("alice") == 3
-            session = manager.open(f"sessionid={logged_out}")
+            session = manager.open(f"__Host-sessionid={logged_out}")
             logout(session)
             manager.close_session(session, 200)
             old = deployment.master_port()

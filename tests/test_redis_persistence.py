@@ -38,7 +38,7 @@ def durable_server() -> Iterator[RedisServer]:
 def session_cookie(response: object) -> str | None:
     headers = response.headers.get_list("set-cookie")  # type: ignore[attr-defined]
     for header in headers:
-        if header.startswith("sessionid="):
+        if header.startswith("__Host-sessionid="):
             return str(header.split(";", 1)[0].split("=", 1)[1])
     return None
 
@@ -83,7 +83,7 @@ def test_killing_redis_fails_closed_and_loses_nothing(durable_server: RedisServe
 
         def call(path: str, token: str | None = None) -> object:
             client.cookies.clear()
-            headers = {"cookie": f"sessionid={token}"} if token else {}
+            headers = {"cookie": f"__Host-sessionid={token}"} if token else {}
             return client.get(path, headers=headers)
 
         # Twenty visitors, each with a few values.

@@ -102,7 +102,7 @@ class Load:
             token = rng.choice(mine) if mine and rng.random() < 0.6 else None
             value = 0 if token is None else self.acknowledged[token] + 1
             try:
-                session = self.manager.open(None if token is None else f"sessionid={token}")
+                session = self.manager.open(None if token is None else f"__Host-sessionid={token}")
                 if token is not None and session.get("n") != value - 1:
                     mine.remove(token)  # lost in the failover: lost() reports it at the end
                     continue
@@ -154,7 +154,7 @@ class Load:
         """Sessions gone, and sessions whose acknowledged counter is not there."""
         sessions, writes = [], []
         for token, value in self.acknowledged.items():
-            stored = dict(self.manager.open(f"sessionid={token}").items())
+            stored = dict(self.manager.open(f"__Host-sessionid={token}").items())
             if "n" not in stored:
                 sessions.append(token)
             elif stored["n"] < value:
@@ -227,7 +227,7 @@ async def test_a_handed_over_master_is_followed_by_the_async_face() -> None:
             for number, token in enumerate(tokens):
                 for _ in range(50):
                     try:
-                        session = manager.open(f"sessionid={token}")
+                        session = manager.open(f"__Host-sessionid={token}")
                         assert await session.aget("n") == number
                         session["n"] = number + 100
                         await manager.aclose_session(session, 200)
@@ -241,7 +241,7 @@ async def test_a_handed_over_master_is_followed_by_the_async_face() -> None:
             assert master.info()["role"] == "master"
             assert len(master.keys("sessionary:s:*")) == 20
             for number, token in enumerate(tokens):
-                session = manager.open(f"sessionid={token}")
+                session = manager.open(f"__Host-sessionid={token}")
                 assert await session.aget("n") == number + 100
             assert failures <= 2, "one READONLY reply per kept connection at most, then the new master"
         finally:

@@ -435,12 +435,12 @@ def test_sign_in_renewal_and_sign_out_everywhere_on_a_cluster() -> None:
         assert outcome.set_cookie is not None
         devices.append(session)
     assert len(manager.list_sessions("erin")) == 3
-    laptop = manager.open(f"sessionid={devices[0].session_key}")
+    laptop = manager.open(f"__Host-sessionid={devices[0].session_key}")
     assert laptop["theme"] == "laptop"
     assert manager.revoke_all("erin", except_current=laptop) == 2
     manager.close_session(laptop, 200)
     assert [d.current for d in manager.list_sessions("erin", current=laptop)] == [True]
-    phone = manager.open(f"sessionid={devices[1].session_key}")
+    phone = manager.open(f"__Host-sessionid={devices[1].session_key}")
     assert phone.get("theme") is None and phone.is_empty()
     manager.close()
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hardening_apps import FRAMEWORKS, shared_cache_may_store, site
 
 from conformance.stores import DUMPERS
 from sessionary import Config, SessionInterrupted, SessionManager, TooManySessions, login, logout
@@ -66,14 +67,44 @@ def signed_in(manager: SessionManager, user: str = "alice", **data: Any) -> Brow
 # --- tokens ----------------------------------------------------------------------------------
 
 
-def test_tokens_have_256_bits_from_the_csprng_and_never_repeat() -> None:
-    """ASVS 5 V7.2.3 (>= 128 bits, CSPRNG); NIST 800-63B §5.1 (>= 64 bits)."""
+def test_tokens_have_256_bits_from_the_csprng_and_never_repeat(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, real_clock: FakeClock
+) -> None:
+    """ASVS 5 V7.2.3 (>= 128 bits, CSPRNG); NIST 800-63B §5.1 (>= 64 bits).
+
+    Statistics cannot tell a CSPRNG from a seeded ``random.Random``; so the test also
+    swaps ``secrets``' source for a recording one and checks that the token a real
+    request hands out is exactly 32 bytes drawn from it.
+    """
     tokens = {new_token() for _ in range(100_000)}
     assert len(tokens) == 100_000
     assert all(len(t) == TOKEN_LENGTH and is_well_formed(t) for t in tokens)
     # 43 URL-safe base64 characters carry 256 bits; every character position varies.
     for position in range(TOKEN_LENGTH - 1):
         assert len({t[position] for t in list(tokens)[:5000]}) > 40
+
+    import base64
+    import secrets
+
+    draws: list[bytes] = []
+    real_token_bytes = secrets.token_bytes
+
+    def recording_token_bytes(nbytes: int | None = None) -> bytes:
+        drawn = real_token_bytes(nbytes)
+        draws.append(drawn)
+        return drawn
+
+    monkeypatch.setattr(secrets, "token_bytes", recording_token_bytes)
+    manager = SessionManager(f"sqlite:///{tmp_path}/s.db", clock=real_clock)
+    try:
+        with site("starlette", manager) as app:
+            token = app.token_of(app.get("/set"))
+    finally:
+        manager.close()
+    assert token is not None
+    # (The other draws are the per-process key for events' keyed hashes.)
+    encoded = {base64.urlsafe_b64encode(drawn).rstrip(b"=").decode(): len(drawn) for drawn in draws}
+    assert encoded.get(token) == 32, "the token is one draw of 256 bits from secrets"
 
 
 def test_a_store_dump_holds_no_token(store: Store, store_name: str, real_clock: FakeClock) -> None:
@@ -119,11 +150,11 @@ def test_tokens_are_read_only_from_the_cookie(tmp_path: Path, clock: FakeClock) 
     )
     client = TestClient(SessionMiddleware(app, manager=manager), base_url="https://testserver")
     client.get("/become")
-    token = client.cookies.get("sessionid")
+    token = client.cookies.get("__Host-sessionid")
     assert token and client.get("/").text == "alice"
     anonymous = TestClient(SessionMiddleware(app, manager=manager), base_url="https://testserver")
-    assert anonymous.get(f"/?sessionid={token}").text == "nobody"
-    assert anonymous.post("/", data={"sessionid": token}).text == "nobody"
+    assert anonymous.get(f"/?__Host-sessionid={token}").text == "nobody"
+    assert anonymous.post("/", data={"__Host-sessionid": token}).text == "nobody"
     assert (
         anonymous.get("/", headers={"authorization": f"Bearer {token}", "x-session": token}).text == "nobody"
     )
@@ -217,16 +248,25 @@ def test_login_as_another_user_starts_empty(store: Store, real_clock: FakeClock)
     assert [d.handle for d in manager.list_sessions("alice")] == []
 
 
-def test_logout_deletes_the_record_and_clears_site_data(store: Store, real_clock: FakeClock) -> None:
-    """ASVS 4 V3.3.1; ASVS 5 V7.4.1, V14.3.1 (Clear-Site-Data)."""
+@pytest.mark.parametrize("framework", FRAMEWORKS)
+def test_logout_deletes_the_record_and_clears_site_data(
+    store: Store, real_clock: FakeClock, framework: str
+) -> None:
+    """ASVS 4 V3.3.1; ASVS 5 V7.4.1, V14.3.1 (Clear-Site-Data), asserted on the HTTP
+    response each framework integration sends."""
     manager = manager_for(store, real_clock)
-    browser = signed_in(manager)
-    key = store_key(browser.cookie or "")
-    browser.request(logout)
-    assert browser.last is not None and browser.last.clear_site_data
-    assert browser.cookie is None
-    assert manager.store.sync.load(key, manager.now()) is None
-    assert manager.list_sessions("alice") == []
+    with site(framework, manager) as app:
+        token = app.token_of(app.get("/login", user="alice"))
+        assert token is not None
+        reply = app.get("/logout", token=token)
+        assert reply.status == 200
+        assert reply.header("clear-site-data") == '"cookies"'
+        (deletion,) = reply.set_cookies
+        assert deletion.startswith(f'{manager.config.session_cookie_name}=""') and "Max-Age=0" in deletion
+        assert not shared_cache_may_store(reply)
+        assert manager.store.sync.load(store_key(token), manager.now()) is None
+        assert manager.list_sessions("alice") == []
+        assert app.get("/read", token=token).text == "user=-"
 
 
 # --- timeouts ---------------------------------------------------------------------------------
@@ -397,13 +437,25 @@ def test_revoke_all_except_current(store: Store, real_clock: FakeClock, events: 
 
 
 def test_revoke_all_holds_for_sessions_the_index_missed(store: Store, real_clock: FakeClock) -> None:
-    """ASVS 5 V7.4.1 "not before" per user: the valid-after time is checked on load."""
+    """ASVS 5 V7.4.1 "not before" per user: the valid-after time is checked on load.
+
+    The session is put back after the revocation's sweep of the user's index, as a
+    sign-in racing the revocation would land it: the sweep cannot have deleted it, so
+    only the per-user valid-after instant can refuse it.
+    """
     manager = manager_for(store, real_clock)
     old = signed_in(manager, "alice")
     stolen = old.fork()
+    key = store_key(old.cookie or "")
+    record = manager.store.sync.load(key, manager.now())
+    assert record is not None and record.meta.user_id == "alice"
     real_clock.advance(1)
-    manager.revoke_all("alice")
+    assert manager.revoke_all("alice") == 1
+    assert not manager.store.sync.exists(key), "the sweep deleted the session it knew of"
+    assert manager.store.sync.create(record, manager.now()), "the racing write lands after the sweep"
+    assert manager.store.sync.exists(key), "the session is back, missed by the revocation"
     assert stolen.request(lambda s: s.user_id) is None
+    assert manager.list_sessions("alice") == []
     real_clock.advance(1)
     fresh = signed_in(manager, "alice")
     assert fresh.request(lambda s: s.user_id) == "alice"
@@ -518,19 +570,24 @@ def test_events_carry_a_keyed_hash_never_a_token(
 # --- cookies ---------------------------------------------------------------------------------------
 
 
-def test_cookie_defaults_are_secure(tmp_path: Path, clock: FakeClock) -> None:
-    """ASVS 4 V3.4.1-3, ASVS 5 V3.3.1-4, NIST 800-63B §5.1.1: Secure, HttpOnly, SameSite, Path=/, no Domain."""
-    manager = SessionManager(f"sqlite:///{tmp_path}/s.db", clock=clock)
-    browser = Browser(manager)
-    browser.request(lambda s: s.__setitem__("a", 1))
-    assert browser.last is not None and browser.last.set_cookie is not None
-    cookie = browser.last.set_cookie
+@pytest.mark.parametrize("framework", FRAMEWORKS)
+def test_cookie_defaults_are_secure(tmp_path: Path, real_clock: FakeClock, framework: str) -> None:
+    """ASVS 4 V3.4.1-3, ASVS 5 V3.3.1-4, V14.3.2, NIST 800-63B §5.1.1: Secure, HttpOnly,
+    SameSite, Path=/, no Domain, no-store; asserted on each integration's HTTP response."""
+    manager = SessionManager(f"sqlite:///{tmp_path}/s.db", clock=real_clock)
+    try:
+        with site(framework, manager) as app:
+            reply = app.get("/set")
+    finally:
+        manager.close()
+    (cookie,) = reply.set_cookies
+    assert cookie.startswith("__Host-sessionid="), "ASVS 5 V3.3.1: a __Host- name by default"
     attributes = [part.strip() for part in cookie.split(";")][1:]
     assert "Secure" in attributes and "HttpOnly" in attributes and "SameSite=Lax" in attributes
     assert "Path=/" in attributes
     assert not any(a.lower().startswith("domain") for a in attributes)
-    headers = dict(browser.last.apply([]))
-    assert headers["Cache-Control"] == "private, no-store", "ASVS 5 V14.3.2"
+    assert reply.header("cache-control") == "private, no-store", "ASVS 5 V14.3.2"
+    assert "Cookie" in (reply.header("vary") or "")
     assert len(cookie.split(";")[0].encode()) <= 4096, "ASVS 5 V3.3.5"
 
 
@@ -563,12 +620,14 @@ def test_duplicate_cookies_cost_at_most_three_lookups(store: Store, real_clock: 
         return original(*args)
 
     store.sync.load = counting_load  # type: ignore[method-assign]
-    header = "; ".join([f"sessionid={new_token()}" for _ in range(50)] + [f"sessionid={good.cookie}"])
+    header = "; ".join(
+        [f"__Host-sessionid={new_token()}" for _ in range(50)] + [f"__Host-sessionid={good.cookie}"]
+    )
     session = manager.open(header)
     assert session.get("data") is None, "the valid cookie was 51st: never tried"
     assert len(loads) <= 3
     loads.clear()
-    header = "; ".join([f"sessionid={new_token()}", f"sessionid={good.cookie}"])
+    header = "; ".join([f"__Host-sessionid={new_token()}", f"__Host-sessionid={good.cookie}"])
     assert manager.open(header).get("data") == "x", "a planted cookie first does not hide the real one"
     assert len(loads) == 2
 

@@ -199,7 +199,7 @@ class Pair:
         django_key, our_key = self.django.session_key, self.ours.session_key
         assert (django_key is None) == (our_key is None)
         self.django = MemoryDjangoStore(django_key)
-        self.ours = self.manager.open(None if our_key is None else f"sessionid={our_key}")
+        self.ours = self.manager.open(None if our_key is None else f"__Host-sessionid={our_key}")
 
     def compare(self) -> None:
         """Everything observable, read in the same order on both sides."""
@@ -324,18 +324,18 @@ def test_flag_table(tmp_path: Any, fake_django_clock: FakeClock) -> None:
     session = manager.open(None)
     session["k"] = 1
     session.save()
-    reopened = manager.open(f"sessionid={session.session_key}")
+    reopened = manager.open(f"__Host-sessionid={session.session_key}")
     assert reopened.setdefault("k", 2) == 1
     assert reopened.accessed and not reopened.modified
-    nested = manager.open(f"sessionid={session.session_key}")
+    nested = manager.open(f"__Host-sessionid={session.session_key}")
     nested["box"] = {"inner": 1}
     nested.save()
-    again = manager.open(f"sessionid={session.session_key}")
+    again = manager.open(f"__Host-sessionid={session.session_key}")
     again["box"]["inner"] = 2
     assert not again.modified, "in-place mutation is invisible, as in Django"
     again.modified = True
     again.save()
-    assert manager.open(f"sessionid={session.session_key}")["box"] == {"inner": 2}
+    assert manager.open(f"__Host-sessionid={session.session_key}")["box"] == {"inner": 2}
     manager.close()
 
 

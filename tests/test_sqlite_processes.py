@@ -42,7 +42,7 @@ def integrity(db: Path) -> str:
 
 
 def data_of(manager: SessionManager, token: str) -> dict[str, object]:
-    return dict(manager.open(f"sessionid={token}").items())
+    return dict(manager.open(f"__Host-sessionid={token}").items())
 
 
 def test_wal_mode_and_the_expiry_index(tmp_path: Path) -> None:

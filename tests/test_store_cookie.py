@@ -43,7 +43,7 @@ def value_of(outcome: Outcome) -> str:
     assert outcome.set_cookie is not None
     first = outcome.set_cookie.split(";", 1)[0]
     name, _, value = first.partition("=")
-    assert name == "sessionid" and value and value != '""', outcome.set_cookie
+    assert name == "__Host-sessionid" and value and value != '""', outcome.set_cookie
     return value
 
 
@@ -53,13 +53,13 @@ def deletes_cookie(outcome: Outcome) -> bool:
 
 def saved(manager: SessionManager, value: str | None = None, **data: object) -> str:
     """The cookie value after a request that stores ``data``."""
-    session = manager.open(None if value is None else f"sessionid={value}")
+    session = manager.open(None if value is None else f"__Host-sessionid={value}")
     session.update(data)
     return value_of(manager.close_session(session, 200))
 
 
 def read(manager: SessionManager, value: str) -> tuple[dict[str, object], Outcome]:
-    session = manager.open(f"sessionid={value}")
+    session = manager.open(f"__Host-sessionid={value}")
     data = dict(session.items())
     return data, manager.close_session(session, 200)
 
@@ -82,7 +82,7 @@ def test_the_session_travels_in_the_cookie(clock: FakeClock) -> None:
 def test_changes_are_carried_forward(clock: FakeClock) -> None:
     sessions = manager(clock)
     first = saved(sessions, a=1, b=2)
-    session = sessions.open(f"sessionid={first}")
+    session = sessions.open(f"__Host-sessionid={first}")
     del session["a"]
     session["c"] = 3
     second = value_of(sessions.close_session(session, 200))
@@ -95,7 +95,7 @@ async def test_async_round_trip(clock: FakeClock) -> None:
     session = sessions.open(None)
     await session.aset("a", 1)
     value = value_of(await sessions.aclose_session(session, 200))
-    again = sessions.open(f"sessionid={value}")
+    again = sessions.open(f"__Host-sessionid={value}")
     assert await again.aget("a") == 1
     assert (await sessions.aclose_session(again, 200)).set_cookie is None
 
@@ -103,7 +103,7 @@ async def test_async_round_trip(clock: FakeClock) -> None:
 def test_the_deadline_is_inside_the_signature(clock: FakeClock) -> None:
     sessions = manager(clock)
     value = saved(sessions, a=1)
-    session = sessions.open(f"sessionid={value}")
+    session = sessions.open(f"__Host-sessionid={value}")
     assert session.server_deadline() == clock.now() + timedelta(weeks=2)
     assert session.created_at == clock.now()
 
@@ -111,7 +111,7 @@ def test_the_deadline_is_inside_the_signature(clock: FakeClock) -> None:
 def test_a_cookie_session_has_no_handle(clock: FakeClock) -> None:
     """Handles name server-side records in device lists; a cookie session has none."""
     sessions = manager(clock)
-    session = sessions.open(f"sessionid={saved(sessions, a=1)}")
+    session = sessions.open(f"__Host-sessionid={saved(sessions, a=1)}")
     assert session["a"] == 1
     assert session.handle is None
 
@@ -266,14 +266,14 @@ def test_forged_cookies_open_an_empty_session_and_are_deleted(clock: FakeClock, 
 
 def test_a_cookie_over_4096_bytes_is_not_even_decoded(clock: FakeClock) -> None:
     sessions = manager(clock)
-    session = sessions.open("sessionid=" + "a" * (MAX_COOKIE_BYTES + 1))
+    session = sessions.open("__Host-sessionid=" + "a" * (MAX_COOKIE_BYTES + 1))
     assert session.session_key is None
 
 
 def test_storing_a_forged_session_keeps_nothing_of_it(clock: FakeClock) -> None:
     sessions = manager(clock)
     forged = forgeries(saved(sessions, a=1))["signed with another key"]
-    session = sessions.open(f"sessionid={forged}")
+    session = sessions.open(f"__Host-sessionid={forged}")
     session["mine"] = 1
     value = value_of(sessions.close_session(session, 200))
     assert read(sessions, value)[0] == {"mine": 1}
@@ -316,7 +316,7 @@ def test_a_per_user_limit_cannot_be_enforced() -> None:
 def test_a_session_too_large_for_a_cookie_fails_the_save_and_keeps_the_old_cookie(clock: FakeClock) -> None:
     sessions = manager(clock)
     value = saved(sessions, small=1)
-    session = sessions.open(f"sessionid={value}")
+    session = sessions.open(f"__Host-sessionid={value}")
     session["blob"] = secrets.token_urlsafe(4000)  # random: compression cannot save it
     with pytest.raises(CookieTooLarge) as raised:
         sessions.close_session(session, 200)
@@ -371,7 +371,7 @@ def test_cycle_key_issues_a_new_value_with_the_same_data(clock: FakeClock) -> No
     sessions = manager(clock)
     value = saved(sessions, cart=[1])
     clock.advance(1)
-    session = sessions.open(f"sessionid={value}")
+    session = sessions.open(f"__Host-sessionid={value}")
     session.cycle_key()
     new = value_of(sessions.close_session(session, 200))
     assert new != value
@@ -382,17 +382,17 @@ def test_login_issues_a_new_value_carrying_the_user(clock: FakeClock) -> None:
     sessions = manager(clock)
     value = saved(sessions, cart=[1])
     clock.advance(1)
-    session = sessions.open(f"sessionid={value}")
+    session = sessions.open(f"__Host-sessionid={value}")
     login(session, "alice")
     new = value_of(sessions.close_session(session, 200))
     assert new != value
-    again = sessions.open(f"sessionid={new}")
+    again = sessions.open(f"__Host-sessionid={new}")
     assert again.user_id == "alice"
     assert again.auth_at == clock.now()
     assert dict(again.items()) == {"cart": [1]}
     # The value from before the login still opens the anonymous session: nothing on the
     # server can withdraw it (documented), but it never carries the user.
-    assert sessions.open(f"sessionid={value}").user_id is None
+    assert sessions.open(f"__Host-sessionid={value}").user_id is None
 
 
 async def test_async_login(clock: FakeClock) -> None:
@@ -400,13 +400,13 @@ async def test_async_login(clock: FakeClock) -> None:
     session = sessions.open(None)
     await alogin(session, "bob")
     value = value_of(await sessions.aclose_session(session, 200))
-    assert sessions.open(f"sessionid={value}").user_id == "bob"
+    assert sessions.open(f"__Host-sessionid={value}").user_id == "bob"
 
 
 def test_logout_drops_the_cookie_but_a_copy_stays_valid(clock: FakeClock) -> None:
     sessions = manager(clock)
     value = saved(sessions, a=1)
-    session = sessions.open(f"sessionid={value}")
+    session = sessions.open(f"__Host-sessionid={value}")
     logout(session)
     outcome = sessions.close_session(session, 200)
     assert deletes_cookie(outcome)
@@ -465,7 +465,7 @@ def test_renewal_issues_a_new_value(clock: FakeClock) -> None:
     assert data == {"a": 1}
     renewed = value_of(outcome)
     assert renewed != value
-    issued = sessions.open(f"sessionid={renewed}")
+    issued = sessions.open(f"__Host-sessionid={renewed}")
     issued.load()
     record = issued.state.record
     assert record is not None and record.meta.issued_at == clock.now().timestamp()

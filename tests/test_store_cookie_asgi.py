@@ -21,7 +21,7 @@ from sessionary.testing import FakeClock
 
 KEY = "first-signing-key-0123456789"
 OLD_KEY = "older-signing-key-0123456789"
-NAME = "sessionid"
+NAME = "__Host-sessionid"
 
 
 async def show(request: Request) -> JSONResponse:

@@ -99,7 +99,7 @@ def measured(collected: Collected, url: str, **settings: Any) -> SessionManager:
 
 
 def request(manager: SessionManager, token: str | None, **changes: Any) -> str | None:
-    session = manager.open(None if token is None else f"sessionid={token}")
+    session = manager.open(None if token is None else f"__Host-sessionid={token}")
     for name, value in changes.items():
         session[name] = value
     session.get("x")
@@ -119,7 +119,7 @@ def test_every_session_event_is_counted(tmp_path: Path, collected: Collected) ->
     assert token is not None
     request(manager, token)  # loaded
     request(manager, token, cart=["book", "pen"])  # loaded, saved
-    session = manager.open(f"sessionid={token}")
+    session = manager.open(f"__Host-sessionid={token}")
     login(session, "alice")  # loaded, rotated, then saved (the user id, the sign-in time)
     manager.close_session(session, 200)
     signed_in = session.session_key
@@ -127,7 +127,7 @@ def test_every_session_event_is_counted(tmp_path: Path, collected: Collected) ->
     request(manager, token)  # the token login replaced: rejected
     request(manager, "x" * 43)  # never issued: rejected
     clock.advance(121)
-    renewed = manager.open(f"sessionid={signed_in}")
+    renewed = manager.open(f"__Host-sessionid={signed_in}")
     renewed.get("x")
     manager.close_session(renewed, 200)  # loaded, and renewed: rotated, the old token in grace
     assert renewed.session_key not in (None, signed_in)

@@ -9,6 +9,7 @@ embedded default), Redis, PostgreSQL or signed cookies, secure by default.
 
 import logging
 
+from . import presets
 from .auth import alogin, alogout, login, logout
 from .config import Config
 from .devices import Device
@@ -17,6 +18,7 @@ from .errors import (
     CookieTooLarge,
     SessionaryError,
     SessionInterrupted,
+    SessionTooLarge,
     SessionValueError,
     StoreConflict,
     StoreCorrupted,
@@ -48,6 +50,7 @@ __all__ = [
     "SessionInterrupted",
     "SessionManager",
     "SessionMiddleware",
+    "SessionTooLarge",
     "SessionValueError",
     "SessionaryError",
     "Store",
@@ -63,4 +66,5 @@ __all__ = [
     "login",
     "logout",
     "open_store",
+    "presets",
 ]

@@ -7,7 +7,7 @@
     sessionary sessions --store URL --user ID
     sessionary revoke --store URL --user ID (--session HANDLE | --all)
     sessionary import --from flask-session --store URL (--old-redis URL | --old-sql URL)
-    sessionary demo [--host H] [--port P] [--store URL] [--host-prefix] [--insecure-cookie]
+    sessionary demo [--host H] [--port P] [--store URL] [--host-prefix] [--insecure-cookie] [--dbsc]
 
 ``--store`` defaults to ``$SESSIONARY_STORE``, else ``sqlite:///sessions.db``. Every
 command takes ``--json``: one JSON object on stdout for the result, and one on stderr
@@ -136,6 +136,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="set the cookie without Secure, so browsers keep it over plain http from another "
         "address than localhost (local testing only; behind https, leave it off)",
     )
+    demo.add_argument(
+        "--dbsc",
+        action="store_true",
+        help="mount Device Bound Session Credentials (needs the dbsc extra: cryptography)",
+    )
     return parser
 
 
@@ -186,6 +191,7 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int
                 store=args.store,
                 host_prefix=args.host_prefix,
                 insecure_cookie=args.insecure_cookie,
+                dbsc=args.dbsc,
             )
             return 0
         # Maintenance never signs a cookie: a throwaway key lets cookie:// open, so that its

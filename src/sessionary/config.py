@@ -53,9 +53,13 @@ class Config:
     cookie_partitioned: bool = False
     """Send the cookie with ``Partitioned`` (CHIPS: a third-party context keeps its own
     cookie jar per top-level site); browsers require Secure with it."""
-    cookie_host_prefix: bool = False
-    """Name the cookie ``__Host-<cookie_name>``: the browser then insists on Secure,
-    Path=/ and no Domain, so a sibling subdomain cannot plant or overwrite it."""
+    cookie_host_prefix: bool | None = None
+    """The cookie name's prefix (ASVS 5 V3.3.1). None, the default, picks the strongest
+    the cookie can carry: ``__Host-<cookie_name>`` (the browser then insists on Secure,
+    Path=/ and no Domain, so a sibling subdomain cannot plant or overwrite it), else
+    ``__Secure-`` for a Secure cookie with a Domain or a narrower Path, else none (a
+    cookie that is not Secure). True requires ``__Host-`` (a bad combination fails here);
+    False sends the bare name, as Django does."""
     idle_timeout: int | None = None
     """End a session this many seconds after its last request (server-side)."""
     absolute_timeout: int | None = THIRTY_DAYS
@@ -64,6 +68,14 @@ class Config:
     """Issue a new token every this many seconds of a session's life."""
     renewal_grace: int = 30
     """Seconds the previous token keeps working after a renewal, for requests in flight."""
+    detect_token_reuse: bool = False
+    """Remember each token a rotation retires (sign-in, ``cycle_key``, renewal); one
+    presented again after the rotation's grace ends the whole session and emits
+    ``token_reused``: two parties held the same cookie. Needs a server-side store."""
+    retired_token_memory: int = ONE_DAY
+    """Seconds a retired token is remembered for reuse detection (one small record each)."""
+    reuse_ends_user_sessions: bool = False
+    """On a reused token, also end every other session of the session's user."""
     browser_close_timeout: int | None = ONE_DAY
     """Server-side limit, from creation, for sessions whose cookie ends at browser close:
     a browser that restores session cookies cannot keep such a session forever."""
@@ -85,6 +97,9 @@ class Config:
     """Status of the response when the store fails mid-request (fail closed)."""
     max_value_bytes: int | None = 1024 * 1024
     """Refuse to store a single value larger than this many bytes of JSON."""
+    max_session_bytes: int | None = 4 * 1024 * 1024
+    """Refuse to store a session whose keys and values take more than this many bytes of
+    JSON in all (checked before anything is written): one session cannot hurt the store."""
     cleanup_interval: int | None = 60 * 60
     """Seconds between background cleanups of expired records, for the stores that keep
     them (SQLite, PostgreSQL); one process of many runs each, under a store-side lease.
@@ -120,10 +135,17 @@ class Config:
 
     @property
     def session_cookie_name(self) -> str:
-        """The cookie's name as sent, with the ``__Host-`` prefix when it is on."""
-        if self.cookie_host_prefix and not self.cookie_name.startswith("__Host-"):
-            return "__Host-" + self.cookie_name
-        return self.cookie_name
+        """The cookie's name as sent, with its prefix (see ``cookie_host_prefix``)."""
+        name = self.cookie_name
+        if name.startswith(("__Host-", "__Secure-")) or self.cookie_host_prefix is False:
+            return name
+        if self.cookie_host_prefix:
+            return "__Host-" + name
+        if not self.cookie_secure:
+            return name
+        if self.cookie_domain is None and self.cookie_path == "/":
+            return "__Host-" + name
+        return "__Secure-" + name
 
     def with_changes(self, **changes: Any) -> Config:
         """A copy with some settings changed, validated like a new one."""
@@ -133,6 +155,10 @@ class Config:
         for flag in _FLAGS:
             if not isinstance(getattr(self, flag), bool):
                 raise ConfigError(flag, f"{getattr(self, flag)!r} must be True or False")
+        if self.cookie_host_prefix is not None and not isinstance(self.cookie_host_prefix, bool):
+            raise ConfigError(
+                "cookie_host_prefix", f"{self.cookie_host_prefix!r} must be True, False or None (automatic)"
+            )
         if not isinstance(self.cookie_name, str) or not _COOKIE_NAME.fullmatch(self.cookie_name):
             raise ConfigError(
                 "cookie_name", f"{self.cookie_name!r} is not a valid cookie name (RFC 6265 token)"
@@ -179,6 +205,7 @@ class Config:
             if value is not None:
                 _positive_int(setting, value)
         _non_negative_int("renewal_grace", self.renewal_grace)
+        _positive_int("retired_token_memory", self.retired_token_memory)
         if self.renewal_timeout is not None and self.renewal_grace >= self.renewal_timeout:
             raise ConfigError("renewal_grace", "must be shorter than renewal_timeout")
         if not isinstance(self.touch_fraction, int | float) or not 0 <= self.touch_fraction < 1:
@@ -197,8 +224,9 @@ class Config:
             raise ConfigError(
                 "store_failure_status", f"{self.store_failure_status!r} is not a 4xx or 5xx status"
             )
-        if self.max_value_bytes is not None:
-            _positive_int("max_value_bytes", self.max_value_bytes)
+        for limit in ("max_value_bytes", "max_session_bytes"):
+            if getattr(self, limit) is not None:
+                _positive_int(limit, getattr(self, limit))
         if self.cleanup_interval is not None:
             _positive_int("cleanup_interval", self.cleanup_interval)
         _positive_int("cleanup_batch_size", self.cleanup_batch_size)
@@ -217,11 +245,12 @@ _FLAGS = (
     "cookie_httponly",
     "expire_at_browser_close",
     "save_every_request",
-    "cookie_host_prefix",
     "cookie_partitioned",
     "record_client",
     "clear_site_data_on_logout",
     "accept_django_keys",
+    "detect_token_reuse",
+    "reuse_ends_user_sessions",
     "telemetry",
     "telemetry_user_ids",
 )

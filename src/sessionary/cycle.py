@@ -20,7 +20,7 @@ from collections.abc import Callable, Generator, Iterable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from . import cookies, expiry
+from . import caching, cookies, expiry, limits, reuse
 from .clock import from_timestamp, to_timestamp
 from .errors import SessionInterrupted, StoreConflict, StoreError, UnsupportedOperation
 from .events import CREATED, EXPIRED, REJECTED, ROTATED
@@ -89,11 +89,10 @@ class Outcome:
             result = [(name, value) for name, value in result if name.lower() != "vary"]
             result.append(("Vary", cookies.add_vary_cookie(", ".join(existing) or None)))
         if self.set_cookie is not None:
+            # A response that hands out a session token must not be stored by a shared
+            # cache and replayed to someone else, whatever the app's own Cache-Control.
+            result = caching.never_shared(result)
             result.append(("Set-Cookie", self.set_cookie))
-            if not any(name.lower() == "cache-control" for name, _ in result):
-                # A response that hands out a session token must not be stored by a
-                # shared cache and replayed to someone else.
-                result.append(("Cache-Control", "private, no-store"))
         if self.clear_site_data:
             result.append(("Clear-Site-Data", '"cookies"'))
         result.extend(("Set-Cookie", cookies.expire_named(name)) for name in self.expire_cookies)
@@ -171,13 +170,21 @@ def saved_deadline(config: Config, data: dict[str, Any], now: float) -> float:
 
 
 def encode_data(state: SessionState, config: Config, keys: Iterable[Any]) -> dict[str, str]:
-    """The JSON text of each key; the first value that cannot be stored raises, naming it."""
+    """The JSON text of each key; the first value that cannot be stored raises, naming it,
+    and so does a session that would exceed ``max_session_bytes`` in all."""
     data = state.data or {}
     limit = config.max_value_bytes
     encoded = {}
     for key in keys:
         name = session_key_name(key)
         encoded[name] = encode_value(name, data[key], max_bytes=limit)
+    if config.max_session_bytes is not None and not limits.fits(data, config.max_session_bytes):
+        whole = dict(encoded)
+        for key, value in data.items():
+            name = session_key_name(key)
+            if name not in whole:
+                whole[name] = encode_value(name, value)
+        limits.check_session_size(whole, config.max_session_bytes)
     return encoded
 
 
@@ -330,6 +337,10 @@ def load(state: SessionState, context: Context, now: float, fresh: Callable[[], 
     if state.legacy and (yield from _take_over(state, context, now, fresh)):
         return
     presented = None if client_side or first is None else store_key(first)
+    if presented is not None and reuse.enabled(context):
+        for candidate in (first, *state.candidates):
+            if candidate is not None:
+                yield from reuse.check(context, store_key(candidate), now)
     yield Emit(REJECTED, presented, None, "unknown, expired or revoked session token")
     state.reject()
 
@@ -468,6 +479,7 @@ def rotate(
             raise SessionInterrupted()
         state.token = token
         record = op.record
+        yield from reuse.retire(context, old.key, record.key, grace_until=grace_until, now=now)
     state.record = record
     state.via_alias = False
     state.modified = True
@@ -550,6 +562,9 @@ def update_atomic(
         expected = encode_value(name, stored.data[name]) if present else None
         value = update(stored.data[name] if present else default)
         text = encode_value(name, value, max_bytes=limit)
+        if context.config.max_session_bytes is not None:
+            whole = {other: encode_value(other, v) for other, v in stored.data.items() if other != name}
+            limits.check_session_size({**whole, name: text}, context.config.max_session_bytes)
         result = yield CompareAndSet(stored.key, name, expected, text, moment)
         if result is Swap.SWAPPED:
             data[name] = decode_value(text)

@@ -26,6 +26,25 @@ class SessionValueError(SessionaryError, TypeError):
         super().__init__(f"session key {key!r}: {message}")
 
 
+class SessionTooLarge(SessionValueError):
+    """The whole session would exceed ``max_session_bytes`` (``SESSIONARY_MAX_SESSION_BYTES``).
+
+    Raised when the session is saved, before anything is written; ``key`` names the
+    largest value, ``largest`` the few largest keys.
+    """
+
+    def __init__(self, size: int, limit: int, largest: list[str]) -> None:
+        self.size = size
+        self.limit = limit
+        self.largest = largest
+        names = ", ".join(repr(name) for name in largest)
+        super().__init__(
+            largest[0] if largest else "",
+            f"the session would be {size} bytes as JSON, over max_session_bytes={limit} "
+            f"(largest keys: {names})",
+        )
+
+
 class SessionInterrupted(SessionaryError):
     """The session was deleted (for example by a logout) while this request was running.
 

@@ -17,7 +17,9 @@ ROTATED = "rotated"
 EXPIRED = "expired"
 REVOKED = "revoked"
 REJECTED = "rejected"
-KINDS = (CREATED, ROTATED, EXPIRED, REVOKED, REJECTED)
+TOKEN_REUSED = "token_reused"
+"""A retired token came back after its grace: two parties held one cookie; the session was ended."""
+KINDS = (CREATED, ROTATED, EXPIRED, REVOKED, REJECTED, TOKEN_REUSED)
 
 logger = logging.getLogger("sessionary.events")
 
@@ -25,22 +27,24 @@ logger = logging.getLogger("sessionary.events")
 @dataclass(frozen=True, slots=True)
 class Event:
     kind: str
-    """One of ``created``, ``rotated``, ``expired``, ``revoked``, ``rejected``."""
+    """One of ``created``, ``rotated``, ``expired``, ``revoked``, ``rejected``, ``token_reused``."""
     session: str | None
     """Keyed hash naming the session (None when there is none, e.g. a malformed cookie)."""
     at: datetime
     user_id: str | None = None
     reason: str | None = None
     new_session: str | None = None
-    """For ``rotated``: the keyed hash of the session's new token."""
+    """For ``rotated``: the keyed hash of the session's new token; for ``token_reused``:
+    of the token the session held when it was ended (None if it had ended already)."""
 
 
 EventHook = Callable[[Event], None]
 
 
 def log_event(event: Event) -> None:
-    """The default destination: the ``sessionary.events`` logger (rejections as warnings)."""
-    level = logging.WARNING if event.kind == REJECTED else logging.INFO
+    """The default destination: the ``sessionary.events`` logger (rejections as warnings,
+    a reused token as an error: it means a stolen cookie)."""
+    level = {REJECTED: logging.WARNING, TOKEN_REUSED: logging.ERROR}.get(event.kind, logging.INFO)
     if logger.isEnabledFor(level):
         logger.log(
             level,

@@ -26,6 +26,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
+from .errors import SessionValueError
+
 if TYPE_CHECKING:
     from .config import Config
     from .stores.base import Meta
@@ -41,6 +43,7 @@ StoredExpiry = int | float | str
 
 def stored_expiry(value: int | float | datetime | timedelta, *, now: datetime) -> StoredExpiry:
     """What ``set_expiry(value)`` stores (``None`` is handled by removing the key)."""
+    check_expiry(value, now=now)
     if isinstance(value, timedelta):
         value = now + value
     if isinstance(value, datetime):
@@ -55,6 +58,21 @@ def stored_expiry(value: int | float | datetime | timedelta, *, now: datetime) -
             f"set_expiry() takes an int, float, datetime, timedelta or None, not {type(value).__name__}"
         )
     return value
+
+
+def check_expiry(value: object, *, now: datetime) -> None:
+    """Raise :class:`SessionValueError` when ``set_expiry(value)`` names no date at all
+    (``10**12`` seconds, ``timedelta.max``, NaN): Python's ``OverflowError`` would be a 500
+    at the first save, on every store."""
+    if isinstance(value, timedelta):
+        try:
+            now + value
+        except OverflowError:
+            raise SessionValueError(
+                EXPIRY_KEY, f"set_expiry({value!r}) lands after the last date there is (the year 9999)"
+            ) from None
+    elif isinstance(value, int | float) and not isinstance(value, bool):
+        expiry_date(value, modification=now, cookie_age=0)
 
 
 def parse_instant(value: str) -> datetime:
@@ -85,7 +103,15 @@ def expiry_date(expiry: object, *, modification: datetime, cookie_age: int) -> d
     if isinstance(expiry, str):
         return parse_instant(expiry)
     seconds = expiry or cookie_age
-    return modification + timedelta(seconds=seconds)  # type: ignore[arg-type,no-any-return]
+    try:
+        return modification + timedelta(seconds=seconds)  # type: ignore[arg-type,no-any-return]
+    except (OverflowError, ValueError):
+        # 10**12 seconds, or NaN: no date holds it (Python raises OverflowError, which
+        # would be a 500 on every store); name the value instead, before any write.
+        raise SessionValueError(
+            EXPIRY_KEY,
+            f"an expiry of {seconds!r} seconds from now is no date (the last one is in the year 9999)",
+        ) from None
 
 
 def expire_at_browser_close(expiry: object, *, default: bool) -> bool:

@@ -25,15 +25,33 @@ def encode_value(key: str, value: Any, *, max_bytes: int | None = None) -> str:
         raise SessionValueError(
             key, f"value of type {type(value).__name__} cannot be stored as JSON ({exc})"
         ) from None
-    # Encoding is needed only when the text could be too long: UTF-8 takes 1 to 4 bytes
-    # a character, so fewer than max_bytes / 4 characters always fit.
-    if max_bytes is not None and len(text) * 4 > max_bytes:
-        size = len(text.encode("utf-8"))
-        if size > max_bytes:
-            raise SessionValueError(
-                key, f"value is {size} bytes as JSON, over the configured limit of {max_bytes}"
-            )
+    # Encoding is needed only for text that is not ASCII (a lone surrogate such as
+    # "\ud800", which any JSON request body can carry, has no UTF-8 form) or that could
+    # be too long: UTF-8 takes 1 to 4 bytes a character.
+    if not text.isascii():
+        size = utf8_size(key, text, "value")
+    elif max_bytes is not None and len(text) > max_bytes:
+        size = len(text)
+    else:
+        return text
+    if max_bytes is not None and size > max_bytes:
+        raise SessionValueError(
+            key, f"value is {size} bytes as JSON, over the configured limit of {max_bytes}"
+        )
     return text
+
+
+def utf8_size(key: str, text: str, what: str) -> int:
+    """Bytes of ``text`` in UTF-8; raises :class:`SessionValueError` naming ``key`` when
+    ``text`` holds a lone surrogate, which no store (nor UTF-8) can keep."""
+    try:
+        return len(text.encode("utf-8"))
+    except UnicodeEncodeError as exc:
+        raise SessionValueError(
+            key,
+            f"{what} holds the lone surrogate {text[exc.start]!r}, which UTF-8 cannot store "
+            "(pair it or replace it before storing)",
+        ) from None
 
 
 def decode_value(text: str | bytes) -> Any:
@@ -79,6 +97,8 @@ def session_key_name(key: object) -> str:
     way through the store; doing the same here keeps per-key storage identical.
     """
     if isinstance(key, str):
+        if not key.isascii():
+            utf8_size(key, key, "the key")
         return key
     if key is None or isinstance(key, bool | int | float):
         return json.dumps(key)

@@ -422,6 +422,20 @@ class Session(dict[str, Any]):
                 cycle.rotate(self.state, manager.context, manager.now(), new_token, grace=None), manager
             )
 
+    def renew(self, *, grace: int | None) -> None:
+        """A new token now, keeping the data; the old one keeps working for ``grace``
+        seconds as an alias of the new one (None: it stops at once, as ``cycle_key``)."""
+        manager = self._manager
+        with noting_failure(self):
+            run(cycle.rotate(self.state, manager.context, manager.now(), new_token, grace=grace), manager)
+
+    async def arenew(self, *, grace: int | None) -> None:
+        manager = self._manager
+        with noting_failure(self):
+            await arun(
+                cycle.rotate(self.state, manager.context, manager.now(), new_token, grace=grace), manager
+            )
+
     def save(self) -> None:
         """Persist now rather than at the end of the request (the middleware still sets
         the cookie). Raises :class:`~sessionary.errors.SessionValueError` naming a key

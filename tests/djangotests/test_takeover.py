@@ -118,7 +118,7 @@ def test_asgi_middleware_takes_over_django_sessions(
     with TestClient(app, base_url="https://testserver") as browser:
         browser.cookies.set("sessionid", old_key, domain="testserver.local")
         assert browser.get("/me").json() == {"user_id": user_id}
-        token = browser.cookies.get("sessionid")
+        token = browser.cookies.get("__Host-sessionid")
         assert token != old_key and len(token) == 43
         assert browser.get("/me").json() == {"user_id": user_id}
     with TestClient(app, base_url="https://testserver") as thief:

@@ -77,7 +77,7 @@ class Behaviour:
         reply = browser.post("/write")
         assert reply.status == 200, reply.text
         cookie = browser.last_cookie
-        assert cookie is not None and cookie.name == "sessionid"
+        assert cookie is not None and cookie.name == "__Host-sessionid"
         assert {"httponly", "secure"} <= set(cookie.attributes)
         assert cookie.attributes["samesite"] == "Lax"
         assert cookie.attributes["path"] == "/"

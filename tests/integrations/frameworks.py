@@ -69,7 +69,7 @@ class Browser:
     """Sends requests with the cookie it holds and keeps what ``Set-Cookie`` says."""
 
     send: Send
-    cookie_name: str = "sessionid"
+    cookie_name: str = "__Host-sessionid"
     token: str | None = None
     last_cookie: SetCookie | None = field(default=None, repr=False)
 

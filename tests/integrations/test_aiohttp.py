@@ -157,10 +157,10 @@ class Visitor:
         self.token: str | None = None
 
     async def get(self, path: str, method: str = "GET", **kwargs: Any) -> tuple[int, str, list[str]]:
-        headers = {"Cookie": f"sessionid={self.token}"} if self.token else {}
+        headers = {"Cookie": f"__Host-sessionid={self.token}"} if self.token else {}
         async with self.client.request(method, path, headers=headers, **kwargs) as response:
             set_cookies = response.headers.getall("Set-Cookie", [])
-            cookie = session_cookie(set_cookies, "sessionid")
+            cookie = session_cookie(set_cookies, "__Host-sessionid")
             if cookie is not None:
                 self.token = None if cookie.deletes else cookie.value
             return response.status, await response.text(), set_cookies
@@ -192,7 +192,7 @@ async def test_get_session_and_request_session_are_one_sessionary_session(visito
 async def test_a_redirect_raised_as_an_exception_carries_the_cookie(visitor: Visitor) -> None:
     status, _, set_cookies = await visitor.get("/redirect", allow_redirects=False)
     assert status == 302
-    assert session_cookie(set_cookies, "sessionid") is not None
+    assert session_cookie(set_cookies, "__Host-sessionid") is not None
     assert (await visitor.get("/show"))[1] == "works"
 
 
@@ -214,7 +214,7 @@ async def test_invalidate_deletes_the_record_and_the_cookie(
     await visitor.get("/write")
     old = visitor.token
     _, _, set_cookies = await visitor.get("/invalidate")
-    cookie = session_cookie(set_cookies, "sessionid")
+    cookie = session_cookie(set_cookies, "__Host-sessionid")
     assert cookie is not None and cookie.deletes
     assert (await manager.astats()).live == 0  # no empty record left behind
     visitor.token = old
@@ -223,11 +223,11 @@ async def test_invalidate_deletes_the_record_and_the_cookie(
 
 async def test_max_age_is_the_cookie_age_and_none_a_browser_session(visitor: Visitor) -> None:
     _, _, set_cookies = await visitor.get("/max-age/60")
-    cookie = session_cookie(set_cookies, "sessionid")
+    cookie = session_cookie(set_cookies, "__Host-sessionid")
     assert cookie is not None and cookie.max_age == 60
     assert json.loads((await visitor.get("/names"))[1])["max_age"] == 60
     _, _, set_cookies = await visitor.get("/max-age/none")
-    cookie = session_cookie(set_cookies, "sessionid")
+    cookie = session_cookie(set_cookies, "__Host-sessionid")
     assert cookie is not None and cookie.max_age is None
     assert json.loads((await visitor.get("/names"))[1])["max_age"] is None
 

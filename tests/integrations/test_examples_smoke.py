@@ -68,10 +68,10 @@ class Visitor:
 
     def send(self, method: str, path: str, *, token: str | None = None, **kwargs: object) -> httpx.Response:
         cookie = token or self.token
-        headers = {"Cookie": f"sessionid={cookie}"} if cookie else {}
+        headers = {"Cookie": f"__Host-sessionid={cookie}"} if cookie else {}
         self.client.cookies.clear()
         response = self.client.request(method, path, headers=headers, **kwargs)  # type: ignore[arg-type]
-        set_cookie = session_cookie(response.headers.get_list("set-cookie"), "sessionid")
+        set_cookie = session_cookie(response.headers.get_list("set-cookie"), "__Host-sessionid")
         if set_cookie is not None and token is None:
             self.token = None if set_cookie.deletes else set_cookie.value
         return response
@@ -83,7 +83,7 @@ def test_tutorial_flow_over_http(server: str) -> None:
     assert visitor.send("GET", "/check-session").text.strip() == "User in session: No session"
 
     response = visitor.send("GET", "/set-short-session")
-    cookie = session_cookie(response.headers.get_list("set-cookie"), "sessionid")
+    cookie = session_cookie(response.headers.get_list("set-cookie"), "__Host-sessionid")
     assert cookie is not None and cookie.max_age == 10
     assert {"httponly", "secure"} <= set(cookie.attributes)
     assert visitor.send("GET", "/check-session").text.strip() == "User in session: Alice"

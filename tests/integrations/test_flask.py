@@ -116,7 +116,7 @@ def test_settings_from_app_config_and_keywords(tmp_path: Path) -> None:
     client = browser(app)
     client.get("/set")
     cookie = client.last_cookie
-    assert cookie is not None and cookie.name == "app_session"
+    assert cookie is not None and cookie.name == "__Host-app_session"
     # Persistent by configuration; the age is Flask's permanent_session_lifetime (31 days),
     # cut to what the server keeps: the 30-day absolute timeout.
     assert cookie.max_age == 30 * 24 * 3600
@@ -274,7 +274,7 @@ def test_manager_given_directly_is_used(tmp_path: Path) -> None:
     assert get_manager(app) is manager
     client = browser(app)
     client.get("/set")
-    assert client.last_cookie is not None and client.last_cookie.name == "given"
+    assert client.last_cookie is not None and client.last_cookie.name == "__Host-given"
 
 
 def test_flasks_own_cookie_settings_are_honoured_when_changed(tmp_path: Path) -> None:

@@ -163,11 +163,13 @@ def test_starlette_guide(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
     monkeypatch.chdir(tmp_path)
     guide = "migrating-from-starlette.md"
     before, _ = starlette_visit(run_blocks(guide, "views", "before")["app"], "session")
-    after, _ = starlette_visit(run_blocks(guide, "views", "after")["app"], "sessionid")
+    after, _ = starlette_visit(run_blocks(guide, "views", "after")["app"], "__Host-sessionid")
     same_views(before, after)
-    cut_over, _ = starlette_visit(run_blocks(guide, "views", "cut-over")["app"], "sessionid")
+    cut_over, _ = starlette_visit(run_blocks(guide, "views", "cut-over")["app"], "__Host-sessionid")
     same_views(before, cut_over)
-    improved, replay = starlette_visit(run_blocks(guide, "views-improved", "after")["app"], "sessionid")
+    improved, replay = starlette_visit(
+        run_blocks(guide, "views-improved", "after")["app"], "__Host-sessionid"
+    )
     same_views(before, improved)
     promised(improved, replay)
 
@@ -179,8 +181,8 @@ def test_starlette_guide_keeps_signed_in_users(tmp_path: Path, monkeypatch: pyte
     after = run_blocks(guide, "views", "after")["app"]
     text, held = starlette_me(after, {"session": old_cookie})
     assert text == "ann"
-    assert len(held["sessionid"]) == 43
-    assert starlette_me(after, {"sessionid": held["sessionid"]})[0] == "ann"
+    assert len(held["__Host-sessionid"]) == 43
+    assert starlette_me(after, {"__Host-sessionid": held["__Host-sessionid"]})[0] == "ann"
     assert starlette_me(after, {"session": old_cookie})[0] == "anonymous"  # a replay opens nothing
     cut_over = run_blocks(guide, "views", "cut-over")["app"]
     assert starlette_me(cut_over, {"session": old_cookie})[0] == "anonymous"
@@ -192,7 +194,7 @@ def test_starsessions_guide(
     monkeypatch.chdir(tmp_path)
     guide = "migrating-from-starsessions.md"
     before, _ = starlette_visit(run_blocks(guide, "before", where=old_redis)["app"], "session", exit_stack)
-    after, replay = starlette_visit(run_blocks(guide, "after", where=old_redis)["app"], "sessionid")
+    after, replay = starlette_visit(run_blocks(guide, "after", where=old_redis)["app"], "__Host-sessionid")
     same_views(before, after)
     promised(after, replay)
 
@@ -229,8 +231,8 @@ def test_starsessions_guide_keeps_signed_in_users(
     after = run_blocks(guide, "after", where=old_redis)["app"]
     text, held = starlette_me(after, {"session": old_cookie})
     assert text == "ann"  # still signed in, after the switch
-    assert len(held["sessionid"]) == 43  # under a new sessionary token
-    assert starlette_me(after, {"sessionid": held["sessionid"]})[0] == "ann"
+    assert len(held["__Host-sessionid"]) == 43  # under a new sessionary token
+    assert starlette_me(after, {"__Host-sessionid": held["__Host-sessionid"]})[0] == "ann"
     assert redis_keys(old_redis) == []  # starsessions' record is gone
     assert starlette_me(after, {"session": old_cookie})[0] == "anonymous"  # a replay opens nothing
 
@@ -241,7 +243,7 @@ def test_flask_session_guide(
     monkeypatch.chdir(tmp_path)
     guide = "migrating-from-flask-session.md"
     before, _ = flask_visit(run_blocks(guide, "before", where=old_redis)["app"], "session")
-    after, replay = flask_visit(run_blocks(guide, "after", where=old_redis)["app"], "sessionid")
+    after, replay = flask_visit(run_blocks(guide, "after", where=old_redis)["app"], "__Host-sessionid")
     same_views(before, after)
     promised(after, replay)
 
@@ -253,7 +255,7 @@ def flask_me(app: Any, cookies: dict[str, str]) -> tuple[str, dict[str, str]]:
     text = client.get("/me", base_url="https://localhost").get_data(as_text=True)
     held = {
         name: found.value
-        for name in ("session", "sessionid")
+        for name in ("session", "__Host-sessionid")
         if (found := client.get_cookie(name)) is not None
     }
     return text, held
@@ -277,8 +279,8 @@ def test_flask_session_guide_keeps_signed_in_users(
     after = run_blocks(guide, "after", where=old_redis)["app"]
     text, held = flask_me(after, {"session": old_cookie})
     assert text == "ann"
-    assert len(held["sessionid"]) == 43 and held["sessionid"] != old_cookie
-    assert flask_me(after, {"sessionid": held["sessionid"]})[0] == "ann"
+    assert len(held["__Host-sessionid"]) == 43 and held["__Host-sessionid"] != old_cookie
+    assert flask_me(after, {"__Host-sessionid": held["__Host-sessionid"]})[0] == "ann"
     assert redis_keys(old_redis) == []  # Flask-Session's record is gone
     assert flask_me(after, {"session": old_cookie})[0] == "anonymous"  # a replay opens nothing
 
@@ -299,7 +301,7 @@ def test_flask_cookie_section_keeps_signed_in_users(tmp_path: Path, monkeypatch:
     after = run_blocks("migrating-from-flask-session.md", "cookie-after")["app"]
     text, held = flask_me(after, {"session": old_cookie})
     assert text == "ann"
-    assert flask_me(after, {"sessionid": held["sessionid"]})[0] == "ann"
+    assert flask_me(after, {"__Host-sessionid": held["__Host-sessionid"]})[0] == "ann"
     assert flask_me(after, {"session": old_cookie})[0] == "anonymous"
 
 
@@ -534,7 +536,7 @@ def test_aiohttp_session_guide(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
         before, _, written = async_visit("aiohttp", run_blocks(guide, "before")["app"], "AIOHTTP_SESSION")
     finally:
         delete_redis_keys([f"AIOHTTP_SESSION_{value}" for value in written])
-    after, replay, _ = async_visit("aiohttp", run_blocks(guide, "after")["app"], "sessionid")
+    after, replay, _ = async_visit("aiohttp", run_blocks(guide, "after")["app"], "__Host-sessionid")
     same_views(before, after)
     promised(after, replay)
 
@@ -550,7 +552,7 @@ def test_quart_session_guide(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
         before, _, written = async_visit("quart", run_blocks(guide, "before")["app"], "session")
     finally:
         delete_redis_keys([f"myapp-session:{value}" for value in written])
-    after, replay, _ = async_visit("quart", run_blocks(guide, "after")["app"], "sessionid")
+    after, replay, _ = async_visit("quart", run_blocks(guide, "after")["app"], "__Host-sessionid")
     same_views(before, after)
     promised(after, replay)
 
@@ -603,6 +605,8 @@ def test_pyramid_session_redis_guide(tmp_path: Path, monkeypatch: pytest.MonkeyP
         run_blocks_as_module(guide, "before", monkeypatch)["app"], "session"
     )
     assert replay_before(before["signed_in_cookie"]) == "anonymous"  # its invalidate() ended it
-    after, replay = pyramid_visit(run_blocks_as_module(guide, "after", monkeypatch)["app"], "sessionid")
+    after, replay = pyramid_visit(
+        run_blocks_as_module(guide, "after", monkeypatch)["app"], "__Host-sessionid"
+    )
     same_views(before, after)
     promised(after, replay)

@@ -214,7 +214,7 @@ def test_settings_from_an_ini_file(tmp_path: Path) -> None:
             "sessionary.secret_keys": "new-key-0123456789 old-key-0123456789",
         }
     )
-    browser = Browser(webtest_sender(app), cookie_name="app_session")
+    browser = Browser(webtest_sender(app), cookie_name="__Host-app_session")
     browser.post("/write")
     assert browser.last_cookie is not None and browser.last_cookie.max_age == 600
     assert browser.get("/read").text == "x"

@@ -68,7 +68,9 @@ class Adapted:
         self.session = self._open(token)
 
     def _open(self, token: str) -> PyramidSession:
-        session = self._manager.open(f"sessionid={token}", session_class=PyramidSession)
+        session = self._manager.open(
+            f"{self._manager.config.session_cookie_name}={token}", session_class=PyramidSession
+        )
         assert isinstance(session, PyramidSession)
         return session
 

@@ -166,7 +166,7 @@ def test_request_session_without_the_middleware_fails_the_same_way(tmp_path: Pat
 def test_clear_keeps_the_token_and_stores_the_empty_session(tmp_path: Path) -> None:
     client = TestClient(KINDS["sessionary"](tmp_path), base_url="https://testserver")
     client.get("/write")
-    token = client.cookies["session"]
+    token = client.cookies["__Host-session"]
     client.get("/clear")
-    assert client.cookies["session"] == token
+    assert client.cookies["__Host-session"] == token
     assert client.get("/read").json()["len"] == 0

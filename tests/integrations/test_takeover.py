@@ -79,7 +79,7 @@ class Browser:
 
 
 def check_switch(
-    new: Callable[[], Browser], old_name: str, old_value: str, *, new_name: str = "sessionid"
+    new: Callable[[], Browser], old_name: str, old_value: str, *, new_name: str = "__Host-sessionid"
 ) -> None:
     """The old cookie alone opens the user's session under sessionary, once."""
     browser = new()
@@ -105,7 +105,7 @@ def check_refused(new: Callable[[], Browser], old_name: str, old_value: str) -> 
     browser = new()
     browser.set_cookie(old_name, old_value)
     assert browser.get("/me") == ANONYMOUS
-    assert "sessionid" not in browser.cookies()
+    assert "__Host-sessionid" not in browser.cookies()
     assert old_name not in browser.cookies(), "a refused old cookie is deleted"
 
 
@@ -193,14 +193,16 @@ def starsessions_app(prefix: str, lifetime: int = 3600) -> Any:
     )
 
 
-@pytest.mark.parametrize("new_name", ["sessionid", "session"])
+@pytest.mark.parametrize("new_name", ["__Host-sessionid", "session"])
 def test_starsessions_user_stays_signed_in(
     store_url: str, old_prefix: str, exit_stack: Any, new_name: str
 ) -> None:
     value = starlette_sign_in(starsessions_app(old_prefix), "session")
     assert old_keys(old_prefix) == [f"{old_prefix}{value}".encode()]
     source = Starsessions(REDIS_URL, prefix=old_prefix)
-    new = sessionary_starlette(store_url, source, exit_stack, cookie_name=new_name)
+    # Keeping the old cookie's exact name needs the bare name (no __Host- prefix).
+    exact = {"cookie_host_prefix": False} if new_name == "session" else {}
+    new = sessionary_starlette(store_url, source, exit_stack, cookie_name=new_name, **exact)
     check_switch(new, "session", value, new_name=new_name)
     assert old_keys(old_prefix) == [], "the old record is deleted at the take-over"
 
@@ -444,7 +446,9 @@ def sessionary_flask_plain(store_url: str) -> Any:
 
     app = Flask(__name__)
     flask_views(app)
-    Sessionary(app, store=store_url, cookie_name="session", expire_at_browser_close=False)
+    Sessionary(
+        app, store=store_url, cookie_name="session", cookie_host_prefix=False, expire_at_browser_close=False
+    )
     return app
 
 

@@ -119,11 +119,11 @@ class TornadoCase(AsyncHTTPTestCase):
         return app
 
     def send(self, path: str, method: str = "GET", **kwargs: Any) -> Any:
-        headers = {"Cookie": f"sessionid={self.token}"} if self.token else {}
+        headers = {"Cookie": f"__Host-sessionid={self.token}"} if self.token else {}
         if method == "POST":
             kwargs.setdefault("body", "")
         response = self.fetch(path, method=method, headers=headers, follow_redirects=False, **kwargs)
-        cookie = session_cookie(response.headers.get_list("Set-Cookie"), "sessionid")
+        cookie = session_cookie(response.headers.get_list("Set-Cookie"), "__Host-sessionid")
         if cookie is not None:
             self.token = None if cookie.deletes else cookie.value
         return response
@@ -144,7 +144,7 @@ class TornadoCase(AsyncHTTPTestCase):
         response = self.send("/redirect")
         assert response.code == 302
         names = {value.split("=", 1)[0] for value in response.headers.get_list("Set-Cookie")}
-        assert names == {"sessionid", "theme"}
+        assert names == {"__Host-sessionid", "theme"}
 
     def test_an_exception_in_the_handler_saves_nothing(self) -> None:
         self.send("/write")

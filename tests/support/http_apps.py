@@ -263,7 +263,7 @@ class Browser:
             response.get_data(as_text=True),
         )
 
-    def jar_cookie(self, name: str = "sessionid") -> str | None:
+    def jar_cookie(self, name: str = "__Host-sessionid") -> str | None:
         """The value the client's cookie jar would send for the session cookie."""
         if self.kind == "asgi":
             value: str | None = self._jar_client.cookies.get(name)

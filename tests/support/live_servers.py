@@ -279,7 +279,7 @@ def serve(kind: str, manager: SessionManager, gates: Gates | None = None) -> Ite
 # --- a client that sends exactly one session cookie ------------------------------------------
 
 
-def session_cookie(response: httpx.Response, name: str = "sessionid") -> str | None:
+def session_cookie(response: httpx.Response, name: str = "__Host-sessionid") -> str | None:
     """The token a response sets ("" when it deletes the cookie), or None when it sets none."""
     for header in response.headers.get_list("set-cookie"):
         cookie_name, _, rest = header.partition("=")
@@ -290,7 +290,7 @@ def session_cookie(response: httpx.Response, name: str = "sessionid") -> str | N
 
 
 def get(base: str, path: str, token: str | None = None, **params: Any) -> httpx.Response:
-    headers = {"Cookie": f"sessionid={token}"} if token else {}
+    headers = {"Cookie": f"__Host-sessionid={token}"} if token else {}
     return httpx.get(base + path, params=params, headers=headers, timeout=WAIT_SECONDS)
 
 
@@ -304,7 +304,9 @@ def parallel(base: str, requests: list[tuple[str, str | None, dict[str, Any]]]) 
                 await asyncio.gather(
                     *(
                         client.get(
-                            path, params=params, headers={"Cookie": f"sessionid={token}"} if token else {}
+                            path,
+                            params=params,
+                            headers={"Cookie": f"__Host-sessionid={token}"} if token else {},
                         )
                         for path, token, params in requests
                     )

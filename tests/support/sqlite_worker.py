@@ -54,13 +54,13 @@ def write(db: str, worker: str, threads: int, sessions: int, shared_json: str) -
                 token = session.session_key
                 assert token is not None
                 for step in (1, 2):
-                    session = manager.open(f"sessionid={token}")
+                    session = manager.open(f"__Host-sessionid={token}")
                     session["step"] = step
                     session[f"seen-by-{name}"] = step
                     manager.close_session(session, 200)
                 for index, shared_token in enumerate(shared):
                     if number % len(shared) == index:
-                        session = manager.open(f"sessionid={shared_token}")
+                        session = manager.open(f"__Host-sessionid={shared_token}")
                         session[f"{name}-{number}"] = number
                         manager.close_session(session, 200)
                 with lock:
@@ -88,7 +88,7 @@ def stream(db: str, size: int) -> None:
         manager.close_session(session, 200)
         token = session.session_key
         assert token is not None
-        session = manager.open(f"sessionid={token}")
+        session = manager.open(f"__Host-sessionid={token}")
         session["payload"] = value_of(token, size)
         manager.close_session(session, 200)
         say(token)

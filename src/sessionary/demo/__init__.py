@@ -17,7 +17,13 @@ def create_app(*args: Any, **kwargs: Any) -> Any:
 
 
 def serve(
-    *, host: str, port: int, store: str, host_prefix: bool = False, insecure_cookie: bool = False
+    *,
+    host: str,
+    port: int,
+    store: str,
+    host_prefix: bool = False,
+    insecure_cookie: bool = False,
+    dbsc: bool = False,
 ) -> None:
     """Serve the demo with uvicorn until interrupted.
 
@@ -34,7 +40,7 @@ def serve(
         raise SystemExit(
             f"sessionary demo needs {exc.name!r}: install it with pip install 'sessionary[demo]'"
         ) from None
-    app = build(store, host_prefix=host_prefix, insecure_cookie=insecure_cookie)
+    app = build(store, host_prefix=host_prefix, insecure_cookie=insecure_cookie, dbsc=dbsc)
     manager = app.state.manager
     migrate = getattr(manager.store.sync, "migrate", None)
     if migrate is not None:

@@ -24,6 +24,7 @@ from starlette.routing import Route
 
 from .. import Config, Session, SessionManager, SessionMiddleware, Store, alogin, alogout
 from ..clock import Clock
+from ..dbsc.asgi import DBSCMiddleware
 from ..errors import UnsupportedOperation
 from . import pages
 
@@ -349,12 +350,15 @@ def create_app(
     clock: Clock | None = None,
     host_prefix: bool = False,
     insecure_cookie: bool = False,
+    dbsc: bool = False,
 ) -> Starlette:
     """The demo as an ASGI app (``uvicorn 'sessionary.demo:create_app' --factory`` works too).
 
     ``host_prefix=True`` names the cookie ``__Host-sessionid`` (Secure, Path=/, no Domain,
     enforced by the browser). ``insecure_cookie=True`` drops ``Secure``, so that a browser
     keeps the cookie over plain HTTP from another machine (local testing only).
+    ``dbsc=True`` mounts Device Bound Session Credentials: a browser that supports
+    them binds the signed-in session to a key it keeps.
     """
     settings = config or demo_config()
     if insecure_cookie:
@@ -383,7 +387,10 @@ def create_app(
             Route("/devices/revoke", revoke, methods=["POST"]),
             Route("/devices/revoke-others", revoke_others, methods=["POST"]),
         ],
-        middleware=[Middleware(SessionMiddleware, manager=manager)],
+        middleware=[
+            Middleware(SessionMiddleware, manager=manager),
+            *([Middleware(DBSCMiddleware)] if dbsc else []),  # inside: it reads the session
+        ],
     )
     app.state.manager = manager
     return app

@@ -46,8 +46,13 @@ OPTIONS: dict[str, tuple[str, Any]] = {
     "SESSIONARY_MAX_SESSIONS_PER_USER": ("max_sessions_per_user", None),
     "SESSIONARY_TOUCH_FRACTION": ("touch_fraction", 0.25),
     "SESSIONARY_MAX_VALUE_BYTES": ("max_value_bytes", None),
+    "SESSIONARY_MAX_SESSION_BYTES": ("max_session_bytes", 4 * 1024 * 1024),
     "SESSIONARY_ACCEPT_DJANGO_KEYS": ("accept_django_keys", False),
     "SESSIONARY_RECORD_CLIENT": ("record_client", False),
+    "SESSIONARY_DETECT_TOKEN_REUSE": ("detect_token_reuse", False),
+    "SESSIONARY_RETIRED_TOKEN_MEMORY": ("retired_token_memory", 60 * 60 * 24),
+    "SESSIONARY_REUSE_ENDS_USER_SESSIONS": ("reuse_ends_user_sessions", False),
+    "SESSIONARY_REUSE_GRACE": ("renewal_grace", 30),
     # Django deployments schedule clearsessions; the background cleanup is theirs to turn on.
     "SESSIONARY_CLEANUP_INTERVAL": ("cleanup_interval", None),
     "SESSIONARY_TELEMETRY": ("telemetry", False),

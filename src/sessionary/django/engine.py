@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.contrib.sessions.backends.base import CreateError, UpdateError
 
-from .. import accounts, cycle
+from .. import accounts, cycle, reuse
 from ..cycle import Context, Steps
 from ..events import CREATED, REJECTED, ROTATED
 from ..ops import Create, Delete, Emit, Exists, Load, Rotate, Write
@@ -51,6 +51,8 @@ def load(
         taken = yield from _take_over(session, context, moment, fresh)
         if taken is not None:
             return taken
+        if key is not None:
+            yield from reuse.check(context, key, moment.epoch)
         yield Emit(REJECTED, key, None, "unknown, expired or revoked session key")
         session._session_key = None
         session._forget()
@@ -121,7 +123,9 @@ def create(
     a collision)."""
     config = context.config
     values = records.to_store(session, data)
-    encoded = records.encode(values, max_bytes=config.max_value_bytes)
+    encoded = records.encode(
+        values, max_bytes=config.max_value_bytes, max_session_bytes=config.max_session_bytes
+    )
     token, op, _ = yield from cycle.claim_fresh_token(
         lambda token: Create(_new_record(session, values, store_key(token), config, moment), moment.epoch),
         fresh,
@@ -140,7 +144,9 @@ def save(
     writing only what changed."""
     config = context.config
     values = records.to_store(session, data)
-    encoded = records.encode(values, max_bytes=config.max_value_bytes)
+    encoded = records.encode(
+        values, max_bytes=config.max_value_bytes, max_session_bytes=config.max_session_bytes
+    )
     key = records.key_for(session.session_key, config)
     if must_create:
         if key is None:
@@ -233,7 +239,9 @@ def cycle_key(
     stored = yield from _stored(session, records.key_for(old_key, config), moment)
     if stored is not None:
         values = records.to_store(session, data)
-        encoded = records.encode(values, max_bytes=config.max_value_bytes)
+        encoded = records.encode(
+            values, max_bytes=config.max_value_bytes, max_session_bytes=config.max_session_bytes
+        )
         moved = records.moved_meta(session, values, stored.meta, moment)
         meta = cycle.rotated_meta(stored.meta, moved, moment.epoch)
         expires_at = records.deadline(meta, values, config)
@@ -248,6 +256,7 @@ def cycle_key(
             record = op.record
             session._session_key = token
             session.modified = True
+            yield from reuse.retire(context, stored.key, record.key, grace_until=None, now=moment.epoch)
             yield Emit(ROTATED, stored.key, meta.user_id, None, record.key)
             yield from _keep(session, record, encoded, stored.meta.user_id, context, moment)
             return

@@ -18,6 +18,8 @@ from django.contrib.sessions.serializers import JSONSerializer
 from django.utils import timezone
 
 from .. import expiry
+from ..errors import SessionValueError
+from ..limits import check_session_size
 from ..serializer import decode_value, encode_ascii, encode_value, session_key_name
 from ..stores.base import Change, Meta
 from ..tokens import is_well_formed, store_key
@@ -90,10 +92,17 @@ def from_store(session: SessionStore, values: dict[str, Any]) -> dict[str, Any]:
     return loaded
 
 
-def encode(values: dict[str, Any], *, max_bytes: int | None = None) -> dict[str, str]:
+def encode(
+    values: dict[str, Any], *, max_bytes: int | None = None, max_session_bytes: int | None = None
+) -> dict[str, str]:
     """Each value's JSON text; a value that cannot be stored raises ``SessionValueError``
-    (a ``TypeError``, as Django's serializer raises) naming the key, before any write."""
-    return {key: encode_value(key, value, max_bytes=max_bytes) for key, value in values.items()}
+    (a ``TypeError``, as Django's serializer raises) naming the key, before any write, and
+    so does a session over ``max_session_bytes`` in all (``SessionTooLarge``)."""
+    encoded = {
+        session_key_name(key): encode_value(key, value, max_bytes=max_bytes) for key, value in values.items()
+    }
+    check_session_size(encoded, max_session_bytes)
+    return encoded
 
 
 def diff(encoded: dict[str, str], loaded: dict[str, str] | None) -> Change:
@@ -126,7 +135,13 @@ def browser_close(values: dict[str, Any]) -> bool:
 
 def saved_deadline(session: SessionStore, moment: Moment) -> float:
     """Django's ``get_expiry_date()`` at this save: the deadline Django's db backend stores."""
-    return epoch(session.get_expiry_date(modification=moment.when))
+    try:
+        return epoch(session.get_expiry_date(modification=moment.when))
+    except (OverflowError, ValueError):
+        stored = session.get(expiry.EXPIRY_KEY)
+        raise SessionValueError(
+            expiry.EXPIRY_KEY, f"an expiry of {stored!r} seconds from now is no date"
+        ) from None
 
 
 def sign_in(session: SessionStore, user: str | None, previous: str | None, moment: Moment) -> dict[str, Any]:

@@ -14,7 +14,9 @@ from django.contrib.auth.signals import user_logged_in
 from django.contrib.sessions.backends.base import SessionBase
 from django.dispatch import receiver
 from django.http import HttpRequest
+from django.utils import timezone
 
+from .. import expiry
 from ..shell import arun, run
 from ..stores.base import Record
 from ..tokens import new_token
@@ -59,6 +61,16 @@ class SessionStore(SessionBase):
 
     async def _aget_new_session_key(self) -> str:
         return new_token()
+
+    def set_expiry(self, value: Any) -> None:
+        """Django's, but an age no date can hold (``10**12``) raises ``SessionValueError``
+        here, naming ``_session_expiry``, instead of ``OverflowError`` at the save."""
+        expiry.check_expiry(value, now=timezone.now())
+        super().set_expiry(value)
+
+    async def aset_expiry(self, value: Any) -> None:
+        expiry.check_expiry(value, now=timezone.now())
+        await super().aset_expiry(value)
 
     # --- the storage primitives ------------------------------------------------------
 

@@ -1,0 +1,162 @@
+"""Device Bound Session Credentials end to end (issue 17, item 2): a client implementing
+the browser's side of the protocol (tests/dbsc_browser.py) against the DBSC middleware
+on Starlette, FastAPI and plain WSGI, on every store."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from dbsc_browser import DBSCBrowser, Key, parameters
+from hardening_apps import Site
+
+from sessionary import SessionManager
+from sessionary.stores import Store
+from sessionary.testing import FakeClock
+
+DBSC_FRAMEWORKS = ("starlette", "fastapi", "wsgi")
+REGISTER = "/.well-known/sessionary/dbsc/register"
+REFRESH = "/.well-known/sessionary/dbsc/refresh"
+
+
+@pytest.fixture(params=DBSC_FRAMEWORKS)
+def framework(request: pytest.FixtureRequest) -> str:
+    value: str = request.param
+    return value
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock(datetime.now(UTC).replace(microsecond=0))
+
+
+@pytest.fixture
+def make_site(framework: str, store: Store, clock: FakeClock) -> Iterator[Callable[..., Site]]:
+    with ExitStack() as stack:
+
+        def build(**settings: Any) -> Site:
+            return Site(framework, SessionManager(store, clock=clock, **settings), stack, dbsc=True)
+
+        yield build
+
+
+def signed_in(site: Site, **options: Any) -> DBSCBrowser:
+    browser = DBSCBrowser(site, **options)
+    reply = browser.request("/login", user="alice")
+    assert reply.status == 200
+    return browser
+
+
+@pytest.mark.parametrize("alg", ["ES256", "RS256"])
+def test_sign_in_binds_the_session_and_refreshes_keep_it_going(
+    make_site: Callable[..., Site], clock: FakeClock, alg: str
+) -> None:
+    site = make_site(renewal_grace=5)
+    browser = signed_in(site, alg=alg)
+    (registration,) = browser.registrations
+    assert browser.bound_names == ["__Host-sessionid-bound"]
+    (bound,) = [c for c in registration.set_cookies if c.startswith("__Host-sessionid-bound=")]
+    assert "Max-Age=600" in bound and "Secure" in bound and "HttpOnly" in bound
+    assert "no-store" in (registration.header("cache-control") or "")
+    assert browser.request("/read").text == "user=alice"
+
+    session_token = browser.cookies["__Host-sessionid"][0]
+    for _ in range(3):  # an hour of use: the bound cookie is refreshed as it expires
+        clock.advance(601)
+        assert browser.request("/read").text == "user=alice"
+    assert browser.refreshes == 3
+    assert browser.cookies["__Host-sessionid"][0] != session_token, "each refresh renews the session token"
+
+
+def test_a_thief_with_every_cookie_but_no_key_is_refused_once_the_bound_cookie_expires(
+    make_site: Callable[..., Site], clock: FakeClock
+) -> None:
+    site = make_site()
+    browser = signed_in(site)
+    stolen = browser.cookie_header()
+    assert site.request("GET", "/read", cookie=stolen).text == "user=alice", "the copy works for minutes"
+    clock.advance(601)
+    refused = site.request("GET", "/read", cookie=stolen)
+    assert refused.status == 401 and "bound to a device" in refused.text
+    # Refreshing needs a proof signed with the browser's key.
+    ask = site.request(
+        "POST", REFRESH, cookie=stolen, headers={"Sec-Secure-Session-Id": browser.session_id or ""}
+    )
+    assert ask.status == 403
+    challenge = (ask.header("secure-session-challenge") or "").split(";")[0].strip('"')
+    forged = Key("ES256").proof({"jti": challenge}, with_jwk=False)
+    answer = site.request("POST", REFRESH, cookie=stolen, headers={"Secure-Session-Response": forged})
+    assert answer.status == 400 and "does not verify" in answer.text
+    assert not any(c.startswith("__Host-sessionid-bound=") for c in answer.set_cookies)
+    # The owner's browser is not locked out by the attempt.
+    assert browser.request("/read").text == "user=alice"
+
+
+def test_the_session_cookie_alone_is_refused(make_site: Callable[..., Site]) -> None:
+    site = make_site()
+    browser = signed_in(site)
+    token = browser.cookies["__Host-sessionid"][0]
+    assert site.get("/read", token=token).status == 401
+
+
+BAD_PROOFS = {
+    "wrong-challenge": lambda key, challenge: key.proof({"jti": "not-" + challenge}, with_jwk=True),
+    "no-key": lambda key, challenge: key.proof({"jti": challenge}, with_jwk=False),
+    "typ-jwt": lambda key, challenge: key.proof({"jti": challenge}, with_jwk=True, header={"typ": "JWT"}),
+    "alg-none": lambda key, challenge: key.proof({"jti": challenge}, with_jwk=True, header={"alg": "none"}),
+    "other-key": lambda key, challenge: key.proof(
+        {"jti": challenge}, with_jwk=True, header={"jwk": Key().jwk}
+    ),
+    "garbage": lambda key, challenge: "a.b.c",
+}
+
+
+@pytest.mark.parametrize("bad", BAD_PROOFS)
+def test_a_bad_registration_proof_binds_nothing(make_site: Callable[..., Site], bad: str) -> None:
+    site = make_site()
+    browser = DBSCBrowser(site, supports_dbsc=False)
+    offer = browser.request("/login", user="alice").header("secure-session-registration")
+    assert offer is not None and offer.startswith('(ES256 RS256);path="' + REGISTER + '";challenge="')
+    proof = BAD_PROOFS[bad](Key(), parameters(offer)["challenge"])
+    reply = browser.send("POST", REGISTER, headers={"Secure-Session-Response": proof})
+    assert reply.status == 400, reply.text
+    assert not any("-bound=" in c for c in reply.set_cookies)
+    assert browser.request("/read").text == "user=alice", "still an unbound session"
+
+
+def test_browsers_without_dbsc_are_unaffected(make_site: Callable[..., Site], clock: FakeClock) -> None:
+    site = make_site()
+    browser = signed_in(site, supports_dbsc=False)
+    for _ in range(3):
+        clock.advance(3600)
+        assert browser.request("/read").text == "user=alice"
+    anonymous = DBSCBrowser(site)
+    reply = anonymous.request("/set")
+    assert reply.header("secure-session-registration") is None, "only signed-in sessions are offered"
+
+
+def test_an_in_flight_request_with_the_cookies_from_before_a_refresh(
+    make_site: Callable[..., Site], clock: FakeClock
+) -> None:
+    site = make_site(renewal_grace=5)
+    browser = signed_in(site)
+    clock.advance(590)  # the bound cookie still lives; a request leaves with it
+    in_flight = browser.cookie_header()
+    browser.refresh()  # another tab refreshes meanwhile
+    assert browser.cookie_header() != in_flight
+    reply = site.request("GET", "/read", cookie=in_flight)
+    assert reply.text == "user=alice", "the previous bound cookie and token alias still serve it"
+    clock.advance(6)
+    assert site.request("GET", "/read", cookie=in_flight).text == "user=-", "after the grace: no session"
+    assert browser.request("/read").text == "user=alice"
+
+
+def test_logout_ends_the_binding_with_the_session(make_site: Callable[..., Site]) -> None:
+    site = make_site()
+    browser = signed_in(site)
+    stolen = browser.cookie_header()
+    assert browser.request("/logout").status == 200
+    assert site.request("GET", "/read", cookie=stolen).text == "user=-"
