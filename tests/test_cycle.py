@@ -210,8 +210,9 @@ def test_close(name: str) -> None:
     elif case.set_cookie == "delete":
         assert outcome.set_cookie is not None and "Max-Age=0" in outcome.set_cookie
     else:
+        name = context(**case.settings).config.session_cookie_name
         assert outcome.set_cookie is not None
-        assert outcome.set_cookie.startswith(f"sessionid={case.set_cookie.removeprefix('token:')};")
+        assert outcome.set_cookie.startswith(f"{name}={case.set_cookie.removeprefix('token:')};")
     assert outcome.vary_cookie is case.vary
 
 
@@ -280,7 +281,8 @@ def test_a_client_side_store_encodes_instead_of_storing() -> None:
     )
     assert kinds(ops) == ["Encode", "Emit:created"]
     assert isinstance(ops[0], Encode) and ops[0].record.data == {"cart": ["book"]}
-    assert outcome.set_cookie is not None and outcome.set_cookie.startswith("sessionid=signed-value;")
+    name = context().config.session_cookie_name
+    assert outcome.set_cookie is not None and outcome.set_cookie.startswith(f"{name}=signed-value;")
 
 
 # --- load ----------------------------------------------------------------------------------

@@ -14,7 +14,20 @@ PACKAGE = Path(__file__).resolve().parent.parent / "src" / "sessionary"
 
 # Lowest first. A module belongs to the first entry that is it or a package above it.
 LAYERS: list[tuple[str, ...]] = [
-    ("errors", "clock", "tokens", "serializer", "config", "expiry", "cookies", "events", "takeover"),
+    (
+        "errors",
+        "clock",
+        "tokens",
+        "serializer",
+        "limits",
+        "caching",
+        "takeover",
+        "config",
+        "presets",
+        "expiry",
+        "version",
+    ),
+    ("cookies", "events"),
     ("stores",),
     ("ops", "state", "devices"),
     ("takeover.carry", "reuse"),
@@ -22,10 +35,10 @@ LAYERS: list[tuple[str, ...]] = [
     ("shell",),
     ("session",),
     ("lifecycle",),
-    ("cleanup_scheduler", "store_report"),
+    ("cleanup_scheduler", "store_report", "telemetry"),
     ("manager",),
-    ("auth", "testing", "telemetry"),
-    ("integrations", "django", "cli", "demo", "takeover.bulk", "__init__"),
+    ("auth", "testing"),
+    ("integrations", "django", "dbsc", "cli", "demo", "takeover.bulk", "__init__"),
 ]
 
 

@@ -33,6 +33,7 @@ from .devices import Device, table
 from .errors import ConfigError, SessionaryError, StoreUnavailable, UnsupportedOperation
 from .manager import SessionManager
 from .store_report import check_health, user_counts
+from .version import version
 
 DEFAULT_STORE = "sqlite:///sessions.db"
 DEMO_STORE = "sqlite:///demo-sessions.db"
@@ -45,16 +46,6 @@ def _store_argument(parser: argparse.ArgumentParser, default: str | None = None)
         help="store URL, e.g. sqlite:///sessions.db, redis://localhost:6379/0, postgresql://host/db "
         "(default: $SESSIONARY_STORE or %(default)s)",
     )
-
-
-def version() -> str:
-    from importlib.metadata import PackageNotFoundError
-    from importlib.metadata import version as installed
-
-    try:
-        return installed("sessionary")
-    except PackageNotFoundError:  # run from a source tree that was never installed
-        return "unknown"
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -89,7 +89,7 @@ class Telemetry:
             raise ConfigError(
                 "telemetry", "needs the OpenTelemetry API: pip install 'sessionary[telemetry]'"
             ) from None
-        from .cli import version
+        from .version import version
 
         self._span_kind = SpanKind.CLIENT
         self._status, self._error = Status, StatusCode.ERROR
