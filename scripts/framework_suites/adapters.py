@@ -52,7 +52,9 @@ def starlette_adapter() -> type:
             partitioned: bool = False,
         ) -> None:
             settings: dict[str, Any] = {
+                # Starlette's session_cookie is the exact name the browser holds.
                 "cookie_name": session_cookie,
+                "cookie_host_prefix": False,
                 "cookie_path": path,
                 "cookie_samesite": same_site,
                 "cookie_domain": domain,

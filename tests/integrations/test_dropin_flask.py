@@ -51,9 +51,10 @@ def test_application_root_is_the_cookie_path(store_url: str) -> None:
     header = session_cookie_header(client.get("/set", base_url="http://localhost/foo"))
     assert "Path=/foo" in header
     assert client.get("/read", base_url="http://localhost/foo").text == "x"
-    # Another app under /bar on the same host does not receive /foo's cookie.
-    assert client.get_cookie("sessionid", path="/foo") is not None
-    assert client.get_cookie("sessionid", path="/") is None
+    # Another app under /bar on the same host does not receive /foo's cookie. (A path other
+    # than / rules __Host- out: the automatic prefix is __Secure-.)
+    assert client.get_cookie("__Secure-sessionid", path="/foo") is not None
+    assert client.get_cookie("__Secure-sessionid", path="/") is None
 
 
 def test_session_cookie_path_wins_over_application_root(store_url: str) -> None:

@@ -77,7 +77,7 @@ def test_session_auth_works_on_sessionarys_session(store_url: str) -> None:
         assert client.get("/me").status_code == 401
         reply = client.post("/login")
         assert len(reply.headers.get_list("set-cookie")) == 1  # one cookie: sessionary's
-        assert reply.cookies.keys() == {"sessionid"}
+        assert reply.cookies.keys() == {"__Host-sessionid"}
         assert client.get("/me").json() == {"user": {"name": "alice"}, "session_type": "Session"}
         # The data is in sessionary's store: the session lists under its handle there.
         assert sessions.manager.store.sync.count(sessions.manager.now()).live >= 1  # type: ignore[attr-defined]
