@@ -119,6 +119,15 @@ SCENARIOS: dict[str, list[Any]] = {
         ops(["get", "b"]),
         quiet(["flush"]),
     ],
+    "expired by set_expiry, then a new key": [
+        ops(["set", "a", 1]),
+        ops(["expiry", "timedelta", 0], ["cycle_key"]),
+        ops(["get", "a"]),
+        ops(["expiry", "timedelta", 0], ["cycle_key"]),
+        ops(["get", "a"]),
+        ops(["set", "b", 2], ["cycle_key"], ["expiry", "timedelta", 0]),
+        ops(["get", "b"]),
+    ],
     "test cookie": [
         ops(["test_cookie_set"]),
         ops(["test_cookie_worked"], ["test_cookie_delete"]),

@@ -173,6 +173,13 @@ def save(
     change.meta = records.moved_meta(session, values, stored.meta, moment)
     meta = change.apply_meta(stored.meta)
     change.expires_at = records.deadline(meta, values, config)
+    if stored.expires_at <= moment.epoch and change.expires_at <= moment.epoch:
+        # This request already stored the session with a deadline now past (set_expiry
+        # to now, then cycle_key): the store refuses writes to a dead record, and the
+        # record stays dead either way. Django's update of its expired row succeeds, so
+        # this save succeeds with nothing to write.
+        session._record = Record(stored.key, values, meta, change.expires_at)
+        return
     if not (yield Write(stored.key, change, moment.epoch)):
         raise UpdateError
     record = Record(stored.key, values, meta, change.expires_at)
