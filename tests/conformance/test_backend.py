@@ -153,6 +153,15 @@ async def test_write_to_a_missing_record_writes_nothing(backend: AsyncBackend, t
     assert not await backend.exists(missing)
 
 
+async def test_an_expired_record_not_yet_removed_still_exists(backend: AsyncBackend, t0: float) -> None:
+    """Django's ``exists``: True for a record past its deadline until it is removed (by
+    ``clear_expired``, or on Redis by the server at the deadline by its own clock)."""
+    stored = record(t0, expires=t0 + 60)
+    assert await backend.create(stored, t0)
+    assert await backend.load(stored.key, t0 + 120) is None
+    assert await backend.exists(stored.key)
+
+
 async def test_no_resurrection_after_delete(backend: AsyncBackend, t0: float) -> None:
     stored = record(t0)
     assert await backend.create(stored, t0)
