@@ -96,6 +96,76 @@ def install_flask() -> None:
     flask.Flask.__init__ = init  # type: ignore[method-assign]
 
 
+# --- starsessions: SessionMiddleware, SessionAutoloadMiddleware, load_session -------------
+
+
+def install_starsessions() -> None:
+    """starsessions' constructor mapped as docs/migrating-from-starsessions.md maps it; its
+    store object is replaced by a sessionary store; ``load_session(connection)`` is the
+    guide's ``await request.session.aload()``."""
+    import datetime
+    import re
+
+    import starsessions
+    import starsessions.session
+
+    from sessionary import SessionMiddleware
+
+    class StarsessionsSessionMiddleware(SessionMiddleware):
+        def __init__(
+            self,
+            app: Any,
+            store: object,
+            lifetime: int | datetime.timedelta = 0,
+            rolling: bool = False,
+            cookie_name: str = "session",
+            cookie_same_site: str = "lax",
+            cookie_https_only: bool = True,
+            cookie_domain: str | None = None,
+            cookie_path: str | None = None,
+            serializer: object = None,
+        ) -> None:
+            seconds = int(lifetime.total_seconds() if isinstance(lifetime, datetime.timedelta) else lifetime)
+            settings: dict[str, Any] = {
+                "cookie_name": cookie_name,
+                "cookie_host_prefix": False,
+                "cookie_samesite": cookie_same_site,
+                "cookie_secure": cookie_https_only,
+                "cookie_domain": cookie_domain,
+                "cookie_path": cookie_path or "/",
+            }
+            if seconds == 0:
+                settings["expire_at_browser_close"] = True
+            elif rolling:
+                settings.update(cookie_age=seconds, save_every_request=True)
+            else:
+                settings.update(cookie_age=seconds, absolute_timeout=seconds)
+            super().__init__(app, store=store_url(), **settings)
+
+    class StarsessionsAutoloadMiddleware:
+        """``SessionAutoloadMiddleware(app, paths)``: the session read before the view."""
+
+        def __init__(self, app: Any, paths: list[str | re.Pattern[str]] | None = None) -> None:
+            self.app = app
+            self.paths = paths or []
+
+        async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+            path = scope.get("path", "")
+            if not self.paths or any(
+                path.startswith(p) if isinstance(p, str) else p.match(path) for p in self.paths
+            ):
+                await scope["session"].aload()
+            await self.app(scope, receive, send)
+
+    async def load_session(connection: Any) -> None:
+        await connection.session.aload()
+
+    starsessions.SessionMiddleware = StarsessionsSessionMiddleware  # type: ignore[misc]
+    starsessions.SessionAutoloadMiddleware = StarsessionsAutoloadMiddleware  # type: ignore[misc]
+    starsessions.load_session = load_session
+    starsessions.session.load_session = load_session
+
+
 def pytest_configure(config: pytest.Config) -> None:
     import _pytest.monkeypatch
     from _pytest.compat import NOTSET
@@ -109,6 +179,8 @@ def pytest_configure(config: pytest.Config) -> None:
         sessions.SessionMiddleware = starlette_adapter()  # type: ignore[misc]
     elif SUITE in ("flask", "flask-login"):
         install_flask()
+    elif SUITE == "starsessions":
+        install_starsessions()
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:

@@ -15,6 +15,9 @@ class Suite:
     modes: tuple[str, ...] = ("mapped",)
     extra_packages: tuple[str, ...] = ()
     """Test dependencies installed for this suite alone (``pip install --target``)."""
+    vendored: str | None = None
+    """The version whose files are vendored under tests/integrations/upstream/NAME/ (for a
+    project whose sdist ships no tests); None: the files come from the sdist."""
 
 
 SUITES = (
@@ -52,6 +55,20 @@ SUITES = (
         ),
     ),
     Suite("flask-login", "flask-login", ("tests/test_login.py",), ("tests/test_login.py",)),
+    Suite(
+        "starsessions",
+        "starsessions",
+        (
+            "tests/conftest.py",
+            "tests/test_middleware.py",
+            "tests/test_rolling_session.py",
+            "tests/test_expiring_session.py",
+            "tests/test_autoloading.py",
+            "tests/test_metadata.py",
+        ),
+        ("tests",),
+        vendored="2.2.1",
+    ),
 )
 
 # Why a test fails on purpose; the keys are used below.
@@ -76,6 +93,16 @@ SYNC_ON_LOOP = (
     "sync request.session in an async view loads on the event loop without preload=True "
     "(a blocking-call detector flags it): pass preload=True, or await request.session.aload()"
 )
+PEER_STORE = (
+    "the test writes or reads starsessions' own store object (its ids and its bytes); "
+    "sessionary's store is its own, and a 32-hex starsessions id is refused as a malformed cookie"
+)
+PEER_API = "the test calls starsessions' own session API (its handler in the scope); see the guide's name-by-name table"
+STALE_COOKIE_DELETED = (
+    "a cookie of the session's name that is not a sessionary token is deleted on the response, "
+    "so the stale cookie does not come back on every request"
+)
+LAZY_LOAD = "the session loads when first used, so there is no SessionNotLoaded to raise"
 
 
 def _both(test: str, reason: str) -> dict[str, str]:
@@ -115,4 +142,24 @@ EXPECTED_FAILURES: dict[tuple[str, str], dict[str, str]] = {
         + "; and the cookie is named sessionid unless SESSION_COOKIE_NAME is set",
     },
     ("flask-login", "mapped"): {},
+    ("starsessions", "mapped"): {
+        "tests/test_autoloading.py::test_always_loads_session": PEER_STORE,
+        "tests/test_autoloading.py::test_loads_for_string_paths": LAZY_LOAD,
+        "tests/test_autoloading.py::test_loads_for_regex_paths": LAZY_LOAD,
+        "tests/test_expiring_session.py::test_expiring_session_must_not_extend_duration": PEER_STORE,
+        "tests/test_rolling_session.py::test_rolling_session_must_extend_duration": PEER_STORE,
+        "tests/test_metadata.py::test_requires_loaded_session": PEER_API + " (get_session_metadata)",
+        "tests/test_metadata.py::test_load_should_create_new_metadata": PEER_API + " (get_session_metadata)",
+        "tests/test_metadata.py::test_load_should_not_overwrite_created_timestamp": PEER_API
+        + " (get_session_metadata)",
+        "tests/test_metadata.py::test_should_update_last_access_time_on_load": PEER_API
+        + " (get_session_metadata)",
+        "tests/test_middleware.py::test_loads_existing_session": PEER_STORE,
+        "tests/test_middleware.py::test_will_clear_storage_if_session_destroyed": PEER_STORE,
+        "tests/test_middleware.py::test_will_not_send_cookie_if_initially_empty_session_destroyed": STALE_COOKIE_DELETED,
+        "tests/test_middleware.py::test_same_site_argument_set_in_cookie": ATTRIBUTE_CASE
+        + " (SameSite=None)",
+        "tests/test_middleware.py::test_session_timedelta_lifetime": "the test reads the middleware's attribute "
+        "lifetime; sessionary's is config.cookie_age (the timedelta is mapped to seconds all the same)",
+    },
 }

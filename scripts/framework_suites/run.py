@@ -6,7 +6,9 @@
 
 The test files come from the released sdist of the version installed here (``pip
 download --no-binary :all: --no-deps NAME==VERSION``, kept in ``.cache/framework-suites``),
-so only PyPI is needed. ``adapters.py`` maps each framework's constructor onto sessionary;
+so only PyPI is needed; a project whose sdist ships no tests has them vendored under
+tests/integrations/upstream/NAME/ (``Suite.vendored`` names the version). ``adapters.py``
+maps each framework's constructor onto sessionary;
 ``expected.py`` lists the tests that fail on purpose, with the reason. The run fails when
 a test fails that is not listed there, and when a listed one passes (update the list and
 docs/frameworks.md together).
@@ -65,8 +67,24 @@ def sdist(suite: Suite) -> Path:
     return found[0]
 
 
+VENDORED = ROOT / "tests" / "integrations" / "upstream"
+
+
 def extract(suite: Suite, into: Path) -> Path:
-    """The suite's test files (and their support files) from the sdist, under ``into``."""
+    """The suite's test files (and their support files) from the sdist, or from the
+    vendored copy, under ``into``."""
+    if suite.vendored is not None:
+        installed = version(suite.distribution)
+        if installed != suite.vendored:
+            raise SystemExit(
+                f"{suite.name}: the vendored tests are of {suite.vendored}, {installed} is "
+                f"installed: vendor that version's tests (tests/integrations/upstream/README.md)"
+            )
+        for name in suite.files:
+            target = into / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(VENDORED / suite.name / name, target)
+        return into
     with tarfile.open(sdist(suite)) as archive:
         members = archive.getmembers()
         top = members[0].name.split("/")[0]
