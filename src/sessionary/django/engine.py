@@ -105,6 +105,18 @@ def exists(session_key: str | None, context: Context) -> Steps[bool]:
     return key is not None and bool((yield Exists(key)))
 
 
+def _stored_form(
+    session: SessionStore, data: dict[str, Any], config: Any
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """The data as the store keeps it, and each value's text, checked against the size
+    limits before anything is written."""
+    values = records.to_store(session, data)
+    encoded = records.encode(
+        values, max_bytes=config.max_value_bytes, max_session_bytes=config.max_session_bytes
+    )
+    return values, encoded
+
+
 def _new_record(
     session: SessionStore, values: dict[str, Any], key: bytes, config: Any, moment: records.Moment
 ) -> Record:
@@ -122,10 +134,7 @@ def create(
     """Store the session under a fresh 256-bit key (the cycle's retry loop draws again on
     a collision)."""
     config = context.config
-    values = records.to_store(session, data)
-    encoded = records.encode(
-        values, max_bytes=config.max_value_bytes, max_session_bytes=config.max_session_bytes
-    )
+    values, encoded = _stored_form(session, data, config)
     token, op, _ = yield from cycle.claim_fresh_token(
         lambda token: Create(_new_record(session, values, store_key(token), config, moment), moment.epoch),
         fresh,
@@ -143,10 +152,7 @@ def save(
     """Insert (``must_create``, under the session's own key) or update the session,
     writing only what changed."""
     config = context.config
-    values = records.to_store(session, data)
-    encoded = records.encode(
-        values, max_bytes=config.max_value_bytes, max_session_bytes=config.max_session_bytes
-    )
+    values, encoded = _stored_form(session, data, config)
     key = records.key_for(session.session_key, config)
     if must_create:
         if key is None:
@@ -245,10 +251,7 @@ def cycle_key(
     old_key = session.session_key
     stored = yield from _stored(session, records.key_for(old_key, config), moment)
     if stored is not None:
-        values = records.to_store(session, data)
-        encoded = records.encode(
-            values, max_bytes=config.max_value_bytes, max_session_bytes=config.max_session_bytes
-        )
+        values, encoded = _stored_form(session, data, config)
         moved = records.moved_meta(session, values, stored.meta, moment)
         meta = cycle.rotated_meta(stored.meta, moved, moment.epoch)
         expires_at = records.deadline(meta, values, config)
