@@ -23,5 +23,5 @@ def test_the_frameworks_own_session_suites() -> None:
         timeout=900,
     )
     assert done.returncode == 0, done.stdout[-8000:] + done.stderr[-4000:]
-    for suite in ("starlette", "flask", "flask-login", "starsessions"):
+    for suite in ("starlette", "flask", "flask-login", "starsessions", "litestar"):
         assert f"\n{suite} " in "\n" + done.stdout

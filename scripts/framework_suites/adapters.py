@@ -3,7 +3,8 @@
 A pytest plugin (``-p adapters``) that, before the framework's test files are imported,
 replaces the framework's session machinery with sessionary's by mapping constructor
 arguments only (``SESSIONARY_SUITE`` names the suite, ``SESSIONARY_SUITE_STORE`` the store
-URL prefix, ``SESSIONARY_SUITE_MODE`` ``mapped`` or ``readme``). Each test's outcome is
+URL prefix, ``SESSIONARY_SUITE_MODE`` ``mapped``, ``readme`` or ``unmapped``: the
+framework's own session code, to show that vendored tests apply to the installed version). Each test's outcome is
 written, one JSON line each, to ``SESSIONARY_SUITE_OUTCOMES``.
 """
 
@@ -164,6 +165,69 @@ def install_starsessions() -> None:
     starsessions.SessionAutoloadMiddleware = StarsessionsAutoloadMiddleware  # type: ignore[misc]
     starsessions.load_session = load_session
     starsessions.session.load_session = load_session
+
+
+# --- Litestar: ServerSideSessionConfig ------------------------------------------------------
+
+
+def install_litestar() -> None:
+    """Litestar's ``ServerSideSessionConfig(...)`` as the Litestar section of
+    docs/frameworks.md maps it: a ``SessionaryConfig``, whose ``.middleware`` goes where
+    Litestar's did (``middleware=[...]``, ``SessionAuth(session_backend_config=...)``,
+    ``TestClient(session_config=...)``). The store Litestar names (``store="sessions"``,
+    looked up in ``app.stores``) is a sessionary store."""
+    import litestar.middleware.session.server_side as server_side
+
+    from sessionary.integrations.litestar import SessionaryBackend, SessionaryConfig
+
+    class LitestarServerSideSessionConfig(SessionaryConfig):
+        def __init__(
+            self,
+            session_id_bytes: int = 32,
+            renew_on_access: bool = False,
+            key: str = "session",
+            max_age: int = 14 * 24 * 60 * 60,
+            scopes: object = None,
+            path: str = "/",
+            domain: str | None = None,
+            secure: bool = False,
+            httponly: bool = True,
+            samesite: str = "lax",
+            exclude: str | list[str] | None = None,
+            exclude_opt_key: str = "skip_session",
+            store: str = "sessions",
+        ) -> None:
+            settings: dict[str, Any] = {
+                # Litestar's key is the exact name the browser holds.
+                "cookie_name": key,
+                "cookie_host_prefix": False,
+                "cookie_age": max_age,
+                "cookie_path": path,
+                "cookie_domain": domain,
+                "cookie_httponly": httponly,
+                "cookie_samesite": samesite,
+                # Litestar writes a session that holds data, and its cookie, on every
+                # response: its sessions roll (renew_on_access adds nothing to that).
+                "save_every_request": True,
+            }
+            if secure:
+                settings["cookie_secure"] = True
+            super().__init__(store_url(), exclude=exclude, exclude_opt_key=exclude_opt_key, **settings)
+
+    def server_side_session_backend(config: SessionaryConfig) -> SessionaryBackend:
+        """``ServerSideSessionBackend(config=...)``: the backend Litestar's TestClient makes."""
+        return config._backend_class(config=config)
+
+    server_side.ServerSideSessionConfig = LitestarServerSideSessionConfig  # type: ignore[misc]
+    server_side.ServerSideSessionBackend = server_side_session_backend  # type: ignore[misc,assignment]
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_load_initial_conftests(early_config: pytest.Config) -> None:
+    # Litestar's tests/conftest.py imports ServerSideSessionConfig by name, before
+    # pytest_configure runs.
+    if SUITE == "litestar" and MODE == "mapped":
+        install_litestar()
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -18,6 +18,11 @@ class Suite:
     vendored: str | None = None
     """The version whose files are vendored under tests/integrations/upstream/NAME/ (for a
     project whose sdist ships no tests); None: the files come from the sdist."""
+    unchanged: tuple[str, ...] = ()
+    """For vendored tests of a version other than the installed one: the installed
+    distribution's modules the tests exercise (files or folders). SOURCES.sha256 beside
+    the copy holds their SHA-256 at the vendored version; the run goes ahead only while
+    the installed ones are byte-identical (else it refuses, naming the changed files)."""
 
 
 SUITES = (
@@ -69,6 +74,53 @@ SUITES = (
         ("tests",),
         vendored="2.2.1",
     ),
+    Suite(
+        "litestar",
+        "litestar",
+        (
+            "tests/__init__.py",
+            "tests/conftest.py",
+            "tests/unit/__init__.py",
+            "tests/unit/test_middleware/__init__.py",
+            "tests/unit/test_middleware/test_session/__init__.py",
+            "tests/unit/test_middleware/test_session/conftest.py",
+            "tests/unit/test_middleware/test_session/test_middleware.py",
+            "tests/unit/test_middleware/test_session/test_server_side_backend.py",
+            "tests/unit/test_middleware/test_session/test_integration.py",
+        ),
+        (
+            "tests/unit/test_middleware/test_session",
+            # Litestar's own settings for its tests (pyproject.toml): async tests run by
+            # pytest-asyncio's auto mode, every warning an error.
+            "-o",
+            "asyncio_mode=auto",
+            "-W",
+            "error",
+            "-W",
+            "ignore:datetime.datetime.utcnow:DeprecationWarning:time_machine",
+            # Litestar 2.25 deprecates what 2.24's test app does (its kwargs model, not
+            # its session code): the unmapped run fails on it too.
+            "-W",
+            "ignore:[paths='/login', handler='login'] Reserved kwarg 'data' declared without a body marker:DeprecationWarning",
+            # The same tests with Litestar's client-side (cookie) backend: not a server-side session.
+            *(
+                f"--deselect=tests/unit/test_middleware/test_session/test_middleware.py::{test}[cookie]"
+                for test in ("test_integration", "test_session_id_correctness", "test_keep_session_id", "test_set_empty")
+            ),
+        ),
+        # unmapped: Litestar's own session code, to show the 2.24.0 copy passes on the
+        # installed version.
+        modes=("mapped", "unmapped"),
+        extra_packages=("pytest-lazy-fixtures>=1.1",),
+        vendored="2.24.0",
+        unchanged=(
+            "litestar/middleware/session",
+            "litestar/security/session_auth",
+            "litestar/stores",
+            "litestar/testing",
+            "litestar/connection/base.py",
+        ),
+    ),
 )
 
 # Why a test fails on purpose; the keys are used below.
@@ -103,6 +155,19 @@ STALE_COOKIE_DELETED = (
     "so the stale cookie does not come back on every request"
 )
 LAZY_LOAD = "the session loads when first used, so there is no SessionNotLoaded to raise"
+NO_SESSION_ID = (
+    "request.get_session_id() is None: the cookie's token is a secret the handler is never "
+    "given (session.handle names the session)"
+)
+LITESTAR_STORE = (
+    "the test looks the cookie's value up in Litestar's store object; the session is in "
+    "sessionary's store, keyed by the SHA-256 of the token (a leaked store holds no live session)"
+)
+LITESTAR_BACKEND = (
+    "the test drives Litestar's ServerSideSessionBackend (get / set / delete of bytes under an id "
+    "the test picks, on a Litestar store); sessionary never takes a session id from outside, and "
+    "its backend object serves only what Litestar's TestClient and SessionAuth ask of one"
+)
 
 
 def _both(test: str, reason: str) -> dict[str, str]:
@@ -118,6 +183,8 @@ _STARLETTE_MAPPED = {
     **_both("test_session_cookie_subpath[{}]", ATTRIBUTE_CASE),
     **_both("test_session_expires[{}]", NEGATIVE_AGE),
 }
+
+_LITESTAR = "tests/unit/test_middleware/test_session/"
 
 EXPECTED_FAILURES: dict[tuple[str, str], dict[str, str]] = {
     ("starlette", "mapped"): _STARLETTE_MAPPED,
@@ -142,6 +209,30 @@ EXPECTED_FAILURES: dict[tuple[str, str], dict[str, str]] = {
         + "; and the cookie is named sessionid unless SESSION_COOKIE_NAME is set",
     },
     ("flask-login", "mapped"): {},
+    ("litestar", "mapped"): {
+        f"{_LITESTAR}test_middleware.py::test_session_id_correctness[server-side]": NO_SESSION_ID,
+        f"{_LITESTAR}test_middleware.py::test_keep_session_id[server-side]": NO_SESSION_ID,
+        f"{_LITESTAR}test_server_side_backend.py::test_non_default_store": LITESTAR_STORE,
+        f"{_LITESTAR}test_server_side_backend.py::test_set_store_name": LITESTAR_STORE,
+        **{
+            f"{_LITESTAR}test_server_side_backend.py::{test}": LITESTAR_BACKEND
+            for test in (
+                "test_get_set",
+                "test_get_renew_on_access",
+                "test_get_set_multiple_returns_correct_identity",
+                "test_delete",
+                "test_delete_idempotence",
+                "test_max_age_expires",
+            )
+        },
+        f"{_LITESTAR}test_server_side_backend.py::test_key_validation[key3-True]": "a cookie name longer "
+        "than 256 characters is accepted, as any RFC 6265 name is (Litestar caps its key for its "
+        "cookie backend's chunk names); a bad name is refused with LitestarConfigError",
+        f"{_LITESTAR}test_server_side_backend.py::test_max_age_validation[0-True]": "max_age=0 "
+        "(cookie_age=0) is accepted, as Django's SESSION_COOKIE_AGE=0 is: the session ends at once; "
+        "a negative one is refused with LitestarConfigError",
+    },
+    ("litestar", "unmapped"): {},
     ("starsessions", "mapped"): {
         "tests/test_autoloading.py::test_always_loads_session": PEER_STORE,
         "tests/test_autoloading.py::test_loads_for_string_paths": LAZY_LOAD,

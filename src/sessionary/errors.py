@@ -12,6 +12,7 @@ class ConfigError(SessionaryError, ValueError):
 
     def __init__(self, setting: str, message: str) -> None:
         self.setting = setting
+        self.message = message
         super().__init__(f"{setting}: {message}")
 
 

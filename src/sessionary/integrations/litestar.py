@@ -33,16 +33,19 @@ from typing import Annotated, Any, cast
 
 from litestar import Request, Response
 from litestar.config.app import AppConfig
+from litestar.connection import ASGIConnection
+from litestar.datastructures import MutableScopeHeaders
 from litestar.di import Provide
 from litestar.enums import ScopeType
-from litestar.middleware import ASGIMiddleware, DefineMiddleware
+from litestar.exceptions import ImproperlyConfiguredException
+from litestar.middleware import ASGIMiddleware
 from litestar.plugins import InitPlugin
 from litestar.serialization import decode_json, encode_json
-from litestar.types import ASGIApp, Empty, Receive, Scope, Send
+from litestar.types import ASGIApp, Empty, Message, Receive, Scope, Send
 from litestar.utils import get_serializer_from_scope
 
 from ..config import Config
-from ..errors import SessionInterrupted, StoreError
+from ..errors import ConfigError, SessionInterrupted, StoreError
 from ..lifecycle import failure_response
 from ..manager import DEFAULT_STORE, SessionManager
 from ..session import Session
@@ -61,8 +64,21 @@ SessionDep = Annotated[Session, _NAMED]
 ``session`` dependency the plugin provides, marked as Litestar 2.25+ asks)."""
 
 
+class LitestarConfigError(ConfigError, ImproperlyConfiguredException):
+    """A bad setting, raised at start-up as Litestar's own configs raise theirs: it is both
+    sessionary's ``ConfigError`` and Litestar's ``ImproperlyConfiguredException``."""
+
+    def __str__(self) -> str:
+        return f"{self.setting}: {self.message}"  # without the HTTP status Litestar's adds
+
+
 class SessionaryConfig:
     """Where sessions are kept and how they behave, plus Litestar's middleware options.
+
+    It goes where Litestar's ``ServerSideSessionConfig`` went: ``config.middleware`` in
+    ``middleware=[...]``, the config itself in ``SessionAuth(session_backend_config=...)``
+    and in ``TestClient(session_config=...)`` (``get_session_data`` / ``set_session_data``).
+    A bad setting raises :class:`LitestarConfigError` when it is built.
 
     ``exclude`` (path patterns) and ``exclude_opt_key`` (a route handler ``opt`` key,
     ``skip_session`` by default) skip the middleware as they do for Litestar's own.
@@ -82,7 +98,10 @@ class SessionaryConfig:
         preload: bool = True,
         **settings: Any,
     ) -> None:
-        self.manager = manager or SessionManager(store, config, **settings)
+        try:
+            self.manager = manager or SessionManager(store, config, **settings)
+        except ConfigError as error:
+            raise LitestarConfigError(error.setting, error.message) from None
         self.exclude = exclude
         self.exclude_opt_key = exclude_opt_key
         self.preload = preload
@@ -101,43 +120,72 @@ class SessionaryConfig:
         return SessionaryMiddleware(self)
 
     @property
-    def session_auth_backend(self) -> SessionAuthBackend:
-        """For Litestar's ``SessionAuth(session_backend_config=...)``: the authentication
-        reads sessionary's session, and no second session middleware is installed."""
-        return SessionAuthBackend(self)
+    def key(self) -> str:
+        """The session cookie's name, as Litestar's backend configs call it (``SessionAuth``
+        names it in the OpenAPI security scheme)."""
+        return self.manager.config.session_cookie_name
+
+    @property
+    def _backend_class(self) -> type[SessionaryBackend]:
+        # What Litestar's TestClient(session_config=...) and SessionAuth instantiate.
+        return SessionaryBackend
+
+    @property
+    def session_auth_backend(self) -> SessionaryConfig:
+        """The config itself, which ``SessionAuth(session_backend_config=...)`` takes as it
+        takes Litestar's configs (kept for apps written when it needed this)."""
+        return self
 
 
-class SessionAuthBackend:
-    """What Litestar's ``SessionAuth`` needs of a session backend config, on sessionary.
-
-    ``SessionAuth`` wraps its authentication middleware in
-    ``session_backend_config.middleware``; here that wrapper is the identity, since
-    sessionary's middleware (the plugin's, outermost) has already put the session in
-    the scope. ``key`` is the cookie's name (for the OpenAPI security scheme).
-    """
+class SessionaryBackend:
+    """What Litestar asks of a session backend, on sessionary: ``SessionAuth`` passes it
+    to the middleware, and Litestar's ``TestClient(session_config=config)`` reads and
+    writes the session through it (``client.get_session_data()``,
+    ``client.set_session_data({...})``) as a request to the app would."""
 
     def __init__(self, config: SessionaryConfig) -> None:
         self.config = config
-        self.key = config.manager.config.session_cookie_name
-        self._backend_class = _NoBackend
 
-    @property
-    def middleware(self) -> DefineMiddleware:
-        return DefineMiddleware(_session_already_in_scope)
+    def get_session_id(self, connection: ASGIConnection[Any, Any, Any, Any]) -> None:
+        """None, as ``request.get_session_id()``: the cookie's token is not handed out."""
+        return None
+
+    async def load_from_connection(self, connection: ASGIConnection[Any, Any, Any, Any]) -> dict[str, Any]:
+        """The data of the session the connection's cookies name ({} for none)."""
+        session = self.config.manager.open(_cookie_header(connection))
+        return dict(await session.aitems())
+
+    async def store_in_message(
+        self, scope_session: Any, message: Message, connection: ASGIConnection[Any, Any, Any, Any]
+    ) -> None:
+        """Make ``scope_session`` the session's data (``Empty``: end the session), save it,
+        and put the cookie on ``message``, as a response of the app would."""
+        manager = self.config.manager
+        session = manager.open(_cookie_header(connection))
+        await adopt({**connection.scope, "session": scope_session}, session)
+        outcome = await manager.aclose_session(session, 200)
+        headers = MutableScopeHeaders.from_message(message)
+        for name, value in outcome.apply([]):
+            if value is outcome.set_cookie and self.config.relax_secure_for_tests:
+                value = asgi.relax_for_test_client(cast("asgi.Scope", connection.scope), value)
+            headers.add(name, value)
 
 
-class _NoBackend:
-    def __init__(self, config: SessionAuthBackend) -> None:
-        self.config = config
-
-
-def _session_already_in_scope(app: ASGIApp, backend: object = None) -> ASGIApp:
-    return app
+def _cookie_header(connection: ASGIConnection[Any, Any, Any, Any]) -> str | None:
+    header = connection.headers.get("cookie")
+    if header is None and connection.cookies:  # a test client's connection keeps them apart
+        header = "; ".join(f"{name}={value}" for name, value in connection.cookies.items())
+    return header
 
 
 class SessionaryMiddleware(ASGIMiddleware):
     """Runs sessionary's ASGI middleware around the handler, and carries Litestar's
-    ``set_session`` / ``clear_session`` over to the sessionary session."""
+    ``set_session`` / ``clear_session`` over to the sessionary session.
+
+    Where sessionary's session for the same config is already in the scope (the plugin's
+    middleware, outermost, and ``SessionAuth`` wrapping its authentication in the
+    config's middleware again), it passes the request on: one session, one cookie.
+    """
 
     scopes = (ScopeType.HTTP, ScopeType.WEBSOCKET)
 
@@ -148,7 +196,16 @@ class SessionaryMiddleware(ASGIMiddleware):
         ) or None
         self.exclude_opt_key = config.exclude_opt_key
 
+    def middleware(self, app: ASGIApp, backend: object = None) -> ASGIApp:
+        """``SessionAuth`` wraps its authentication in ``config.middleware.middleware(app=...,
+        backend=...)``, as Litestar's own configs' ``DefineMiddleware`` allows."""
+        return self(app)
+
     async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
+        current = scope.get("session")
+        if isinstance(current, Session) and current.manager is self.config.manager:
+            await next_app(scope, receive, send)
+            return
         middleware = asgi.SessionMiddleware(
             _carry_over(cast("asgi.ASGIApp", next_app)),
             manager=self.config.manager,
@@ -246,7 +303,9 @@ class SessionaryPlugin(InitPlugin):
 
 
 __all__ = [
+    "LitestarConfigError",
     "SessionDep",
+    "SessionaryBackend",
     "SessionaryConfig",
     "SessionaryMiddleware",
     "SessionaryPlugin",
