@@ -105,7 +105,12 @@ SUITES = (
             # The same tests with Litestar's client-side (cookie) backend: not a server-side session.
             *(
                 f"--deselect=tests/unit/test_middleware/test_session/test_middleware.py::{test}[cookie]"
-                for test in ("test_integration", "test_session_id_correctness", "test_keep_session_id", "test_set_empty")
+                for test in (
+                    "test_integration",
+                    "test_session_id_correctness",
+                    "test_keep_session_id",
+                    "test_set_empty",
+                )
             ),
         ),
         # unmapped: Litestar's own session code, to show the 2.24.0 copy passes on the

@@ -121,7 +121,9 @@ def changed_since_vendored(suite: Suite) -> list[str] | None:
     installed = set()
     for entry in suite.unchanged:
         path = site / entry
-        installed |= {p.relative_to(site).as_posix() for p in path.rglob("*.py")} if path.is_dir() else {entry}
+        installed |= (
+            {p.relative_to(site).as_posix() for p in path.rglob("*.py")} if path.is_dir() else {entry}
+        )
     changed = sorted(installed - set(recorded))
     for name in sorted(installed & set(recorded)):
         file = site / name

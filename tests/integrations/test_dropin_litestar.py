@@ -7,7 +7,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-
 from litestar import Litestar, Request, get, post
 from litestar.connection import ASGIConnection
 from litestar.middleware.session.server_side import ServerSideSessionConfig
