@@ -8,7 +8,14 @@ from typing import Any
 import pytest
 
 from sessionary import Config
-from sessionary.cookies import add_vary_cookie, cookie_values, delete_cookie, set_cookie
+from sessionary.cookies import (
+    add_vary_cookie,
+    cookie_values,
+    delete_cookie,
+    set_cookie,
+    starlette_spelling,
+    without_secure,
+)
 from sessionary.lifecycle import Outcome
 
 django = pytest.importorskip("django")
@@ -154,3 +161,20 @@ def test_http_date_is_formatdate_for_every_second() -> None:
     moments = [0, 0.999, 1.0, -0.5, 1795336135.2, 1795336135.87, 1795336136.0, 1795336135.5]
     for moment in moments + [moment + 86400 * day for day in range(5) for moment in moments]:
         assert http_date(moment) == formatdate(moment, usegmt=True)
+
+
+def test_starlette_spelling_of_every_attribute() -> None:
+    config = Config(
+        cookie_domain=".example.com", cookie_path="/app", cookie_samesite="None", cookie_partitioned=True
+    )
+    assert starlette_spelling(set_cookie(config, TOKEN, max_age=300, now=NOW)) == (
+        f"__Secure-sessionid={TOKEN}; domain=.example.com; expires=Thu, 01 Jan 2026 12:05:00 GMT; "
+        "httponly; Max-Age=300; path=/app; samesite=none; secure; partitioned"
+    )
+    assert starlette_spelling(delete_cookie(Config())) == (
+        '__Host-sessionid=""; expires=Thu, 01 Jan 1970 00:00:00 GMT; Max-Age=0; path=/; samesite=lax; secure'
+    )
+    # The relaxed test-client cookie drops Secure before it is spelled.
+    assert starlette_spelling(without_secure(set_cookie(Config(), TOKEN, max_age=None, now=NOW))) == (
+        f"__Host-sessionid={TOKEN}; httponly; path=/; samesite=lax"
+    )

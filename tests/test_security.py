@@ -582,9 +582,11 @@ def test_cookie_defaults_are_secure(tmp_path: Path, real_clock: FakeClock, frame
         manager.close()
     (cookie,) = reply.set_cookies
     assert cookie.startswith("__Host-sessionid="), "ASVS 5 V3.3.1: a __Host- name by default"
-    attributes = [part.strip() for part in cookie.split(";")][1:]
-    assert "Secure" in attributes and "HttpOnly" in attributes and "SameSite=Lax" in attributes
-    assert "Path=/" in attributes
+    # Attribute names and the SameSite value are case-insensitive (RFC 6265 §5.2): the
+    # ASGI middleware spells them as Starlette does, the others as Django does.
+    attributes = [part.strip().lower() for part in cookie.split(";")][1:]
+    assert "secure" in attributes and "httponly" in attributes and "samesite=lax" in attributes
+    assert "path=/" in attributes
     assert not any(a.lower().startswith("domain") for a in attributes)
     assert reply.header("cache-control") == "private, no-store", "ASVS 5 V14.3.2"
     assert "Cookie" in (reply.header("vary") or "")

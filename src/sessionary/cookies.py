@@ -136,6 +136,31 @@ def is_test_client_request(scheme: str | None, host: str | None) -> bool:
     return name.lower() in TEST_CLIENT_HOSTS
 
 
+_STARLETTE_NAMES = {
+    "Domain": "domain",
+    "Path": "path",
+    "HttpOnly": "httponly",
+    "SameSite": "samesite",
+    "Secure": "secure",
+    "Partitioned": "partitioned",
+}
+
+
+def starlette_spelling(set_cookie: str) -> str:
+    """``set_cookie`` with its attributes spelled as Starlette's ``SessionMiddleware``
+    writes them: ``path=/; httponly; samesite=lax; secure; domain=...; partitioned``
+    (``Max-Age`` and ``expires`` as they are). Names and the SameSite value are
+    case-insensitive (RFC 6265 §5.2, RFC 6265bis), so browsers read both spellings
+    alike; tests and tools written against Starlette's header look for this one."""
+    name_value, *attributes = set_cookie.split("; ")
+    spelled = [name_value]
+    for attribute in attributes:
+        name, equals, value = attribute.partition("=")
+        name = _STARLETTE_NAMES.get(name, name)
+        spelled.append(f"{name}{equals}{value.lower() if name == 'samesite' else value}")
+    return "; ".join(spelled)
+
+
 def without_secure(set_cookie: str) -> str:
     """``set_cookie`` without its ``Secure`` attribute."""
     return "; ".join(part for part in set_cookie.split("; ") if part != "Secure")

@@ -20,6 +20,8 @@ from starlette.testclient import TestClient
 
 from sessionary import Config, SessionMiddleware
 
+from .cookies import parse_set_cookie
+
 
 async def sign_in(request: Request) -> Response:
     request.session["user"] = "alice"
@@ -68,7 +70,8 @@ def client(store_url: str) -> Iterator[TestClient]:
 def test_the_readme_line_keeps_sessions_in_the_default_test_client(client: TestClient) -> None:
     assert str(client.base_url) == "http://testserver"
     set_cookie = client.get("/in").headers["set-cookie"]
-    assert "Secure" not in set_cookie  # only for the test client's host over plain http
+    # only for the test client's host over plain http
+    assert "secure" not in parse_set_cookie(set_cookie).attributes
     assert client.get("/me").text == "alice"
 
 
@@ -96,7 +99,7 @@ def test_production_requests_keep_secure(store_url: str, base_url: str, host: st
     app = app_with(Middleware(SessionMiddleware, store=store_url))
     with TestClient(app, base_url=base_url) as client:
         headers = {"host": host} if host else {}
-        assert client.get("/in", headers=headers).headers["set-cookie"].endswith("Secure")
+        assert client.get("/in", headers=headers).headers["set-cookie"].endswith("; secure")
 
 
 @pytest.mark.parametrize("explicit", [{"cookie_secure": True}, {"config": Config()}])
@@ -104,7 +107,7 @@ def test_an_explicit_secure_setting_is_kept_even_for_the_test_client(
     store_url: str, explicit: dict[str, Any]
 ) -> None:
     with TestClient(app_with(Middleware(SessionMiddleware, store=store_url, **explicit))) as client:
-        assert client.get("/in").headers["set-cookie"].endswith("Secure")
+        assert client.get("/in").headers["set-cookie"].endswith("; secure")
         assert client.get("/me").text == "nobody"  # as with Starlette's https_only=True
 
 
@@ -186,3 +189,47 @@ def test_every_store_under_both_anyio_backends(store_url: str, backend: str) -> 
         assert [client.get("/").text for _ in range(3)] == ["1", "2", "3"]
         client.get("/out")
         assert client.get("/").text == "1"
+
+
+def _attribute_spelling(set_cookie: str) -> list[str]:
+    """Each attribute's name as the header spells it, with the SameSite value."""
+    spelled = []
+    for attribute in set_cookie.split("; ")[1:]:
+        name, _, value = attribute.partition("=")
+        spelled.append(f"{name}={value}" if name.lower() == "samesite" else name)
+    return spelled
+
+
+def test_the_cookie_is_spelled_as_starlettes_own_middleware_spells_it(store_url: str) -> None:
+    """Tests and tools written against Starlette's header (``path=``, ``samesite=lax``)
+    keep working: every attribute both middlewares send is spelled alike."""
+    from starlette.middleware.sessions import SessionMiddleware as StarlettesOwn
+
+    options = {"path": "/", "domain": "example.com", "https_only": True, "partitioned": True}
+    with TestClient(app_with(Middleware(StarlettesOwn, secret_key="k", **options))) as client:
+        theirs = _attribute_spelling(client.get("/in").headers["set-cookie"])
+    ours = Middleware(
+        SessionMiddleware,
+        store=store_url,
+        cookie_host_prefix=False,
+        cookie_domain="example.com",
+        cookie_partitioned=True,
+        cookie_secure=True,
+    )
+    with TestClient(app_with(ours), base_url="https://testserver") as client:
+        spelled = _attribute_spelling(client.get("/in").headers["set-cookie"])
+    assert theirs == ["path", "Max-Age", "httponly", "samesite=lax", "secure", "domain", "partitioned"]
+    assert sorted(spelled) == sorted([*theirs, "expires"])  # Django's expires, beside Max-Age
+
+    with TestClient(
+        app_with(Middleware(SessionMiddleware, store=store_url, starlette_spelling=False)),
+        base_url="https://testserver",
+    ) as client:
+        assert _attribute_spelling(client.get("/in").headers["set-cookie"]) == [
+            "expires",
+            "HttpOnly",
+            "Max-Age",
+            "Path",
+            "SameSite=Lax",
+            "Secure",
+        ]

@@ -66,7 +66,7 @@ def test_first_write_sets_a_secure_cookie(browser: Browser) -> None:
     assert "expires" in cookie.attributes
     for flag in ("httponly", "secure"):
         assert flag in cookie.attributes
-    assert cookie.attributes["samesite"] == "Lax"
+    assert cookie.attributes["samesite"].lower() == "lax"  # a case-insensitive value (RFC 6265bis)
     assert cookie.attributes["path"] == "/"
     assert "Cookie" in (reply.header("vary") or "")
     assert "no-store" in (reply.header("cache-control") or "")

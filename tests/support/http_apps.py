@@ -164,7 +164,9 @@ def starlette_app(manager: SessionManager, hooks: Hooks) -> SessionMiddleware:
         return run
 
     app = Starlette(routes=[Route(path, endpoint(view)) for path, view in VIEWS.items()])
-    return SessionMiddleware(app, manager=manager)
+    # Django's spelling of the cookie's attributes, so that the two kinds' headers compare
+    # byte for byte; the default, Starlette's spelling, is tested in test_dropin_starlette.py.
+    return SessionMiddleware(app, manager=manager, starlette_spelling=False)
 
 
 def flask_app(manager: SessionManager, hooks: Hooks, *, testing: bool = True) -> flask.Flask:

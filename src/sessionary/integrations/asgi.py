@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from ..config import Config
-from ..cookies import is_test_client_request, without_secure
+from ..cookies import is_test_client_request, starlette_spelling, without_secure
 from ..errors import SessionInterrupted, StoreError
 from ..lifecycle import failure_response
 from ..manager import DEFAULT_STORE, SessionManager
@@ -95,6 +95,11 @@ class SessionMiddleware:
     ``cookie_secure`` given), a plain-http request to a test client's host
     (``http://testserver``) gets its cookie without ``Secure``, so an app's existing
     tests keep their sessions; every other request gets ``Secure``.
+
+    The session cookie's attributes are spelled as Starlette's own middleware spells
+    them (``path=/; httponly; samesite=lax; secure``), which this one replaces;
+    ``starlette_spelling=False`` keeps Django's (``Path=/; HttpOnly; SameSite=Lax;
+    Secure``). Browsers read both alike.
     """
 
     def __init__(
@@ -106,11 +111,13 @@ class SessionMiddleware:
         *,
         manager: SessionManager | None = None,
         preload: bool = False,
+        starlette_spelling: bool = True,
         **settings: Any,
     ) -> None:
         self.app = app
         self.manager = manager or SessionManager(store, config, **settings)
         self.preload = preload
+        self.starlette_spelling = starlette_spelling
         self.relax_secure_for_tests = (
             manager is None
             and config is None
@@ -152,10 +159,9 @@ class SessionMiddleware:
                         (k.decode("latin-1"), v.decode("latin-1")) for k, v in message.get("headers", ())
                     ]
                     headers = outcome.apply(headers)
-                    if self.relax_secure_for_tests and outcome.set_cookie is not None:
+                    if outcome.set_cookie is not None:
                         headers = [
-                            (k, relax_for_test_client(scope, v) if v is outcome.set_cookie else v)
-                            for k, v in headers
+                            (k, self._spell(scope, v) if v is outcome.set_cookie else v) for k, v in headers
                         ]
                     message["headers"] = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers]
             await send(message)
@@ -171,6 +177,12 @@ class SessionMiddleware:
             if started:
                 raise
             await _send_failure(send, manager, error)
+
+
+    def _spell(self, scope: Scope, set_cookie: str) -> str:
+        if self.relax_secure_for_tests:
+            set_cookie = relax_for_test_client(scope, set_cookie)
+        return starlette_spelling(set_cookie) if self.starlette_spelling else set_cookie
 
 
 async def _send_failure(send: Send, manager: SessionManager, error: Exception) -> None:

@@ -210,6 +210,7 @@ class SessionaryMiddleware(ASGIMiddleware):
             _carry_over(cast("asgi.ASGIApp", next_app)),
             manager=self.config.manager,
             preload=self.config.preload,
+            starlette_spelling=False,  # Litestar spells its cookies' attributes as Django does
         )
         middleware.relax_secure_for_tests = self.config.relax_secure_for_tests
         await middleware(cast("asgi.Scope", scope), cast("asgi.Receive", receive), cast("asgi.Send", send))
