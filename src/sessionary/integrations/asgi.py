@@ -178,7 +178,6 @@ class SessionMiddleware:
                 raise
             await _send_failure(send, manager, error)
 
-
     def _spell(self, scope: Scope, set_cookie: str) -> str:
         if self.relax_secure_for_tests:
             set_cookie = relax_for_test_client(scope, set_cookie)
