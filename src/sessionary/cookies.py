@@ -136,29 +136,41 @@ def is_test_client_request(scheme: str | None, host: str | None) -> bool:
     return name.lower() in TEST_CLIENT_HOSTS
 
 
-_STARLETTE_NAMES = {
-    "Domain": "domain",
-    "Path": "path",
-    "HttpOnly": "httponly",
-    "SameSite": "samesite",
-    "Secure": "secure",
-    "Partitioned": "partitioned",
-}
+_STARLETTE_SPELLING = (
+    ("; SameSite=Lax", "; samesite=lax"),
+    ("; SameSite=Strict", "; samesite=strict"),
+    ("; SameSite=None", "; samesite=none"),
+    ("; Secure", "; secure"),
+    ("; Partitioned", "; partitioned"),
+)
+_spelled_tails: dict[str, str] = {}
 
 
 def starlette_spelling(set_cookie: str) -> str:
-    """``set_cookie`` with its attributes spelled as Starlette's ``SessionMiddleware``
-    writes them: ``path=/; httponly; samesite=lax; secure; domain=...; partitioned``
-    (``Max-Age`` and ``expires`` as they are). Names and the SameSite value are
-    case-insensitive (RFC 6265 §5.2, RFC 6265bis), so browsers read both spellings
-    alike; tests and tools written against Starlette's header look for this one."""
-    name_value, *attributes = set_cookie.split("; ")
-    spelled = [name_value]
-    for attribute in attributes:
-        name, equals, value = attribute.partition("=")
-        name = _STARLETTE_NAMES.get(name, name)
-        spelled.append(f"{name}{equals}{value.lower() if name == 'samesite' else value}")
-    return "; ".join(spelled)
+    """``set_cookie`` (as :func:`set_cookie` / :func:`delete_cookie` write it) with its
+    attributes spelled as Starlette's ``SessionMiddleware`` writes them: ``path=/;
+    httponly; samesite=lax; secure; domain=...; partitioned`` (``Max-Age`` and
+    ``expires`` as they are). Names and the SameSite value are case-insensitive (RFC 6265
+    §5.2, RFC 6265bis), so browsers read both spellings alike; tests and tools written
+    against Starlette's header look for this one.
+
+    No value can hold ``;`` (the config checks the domain and the path), so each
+    ``"; Name"`` starts an attribute. Everything from ``Path`` on is the same for every
+    cookie of one config, so its spelling is worked out once.
+    """
+    head, _, tail = set_cookie.partition("; Path=")
+    spelled = _spelled_tails.get(tail)
+    if spelled is None:
+        spelled = tail
+        for django, starlette in _STARLETTE_SPELLING:
+            spelled = spelled.replace(django, starlette)
+        if len(_spelled_tails) >= 64:  # a few configs per process; never unbounded
+            _spelled_tails.clear()
+        _spelled_tails[tail] = spelled
+    head = head.replace("; HttpOnly", "; httponly")
+    if "; Domain=" in head:
+        head = head.replace("; Domain=", "; domain=")
+    return f"{head}; path={spelled}"
 
 
 def without_secure(set_cookie: str) -> str:

@@ -158,11 +158,9 @@ class SessionMiddleware:
                     headers = [
                         (k.decode("latin-1"), v.decode("latin-1")) for k, v in message.get("headers", ())
                     ]
-                    headers = outcome.apply(headers)
                     if outcome.set_cookie is not None:
-                        headers = [
-                            (k, self._spell(scope, v) if v is outcome.set_cookie else v) for k, v in headers
-                        ]
+                        outcome.set_cookie = self._spell(scope, outcome.set_cookie)
+                    headers = outcome.apply(headers)
                     message["headers"] = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers]
             await send(message)
 
