@@ -206,8 +206,8 @@ def install_litestar() -> None:
                 "cookie_domain": domain,
                 "cookie_httponly": httponly,
                 "cookie_samesite": samesite,
-                # Litestar writes a session that holds data, and its cookie, on every
-                # response: its sessions roll (renew_on_access adds nothing to that).
+                # Litestar writes the session and its cookie on every response: its
+                # sessions roll (renew_on_access adds nothing to that).
                 "save_every_request": True,
             }
             if secure:
