@@ -140,7 +140,7 @@ def aiohttp_app(manager: SessionManager) -> Any:
 
 
 def sanic_app(manager: SessionManager) -> Any:
-    from sanic import HTTPResponse, Request, Sanic, text
+    from sanic import HTTPResponse, Sanic, text
 
     from sessionary.dbsc import sanic as dbsc_sanic
     from sessionary.integrations.sanic import session_of, setup
@@ -221,7 +221,6 @@ def falcon_app(manager: SessionManager, asgi: bool) -> Any:
 
 def pyramid_app(manager: SessionManager) -> Any:
     from pyramid.config import Configurator
-    from pyramid.request import Request
     from pyramid.response import Response
 
     from sessionary.dbsc.pyramid import use_dbsc
@@ -262,7 +261,7 @@ def bottle_app(manager: SessionManager) -> Any:
 
 
 def blacksheep_app(manager: SessionManager) -> Any:
-    from blacksheep import Application, Request, Response
+    from blacksheep import Application, Response
     from blacksheep.contents import Content
     from blacksheep.server.routing import Router
 

@@ -16,12 +16,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from conformance.stores import FACTORIES
 from dbsc_apps import FRAMEWORKS as MOUNTED
 from dbsc_apps import DBSCSite
 from dbsc_browser import DBSCBrowser, Key, parameters
 from hardening_apps import Site
 
+from conformance.stores import FACTORIES
 from sessionary import SessionManager
 from sessionary.stores import Store
 from sessionary.testing import FakeClock
@@ -84,7 +84,9 @@ def test_sign_in_binds_the_session_and_refreshes_keep_it_going(
         assert browser.request("/read").text == "user=alice"
     assert browser.refreshes == 3
     if getattr(site, "renews_token", True):
-        assert browser.cookies["__Host-sessionid"][0] != session_token, "each refresh renews the session token"
+        assert browser.cookies["__Host-sessionid"][0] != session_token, (
+            "each refresh renews the session token"
+        )
     else:  # the Django engine: its cycle_key has no grace alias, so the key stays
         assert browser.cookies["__Host-sessionid"][0] == session_token
 

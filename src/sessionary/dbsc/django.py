@@ -71,7 +71,9 @@ class DBSCMiddleware(MiddlewareMixin):
         dbsc, config = _settings()
         headers = protocol.request_headers(request.headers.items())
         method = request.method or "GET"
-        reply = protocol.answer(binding, method, request.path_info, headers, config, dbsc, get_manager().now())
+        reply = protocol.answer(
+            binding, method, request.path_info, headers, config, dbsc, get_manager().now()
+        )
         return None if reply is None else _response(reply)
 
     def process_response(self, request: HttpRequest, response: HttpResponseBase) -> HttpResponseBase:

@@ -14,7 +14,9 @@ from . import protocol
 from .protocol import DBSCConfig, Reply
 
 
-async def abefore(session: Session, method: str, path: str, headers: dict[str, str], dbsc: DBSCConfig) -> Reply | None:
+async def abefore(
+    session: Session, method: str, path: str, headers: dict[str, str], dbsc: DBSCConfig
+) -> Reply | None:
     """The endpoints' answer or the bound-cookie refusal, on the store's async face."""
     manager = session.manager
     if protocol.must_load(session.session_key, method, path, dbsc):
@@ -25,7 +27,9 @@ async def abefore(session: Session, method: str, path: str, headers: dict[str, s
     return reply
 
 
-def before(session: Session, method: str, path: str, headers: dict[str, str], dbsc: DBSCConfig) -> Reply | None:
+def before(
+    session: Session, method: str, path: str, headers: dict[str, str], dbsc: DBSCConfig
+) -> Reply | None:
     """:func:`abefore` on the store's sync face."""
     manager = session.manager
     if protocol.must_load(session.session_key, method, path, dbsc):

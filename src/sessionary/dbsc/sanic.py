@@ -49,7 +49,9 @@ def setup(app: Sanic[Any, Any], config: DBSCConfig | None = None) -> DBSCConfig:
         raise RuntimeError("the DBSC request middleware answers this path; is sessionary set up?")
 
     for path in (dbsc.registration_path, dbsc.refresh_path):
-        app.add_route(endpoint, path, methods=["GET", "POST"], name=f"sessionary_dbsc_{path.rsplit('/', 1)[1]}")
+        app.add_route(
+            endpoint, path, methods=["GET", "POST"], name=f"sessionary_dbsc_{path.rsplit('/', 1)[1]}"
+        )
     app.register_middleware(before, "request", priority=0)
     app.register_middleware(after, "response", priority=-1001)  # runs before sessionary's save (-1000)
     return dbsc

@@ -37,7 +37,9 @@ class DBSCMixin(SessionMixin):
     async def prepare(self) -> None:
         request = self.request
         headers = protocol.request_headers(request.headers.get_all())
-        reply = await mount.abefore(self.session, request.method or "GET", request.path, headers, self.dbsc_config)
+        reply = await mount.abefore(
+            self.session, request.method or "GET", request.path, headers, self.dbsc_config
+        )
         if reply is None:
             return
         self.set_status(reply.status)
