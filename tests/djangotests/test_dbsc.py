@@ -1,6 +1,7 @@
-"""Device Bound Session Credentials on the Django engine: the tests of tests/test_dbsc.py
-through ``sessionary.dbsc.django.DBSCMiddleware`` and Django's own test client, on every
-store, with ``django.contrib.auth`` signing in (tests/djangotests/dbsc_urls.py)."""
+"""Device Bound Session Credentials on Django: the tests of tests/test_dbsc.py through
+``sessionary.dbsc.django.DBSCMiddleware`` and Django's own test client, on the sessionary
+engine on every store and on Django's own ``db`` backend, with ``django.contrib.auth``
+signing in (tests/djangotests/dbsc_urls.py)."""
 
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ from test_dbsc import (  # noqa: F401  (collected here, on this module's make_si
 
 from sessionary.dbsc.protocol import DBSCConfig
 
-from .conftest import DjangoClock, Engines
+from .conftest import STORES, DjangoClock, Engines
 from .test_hardening import reply
 
 MIDDLEWARE = [
@@ -68,6 +69,13 @@ class DjangoSite:
         if token is not None:
             cookie = f"{self.cookie_name}={token}" + (f"; {cookie}" if cookie else "")
         return self.request("GET", path, cookie=cookie, **query)
+
+
+@pytest.fixture(params=[*STORES, "db"])
+def store_name(request: pytest.FixtureRequest) -> str:
+    """Every store of the sessionary engine, and Django's ``db`` backend."""
+    name: str = request.param
+    return name
 
 
 @pytest.fixture

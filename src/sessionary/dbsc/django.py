@@ -1,5 +1,6 @@
-"""DBSC for Django (``SESSION_ENGINE = "sessionary.django"``, or any engine): a middleware
-after the session middleware.
+"""DBSC for Django: a middleware after the session middleware, for the sessionary engine
+(``SESSION_ENGINE = "sessionary.django"``) or any other (the binding lives in the
+session's data, under ``_dbsc``).
 
     MIDDLEWARE = [
         "sessionary.django.middleware.SessionMiddleware",
@@ -28,10 +29,10 @@ from django.conf import settings
 from django.contrib.auth import SESSION_KEY
 from django.contrib.sessions.backends.base import SessionBase
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
+from django.utils import timezone
 from django.utils.deprecation import MiddlewareMixin
 
 from ..config import Config
-from ..django.conf import get_manager
 from . import protocol
 from .protocol import DBSCConfig, Reply
 
@@ -71,9 +72,7 @@ class DBSCMiddleware(MiddlewareMixin):
         dbsc, config = _settings()
         headers = protocol.request_headers(request.headers.items())
         method = request.method or "GET"
-        reply = protocol.answer(
-            binding, method, request.path_info, headers, config, dbsc, get_manager().now()
-        )
+        reply = protocol.answer(binding, method, request.path_info, headers, config, dbsc, _now())
         return None if reply is None else _response(reply)
 
     def process_response(self, request: HttpRequest, response: HttpResponseBase) -> HttpResponseBase:
@@ -81,27 +80,30 @@ class DBSCMiddleware(MiddlewareMixin):
         if isinstance(session, SessionBase):
             binding = DjangoBinding(session)
             if binding.loaded:
-                value = protocol.announce(binding, _settings()[0], get_manager().now())
+                value = protocol.announce(binding, _settings()[0], _now())
                 if value is not None:
                     response[protocol.REGISTRATION_HEADER] = value
         return response
 
 
-_configs: dict[str, Config] = {}
+_configs: dict[tuple[str, int], Config] = {}
 
 
 def _settings() -> tuple[DBSCConfig, Config]:
-    """``SESSIONARY_DBSC`` and the engine's config with Django's cookie name."""
+    """``SESSIONARY_DBSC``, and what the protocol needs of a config, from Django's settings
+    (the cookie's name; the grace of a replaced bound cookie, ``SESSIONARY_REUSE_GRACE``)."""
     dbsc = getattr(settings, "SESSIONARY_DBSC", None) or DBSCConfig()
     if not isinstance(dbsc, DBSCConfig):
         raise TypeError(f"SESSIONARY_DBSC must be a sessionary.dbsc.DBSCConfig, not {type(dbsc).__name__}")
-    base = get_manager().config
-    name = settings.SESSION_COOKIE_NAME
-    config = _configs.get(name)
-    if config is None or config.renewal_grace != base.renewal_grace:
-        config = base.with_changes(cookie_name=name, cookie_host_prefix=False)
-        _configs[name] = config
+    key = (settings.SESSION_COOKIE_NAME, int(getattr(settings, "SESSIONARY_REUSE_GRACE", 30)))
+    config = _configs.get(key)
+    if config is None:
+        config = _configs[key] = Config(cookie_name=key[0], cookie_host_prefix=False, renewal_grace=key[1])
     return dbsc, config
+
+
+def _now() -> float:
+    return timezone.now().timestamp()
 
 
 def _response(reply: Reply) -> HttpResponse:

@@ -33,7 +33,7 @@ def tween_factory(handler: Handler, registry: Registry) -> Handler:
     dbsc = registry.get(REGISTRY_KEY) or DBSCConfig()
 
     def tween(request: Request) -> Response:
-        session = request.session
+        session = getattr(request, "session", None)  # None: no session factory registered
         if not isinstance(session, Session):
             return handler(request)
         headers = protocol.request_headers(request.headers.items())
