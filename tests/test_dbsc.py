@@ -184,3 +184,15 @@ def test_logout_ends_the_binding_with_the_session(make_site: Callable[..., Any])
     stolen = browser.cookie_header()
     assert browser.request("/logout").status == 200
     assert site.request("GET", "/read", cookie=stolen).text == "user=-"
+
+
+def test_the_endpoints_answer_only_post_and_only_an_offered_session(make_site: Callable[..., Any]) -> None:
+    """Every mount answers the two paths itself, as the ASGI mount does: 405 with
+    ``Allow: POST`` to any other method, 401 to a registration nobody was offered."""
+    site = make_site()
+    for path in (REGISTER, REFRESH):
+        reply = site.request("GET", path)
+        assert reply.status == 405 and reply.header("allow") == "POST", (path, reply)
+    refused = site.request("POST", REGISTER, headers={"Secure-Session-Response": "a.b.c"})
+    assert refused.status == 401 and "no signed-in session" in refused.text
+    assert site.request("POST", REFRESH).status == 401
