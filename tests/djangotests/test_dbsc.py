@@ -20,9 +20,9 @@ from test_dbsc import (  # noqa: F401  (collected here, on this module's make_si
     test_a_thief_with_every_cookie_but_no_key_is_refused_once_the_bound_cookie_expires,
     test_an_in_flight_request_with_the_cookies_from_before_a_refresh,
     test_browsers_without_dbsc_are_unaffected,
-    test_the_endpoints_answer_only_post_and_only_an_offered_session,
     test_logout_ends_the_binding_with_the_session,
     test_sign_in_binds_the_session_and_refreshes_keep_it_going,
+    test_the_endpoints_answer_only_post_and_only_an_offered_session,
     test_the_session_cookie_alone_is_refused,
 )
 
