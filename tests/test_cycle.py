@@ -160,7 +160,7 @@ CASES = {
     "no cookie, session unused": Case(_untouched, [], [], None, False, direct=True),
     "cookie sent, session unused": Case(_cookie_unused, [], [], None, False, direct=True),
     "cookie named no live session": Case(_rejected, [], [], "delete", True, direct=True),
-    "session read, touch not due": Case(loaded, [], [], None, True),
+    "session read, touch not due": Case(loaded, [], [], None, True, direct=True),
     "session read, touch due": Case(_read_late, [True], ["Touch"], None, True, settings=IDLE),
     "session read, touched record gone": Case(_read_late, [False], ["Touch"], None, True, settings=IDLE),
     "session read, 500": Case(loaded, [], [], None, True, status=500, direct=True),
@@ -172,7 +172,21 @@ CASES = {
     ),
     "keys set on a stored session": Case(_written, [True], ["Write"], f"token:{TOKEN}", True),
     "save every request, throttled": Case(
-        loaded, [], [], f"token:{TOKEN}", True, settings={"save_every_request": True}
+        loaded, [], [], f"token:{TOKEN}", True, settings={"save_every_request": True}, direct=True
+    ),
+    "save every request, touch due": Case(
+        _read_late, [True], ["Touch"], f"token:{TOKEN}", True, settings={**IDLE, "save_every_request": True}
+    ),
+    "save every request, renewal due": Case(
+        _renewal_due,
+        [Rotation.ROTATED],
+        ["Rotate", "Emit:rotated"],
+        f"token:{FRESH[0]}",
+        True,
+        settings={"renewal_timeout": 3600, "save_every_request": True},
+    ),
+    "save every request, 500": Case(
+        loaded, [], [], None, True, status=500, settings={"save_every_request": True}
     ),
     "read, renewal due": Case(
         _renewal_due,

@@ -34,15 +34,3 @@ def private_cache_control(values: list[str]) -> str:
     if "private" not in names:
         kept.insert(0, "private")
     return ", ".join(kept)
-
-
-def never_shared(headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
-    """``headers`` with their caching rewritten so that no shared cache may store them."""
-    values = [value for name, value in headers if name.lower() == "cache-control"]
-    result = [
-        (name, value)
-        for name, value in headers
-        if name.lower() != "cache-control" and name.lower() not in SHARED_ONLY_HEADERS
-    ]
-    result.append(("Cache-Control", private_cache_control(values)))
-    return result

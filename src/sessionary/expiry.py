@@ -23,6 +23,7 @@ browser-close sessions, and a renewal timeout (when to issue a new token).
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -112,6 +113,29 @@ def expiry_date(expiry: object, *, modification: datetime, cookie_age: int) -> d
             EXPIRY_KEY,
             f"an expiry of {seconds!r} seconds from now is no date (the last one is in the year 9999)",
         ) from None
+
+
+_LAST_INSTANT = 253402300799.0
+"""9999-12-31 23:59:59 UTC, the last second a ``datetime`` holds."""
+
+
+def expiry_timestamp(expiry: object, *, now: float, cookie_age: int) -> float:
+    """:func:`expiry_date` of ``now`` as epoch seconds, the form a store keeps.
+
+    An age in whole seconds (the default, and ``set_expiry(3600)``), which every save and
+    every sliding request computes, takes a shortcut that gives the same float as the
+    datetime arithmetic, microsecond rounding included; anything else goes through it.
+    """
+    seconds = expiry or cookie_age
+    if type(seconds) is int and now >= 0:
+        fraction, whole = math.modf(now)
+        micro = round(fraction * 1_000_000)  # as datetime.fromtimestamp rounds (half to even)
+        result = ((int(whole) + seconds) * 1_000_000 + micro) / 1_000_000
+        if result <= _LAST_INSTANT:
+            return result
+    return expiry_date(
+        expiry, modification=datetime.fromtimestamp(now, UTC), cookie_age=cookie_age
+    ).timestamp()
 
 
 def expire_at_browser_close(expiry: object, *, default: bool) -> bool:
