@@ -20,7 +20,7 @@ from django.utils import timezone
 from .. import expiry
 from ..errors import SessionValueError
 from ..limits import check_session_size
-from ..serializer import decode_value, encode_ascii, encode_value, session_key_name
+from ..serializer import decode_value, encode_ascii, encode_stored, encode_value, session_key_name
 from ..stores.base import Change, Meta
 from ..tokens import is_well_formed, store_key
 
@@ -105,7 +105,61 @@ def encode(
     return encoded
 
 
-def diff(encoded: dict[str, str], loaded: dict[str, str] | None) -> Change:
+_IMMUTABLE = frozenset({str, int, float, bool, type(None)})
+"""The JSON values no view can change in place: the same object is the same value."""
+_MISSING: Any = object()
+
+
+class Loaded:
+    """What the store held when this session was loaded or last saved: the values, and
+    the JSON text of those a view can change in place (lists, objects), taken then.
+
+    A save compares the data against it to write only what changed, and a save that only
+    ``SESSION_SAVE_EVERY_REQUEST`` asks for finds that nothing did without encoding the
+    values that are still the very objects loaded (strings, numbers).
+    """
+
+    __slots__ = ("texts", "values")
+
+    def __init__(self, values: dict[str, Any], texts: dict[str, str] | None = None) -> None:
+        self.values = dict(values)
+        self.texts = {
+            key: encode_stored(value) if texts is None else texts[key]
+            for key, value in values.items()
+            if type(value) not in _IMMUTABLE
+        }
+
+    def text(self, key: str) -> str | None:
+        """The JSON text ``key`` held, or None if it held nothing."""
+        before = self.values.get(key, _MISSING)
+        if before is _MISSING:
+            return None
+        known = self.texts.get(key)
+        return encode_stored(before) if known is None else known
+
+    def holds(self, key: str, value: Any) -> bool:
+        """Whether ``value`` is for certain what ``key`` held, with no encoding: the very
+        object loaded, of a kind no one can change in place."""
+        return self.values.get(key, _MISSING) is value and type(value) in _IMMUTABLE
+
+
+def unchanged(session: SessionStore, data: dict[Any, Any]) -> bool:
+    """Whether ``data`` is exactly what was loaded (or last saved), in-place changes of a
+    list or an object included; False when that takes a full comparison to tell."""
+    loaded = session._loaded
+    if loaded is None or not _plain_serializer(session) or len(data) != len(loaded.values):
+        return False
+    for key, value in data.items():
+        if loaded.holds(key, value):
+            continue
+        if type(key) is not str or type(value) in _IMMUTABLE or key not in loaded.texts:
+            return False  # a value replaced without a save's flag: let the diff tell
+        if encode_value(key, value) != loaded.texts[key]:
+            return False
+    return True
+
+
+def diff(values: dict[str, Any], encoded: dict[str, str], loaded: Loaded | None) -> Change:
     """The keys a save must write: those whose JSON differs from what was loaded.
 
     Comparing JSON text also catches values mutated in place. Without a loaded copy
@@ -114,8 +168,12 @@ def diff(encoded: dict[str, str], loaded: dict[str, str] | None) -> Change:
     if loaded is None:
         return Change(set=dict(encoded), cleared=True)
     return Change(
-        set={key: text for key, text in encoded.items() if loaded.get(key) != text},
-        removed=frozenset(loaded.keys() - encoded.keys()),
+        set={
+            key: text
+            for key, text in encoded.items()
+            if not loaded.holds(key, values[key]) and loaded.text(key) != text
+        },
+        removed=frozenset(loaded.values.keys() - encoded.keys()),
     )
 
 
