@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from sessionary import cycle
+from sessionary import cycle, expiry
 from sessionary.config import Config
 from sessionary.cycle import Context, Outcome
 from sessionary.errors import SessionInterrupted, StoreError
@@ -363,8 +363,13 @@ def test_the_touch_throttle(stored_deadline: float, due: bool) -> None:
     """A touch is due once it would extend the deadline by a quarter of the window."""
     stored = replace(record(), expires_at=stored_deadline)
     activity = meta(NOW, saved_deadline=NOW + AGE)
-    refreshed = cycle.refresh_due(stored, activity, browser_close=False, config=context().config, now=NOW)
+    refreshed = cycle.refresh_due(
+        stored, last_seen=NOW, saved_deadline=NOW + AGE, browser_close=False, config=context().config, now=NOW
+    )
     assert (refreshed is not None) is due
+    if refreshed is not None:  # the metadata a touch writes, and the deadline it gives
+        assert refreshed == (replace(stored.meta, last_seen=NOW, saved_deadline=NOW + AGE), NOW + AGE)
+        assert refreshed[1] == expiry.deadline(activity, browser_close=False, config=context().config)
 
 
 def test_a_deleted_session_forgets_its_token_and_pending_changes() -> None:

@@ -138,16 +138,30 @@ def claim_fresh_token(
 
 
 def refresh_due(
-    record: Record, meta: Meta, *, browser_close: bool, config: Config, now: float
-) -> float | None:
-    """The touch throttle: the deadline a write of ``meta`` (this request's activity) would
-    give, when it moves the stored one far enough to be written; else None."""
-    refreshed = expiry.deadline(meta, browser_close=browser_close, config=config)
+    record: Record,
+    *,
+    last_seen: float,
+    saved_deadline: float,
+    browser_close: bool,
+    config: Config,
+    now: float,
+) -> tuple[Meta, float] | None:
+    """The touch throttle: the metadata and deadline a write of this request's activity
+    (``last_seen``, and Django's ``saved_deadline`` as of now) would give, when that moves
+    the stored deadline far enough to be written; else None (most requests, which then
+    build nothing)."""
+    refreshed = expiry.deadline(
+        record.meta,
+        browser_close=browser_close,
+        config=config,
+        last_seen=last_seen,
+        saved_deadline=saved_deadline,
+    )
     if not expiry.touch_due(
         stored=record.expires_at, refreshed=refreshed, now=now, fraction=config.touch_fraction
     ):
         return None
-    return refreshed
+    return record.meta.with_activity(last_seen, saved_deadline), refreshed
 
 
 def write_activity(record: Record, meta: Meta, refreshed: float, now: float) -> Steps[Record | None]:
@@ -263,10 +277,17 @@ def refresh_plan(
     record = state.record
     assert record is not None
     data = state.data or {}
-    saved = saved_deadline(config, data, now) if rolling else record.meta.saved_deadline
-    meta = record.meta.with_activity(now, max(saved, record.meta.saved_deadline))
-    refreshed = refresh_due(record, meta, browser_close=browser_close(config, data), config=config, now=now)
-    return None if refreshed is None else (meta, refreshed)
+    saved = record.meta.saved_deadline
+    if rolling:
+        saved = max(saved_deadline(config, data, now), saved)
+    return refresh_due(
+        record,
+        last_seen=now,
+        saved_deadline=saved,
+        browser_close=browser_close(config, data),
+        config=config,
+        now=now,
+    )
 
 
 def projected_deadline(state: SessionState, config: Config, now: float) -> float | None:

@@ -162,18 +162,28 @@ def absolute_timeout(meta: Meta, config: Config) -> int | None:
     return _effective(meta.absolute_timeout, config.absolute_timeout)
 
 
-def deadline(meta: Meta, *, browser_close: bool, config: Config) -> float:
+def deadline(
+    meta: Meta,
+    *,
+    browser_close: bool,
+    config: Config,
+    last_seen: float | None = None,
+    saved_deadline: float | None = None,
+) -> float:
     """The instant (epoch seconds) a stored session ends: the earliest of every rule.
 
     * Django's expiry date as of the last save (``meta.saved_deadline``);
     * the idle timeout after the last recorded activity;
     * the absolute timeout after sign-in (or creation, before sign-in);
     * for a browser-close session, ``browser_close_timeout`` after the same start.
+
+    ``last_seen`` and ``saved_deadline``, when given, stand for ``meta``'s: the deadline a
+    write of this request's activity would give, without a copy of the metadata.
     """
-    ends = meta.saved_deadline
+    ends = meta.saved_deadline if saved_deadline is None else saved_deadline
     started = meta.auth_at if meta.auth_at is not None else meta.created_at
     if (idle := idle_timeout(meta, config)) is not None:
-        ends = min(ends, meta.last_seen + idle)
+        ends = min(ends, (meta.last_seen if last_seen is None else last_seen) + idle)
     if (absolute := absolute_timeout(meta, config)) is not None:
         ends = min(ends, started + absolute)
     if browser_close and config.browser_close_timeout is not None:

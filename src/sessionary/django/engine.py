@@ -24,7 +24,7 @@ from .. import accounts, cycle, reuse
 from ..cycle import Context, Steps
 from ..events import CREATED, REJECTED, ROTATED
 from ..ops import Create, Delete, Emit, Exists, Load, Rotate, Write
-from ..stores.base import Meta, Record, Rotation
+from ..stores.base import Record, Rotation
 from ..takeover.carry import carry_over
 from ..tokens import is_well_formed, store_key
 from . import records
@@ -58,8 +58,7 @@ def load(
         session._forget()
         return {}
     # Record this read as activity when that moves the deadline enough (idle timeout).
-    meta = record.meta.with_activity(moment.epoch, record.meta.saved_deadline)
-    touched = yield from _refresh(config, record, meta, record.data, moment)
+    touched = yield from _refresh(config, record, record.meta.saved_deadline, record.data, moment)
     if touched is not None:
         record = touched
     session._record = record
@@ -87,16 +86,21 @@ def _take_over(
 
 
 def _refresh(
-    config: Any, record: Record, meta: Meta, values: dict[str, Any], moment: records.Moment
+    config: Any, record: Record, saved_deadline: float, values: dict[str, Any], moment: records.Moment
 ) -> Steps[Record | None]:
-    """Write ``meta``'s activity if the cycle's touch throttle says it is due: the record
-    as it now stands, or None when it is gone."""
-    refreshed = cycle.refresh_due(
-        record, meta, browser_close=records.browser_close(values), config=config, now=moment.epoch
+    """Write this request's activity (and Django's ``saved_deadline``) if the cycle's
+    touch throttle says it is due: the record as it now stands, or None when it is gone."""
+    due = cycle.refresh_due(
+        record,
+        last_seen=moment.epoch,
+        saved_deadline=saved_deadline,
+        browser_close=records.browser_close(values),
+        config=config,
+        now=moment.epoch,
     )
-    if refreshed is None:
+    if due is None:
         return record
-    return (yield from cycle.write_activity(record, meta, refreshed, moment.epoch))
+    return (yield from cycle.write_activity(record, *due, moment.epoch))
 
 
 def exists(session_key: str | None, context: Context) -> Steps[bool]:
@@ -198,8 +202,7 @@ def _roll(
 ) -> Steps[None]:
     """A save of a session that did not change: its activity and Django's deadline as of
     now, written when the cycle's touch throttle says so."""
-    meta = stored.meta.with_activity(moment.epoch, records.saved_deadline(session, moment))
-    rolled = yield from _refresh(config, stored, meta, values, moment)
+    rolled = yield from _refresh(config, stored, records.saved_deadline(session, moment), values, moment)
     if rolled is None:
         raise UpdateError
     session._record = rolled

@@ -9,11 +9,11 @@ metadata. The deadline itself comes from :mod:`sessionary.expiry`, fed with Djan
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from django.conf import settings
+from django.contrib.sessions.backends.base import SessionBase
 from django.contrib.sessions.serializers import JSONSerializer
 from django.utils import timezone
 
@@ -32,9 +32,9 @@ USER_KEY = "_auth_user_id"
 """Where ``django.contrib.auth`` keeps the signed-in user's id (``SESSION_KEY``)."""
 
 
-@dataclass(frozen=True, slots=True)
-class Moment:
-    """One instant in Django's terms (aware or naive as ``USE_TZ`` says) and as epoch seconds."""
+class Moment(NamedTuple):
+    """One instant in Django's terms (aware or naive as ``USE_TZ`` says) and as epoch
+    seconds (a tuple: every save and load makes one)."""
 
     when: datetime
     epoch: float
@@ -149,12 +149,13 @@ def unchanged(session: SessionStore, data: dict[Any, Any]) -> bool:
     loaded = session._loaded
     if loaded is None or not _plain_serializer(session) or len(data) != len(loaded.values):
         return False
+    values, texts = loaded.values, loaded.texts
     for key, value in data.items():
-        if loaded.holds(key, value):
-            continue
-        if type(key) is not str or type(value) in _IMMUTABLE or key not in loaded.texts:
+        if values.get(key, _MISSING) is value and type(value) in _IMMUTABLE:
+            continue  # Loaded.holds, inline: this loop runs for every key of every such save
+        if type(key) is not str or type(value) in _IMMUTABLE or key not in texts:
             return False  # a value replaced without a save's flag: let the diff tell
-        if encode_value(key, value) != loaded.texts[key]:
+        if encode_value(key, value) != texts[key]:
             return False
     return True
 
@@ -192,7 +193,25 @@ def browser_close(values: dict[str, Any]) -> bool:
 
 
 def saved_deadline(session: SessionStore, moment: Moment) -> float:
-    """Django's ``get_expiry_date()`` at this save: the deadline Django's db backend stores."""
+    """Django's ``get_expiry_date()`` at this save: the deadline Django's db backend stores.
+
+    With Django's own ``get_expiry_date``, an aware clock (``USE_TZ``) and an age in whole
+    seconds (the default), that is :func:`sessionary.expiry.expiry_timestamp`, the same
+    float without the datetimes; a naive clock's arithmetic is local time's, so it and
+    anything else ask Django.
+    """
+    stored = session.get(expiry.EXPIRY_KEY)
+    if (
+        (stored is None or type(stored) is int)
+        and moment.when.tzinfo is not None
+        and type(session).get_expiry_date is SessionBase.get_expiry_date
+    ):
+        seconds = stored or session.get_session_cookie_age()
+        if type(seconds) is int:
+            try:
+                return expiry.expiry_timestamp(None, now=moment.epoch, cookie_age=seconds)
+            except SessionValueError:
+                pass  # no date holds it: Django's arithmetic below says so in its words
     try:
         return epoch(session.get_expiry_date(modification=moment.when))
     except (OverflowError, ValueError):
