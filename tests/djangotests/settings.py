@@ -35,6 +35,8 @@ def configure() -> None:
             "sessionary.django",
         ],
         DATABASES={"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": str(DIRECTORY / "django.db")}},
+        # Django's own session middleware: the differential tests prove the engine alone;
+        # sessionary's (sessionary.django.middleware) is tested where it is switched in.
         MIDDLEWARE=[
             "django.contrib.sessions.middleware.SessionMiddleware",
             "django.middleware.csrf.CsrfViewMiddleware",

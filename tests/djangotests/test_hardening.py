@@ -1,6 +1,7 @@
 """The Django engine's twins of tests/test_hardening.py: bad values and the whole session's
-size refused before anything is written, and Django's two 2026 cache advisories, through
-Django's own test client on every store."""
+size refused before anything is written, a response that sets the session cookie never
+storable by a shared cache (``sessionary.django.middleware.SessionMiddleware``) and
+Django's two 2026 cache advisories, through Django's own test client on every store."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import pytest
 from django.conf import settings
 from django.test import Client
 from django.test.utils import override_settings
+from hardening_apps import PUBLIC, Reply, directives, shared_cache_may_store, varies_on_cookie
 
 from sessionary import SessionValueError
 from sessionary.django import get_manager
@@ -20,9 +22,37 @@ from sessionary.tokens import store_key
 
 from .conftest import DjangoClock
 
+UNRELATED = f"csrftoken={'A' * 32}; theme=dark"
+"""Cookies of the site's other than the session's (a well-formed CSRF secret, kept as is)."""
+OUR_MIDDLEWARE = "sessionary.django.middleware.SessionMiddleware"
+DJANGO_MIDDLEWARE = "django.contrib.sessions.middleware.SessionMiddleware"
 
-def run(client: Client, ops: list[Any], *, asynchronous: bool = False) -> Any:
-    return client.post("/as/" if asynchronous else "/s/", {"ops": json.dumps(ops)})
+
+def with_our_middleware() -> Any:
+    """The test settings' MIDDLEWARE with sessionary's session middleware in place of Django's."""
+    return override_settings(
+        MIDDLEWARE=[OUR_MIDDLEWARE if name == DJANGO_MIDDLEWARE else name for name in settings.MIDDLEWARE]
+    )
+
+
+def reply(response: Any) -> Reply:
+    """A Django test response as the framework tests' ``Reply`` (every header, each cookie)."""
+    headers = [(name.lower(), value) for name, value in response.items()]
+    headers += [("set-cookie", morsel.OutputString()) for morsel in response.cookies.values()]
+    return Reply(response.status_code, headers, response.content.decode())
+
+
+def session_cookie(response: Any) -> str | None:
+    morsel = response.cookies.get(settings.SESSION_COOKIE_NAME)
+    return None if morsel is None else morsel.value or None
+
+
+def run(
+    client: Client, ops: list[Any], *, asynchronous: bool = False, headers: dict[str, str] | None = None
+) -> Any:
+    """``ops`` through the sync or async view; ``headers``: the view's own response headers."""
+    form = {"ops": json.dumps(ops), "headers": json.dumps(headers or {})}
+    return client.post("/as/" if asynchronous else "/s/", form)
 
 
 def stored(client: Client) -> Record | None:
@@ -84,6 +114,91 @@ def test_cve_2026_35192_save_every_request_varies_on_cookie(ours: None, djclock:
         response = run(client, [["get", "user"]])
         assert settings.SESSION_COOKIE_NAME in response.cookies
         assert "Cookie" in response["Vary"]
+
+
+# --- a response that sets the session cookie is never stored by a shared cache ---------------
+
+
+@pytest.mark.parametrize("asynchronous", [False, True], ids=["sync", "async"])
+def test_a_cookie_setting_response_is_never_stored_by_a_shared_cache(
+    ours: None, djclock: DjangoClock, asynchronous: bool
+) -> None:
+    """The view marked the page ``public, max-age=600`` and stored something: the response
+    that sets the session cookie keeps the browser's lifetime, not the shared cache's."""
+    with with_our_middleware():
+        response = run(Client(), [["set", "user", "Alice"]], asynchronous=asynchronous, headers=PUBLIC)
+        assert session_cookie(response) is not None
+        found = reply(response)
+        assert not shared_cache_may_store(found), found.headers
+        assert directives(found) == {"private": "", "max-age": "600"}
+        assert varies_on_cookie(found)
+
+
+def test_the_rule_is_sessionarys_own(ours: None, djclock: DjangoClock) -> None:
+    """The same rewrite as every adapter's (sessionary.caching): no Cache-Control of the
+    view's gives ``private, no-store``; CDN-only headers go."""
+    cdn = {"CDN-Cache-Control": "max-age=600", "Surrogate-Control": "max-age=600"}
+    with with_our_middleware():
+        found = reply(run(Client(), [["set", "user", "Alice"]], headers=cdn))
+        assert found.header("cdn-cache-control") is None and found.header("surrogate-control") is None
+        assert directives(found) == {"private": "", "no-store": ""}
+
+
+def test_a_logout_that_deletes_the_cookie_is_not_shared_either(ours: None, djclock: DjangoClock) -> None:
+    with with_our_middleware():
+        client = Client()
+        assert run(client, [["set", "user", "Alice"]]).status_code == 200
+        response = run(client, [["flush"]], headers=PUBLIC)
+        assert response.cookies[settings.SESSION_COOKIE_NAME].value == ""
+        assert not shared_cache_may_store(reply(response))
+
+
+def test_a_public_page_that_sets_no_cookie_keeps_the_views_caching(ours: None, djclock: DjangoClock) -> None:
+    with with_our_middleware():
+        response = Client(HTTP_COOKIE=UNRELATED).post("/s/", {"headers": json.dumps(PUBLIC)})
+        found = reply(response)
+        assert found.set_cookies == []
+        assert directives(found) == {"public": "", "max-age": "600"}
+
+
+def test_cve_2026_35192_the_refreshed_cookie_is_never_shared(ours: None, djclock: DjangoClock) -> None:
+    """Under SESSION_SAVE_EVERY_REQUEST an unmodified session's refreshed cookie varies on
+    Cookie and is not storable by a shared cache, whatever the view's Cache-Control."""
+    with with_our_middleware(), override_settings(SESSION_SAVE_EVERY_REQUEST=True):
+        client = Client()
+        assert run(client, [["set", "user", "Alice"]]).status_code == 200
+        djclock.advance(60)
+        found = reply(run(client, [["get", "user"]], headers=PUBLIC))
+        assert found.set_cookies, "save-every-request refreshes the cookie"
+        assert varies_on_cookie(found)
+        assert not shared_cache_may_store(found), found.headers
+
+
+def test_cve_2026_48588_an_unrelated_cookie_never_makes_set_cookie_cacheable(
+    ours: None, djclock: DjangoClock
+) -> None:
+    """The request carries only unrelated cookies; the response that starts a session is
+    not storable by a shared cache (the view said ``public``) and varies on Cookie."""
+    with with_our_middleware():
+        client = Client(HTTP_COOKIE=UNRELATED)
+        found = reply(run(client, [["set", "user", "Alice"]], headers=PUBLIC))
+        assert session_cookie_in(found)
+        assert not shared_cache_may_store(found), found.headers
+        assert varies_on_cookie(found)
+
+
+def session_cookie_in(found: Reply) -> bool:
+    return any(value.startswith(f"{settings.SESSION_COOKIE_NAME}=") for value in found.set_cookies)
+
+
+def test_the_system_check_warns_under_djangos_own_middleware() -> None:
+    from sessionary.django.apps import check_middleware
+
+    assert [message.id for message in check_middleware()] == ["sessionary.W001"]
+    with with_our_middleware():
+        assert check_middleware() == []
+    with override_settings(SESSION_ENGINE="django.contrib.sessions.backends.db"):
+        assert check_middleware() == [], "another engine: not ours to warn about"
 
 
 # --- stolen-cookie detection -------------------------------------------------------------

@@ -3,7 +3,9 @@
 ``POST /s/`` (sync) and ``POST /as/`` (async, through the ``a*`` API) take ``ops``, a JSON
 list of operations, apply them in order and answer JSON with each operation's result and,
 when ``report`` is set, the session's state afterwards (reading it marks it accessed).
-``status`` sets the response's status code (500 to check that nothing is saved).
+``status`` sets the response's status code (500 to check that nothing is saved), and
+``headers`` (a JSON object) response headers of the view's own, such as its
+``Cache-Control``.
 """
 
 from __future__ import annotations
@@ -160,7 +162,13 @@ def run_ops(request: HttpRequest) -> HttpResponse:
     body: dict[str, Any] = {"results": results}
     if request.POST.get("report"):
         body["state"] = _state(request)
-    return JsonResponse(body, status=int(request.POST.get("status", 200)))
+    return _with_headers(request, JsonResponse(body, status=int(request.POST.get("status", 200))))
+
+
+def _with_headers(request: HttpRequest, response: HttpResponse) -> HttpResponse:
+    for name, value in json.loads(request.POST.get("headers", "{}")).items():
+        response[name] = value
+    return response
 
 
 async def arun_ops(request: HttpRequest) -> HttpResponse:
@@ -173,7 +181,7 @@ async def arun_ops(request: HttpRequest) -> HttpResponse:
     body: dict[str, Any] = {"results": results}
     if request.POST.get("report"):
         body["state"] = await _astate(request)
-    return JsonResponse(body, status=int(request.POST.get("status", 200)))
+    return _with_headers(request, JsonResponse(body, status=int(request.POST.get("status", 200))))
 
 
 # --- contrib.auth --------------------------------------------------------------------------

@@ -25,7 +25,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    "django.contrib.sessions.middleware.SessionMiddleware",
+    # Django's session middleware, plus: a response that sets the session cookie is never
+    # storable by a shared cache, whatever the view's Cache-Control.
+    "sessionary.django.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",

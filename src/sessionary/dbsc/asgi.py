@@ -13,7 +13,7 @@ from typing import Any
 
 from ..integrations.asgi import ASGIApp, Message, Receive, Scope, Send
 from ..session import Session
-from . import protocol
+from . import mount, protocol
 from .protocol import DBSCConfig, Reply
 
 
@@ -27,39 +27,21 @@ class DBSCMiddleware:
         if scope["type"] != "http" or not isinstance(session, Session):
             await self.app(scope, receive, send)
             return
-        manager = session.manager
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", ())}
-        path = scope["path"]
-        dbsc = self.config
-        if path in (dbsc.registration_path, dbsc.refresh_path):
-            if scope["method"] != "POST":
-                await _send(send, Reply(405, [("Allow", "POST")]))
-                return
-            await session.aload()
-            now = manager.now()
-            if path == dbsc.registration_path:
-                reply = protocol.register(session, headers, manager.config, dbsc, now)
-            else:
-                reply = protocol.refresh(
-                    session, headers, manager.config, dbsc, now, manager.config.renewal_grace
-                )
-            if reply.rotate:
-                await session.arenew(grace=manager.config.renewal_grace)
+        pairs = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope.get("headers", ())]
+        headers = protocol.request_headers(pairs)
+        reply = await mount.abefore(session, scope["method"], scope["path"], headers, self.config)
+        if reply is not None:
             await _send(send, reply)
             return
-        if session.session_key is not None:
-            await session.aload()
-            if not protocol.allows(session, headers.get("cookie"), manager.config, manager.now()):
-                await _send(send, protocol.refresh_needed(dbsc))
-                return
 
         async def send_with_registration(message: Message) -> None:
-            if message["type"] == "http.response.start" and session.state.data is not None:
-                offer = protocol.announce(session, dbsc, manager.now())
+            if message["type"] == "http.response.start":
+                offer = mount.offer(session, self.config)
                 if offer is not None:
+                    name, value = offer
                     message["headers"] = [
                         *message.get("headers", ()),
-                        (protocol.REGISTRATION_HEADER.encode(), offer.encode("latin-1")),
+                        (name.encode(), value.encode("latin-1")),
                     ]
             await send(message)
 

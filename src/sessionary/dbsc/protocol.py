@@ -1,8 +1,10 @@
 """Device Bound Session Credentials (W3C WebAppSec draft), on a sessionary session.
 
-What the protocol decides, framework-neutral and without I/O: the adapters
-(:mod:`sessionary.dbsc.asgi`, :mod:`sessionary.dbsc.wsgi`) load the session, call these
-functions and send what they return. The binding lives in the session's own data under
+What the protocol decides, framework-neutral and without I/O: every mount (one file per
+framework in this package) loads the session when :func:`must_load` says, sends what
+:func:`answer` returns instead of the app's response, and otherwise adds
+:func:`announce`'s header to the app's (:mod:`sessionary.dbsc.mount` runs these steps
+on a sessionary session, sync or async). The binding lives in the session's own data under
 ``_dbsc`` (so it works on every server-side store and ends with the session):
 
 1. A response to a signed-in session that is not bound yet carries
@@ -28,15 +30,15 @@ import hashlib
 import hmac
 import json
 import secrets
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from .. import cookies
 from .proof import ALGORITHMS, ProofError, parse, public_jwk, registration_key, verify
 
 if TYPE_CHECKING:
     from ..config import Config
-    from ..session import Session
 
 STATE_KEY = "_dbsc"
 REGISTRATION_HEADER = "Secure-Session-Registration"
@@ -76,6 +78,22 @@ class Reply:
     """Renew the session token (with its grace alias) before answering."""
 
 
+class Bindable(Protocol):
+    """What the protocol needs of a session, already loaded: a sessionary
+    :class:`~sessionary.session.Session`, or the Django engine's session seen through
+    :mod:`sessionary.dbsc.django`."""
+
+    @property
+    def session_key(self) -> str | None: ...
+
+    @property
+    def user_id(self) -> str | None: ...
+
+    def get(self, key: str, default: Any = None) -> Any: ...
+
+    def __setitem__(self, key: str, value: Any) -> None: ...
+
+
 def bound_cookie_name(config: Config) -> str:
     return f"{config.session_cookie_name}-bound"
 
@@ -84,18 +102,19 @@ def _hash(value: str) -> str:
     return hashlib.sha256(value.encode("ascii", "replace")).hexdigest()
 
 
-def state(session: Session) -> dict[str, Any] | None:
-    value = (session.state.data or {}).get(STATE_KEY)
+def state(session: Bindable) -> dict[str, Any] | None:
+    value = session.get(STATE_KEY)
     return value if isinstance(value, dict) else None
 
 
-def is_bound(session: Session) -> bool:
+def is_bound(session: Bindable) -> bool:
     current = state(session)
     return current is not None and current.get("status") == "bound"
 
 
-def announce(session: Session, dbsc: DBSCConfig, now: float) -> str | None:
-    """The registration header for a signed-in session that was never offered DBSC."""
+def announce(session: Bindable, dbsc: DBSCConfig, now: float) -> str | None:
+    """The registration header's value for a signed-in session that was never offered DBSC
+    (the offer is kept in the session, so the session must be saved after this)."""
     if session.user_id is None or state(session) is not None:
         return None
     challenge = secrets.token_urlsafe(32)
@@ -162,7 +181,7 @@ def _new_binding(
 
 
 def register(
-    session: Session, headers: dict[str, str], config: Config, dbsc: DBSCConfig, now: float
+    session: Bindable, headers: dict[str, str], config: Config, dbsc: DBSCConfig, now: float
 ) -> Reply:
     """The registration endpoint: verify the self-signed proof of the offered challenge."""
     current = state(session)
@@ -203,7 +222,7 @@ def _fresh_challenge(current: dict[str, Any], answered: str | None, dbsc: DBSCCo
 
 
 def refresh(
-    session: Session, headers: dict[str, str], config: Config, dbsc: DBSCConfig, now: float, grace: int
+    session: Bindable, headers: dict[str, str], config: Config, dbsc: DBSCConfig, now: float, grace: int
 ) -> Reply:
     """The refresh endpoint: a challenge first, then a new bound cookie for a proof
     signed with the registered key (and a renewed session token)."""
@@ -239,7 +258,7 @@ def refresh(
     return reply
 
 
-def allows(session: Session, cookie_header: str | None, config: Config, now: float) -> bool:
+def allows(session: Bindable, cookie_header: str | None, config: Config, now: float) -> bool:
     """Whether a request may use a bound session: it carries a live bound cookie (the
     current one, or the previous one within the refresh's grace)."""
     current = state(session)
@@ -265,3 +284,52 @@ def refresh_needed(config: DBSCConfig) -> Reply:
     """What a request of a bound session without a live bound cookie gets: no session."""
     body = b'{"error":"this session is bound to a device: refresh its credentials first"}'
     return Reply(401, [("Content-Type", "application/json"), ("Cache-Control", "no-store")], body)
+
+
+def is_endpoint(path: str, dbsc: DBSCConfig) -> bool:
+    return path in (dbsc.registration_path, dbsc.refresh_path)
+
+
+def must_load(session_key: str | None, method: str, path: str, dbsc: DBSCConfig) -> bool:
+    """Whether a mount loads the session before :func:`answer` (a POST to an endpoint,
+    or any request with a session cookie: its binding is checked)."""
+    if is_endpoint(path, dbsc):
+        return method == "POST"
+    return session_key is not None
+
+
+def answer(
+    session: Bindable,
+    method: str,
+    path: str,
+    headers: dict[str, str],
+    config: Config,
+    dbsc: DBSCConfig,
+    now: float,
+) -> Reply | None:
+    """What a mount sends instead of the app's response, before the app runs: the
+    endpoints' answers, or the refusal of a bound session without a live bound cookie;
+    ``None``: let the app answer (then add :func:`announce`'s header). ``headers`` are
+    the request's, names lower-cased; the session is loaded when :func:`must_load` said."""
+    if is_endpoint(path, dbsc):
+        if method != "POST":
+            return Reply(405, [("Allow", "POST")])
+        if path == dbsc.registration_path:
+            return register(session, headers, config, dbsc, now)
+        return refresh(session, headers, config, dbsc, now, config.renewal_grace)
+    if session.session_key is not None and not allows(session, headers.get("cookie"), config, now):
+        return refresh_needed(dbsc)
+    return None
+
+
+def request_headers(pairs: Iterable[tuple[str, str]]) -> dict[str, str]:
+    """A request's headers as :func:`answer` takes them: names lower-cased, repeated
+    ones joined (``Cookie`` with ``; ``, as RFC 9113 §8.2.3 joins split cookies)."""
+    found: dict[str, str] = {}
+    for name, value in pairs:
+        name = name.lower()
+        if name in found:
+            found[name] += ("; " if name == "cookie" else ", ") + value
+        else:
+            found[name] = value
+    return found

@@ -10,7 +10,7 @@ from typing import Any
 
 from ..integrations.wsgi import ENVIRON_KEY
 from ..session import Session
-from . import protocol
+from . import mount, protocol
 from .protocol import DBSCConfig, Reply
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
@@ -37,38 +37,17 @@ class DBSCWSGIMiddleware:
         session = environ.get(self.environ_key)
         if not isinstance(session, Session):
             return self.app(environ, start_response)
-        manager = session.manager
-        headers = {
-            key[5:].replace("_", "-").lower(): value
-            for key, value in environ.items()
-            if key.startswith("HTTP_")
-        }
-        path = environ.get("PATH_INFO", "")
-        dbsc = self.config
-        if path in (dbsc.registration_path, dbsc.refresh_path):
-            if environ.get("REQUEST_METHOD") != "POST":
-                return _send(start_response, Reply(405, [("Allow", "POST")]))
-            session.load()
-            now = manager.now()
-            if path == dbsc.registration_path:
-                reply = protocol.register(session, headers, manager.config, dbsc, now)
-            else:
-                reply = protocol.refresh(
-                    session, headers, manager.config, dbsc, now, manager.config.renewal_grace
-                )
-            if reply.rotate:
-                session.renew(grace=manager.config.renewal_grace)
+        pairs = [(k[5:].replace("_", "-"), v) for k, v in environ.items() if k.startswith("HTTP_")]
+        headers = protocol.request_headers(pairs)
+        method, path = environ.get("REQUEST_METHOD", "GET"), environ.get("PATH_INFO", "")
+        reply = mount.before(session, method, path, headers, self.config)
+        if reply is not None:
             return _send(start_response, reply)
-        if session.session_key is not None:
-            session.load()
-            if not protocol.allows(session, headers.get("cookie"), manager.config, manager.now()):
-                return _send(start_response, protocol.refresh_needed(dbsc))
 
         def start_with_registration(status: str, response_headers: list[tuple[str, str]], *exc: Any) -> Any:
-            if session.state.data is not None:
-                offer = protocol.announce(session, dbsc, manager.now())
-                if offer is not None:
-                    response_headers = [*response_headers, (protocol.REGISTRATION_HEADER, offer)]
+            offer = mount.offer(session, self.config)
+            if offer is not None:
+                response_headers = [*response_headers, offer]
             return start_response(status, response_headers, *exc)
 
         return self.app(environ, start_with_registration)

@@ -17,6 +17,7 @@ class SessionaryConfig(AppConfig):
 
     def ready(self) -> None:
         checks.register(check_settings, checks.Tags.compatibility)
+        checks.register(check_middleware, checks.Tags.security)
 
 
 def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
@@ -29,3 +30,24 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
     except ImproperlyConfigured as exc:
         return [checks.Error(str(exc), id="sessionary.E001")]
     return []
+
+
+DJANGO_MIDDLEWARE = "django.contrib.sessions.middleware.SessionMiddleware"
+OUR_MIDDLEWARE = "sessionary.django.middleware.SessionMiddleware"
+
+
+def check_middleware(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """The engine under Django's own middleware: a view's ``Cache-Control: public`` then
+    rides on the response that sets the session cookie (sessionary's middleware stops it)."""
+    from django.conf import settings
+
+    if settings.SESSION_ENGINE != "sessionary.django" or DJANGO_MIDDLEWARE not in settings.MIDDLEWARE:
+        return []
+    return [
+        checks.Warning(
+            f"MIDDLEWARE has {DJANGO_MIDDLEWARE}: a response that sets the session cookie keeps the "
+            "view's Cache-Control (a 'public' one lets a shared cache hand the cookie to others)",
+            hint=f"use {OUR_MIDDLEWARE} in its place (Django's, plus that rule)",
+            id="sessionary.W001",
+        )
+    ]

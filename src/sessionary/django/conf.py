@@ -57,7 +57,10 @@ OPTIONS: dict[str, tuple[str, Any]] = {
     "SESSIONARY_CLEANUP_INTERVAL": ("cleanup_interval", None),
     "SESSIONARY_TELEMETRY": ("telemetry", False),
 }
-OTHER_SETTINGS = frozenset({"SESSIONARY_STORE", "SESSIONARY_ON_EVENT", "SESSIONARY_TAKEOVER"})
+OTHER_SETTINGS = frozenset(
+    {"SESSIONARY_STORE", "SESSIONARY_ON_EVENT", "SESSIONARY_TAKEOVER", "SESSIONARY_DBSC"}
+)
+"""Read elsewhere: ``SESSIONARY_DBSC`` by :mod:`sessionary.dbsc.django`."""
 KNOWN_SETTINGS = frozenset(OPTIONS) | OTHER_SETTINGS
 
 # Settings whose change must rebuild the manager. Not SECRET_KEY: rotating it must not
