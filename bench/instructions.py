@@ -154,7 +154,9 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--src", action="append", default=[], help="a source tree to measure (repeatable)")
     parser.add_argument(
-        "--layer", action="store_true", help="subtract the same app without sessions (the session layer alone)"
+        "--layer",
+        action="store_true",
+        help="subtract the same app without sessions (the session layer alone)",
     )
     args = parser.parse_args()
     if args.worker:

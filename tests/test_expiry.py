@@ -86,7 +86,9 @@ def test_expiry_timestamp_is_the_expiry_date_to_the_last_bit() -> None:
 
     rng = random.Random(16)
     moments = [T, 0.0, 1.5, 0.0000005, 0.0000015, 1_700_000_000.9999996, 1_700_000_000.0000005]
-    moments += [rng.uniform(0, 2e9) for _ in range(20_000)] + [round(rng.uniform(0, 2e9), 3) for _ in range(5000)]
+    moments += [rng.uniform(0, 2e9) for _ in range(20_000)] + [
+        round(rng.uniform(0, 2e9), 3) for _ in range(5000)
+    ]
     ages = [None, 0, 1, 3600, 1_209_600, -5, 10**8, 2.5, "2030-01-01T00:00:00+00:00"]
     for now in moments:
         for stored in ages:
