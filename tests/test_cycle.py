@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from sessionary import cycle
+from sessionary import cycle, expiry
 from sessionary.config import Config
 from sessionary.cycle import Context, Outcome
 from sessionary.errors import SessionInterrupted, StoreError
@@ -160,7 +160,7 @@ CASES = {
     "no cookie, session unused": Case(_untouched, [], [], None, False, direct=True),
     "cookie sent, session unused": Case(_cookie_unused, [], [], None, False, direct=True),
     "cookie named no live session": Case(_rejected, [], [], "delete", True, direct=True),
-    "session read, touch not due": Case(loaded, [], [], None, True),
+    "session read, touch not due": Case(loaded, [], [], None, True, direct=True),
     "session read, touch due": Case(_read_late, [True], ["Touch"], None, True, settings=IDLE),
     "session read, touched record gone": Case(_read_late, [False], ["Touch"], None, True, settings=IDLE),
     "session read, 500": Case(loaded, [], [], None, True, status=500, direct=True),
@@ -172,7 +172,21 @@ CASES = {
     ),
     "keys set on a stored session": Case(_written, [True], ["Write"], f"token:{TOKEN}", True),
     "save every request, throttled": Case(
-        loaded, [], [], f"token:{TOKEN}", True, settings={"save_every_request": True}
+        loaded, [], [], f"token:{TOKEN}", True, settings={"save_every_request": True}, direct=True
+    ),
+    "save every request, touch due": Case(
+        _read_late, [True], ["Touch"], f"token:{TOKEN}", True, settings={**IDLE, "save_every_request": True}
+    ),
+    "save every request, renewal due": Case(
+        _renewal_due,
+        [Rotation.ROTATED],
+        ["Rotate", "Emit:rotated"],
+        f"token:{FRESH[0]}",
+        True,
+        settings={"renewal_timeout": 3600, "save_every_request": True},
+    ),
+    "save every request, 500": Case(
+        loaded, [], [], None, True, status=500, settings={"save_every_request": True}
     ),
     "read, renewal due": Case(
         _renewal_due,
@@ -349,8 +363,13 @@ def test_the_touch_throttle(stored_deadline: float, due: bool) -> None:
     """A touch is due once it would extend the deadline by a quarter of the window."""
     stored = replace(record(), expires_at=stored_deadline)
     activity = meta(NOW, saved_deadline=NOW + AGE)
-    refreshed = cycle.refresh_due(stored, activity, browser_close=False, config=context().config, now=NOW)
+    refreshed = cycle.refresh_due(
+        stored, last_seen=NOW, saved_deadline=NOW + AGE, browser_close=False, config=context().config, now=NOW
+    )
     assert (refreshed is not None) is due
+    if refreshed is not None:  # the metadata a touch writes, and the deadline it gives
+        assert refreshed == (replace(stored.meta, last_seen=NOW, saved_deadline=NOW + AGE), NOW + AGE)
+        assert refreshed[1] == expiry.deadline(activity, browser_close=False, config=context().config)
 
 
 def test_a_deleted_session_forgets_its_token_and_pending_changes() -> None:

@@ -77,6 +77,30 @@ def test_expiry_date() -> None:
     assert expiry.expiry_date(instant.isoformat(), modification=MOMENT, cookie_age=60) == instant
 
 
+def test_expiry_timestamp_is_the_expiry_date_to_the_last_bit() -> None:
+    """Its shortcut for whole seconds gives the float the datetime arithmetic gives
+    (microsecond rounding, half to even, included), and the rest goes through it."""
+    import random
+
+    from sessionary.errors import SessionValueError
+
+    rng = random.Random(16)
+    moments = [T, 0.0, 1.5, 0.0000005, 0.0000015, 1_700_000_000.9999996, 1_700_000_000.0000005]
+    moments += [rng.uniform(0, 2e9) for _ in range(20_000)] + [
+        round(rng.uniform(0, 2e9), 3) for _ in range(5000)
+    ]
+    ages = [None, 0, 1, 3600, 1_209_600, -5, 10**8, 2.5, "2030-01-01T00:00:00+00:00"]
+    for now in moments:
+        for stored in ages:
+            modification = datetime.fromtimestamp(now, UTC)
+            expected = expiry.expiry_date(stored, modification=modification, cookie_age=1_209_600).timestamp()
+            assert expiry.expiry_timestamp(stored, now=now, cookie_age=1_209_600) == expected, (now, stored)
+    last = datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC).timestamp()
+    assert expiry.expiry_timestamp(None, now=last - 10, cookie_age=10) == last
+    with pytest.raises(SessionValueError, match="_session_expiry"):
+        expiry.expiry_timestamp(10**12, now=T, cookie_age=60)
+
+
 @pytest.mark.parametrize(
     ("stored", "default", "closes"),
     [

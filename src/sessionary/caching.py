@@ -37,12 +37,15 @@ def private_cache_control(values: list[str]) -> str:
 
 
 def never_shared(headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
-    """``headers`` with their caching rewritten so that no shared cache may store them."""
-    values = [value for name, value in headers if name.lower() == "cache-control"]
-    result = [
-        (name, value)
-        for name, value in headers
-        if name.lower() != "cache-control" and name.lower() not in SHARED_ONLY_HEADERS
-    ]
+    """``headers`` with their caching rewritten so that no shared cache may store them
+    (``Outcome.apply`` does the same in the pass it makes over the headers anyway)."""
+    values = []
+    result = []
+    for name, value in headers:
+        lowered = name.lower()
+        if lowered == "cache-control":
+            values.append(value)
+        elif lowered not in SHARED_ONLY_HEADERS:
+            result.append((name, value))
     result.append(("Cache-Control", private_cache_control(values)))
     return result

@@ -63,8 +63,27 @@ def _attributes(config: Config) -> list[str]:
 
 
 def set_cookie(config: Config, value: str, *, max_age: int | float | None, now: float) -> str:
-    """The ``Set-Cookie`` value that stores the session token (no expiry: a browser-session cookie)."""
-    parts = [f"{config.session_cookie_name}={value}", *_attributes(config)]
+    """The ``Set-Cookie`` value that stores the session token (no expiry: a browser-session cookie).
+
+    Everything but the token is the same for all the responses of one second under one
+    config, so the last one made is kept (a sliding expiry sets the cookie every time).
+    """
+    global _last_cookie
+    second = -1 if max_age is None else math.floor(now + max_age)
+    cached_config, cached_age, cached_second, name, attributes = _last_cookie
+    if cached_config is not config or cached_age != max_age or cached_second != second:
+        name = f"{config.session_cookie_name}="
+        attributes = _cookie_attributes(config, max_age, now)
+        _last_cookie = (config, max_age, second, name, attributes)
+    return f"{name}{value}{attributes}"
+
+
+_last_cookie: tuple[Config | None, int | float | None, int, str, str] = (None, None, -1, "", "")
+
+
+def _cookie_attributes(config: Config, max_age: int | float | None, now: float) -> str:
+    """What follows the token in the session cookie, from ``"; "`` on."""
+    parts = ["", *_attributes(config)]
     if max_age is not None:
         parts.append(f"expires={http_date(now + max_age)}")
     if config.cookie_httponly:

@@ -21,7 +21,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from . import caching, cookies, expiry, limits, reuse
-from .clock import from_timestamp, to_timestamp
+from .clock import from_timestamp
 from .errors import SessionInterrupted, StoreConflict, StoreError, UnsupportedOperation
 from .events import CREATED, EXPIRED, REJECTED, ROTATED
 from .ops import CompareAndSet, Create, Decode, Delete, Emit, Encode, Load, Op, Pause, Rotate, Touch, Write
@@ -83,15 +83,25 @@ class Outcome:
         itself when there are none to add)."""
         if self.changes_nothing:
             return headers
-        result = list(headers)
-        if self.vary_cookie:
-            existing = [value for name, value in result if name.lower() == "vary"]
-            result = [(name, value) for name, value in result if name.lower() != "vary"]
-            result.append(("Vary", cookies.add_vary_cookie(", ".join(existing) or None)))
+        vary_cookie = self.vary_cookie
+        # A response that hands out a session token must not be stored by a shared
+        # cache and replayed to someone else, whatever the app's own Cache-Control.
+        never_shared = self.set_cookie is not None
+        result = []
+        vary: list[str] = []
+        cache_control: list[str] = []
+        for name, value in headers:  # one pass: the headers this outcome rewrites are set aside
+            lowered = name.lower()
+            if vary_cookie and lowered == "vary":
+                vary.append(value)
+            elif never_shared and lowered == "cache-control":
+                cache_control.append(value)
+            elif not (never_shared and lowered in caching.SHARED_ONLY_HEADERS):
+                result.append((name, value))
+        if vary_cookie:
+            result.append(("Vary", cookies.add_vary_cookie(", ".join(vary) or None)))
         if self.set_cookie is not None:
-            # A response that hands out a session token must not be stored by a shared
-            # cache and replayed to someone else, whatever the app's own Cache-Control.
-            result = caching.never_shared(result)
+            result.append(("Cache-Control", caching.private_cache_control(cache_control)))
             result.append(("Set-Cookie", self.set_cookie))
         if self.clear_site_data:
             result.append(("Clear-Site-Data", '"cookies"'))
@@ -128,16 +138,30 @@ def claim_fresh_token(
 
 
 def refresh_due(
-    record: Record, meta: Meta, *, browser_close: bool, config: Config, now: float
-) -> float | None:
-    """The touch throttle: the deadline a write of ``meta`` (this request's activity) would
-    give, when it moves the stored one far enough to be written; else None."""
-    refreshed = expiry.deadline(meta, browser_close=browser_close, config=config)
+    record: Record,
+    *,
+    last_seen: float,
+    saved_deadline: float,
+    browser_close: bool,
+    config: Config,
+    now: float,
+) -> tuple[Meta, float] | None:
+    """The touch throttle: the metadata and deadline a write of this request's activity
+    (``last_seen``, and Django's ``saved_deadline`` as of now) would give, when that moves
+    the stored deadline far enough to be written; else None (most requests, which then
+    build nothing)."""
+    refreshed = expiry.deadline(
+        record.meta,
+        browser_close=browser_close,
+        config=config,
+        last_seen=last_seen,
+        saved_deadline=saved_deadline,
+    )
     if not expiry.touch_due(
         stored=record.expires_at, refreshed=refreshed, now=now, fraction=config.touch_fraction
     ):
         return None
-    return refreshed
+    return record.meta.with_activity(last_seen, saved_deadline), refreshed
 
 
 def write_activity(record: Record, meta: Meta, refreshed: float, now: float) -> Steps[Record | None]:
@@ -163,10 +187,7 @@ def browser_close(config: Config, data: dict[str, Any]) -> bool:
 
 def saved_deadline(config: Config, data: dict[str, Any], now: float) -> float:
     """Django's expiry date at save time, the deadline a db-backed Django would store."""
-    moment = expiry.expiry_date(
-        data.get(expiry.EXPIRY_KEY), modification=from_timestamp(now), cookie_age=config.cookie_age
-    )
-    return to_timestamp(moment)
+    return expiry.expiry_timestamp(data.get(expiry.EXPIRY_KEY), now=now, cookie_age=config.cookie_age)
 
 
 def encode_data(state: SessionState, config: Config, keys: Iterable[Any]) -> dict[str, str]:
@@ -256,10 +277,17 @@ def refresh_plan(
     record = state.record
     assert record is not None
     data = state.data or {}
-    saved = saved_deadline(config, data, now) if rolling else record.meta.saved_deadline
-    meta = record.meta.with_activity(now, max(saved, record.meta.saved_deadline))
-    refreshed = refresh_due(record, meta, browser_close=browser_close(config, data), config=config, now=now)
-    return None if refreshed is None else (meta, refreshed)
+    saved = record.meta.saved_deadline
+    if rolling:
+        saved = max(saved_deadline(config, data, now), saved)
+    return refresh_due(
+        record,
+        last_seen=now,
+        saved_deadline=saved,
+        browser_close=browser_close(config, data),
+        config=config,
+        now=now,
+    )
 
 
 def projected_deadline(state: SessionState, config: Config, now: float) -> float | None:
@@ -294,8 +322,11 @@ def session_cookie(state: SessionState, config: Config, now: float) -> str:
     if browser_close(config, data):
         max_age = None
     else:
-        max_age = expiry.expiry_age(
-            data.get(expiry.EXPIRY_KEY), modification=from_timestamp(now), cookie_age=config.cookie_age
+        stored = data.get(expiry.EXPIRY_KEY)
+        max_age = (
+            expiry.expiry_age(stored, modification=from_timestamp(now), cookie_age=config.cookie_age)
+            if stored
+            else config.cookie_age  # expiry_age's answer for no expiry, without a datetime
         )
         record = state.record
         if record is not None:
@@ -607,10 +638,33 @@ def close(
         outcome.vary_cookie = True
         return outcome
     if saves(state, config):
-        return _close_saving(state, context, status_code, outcome, now(), fresh)
-    if state.record is None or status_code >= 500:
+        moment = now()
+        record = state.record
+        if (
+            record is not None
+            and not state.modified
+            and state.data is not None
+            and status_code < 500
+            and (state.via_alias or not expiry.renewal_due(record.meta, now=moment, config=config))
+            and refresh_plan(state, config, moment, rolling=True) is None
+        ):
+            # Saved on every request, changed nothing, and the throttle owes the store no
+            # write (the common sliding request): what _close_saving would decide, at once.
+            state.accessed = True
+            if not state.via_alias:
+                outcome.set_cookie = session_cookie(state, config, moment)
+            outcome.vary_cookie = True
+            return outcome
+        return _close_saving(state, context, status_code, outcome, moment, fresh)
+    record = state.record
+    if record is None or status_code >= 500:
         return outcome
-    return _close_read(state, context, outcome, now(), fresh)
+    moment = now()
+    if (state.via_alias or not expiry.renewal_due(record.meta, now=moment, config=config)) and (
+        refresh_plan(state, config, moment, rolling=False) is None
+    ):
+        return outcome  # read, and the throttle owes the store no touch: nothing to do
+    return _close_read(state, context, outcome, moment, fresh)
 
 
 def _close_read(

@@ -23,6 +23,7 @@ browser-close sessions, and a renewal timeout (when to issue a new token).
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -114,6 +115,29 @@ def expiry_date(expiry: object, *, modification: datetime, cookie_age: int) -> d
         ) from None
 
 
+_LAST_INSTANT = 253402300799.0
+"""9999-12-31 23:59:59 UTC, the last second a ``datetime`` holds."""
+
+
+def expiry_timestamp(expiry: object, *, now: float, cookie_age: int) -> float:
+    """:func:`expiry_date` of ``now`` as epoch seconds, the form a store keeps.
+
+    An age in whole seconds (the default, and ``set_expiry(3600)``), which every save and
+    every sliding request computes, takes a shortcut that gives the same float as the
+    datetime arithmetic, microsecond rounding included; anything else goes through it.
+    """
+    seconds = expiry or cookie_age
+    if type(seconds) is int and now >= 0:
+        fraction, whole = math.modf(now)
+        micro = round(fraction * 1_000_000)  # as datetime.fromtimestamp rounds (half to even)
+        result = ((int(whole) + seconds) * 1_000_000 + micro) / 1_000_000
+        if result <= _LAST_INSTANT:
+            return result
+    return expiry_date(
+        expiry, modification=datetime.fromtimestamp(now, UTC), cookie_age=cookie_age
+    ).timestamp()
+
+
 def expire_at_browser_close(expiry: object, *, default: bool) -> bool:
     """Django's ``get_expire_at_browser_close()``: ``expiry == 0``, or the setting when unset."""
     if expiry is None:
@@ -138,18 +162,28 @@ def absolute_timeout(meta: Meta, config: Config) -> int | None:
     return _effective(meta.absolute_timeout, config.absolute_timeout)
 
 
-def deadline(meta: Meta, *, browser_close: bool, config: Config) -> float:
+def deadline(
+    meta: Meta,
+    *,
+    browser_close: bool,
+    config: Config,
+    last_seen: float | None = None,
+    saved_deadline: float | None = None,
+) -> float:
     """The instant (epoch seconds) a stored session ends: the earliest of every rule.
 
     * Django's expiry date as of the last save (``meta.saved_deadline``);
     * the idle timeout after the last recorded activity;
     * the absolute timeout after sign-in (or creation, before sign-in);
     * for a browser-close session, ``browser_close_timeout`` after the same start.
+
+    ``last_seen`` and ``saved_deadline``, when given, stand for ``meta``'s: the deadline a
+    write of this request's activity would give, without a copy of the metadata.
     """
-    ends = meta.saved_deadline
+    ends = meta.saved_deadline if saved_deadline is None else saved_deadline
     started = meta.auth_at if meta.auth_at is not None else meta.created_at
     if (idle := idle_timeout(meta, config)) is not None:
-        ends = min(ends, meta.last_seen + idle)
+        ends = min(ends, (meta.last_seen if last_seen is None else last_seen) + idle)
     if (absolute := absolute_timeout(meta, config)) is not None:
         ends = min(ends, started + absolute)
     if browser_close and config.browser_close_timeout is not None:

@@ -352,3 +352,61 @@ def test_the_cookie_follows_djangos_secure_setting_and_check_deploy_says_so(ours
     for page in (root / "README.md", root / "docs" / "django.md"):
         text = " ".join(page.read_text().split())
         assert "SESSION_COOKIE_SECURE" in text and "check --deploy" in text, page.name
+
+
+def test_an_unflagged_save_writes_what_changed_in_place_or_behind_its_back(
+    engines: Engines, store_name: str
+) -> None:
+    """A save that nothing flagged (SESSION_SAVE_EVERY_REQUEST's) tells an unchanged
+    session from the strings and numbers still being the objects loaded; a change inside
+    a list or an object, or a value put in the data without the flag, is written all
+    the same, as Django writes the whole session."""
+    with engines.activate(store_name, SESSION_SAVE_EVERY_REQUEST=True):
+        session = SessionStore()
+        session.update({"n": 1, "name": "x", "cart": [{"qty": 1}], "prefs": {"a": [1]}})
+        session.save()
+        key = session.session_key
+
+        def stored() -> dict[str, Any]:
+            return dict(SessionStore(key).load())
+
+        again = SessionStore(key)
+        again.load()
+        again.save()  # nothing changed
+        assert stored() == {"n": 1, "name": "x", "cart": [{"qty": 1}], "prefs": {"a": [1]}}
+        again["cart"][0]["qty"] = 2  # deep inside a list, no flag
+        again.save()
+        assert stored()["cart"] == [{"qty": 2}]
+        again["prefs"]["a"].append(2)  # after a save of this same object: against that save
+        again.save()
+        assert stored()["prefs"] == {"a": [1, 2]}
+        again._session_cache["name"] = "y"  # replaced without the flag
+        again.save()
+        assert stored()["name"] == "y"
+        del again._session_cache["n"]
+        again.save()
+        assert "n" not in stored()
+
+
+@pytest.mark.parametrize("use_tz", [True, False])
+def test_the_saved_deadline_is_djangos_expiry_date(engines: Engines, use_tz: bool) -> None:
+    """What a save stores as Django's deadline is ``get_expiry_date()`` to the bit, the
+    shortcut for whole-second ages included (a naive clock is Django's own arithmetic)."""
+    import random
+    from datetime import UTC, datetime, timedelta
+
+    from sessionary.django import records
+
+    rng = random.Random(16)
+    with engines.activate("memory", USE_TZ=use_tz):
+        session = SessionStore()
+        for stored in (None, 0, 1, 3600, 10**6, 2.5, (datetime.now(UTC) + timedelta(days=3)).isoformat()):
+            if stored is None:
+                session.pop("_session_expiry", None)
+            else:
+                session["_session_expiry"] = stored
+            for _ in range(300):
+                when = datetime.fromtimestamp(rng.uniform(1e9, 2e9), UTC if use_tz else None)
+                moment = records.Moment(when, records.epoch(when))
+                expected = records.epoch(session.get_expiry_date(modification=when))
+                assert records.saved_deadline(session, moment) == expected, (stored, when)

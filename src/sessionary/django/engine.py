@@ -24,7 +24,7 @@ from .. import accounts, cycle, reuse
 from ..cycle import Context, Steps
 from ..events import CREATED, REJECTED, ROTATED
 from ..ops import Create, Delete, Emit, Exists, Load, Rotate, Write
-from ..stores.base import Meta, Record, Rotation
+from ..stores.base import Record, Rotation
 from ..takeover.carry import carry_over
 from ..tokens import is_well_formed, store_key
 from . import records
@@ -58,12 +58,11 @@ def load(
         session._forget()
         return {}
     # Record this read as activity when that moves the deadline enough (idle timeout).
-    meta = record.meta.with_activity(moment.epoch, record.meta.saved_deadline)
-    touched = yield from _refresh(config, record, meta, record.data, moment)
+    touched = yield from _refresh(config, record, record.meta.saved_deadline, record.data, moment)
     if touched is not None:
         record = touched
     session._record = record
-    session._loaded = records.encode(record.data)
+    session._loaded = records.Loaded(record.data)
     return records.from_store(session, record.data)
 
 
@@ -87,16 +86,21 @@ def _take_over(
 
 
 def _refresh(
-    config: Any, record: Record, meta: Meta, values: dict[str, Any], moment: records.Moment
+    config: Any, record: Record, saved_deadline: float, values: dict[str, Any], moment: records.Moment
 ) -> Steps[Record | None]:
-    """Write ``meta``'s activity if the cycle's touch throttle says it is due: the record
-    as it now stands, or None when it is gone."""
-    refreshed = cycle.refresh_due(
-        record, meta, browser_close=records.browser_close(values), config=config, now=moment.epoch
+    """Write this request's activity (and Django's ``saved_deadline``) if the cycle's
+    touch throttle says it is due: the record as it now stands, or None when it is gone."""
+    due = cycle.refresh_due(
+        record,
+        last_seen=moment.epoch,
+        saved_deadline=saved_deadline,
+        browser_close=records.browser_close(values),
+        config=config,
+        now=moment.epoch,
     )
-    if refreshed is None:
+    if due is None:
         return record
-    return (yield from cycle.write_activity(record, meta, refreshed, moment.epoch))
+    return (yield from cycle.write_activity(record, *due, moment.epoch))
 
 
 def exists(session_key: str | None, context: Context) -> Steps[bool]:
@@ -152,9 +156,9 @@ def save(
     """Insert (``must_create``, under the session's own key) or update the session,
     writing only what changed."""
     config = context.config
-    values, encoded = _stored_form(session, data, config)
-    key = records.key_for(session.session_key, config)
     if must_create:
+        values, encoded = _stored_form(session, data, config)
+        key = records.key_for(session.session_key, config)
         if key is None:
             raise CreateError
         record = _new_record(session, values, key, config, moment)
@@ -163,18 +167,19 @@ def save(
         yield Emit(CREATED, key, record.meta.user_id)
         yield from _keep(session, record, encoded, None, context, moment)
         return
-    stored = yield from _stored(session, key, moment)
+    stored = yield from _stored(session, session.session_key, config, moment)
     if stored is None:
         raise UpdateError
-    change = records.diff(encoded, session._loaded)
+    if not session.modified and records.unchanged(session, data):
+        # Only SESSION_SAVE_EVERY_REQUEST asks for this save, and nothing changed (most
+        # such requests, told without encoding the data): only the activity is written,
+        # at most once per touch_fraction of the window.
+        yield from _roll(session, stored, data, config, moment)
+        return
+    values, encoded = _stored_form(session, data, config)
+    change = records.diff(values, encoded, session._loaded)
     if not (session.modified or change.set or change.removed or change.cleared):
-        # Only SESSION_SAVE_EVERY_REQUEST asks for this save: nothing changed but the
-        # activity, which is written at most once per touch_fraction of the window.
-        meta = stored.meta.with_activity(moment.epoch, records.saved_deadline(session, moment))
-        rolled = yield from _refresh(config, stored, meta, values, moment)
-        if rolled is None:
-            raise UpdateError
-        session._record = rolled
+        yield from _roll(session, stored, values, config, moment)
         return
     change.meta = records.moved_meta(session, values, stored.meta, moment)
     meta = change.apply_meta(stored.meta)
@@ -192,11 +197,25 @@ def save(
     yield from _keep(session, record, encoded, stored.meta.user_id, context, moment)
 
 
-def _stored(session: SessionStore, key: bytes | None, moment: records.Moment) -> Steps[Record | None]:
+def _roll(
+    session: SessionStore, stored: Record, values: dict[str, Any], config: Any, moment: records.Moment
+) -> Steps[None]:
+    """A save of a session that did not change: its activity and Django's deadline as of
+    now, written when the cycle's touch throttle says so."""
+    rolled = yield from _refresh(config, stored, records.saved_deadline(session, moment), values, moment)
+    if rolled is None:
+        raise UpdateError
+    session._record = rolled
+
+
+def _stored(
+    session: SessionStore, session_key: str | None, config: Any, moment: records.Moment
+) -> Steps[Record | None]:
     """The record this session updates: the one it loaded, or (when its data was replaced
-    without loading, by ``clear()``) the one stored now."""
+    without loading, by ``clear()``) the one stored now under ``session_key``."""
     if session._record is not None:
         return session._record
+    key = records.key_for(session_key, config)
     if key is None:
         return None
     record: Record | None = yield Load(key, moment.epoch)
@@ -213,7 +232,7 @@ def _keep(
 ) -> Steps[None]:
     """The session now stands as ``record``; a sign-in with it counts against the limit."""
     session._record = record
-    session._loaded = encoded
+    session._loaded = records.Loaded(record.data, encoded)
     session._signed_in = False
     limit = context.config.max_sessions_per_user
     user = records.newly_signed_in(record.meta, previous_user)
@@ -249,7 +268,7 @@ def cycle_key(
     """
     config = context.config
     old_key = session.session_key
-    stored = yield from _stored(session, records.key_for(old_key, config), moment)
+    stored = yield from _stored(session, old_key, config, moment)
     if stored is not None:
         values, encoded = _stored_form(session, data, config)
         moved = records.moved_meta(session, values, stored.meta, moment)

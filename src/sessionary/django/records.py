@@ -9,18 +9,18 @@ metadata. The deadline itself comes from :mod:`sessionary.expiry`, fed with Djan
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from django.conf import settings
+from django.contrib.sessions.backends.base import SessionBase
 from django.contrib.sessions.serializers import JSONSerializer
 from django.utils import timezone
 
 from .. import expiry
 from ..errors import SessionValueError
 from ..limits import check_session_size
-from ..serializer import decode_value, encode_ascii, encode_value, session_key_name
+from ..serializer import decode_value, encode_ascii, encode_stored, encode_value, session_key_name
 from ..stores.base import Change, Meta
 from ..tokens import is_well_formed, store_key
 
@@ -32,9 +32,9 @@ USER_KEY = "_auth_user_id"
 """Where ``django.contrib.auth`` keeps the signed-in user's id (``SESSION_KEY``)."""
 
 
-@dataclass(frozen=True, slots=True)
-class Moment:
-    """One instant in Django's terms (aware or naive as ``USE_TZ`` says) and as epoch seconds."""
+class Moment(NamedTuple):
+    """One instant in Django's terms (aware or naive as ``USE_TZ`` says) and as epoch
+    seconds (a tuple: every save and load makes one)."""
 
     when: datetime
     epoch: float
@@ -105,7 +105,62 @@ def encode(
     return encoded
 
 
-def diff(encoded: dict[str, str], loaded: dict[str, str] | None) -> Change:
+_IMMUTABLE = frozenset({str, int, float, bool, type(None)})
+"""The JSON values no view can change in place: the same object is the same value."""
+_MISSING: Any = object()
+
+
+class Loaded:
+    """What the store held when this session was loaded or last saved: the values, and
+    the JSON text of those a view can change in place (lists, objects), taken then.
+
+    A save compares the data against it to write only what changed, and a save that only
+    ``SESSION_SAVE_EVERY_REQUEST`` asks for finds that nothing did without encoding the
+    values that are still the very objects loaded (strings, numbers).
+    """
+
+    __slots__ = ("texts", "values")
+
+    def __init__(self, values: dict[str, Any], texts: dict[str, str] | None = None) -> None:
+        self.values = dict(values)
+        self.texts = {
+            key: encode_stored(value) if texts is None else texts[key]
+            for key, value in values.items()
+            if type(value) not in _IMMUTABLE
+        }
+
+    def text(self, key: str) -> str | None:
+        """The JSON text ``key`` held, or None if it held nothing."""
+        before = self.values.get(key, _MISSING)
+        if before is _MISSING:
+            return None
+        known = self.texts.get(key)
+        return encode_stored(before) if known is None else known
+
+    def holds(self, key: str, value: Any) -> bool:
+        """Whether ``value`` is for certain what ``key`` held, with no encoding: the very
+        object loaded, of a kind no one can change in place."""
+        return self.values.get(key, _MISSING) is value and type(value) in _IMMUTABLE
+
+
+def unchanged(session: SessionStore, data: dict[Any, Any]) -> bool:
+    """Whether ``data`` is exactly what was loaded (or last saved), in-place changes of a
+    list or an object included; False when that takes a full comparison to tell."""
+    loaded = session._loaded
+    if loaded is None or not _plain_serializer(session) or len(data) != len(loaded.values):
+        return False
+    values, texts = loaded.values, loaded.texts
+    for key, value in data.items():
+        if values.get(key, _MISSING) is value and type(value) in _IMMUTABLE:
+            continue  # Loaded.holds, inline: this loop runs for every key of every such save
+        if type(key) is not str or type(value) in _IMMUTABLE or key not in texts:
+            return False  # a value replaced without a save's flag: let the diff tell
+        if encode_value(key, value) != texts[key]:
+            return False
+    return True
+
+
+def diff(values: dict[str, Any], encoded: dict[str, str], loaded: Loaded | None) -> Change:
     """The keys a save must write: those whose JSON differs from what was loaded.
 
     Comparing JSON text also catches values mutated in place. Without a loaded copy
@@ -114,8 +169,12 @@ def diff(encoded: dict[str, str], loaded: dict[str, str] | None) -> Change:
     if loaded is None:
         return Change(set=dict(encoded), cleared=True)
     return Change(
-        set={key: text for key, text in encoded.items() if loaded.get(key) != text},
-        removed=frozenset(loaded.keys() - encoded.keys()),
+        set={
+            key: text
+            for key, text in encoded.items()
+            if not loaded.holds(key, values[key]) and loaded.text(key) != text
+        },
+        removed=frozenset(loaded.values.keys() - encoded.keys()),
     )
 
 
@@ -134,7 +193,25 @@ def browser_close(values: dict[str, Any]) -> bool:
 
 
 def saved_deadline(session: SessionStore, moment: Moment) -> float:
-    """Django's ``get_expiry_date()`` at this save: the deadline Django's db backend stores."""
+    """Django's ``get_expiry_date()`` at this save: the deadline Django's db backend stores.
+
+    With Django's own ``get_expiry_date``, an aware clock (``USE_TZ``) and an age in whole
+    seconds (the default), that is :func:`sessionary.expiry.expiry_timestamp`, the same
+    float without the datetimes; a naive clock's arithmetic is local time's, so it and
+    anything else ask Django.
+    """
+    stored = session.get(expiry.EXPIRY_KEY)
+    if (
+        (stored is None or type(stored) is int)
+        and moment.when.tzinfo is not None
+        and type(session).get_expiry_date is SessionBase.get_expiry_date
+    ):
+        seconds = stored or session.get_session_cookie_age()
+        if type(seconds) is int:
+            try:
+                return expiry.expiry_timestamp(None, now=moment.epoch, cookie_age=seconds)
+            except SessionValueError:
+                pass  # no date holds it: Django's arithmetic below says so in its words
     try:
         return epoch(session.get_expiry_date(modification=moment.when))
     except (OverflowError, ValueError):

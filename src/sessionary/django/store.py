@@ -35,8 +35,8 @@ class SessionStore(SessionBase):
         super().__init__(session_key)
         self._record: Record | None = None
         """The stored record as last loaded or written by this object."""
-        self._loaded: dict[str, str] | None = None
-        """Each stored value's JSON text as of that moment: what a save diffs against."""
+        self._loaded: records.Loaded | None = None
+        """The stored values as of that moment: what a save diffs against."""
         self._signed_in = False
         """Set by ``user_logged_in``: the next save starts the absolute timeout afresh."""
         self._client: tuple[str | None, str | None] | None = None

@@ -4,22 +4,28 @@ on the store's own worker thread, so the event loop never waits on a disk or a l
 A SQLite read takes microseconds, but it is still a system call on a file, and a write
 may wait up to ``busy_timeout`` for another process's lock: an async app must not do
 that on its loop (a blocking-call detector such as the one Starlette's suite uses fails
-it). One dedicated thread, rather than the loop's default executor, keeps the hop short
-(no executor bookkeeping, one wake-up each way) and keeps the store's calls in order.
+it). The hop to a thread and back is then the cost, so it is kept to its floor: one
+dedicated thread (no executor bookkeeping, the calls in order) wakes once for whatever
+calls are queued, runs them all, and wakes each waiting event loop once for all their
+answers, through an ``eventfd`` (a pipe where there is none) the loop watches: one
+system call each way per batch, where ``call_soon_threadsafe`` costs a write and two
+reads of the loop's self-pipe per answer. On Windows, whose loops cannot watch a pipe,
+the answers come through ``call_soon_threadsafe``.
 
-Under asyncio the result comes back with ``call_soon_threadsafe``; under trio (anyio)
-through ``trio.to_thread``; with no event loop (a plain ``await`` driven by hand) the call
-runs inline. A forked child starts its own thread.
+Under trio (anyio) a call goes through ``trio.to_thread``; with no event loop (a plain
+``await`` driven by hand) it runs inline. A forked child starts its own thread.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import os
 import queue
 import sys
 import threading
+import weakref
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any, TypeVar
 
@@ -28,6 +34,20 @@ from .base import Change, Counts, Record, Rotation, Summary, Swap
 
 T = TypeVar("T")
 _STOP: Any = object()
+
+_forks = 0
+"""How many times this process is a fork's child: a worker made before the fork
+(``made_in != _forks``) belongs to the parent (checked without a ``getpid`` call)."""
+
+
+def _forked() -> None:
+    global _forks
+    _forks += 1
+    _inboxes.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forked)
 
 
 def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
@@ -39,6 +59,70 @@ def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | Non
         future.set_result(result)
 
 
+class _Inbox:
+    """Where the worker leaves one event loop's answers, and the file descriptor that
+    wakes the loop to settle them: the worker rings once per batch, the loop reads once
+    and settles every answer waiting (an answer left after a ring always has a ring of
+    its own after it, so none is missed)."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.answers: collections.deque[tuple[asyncio.Future[Any], Any, BaseException | None]] = (
+            collections.deque()
+        )
+        if hasattr(os, "eventfd"):
+            self.read_fd = self.write_fd = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
+        else:
+            self.read_fd, self.write_fd = os.pipe()
+        try:
+            os.set_blocking(self.read_fd, False)
+            os.set_blocking(self.write_fd, False)
+            loop.add_reader(self.read_fd, self.settle)
+        except BaseException:
+            _close_fds(self.read_fd, self.write_fd)
+            raise
+        # The descriptors live as long as this object: a worker holding an answer for a
+        # loop that is gone still rings a descriptor of its own, never a reused number.
+        self._closer = weakref.finalize(self, _close_fds, self.read_fd, self.write_fd)
+
+    def ring(self) -> None:
+        with contextlib.suppress(OSError):  # a full pipe: the loop has a ring to read already
+            if self.read_fd == self.write_fd:
+                os.eventfd_write(self.write_fd, 1)
+            else:
+                os.write(self.write_fd, b"\0")
+
+    def settle(self) -> None:
+        with contextlib.suppress(OSError):
+            os.read(self.read_fd, 4096)
+        answers = self.answers
+        while answers:
+            _settle(*answers.popleft())
+
+
+def _close_fds(read_fd: int, write_fd: int) -> None:
+    for fd in {read_fd, write_fd}:
+        with contextlib.suppress(OSError):
+            os.close(fd)
+
+
+_inboxes: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Inbox | None] = weakref.WeakKeyDictionary()
+"""Each event loop's inbox (shared by every store's worker); None for a loop that cannot
+watch a file descriptor, which is answered through ``call_soon_threadsafe``."""
+
+
+def _inbox(loop: asyncio.AbstractEventLoop) -> _Inbox | None:
+    try:
+        return _inboxes[loop]
+    except KeyError:
+        pass
+    inbox: _Inbox | None = None
+    if sys.platform != "win32":
+        with contextlib.suppress(NotImplementedError, OSError, RuntimeError):  # a loop that cannot watch it
+            inbox = _Inbox(loop)
+    _inboxes[loop] = inbox
+    return inbox
+
+
 class _Worker:
     """One daemon thread running calls in order; it ends after a while without work
     (the next call starts a new one), so stores that are dropped leave no thread."""
@@ -48,30 +132,45 @@ class _Worker:
     def __init__(self, owner: WorkerAsync) -> None:
         self.owner = owner
         self.jobs: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        self.pid = os.getpid()
+        self.made_in = _forks
         self.thread = threading.Thread(target=self._run, name="sessionary-store", daemon=True)
         self.thread.start()
 
     def _run(self) -> None:
+        jobs = self.jobs
         while True:
             try:
-                job = self.jobs.get(timeout=self.IDLE_SECONDS)
+                job = jobs.get(timeout=self.IDLE_SECONDS)
             except queue.Empty:
                 with self.owner._lock:
-                    if self.jobs.empty():
+                    if jobs.empty():
                         if self.owner._worker is self:
                             self.owner._worker = None
                         return
                 continue
+            # Run every call queued by now, then wake each loop once for all its answers.
+            to_ring: list[_Inbox] = []
+            while job is not _STOP:
+                loop, inbox, future, function, args = job
+                try:
+                    result, error = function(*args), None
+                except BaseException as raised:  # handed to the awaiting task
+                    result, error = None, raised
+                if inbox is not None:
+                    inbox.answers.append((future, result, error))
+                    if inbox not in to_ring:
+                        to_ring.append(inbox)
+                else:
+                    with contextlib.suppress(RuntimeError):  # the loop closed: nobody is waiting
+                        loop.call_soon_threadsafe(_settle, future, result, error)
+                try:
+                    job = jobs.get_nowait()
+                except queue.Empty:
+                    break
+            for inbox in to_ring:
+                inbox.ring()
             if job is _STOP:
                 return
-            loop, future, call = job
-            try:
-                result, error = call(), None
-            except BaseException as raised:  # handed to the awaiting task
-                result, error = None, raised
-            with contextlib.suppress(RuntimeError):  # the loop closed: nobody is waiting
-                loop.call_soon_threadsafe(_settle, future, result, error)
 
     def stop(self) -> None:
         self.jobs.put(_STOP)
@@ -85,11 +184,14 @@ class WorkerAsync(AsyncBackend):
         self.name = backend.name
         self._worker: _Worker | None = None
         self._lock = threading.Lock()
+        self._last_loop: Callable[[], asyncio.AbstractEventLoop | None] = _no_loop
+        self._last_inbox: _Inbox | None = None
+        """The inbox of the loop of the last call (most stores serve one loop)."""
 
     def _submit(self, job: tuple[Any, ...]) -> None:
         with self._lock:  # so that an idle worker cannot end between the check and the put
             worker = self._worker
-            if worker is None or worker.pid != os.getpid():
+            if worker is None or worker.made_in != _forks:
                 worker = self._worker = _Worker(self)
             worker.jobs.put(job)
 
@@ -98,8 +200,13 @@ class WorkerAsync(AsyncBackend):
             loop = asyncio.get_running_loop()
         except RuntimeError:
             return await _off_loop(function, *args)
+        if self._last_loop() is loop:
+            inbox = self._last_inbox
+        else:
+            inbox = self._last_inbox = _inbox(loop)
+            self._last_loop = weakref.ref(loop)
         future: asyncio.Future[T] = loop.create_future()
-        self._submit((loop, future, lambda: function(*args)))
+        self._submit((loop, inbox, future, function, args))
         return await future
 
     async def load(self, key: bytes, now: float) -> Record | None:
@@ -159,12 +266,20 @@ class WorkerAsync(AsyncBackend):
 
     async def aclose(self) -> None:
         if self._worker is not None:
-            await self._call(lambda: None)  # the calls queued before this one are done
+            await self._call(_nothing)  # the calls queued before this one are done
         with self._lock:
             worker, self._worker = self._worker, None
         if worker is not None:
             worker.stop()
         self.backend.close()
+
+
+def _nothing() -> None:
+    return None
+
+
+def _no_loop() -> None:
+    return None
 
 
 async def _off_loop(function: Callable[..., T], *args: Any) -> T:
