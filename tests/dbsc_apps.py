@@ -15,14 +15,14 @@ import secrets
 from collections.abc import Mapping
 from contextlib import ExitStack
 from typing import Any
-from urllib.parse import urlencode
 
-from hardening_apps import VIEWS, Reply, View
+from hardening_apps import VIEWS, View
 from integrations.frameworks import Reply as FrameworkReply
 from integrations.frameworks import Send, sender_for
 from litestar import Request, Response  # at module level: Litestar resolves the handlers' annotations here
 
 from sessionary import Session, SessionManager, alogin, alogout
+from support.sites import Reply, SiteClient
 
 ROUTES = ("/login", "/read", "/set", "/logout")
 SYNC_VIEWS: dict[str, View] = {path: VIEWS[path] for path in ROUTES}
@@ -326,8 +326,9 @@ def falcon_sender(app: Any) -> Send:
     return send
 
 
-class DBSCSite:
-    """``hardening_apps.Site``'s interface on ``framework``'s DBSC mount."""
+class DBSCSite(SiteClient):
+    """``hardening_apps.Site``'s interface (``support.sites.SiteClient``) on ``framework``'s
+    DBSC mount."""
 
     def __init__(self, framework: str, manager: SessionManager, stack: ExitStack) -> None:
         self.framework = framework
@@ -339,23 +340,6 @@ class DBSCSite:
         else:
             self._send = sender_for(framework, app, stack)
 
-    def request(
-        self,
-        method: str,
-        path: str,
-        *,
-        cookie: str | None = None,
-        headers: dict[str, str] | None = None,
-        **query: Any,
-    ) -> Reply:
-        headers = dict(headers or {})
-        if cookie:
-            headers["Cookie"] = cookie
-        target = f"{path}?{urlencode(query)}" if query else path
+    def send(self, method: str, target: str, headers: dict[str, str]) -> Reply:
         reply = self._send(method, target, headers, None)
         return Reply(reply.status, [(name.lower(), value) for name, value in reply.headers], reply.text)
-
-    def get(self, path: str, *, token: str | None = None, cookie: str | None = None, **query: Any) -> Reply:
-        if token is not None:
-            cookie = f"{self.cookie_name}={token}" + (f"; {cookie}" if cookie else "")
-        return self.request("GET", path, cookie=cookie, **query)

@@ -17,8 +17,8 @@ from typing import Any
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
-from dbsc_apps import DBSCSite
-from hardening_apps import Reply, Site
+
+from support.sites import Reply, SiteClient
 
 
 def b64u(data: bytes) -> str:
@@ -67,7 +67,7 @@ def parameters(header: str) -> dict[str, str]:
 
 
 class DBSCBrowser:
-    def __init__(self, site: Site | DBSCSite, *, alg: str = "ES256", supports_dbsc: bool = True) -> None:
+    def __init__(self, site: SiteClient, *, alg: str = "ES256", supports_dbsc: bool = True) -> None:
         self.site = site
         self.clock = site.manager.clock
         self.alg = alg

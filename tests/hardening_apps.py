@@ -18,7 +18,6 @@ from __future__ import annotations
 import warnings
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
 from typing import Any
 
 from litestar import Request, Response
@@ -27,6 +26,7 @@ from sessionary import SessionManager, login, logout
 from sessionary.dbsc.asgi import DBSCMiddleware
 from sessionary.dbsc.wsgi import DBSCWSGIMiddleware
 from sessionary.session import Session
+from support.sites import Reply, SiteClient
 
 FRAMEWORKS = ("starlette", "fastapi", "litestar", "flask", "wsgi")
 PROPAGATING = ("starlette", "fastapi", "flask", "wsgi")
@@ -219,22 +219,6 @@ def _wsgi(manager: SessionManager, dbsc: bool = False) -> Any:
     return WSGISessionMiddleware(DBSCWSGIMiddleware(app) if dbsc else app, manager=manager)
 
 
-@dataclass
-class Reply:
-    status: int
-    headers: list[tuple[str, str]]
-    """Every response header, names lower-cased, in order, repeated ones kept."""
-    text: str
-
-    def header(self, name: str) -> str | None:
-        values = [value for key, value in self.headers if key == name.lower()]
-        return ", ".join(values) if values else None
-
-    @property
-    def set_cookies(self) -> list[str]:
-        return [value for key, value in self.headers if key == "set-cookie"]
-
-
 def directives(reply: Reply) -> dict[str, str]:
     """The response's Cache-Control directives, names lower-cased."""
     found: dict[str, str] = {}
@@ -261,7 +245,7 @@ def varies_on_cookie(reply: Reply) -> bool:
     return any(item.strip().lower() in ("cookie", "*") for item in vary.split(","))
 
 
-class Site:
+class Site(SiteClient):
     """The views on ``framework``'s integration, served with ``manager``."""
 
     def __init__(
@@ -292,40 +276,21 @@ class Site:
 
             self._client = Client(_wsgi(manager, dbsc), use_cookies=False)
 
-    def request(
-        self,
-        method: str,
-        path: str,
-        *,
-        cookie: str | None = None,
-        headers: dict[str, str] | None = None,
-        **query: Any,
-    ) -> Reply:
-        """Send ``Cookie: cookie`` (a whole header) or none, other ``headers``, and the query."""
-        headers = dict(headers or {})
-        if cookie:
-            headers["Cookie"] = cookie
-        params = {key: str(value) for key, value in query.items()}
+    def send(self, method: str, target: str, headers: dict[str, str]) -> Reply:
         if self.framework in ("starlette", "fastapi", "litestar"):
             self._client.cookies.clear()
-            response = self._client.request(method, path, params=params, headers=headers)
+            response = self._client.request(method, target, headers=headers)
             return Reply(
                 response.status_code,
                 [(k.lower(), v) for k, v in response.headers.multi_items()],
                 response.text,
             )
-        response = self._client.open(path, method=method, headers=headers, query_string=params)
+        response = self._client.open(target, method=method, headers=headers)
         return Reply(
             response.status_code,
             [(k.lower(), v) for k, v in response.headers.items()],
             response.get_data(as_text=True),
         )
-
-    def get(self, path: str, *, token: str | None = None, cookie: str | None = None, **query: Any) -> Reply:
-        """``token`` sends the session cookie with that token (``cookie``: a whole header)."""
-        if token is not None:
-            cookie = f"{self.cookie_name}={token}" + (f"; {cookie}" if cookie else "")
-        return self.request("GET", path, cookie=cookie, **query)
 
     def token_of(self, reply: Reply) -> str | None:
         """The session token the reply's ``Set-Cookie`` hands out (None: none, or a deletion)."""

@@ -8,13 +8,11 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from types import SimpleNamespace
 from typing import Any
-from urllib.parse import urlencode
 
 import pytest
 from django.conf import settings
 from django.test import Client
 from django.test.utils import override_settings
-from hardening_apps import Reply
 from test_dbsc import (  # noqa: F401  (collected here, on this module's make_site)
     test_a_bad_registration_proof_binds_nothing,
     test_a_thief_with_every_cookie_but_no_key_is_refused_once_the_bound_cookie_expires,
@@ -27,6 +25,7 @@ from test_dbsc import (  # noqa: F401  (collected here, on this module's make_si
 )
 
 from sessionary.dbsc.protocol import DBSCConfig
+from support.sites import Reply, SiteClient
 
 from .conftest import STORES, DjangoClock, Engines
 from .test_hardening import reply
@@ -39,8 +38,8 @@ MIDDLEWARE = [
 ]
 
 
-class DjangoSite:
-    """``hardening_apps.Site``'s interface on the Django engine (a fresh client per
+class DjangoSite(SiteClient):
+    """``hardening_apps.Site``'s interface (``support.sites.SiteClient``) on the Django engine (a fresh client per
     request: the browser holds the cookies)."""
 
     renews_token = False
@@ -51,25 +50,8 @@ class DjangoSite:
         self.manager = SimpleNamespace(clock=clock)
         self.cookie_name = settings.SESSION_COOKIE_NAME
 
-    def request(
-        self,
-        method: str,
-        path: str,
-        *,
-        cookie: str | None = None,
-        headers: dict[str, str] | None = None,
-        **query: Any,
-    ) -> Reply:
-        headers = dict(headers or {})
-        if cookie:
-            headers["Cookie"] = cookie
-        target = f"{path}?{urlencode(query)}" if query else path
+    def send(self, method: str, target: str, headers: dict[str, str]) -> Reply:
         return reply(Client().generic(method, target, secure=True, headers=headers))
-
-    def get(self, path: str, *, token: str | None = None, cookie: str | None = None, **query: Any) -> Reply:
-        if token is not None:
-            cookie = f"{self.cookie_name}={token}" + (f"; {cookie}" if cookie else "")
-        return self.request("GET", path, cookie=cookie, **query)
 
 
 @pytest.fixture(params=[*STORES, "db"])

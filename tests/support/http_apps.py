@@ -11,13 +11,14 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import flask
 
 from sessionary import SessionManager, SessionMiddleware, WSGISessionMiddleware
 from sessionary.session import Session
+
+from .sites import Reply
 
 with warnings.catch_warnings():
     # Starlette asks for its httpx fork; its test client works the same on httpx.
@@ -188,22 +189,6 @@ def flask_app(manager: SessionManager, hooks: Hooks, *, testing: bool = True) ->
 
 
 # --- one interface over both test clients ---------------------------------------------------
-
-
-@dataclass
-class Reply:
-    status: int
-    headers: list[tuple[str, str]]
-    """Every response header, names lower-cased, in order, repeated ones kept."""
-    text: str
-
-    def header(self, name: str) -> str | None:
-        values = [value for key, value in self.headers if key == name.lower()]
-        return ", ".join(values) if values else None
-
-    @property
-    def set_cookies(self) -> list[str]:
-        return [value for key, value in self.headers if key == "set-cookie"]
 
 
 class Browser:
