@@ -6,43 +6,29 @@
 A ``before_request`` function answers the registration and refresh endpoints and
 refuses a bound session without a live bound cookie (Flask runs it before routing
 errors are raised, so the endpoints need no route); an ``after_request`` function adds
-the registration header, before Flask saves the session.
+the registration header, before Flask saves the session. The part Quart's mount shares
+is :class:`sessionary.dbsc.flasklike.FlaskLikeDBSC`.
 """
 
 from __future__ import annotations
 
 from flask import Flask, Response, request, session
 
-from ..session import Session
-from . import mount, protocol
-from .protocol import DBSCConfig, Reply
+from . import mount
+from .flasklike import FlaskLikeDBSC
+from .protocol import Reply
 
 
-class DBSC:
-    def __init__(self, app: Flask | None = None, config: DBSCConfig | None = None) -> None:
-        self.config = config or DBSCConfig()
-        if app is not None:
-            self.init_app(app)
-
-    def init_app(self, app: Flask) -> None:
-        app.before_request(self._before)
-        app.after_request(self._after)
-
+class DBSC(FlaskLikeDBSC[Flask]):
     def _before(self) -> Response | None:
-        current = session._get_current_object()  # type: ignore[attr-defined]
-        if not isinstance(current, Session):
+        arguments = self._before_arguments(session, request)
+        if arguments is None:
             return None
-        headers = protocol.request_headers(request.headers.items())
-        reply = mount.before(current, request.method, request.path, headers, self.config)
+        reply = mount.before(*arguments)
         return None if reply is None else response_of(reply)
 
     def _after(self, response: Response) -> Response:
-        current = session._get_current_object()  # type: ignore[attr-defined]
-        if isinstance(current, Session):
-            offer = mount.offer(current, self.config)
-            if offer is not None:
-                response.headers.add(*offer)
-        return response
+        return self._offered(session, response)
 
 
 def response_of(reply: Reply) -> Response:
