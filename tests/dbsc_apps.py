@@ -17,7 +17,6 @@ from contextlib import ExitStack
 from typing import Any
 
 from hardening_apps import VIEWS, View
-from integrations.frameworks import Reply as FrameworkReply
 from integrations.frameworks import Send, sender_for
 from litestar import Request, Response  # at module level: Litestar resolves the handlers' annotations here
 
@@ -309,7 +308,7 @@ def falcon_sender(app: Any) -> Send:
 
     client = FalconClient(app)
 
-    def send(method: str, path: str, headers: dict[str, str], form: dict[str, str] | None) -> FrameworkReply:
+    def send(method: str, path: str, headers: dict[str, str], form: dict[str, str] | None) -> Reply:
         result = client.simulate_request(method, path, headers=headers, protocol="https")
         pairs = [(name, value) for name, value in result.headers.items() if name.lower() != "set-cookie"]
         for cookie in result.cookies.values():
@@ -321,7 +320,7 @@ def falcon_sender(app: Any) -> Send:
             line += "; HttpOnly" if cookie.http_only else ""
             line += f"; SameSite={cookie.same_site}" if cookie.same_site else ""
             pairs.append(("set-cookie", line))
-        return FrameworkReply(result.status_code, pairs, result.text)
+        return Reply(result.status_code, pairs, result.text)
 
     return send
 

@@ -17,6 +17,7 @@ from types import ModuleType
 from typing import Any
 
 from sessionary import SessionManager
+from support.sites import Reply
 
 from .cookies import SetCookie, session_cookie
 
@@ -39,26 +40,6 @@ def load_example(framework: str) -> ModuleType:
     sys.modules[name] = module
     spec.loader.exec_module(module)
     return module
-
-
-@dataclass
-class Reply:
-    status: int
-    headers: list[tuple[str, str]]
-    text: str
-
-    def header(self, name: str) -> str | None:
-        values = [v for k, v in self.headers if k.lower() == name.lower()]
-        return ", ".join(values) if values else None
-
-    @property
-    def set_cookies(self) -> list[str]:
-        return [v for k, v in self.headers if k.lower() == "set-cookie"]
-
-    def json(self) -> Any:
-        import json
-
-        return json.loads(self.text)
 
 
 Send = Callable[[str, str, dict[str, str], dict[str, str] | None], Reply]

@@ -1,9 +1,11 @@
-"""What the hardening and DBSC tests' sites share: the reply they hand back, and the one
-``request(method, path, *, cookie, headers, **query)`` every site offers over its own way
-of sending (a framework's test client, a DBSC mount's, Django's)."""
+"""What the test clients share: the reply they hand back (the hardening and DBSC sites,
+the integration tests' senders, the HTTP tests' browser), and the one
+``request(method, path, *, cookie, headers, **query)`` every hardening and DBSC site
+offers over its own way of sending (a framework's test client, a DBSC mount's, Django's)."""
 
 from __future__ import annotations
 
+import json
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any
@@ -12,18 +14,23 @@ from urllib.parse import urlencode
 
 @dataclass
 class Reply:
+    """A response as every test client here hands it back."""
+
     status: int
     headers: list[tuple[str, str]]
-    """Every response header, names lower-cased, in order, repeated ones kept."""
+    """Every response header, in order, repeated ones kept (the sites lower-case the names)."""
     text: str
 
     def header(self, name: str) -> str | None:
-        values = [value for key, value in self.headers if key == name.lower()]
+        values = [value for key, value in self.headers if key.lower() == name.lower()]
         return ", ".join(values) if values else None
 
     @property
     def set_cookies(self) -> list[str]:
-        return [value for key, value in self.headers if key == "set-cookie"]
+        return [value for key, value in self.headers if key.lower() == "set-cookie"]
+
+    def json(self) -> Any:
+        return json.loads(self.text)
 
 
 class SiteClient(ABC):
