@@ -42,10 +42,14 @@ PEER_LABELS = {
 }
 LABEL_NAMES = {label: name for name, label in PEER_LABELS.items()}
 # The bare call in the same app each adapter's cold read is held against: the asyncio
-# call in a Starlette app for ASGI, the sync call in a Flask app for Flask and Django
-# (Django's engine is sync; no Django floor app is measured).
-REDIS_FLOORS = {"asgi": "redis-get-async", "flask": "redis-get-sync", "django": "redis-get-sync"}
-PG_FLOORS = {"asgi": "psycopg-select-async", "flask": "psycopg-select-sync", "django": "psycopg-select-sync"}
+# call in a Starlette app for ASGI, the sync call in a Flask app for Flask and in a Django
+# project for the Django engine.
+REDIS_FLOORS = {"asgi": "redis-get-async", "flask": "redis-get-sync", "django": "redis-get-django"}
+PG_FLOORS = {
+    "asgi": "psycopg-select-async",
+    "flask": "psycopg-select-sync",
+    "django": "psycopg-select-django",
+}
 STORES = ("redis", "sqlite", "postgresql", "cookie")
 
 
@@ -534,7 +538,33 @@ def _scale_cause(goal: Goal, run: Run) -> str:
     return "a store's request cost grows with its size at: " + ", ".join(_failing(goal))
 
 
+def _asyncio_cause(goal: Goal, run: Run) -> str:
+    over = []
+    for part in goal.parts:
+        if part["ok"] is False:
+            name = f"sessionary-asgi-{part['label']}"
+            mine, floor = run.trips(name, "read-cold"), run.trips(part["ref"], "read")
+            if mine is not None and floor is not None:
+                over.append(f"{part['label']} {mine:.2g} round trips against the bare call's {floor:.2g}")
+    if not over:
+        return ""
+    return (
+        "as many round trips as the bare call ("
+        + ", ".join(over)
+        + "): the excess is the async path's work in the process around the store call"
+    )
+
+
+def _sqlite_thread_cause(goal: Goal, run: Run) -> str:
+    return (
+        "the same statements as on the loop; each call hops to the store's worker thread "
+        "and back (two thread wake-ups), which costs more the busier the machine"
+    )
+
+
 CAUSES: dict[str, Callable[[Goal, Run], str]] = {
+    "asyncio-floor": _asyncio_cause,
+    "sqlite-async-read": _sqlite_thread_cause,
     "redis-read-cold-peer": _round_trip_cause("read-cold"),
     "redis-read-cold-floor": _round_trip_cause("read-cold"),
     "redis-read-hot-peer": _hot_read_cause,

@@ -594,12 +594,46 @@ def build_django(spec: Spec) -> Contender:
 FLOOR_TABLE = "bench_floor"
 
 
+def _django_floor_handler(spec: Spec, answer: Callable[[Any], str], fetch: Callable[[], Any]) -> Any:
+    """A Django project with no middleware and one view, ``read``: the bare call when the
+    request says so (``bench.floor_call``), else the answer alone."""
+    import django
+    from django.conf import settings
+
+    urls = types.ModuleType("bench_django_floor_urls")
+    sys.modules[urls.__name__] = urls
+    settings.configure(
+        DEBUG=False,
+        SECRET_KEY=SECRET,
+        ALLOWED_HOSTS=["*"],
+        ROOT_URLCONF=urls.__name__,
+        INSTALLED_APPS=[],
+        MIDDLEWARE=[],
+        DATABASES={},
+        USE_TZ=True,
+        LOGGING_CONFIG=None,
+    )
+    django.setup()
+    from django.core.handlers.wsgi import WSGIHandler
+    from django.http import HttpResponse
+    from django.urls import path
+
+    def read(request: Any) -> Any:
+        if request.META.get("bench.floor_call"):
+            return HttpResponse(answer(fetch()))
+        return HttpResponse(READ_VALUE)
+
+    urls.urlpatterns = [path("read", read)]  # type: ignore[attr-defined]
+    return WSGIHandler()
+
+
 def build_floor(spec: Spec) -> Contender:
     """One bare store call in the same app as the contenders, and the same app without it
     (its baseline): a redis-py ``GET`` of a value of the session's size, or a psycopg
     primary-key ``SELECT`` of such a row on a kept connection (prepared, autocommit: one
     round trip), each decoding the JSON and answering the key read. Sync in a Flask app
-    (``framework="wsgi"``), asyncio in a Starlette app (``framework="asgi"``)."""
+    (``framework="wsgi"``) and in a Django project (``framework="django"``), asyncio in a
+    Starlette app (``framework="asgi"``)."""
     value = json.dumps(SESSION_DATA)
     asynchronous = spec.framework == "asgi"
     loop: asyncio.AbstractEventLoop | None = None
@@ -695,6 +729,18 @@ def build_floor(spec: Spec) -> Contender:
             driver.loop.close()
             driver.loop = loop
         baseline: Any = Starlette(routes=[Route("/read", plain)])
+    elif spec.framework == "django":
+        handler = _django_floor_handler(spec, answer, fetch)
+
+        def make_django(with_call: bool) -> Any:
+            def app(environ: dict[str, Any], start_response: Any) -> Any:
+                environ["bench.floor_call"] = with_call  # the same handler, the view told apart
+                return handler(environ, start_response)
+
+            return app
+
+        driver = WSGIDriver(make_django(True))
+        baseline = make_django(False)
     else:
         from flask import Flask
 

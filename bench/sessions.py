@@ -66,6 +66,8 @@ CONTENDERS: list[tuple[str, str, str, str]] = [
     ("redis-get-async", "asgi", "redis-py", "redis"),
     ("psycopg-select-sync", "wsgi", "psycopg", "postgresql"),
     ("psycopg-select-async", "asgi", "psycopg", "postgresql"),
+    ("redis-get-django", "django", "redis-py", "redis"),
+    ("psycopg-select-django", "django", "psycopg", "postgresql"),
 ]
 COLD_STORES = ("redis", "sqlite", "postgresql")
 """Where ``read-cold`` runs: sessionary on a store a process could cache (the peers keep

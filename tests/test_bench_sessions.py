@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 SCENARIOS = {"read", "read-cold", "write", "new", "rolling", "untouched"}
 ONLY = (
     "sessionary-asgi-redis,sessionary-django-sqlite,django-db-sqlite,sessionary-django-postgresql,"
-    "starlette-cookie,redis-get-async,psycopg-select-sync"
+    "starlette-cookie,redis-get-async,psycopg-select-sync,redis-get-django"
 )
 FLOORS = {"redis-py", "psycopg"}
 
@@ -79,7 +79,7 @@ def test_quick_run_writes_well_formed_results(tmp_path: Path) -> None:
     assert sqlite["untouched"]["ops"]["calls"] == 0
     assert sqlite["read-cold"]["ops"]["reads"] > 0
     # Each floor is one store call per request.
-    for floor in ("redis-get-async", "psycopg-select-sync"):
+    for floor in ("redis-get-async", "psycopg-select-sync", "redis-get-django"):
         if floor in measured:
             assert report["results"][floor]["read"]["ops"]["calls"] > 0, floor
     assert any(row["peer"] == "django-db-sqlite" for row in report["ratios"])
