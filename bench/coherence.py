@@ -41,6 +41,7 @@ import os
 import random
 import statistics
 import sys
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -67,15 +68,18 @@ SENT = [0]
 
 
 def count_round_trips() -> None:
-    """Count, in this process, every command redis-py sends and every statement psycopg
-    executes (class-level wrappers: every connection of the process, pools included)."""
+    """Count, in this process's main thread, every command redis-py sends and every
+    statement psycopg executes (class-level wrappers: every connection, pools included).
+    A store's own background thread (an invalidation channel's heartbeat) is not a read's
+    round trip, so it is left out."""
+    main = threading.get_ident()
     try:
         from redis.connection import AbstractConnection
 
         send = AbstractConnection.send_packed_command
 
         def counted_send(self: Any, *args: Any, **kwargs: Any) -> Any:
-            SENT[0] += 1
+            SENT[0] += threading.get_ident() == main
             return send(self, *args, **kwargs)
 
         AbstractConnection.send_packed_command = counted_send  # type: ignore[method-assign]
@@ -87,7 +91,7 @@ def count_round_trips() -> None:
         execute = psycopg.Cursor.execute
 
         def counted_execute(self: Any, *args: Any, **kwargs: Any) -> Any:
-            SENT[0] += 1
+            SENT[0] += threading.get_ident() == main
             return execute(self, *args, **kwargs)
 
         psycopg.Cursor.execute = counted_execute  # type: ignore[method-assign]
@@ -133,12 +137,37 @@ def seed(url: str, count: int, victims: list[str]) -> dict[str, Any]:
     return {"pool": pool, "victims": victim_cookies}
 
 
+def keep_copies_forever(manager: Any) -> None:
+    """The control: a naive process-local cache that is never invalidated. A run with it
+    must report stale reads, or the benchmark could not see one."""
+    backend = manager.store.sync
+    load = backend.load
+    copies: dict[bytes, Any] = {}
+
+    def cached_load(key: bytes, now: float) -> Any:
+        if key not in copies:
+            copies[key] = load(key, now)
+        return copies[key]
+
+    backend.load = cached_load
+
+
 def reader(
-    url: str, seeded: dict[str, Any], zipf_s: float, seed_value: int, ready: Any, go: Any, stop: Any, out: Any
+    url: str,
+    seeded: dict[str, Any],
+    zipf_s: float,
+    seed_value: int,
+    control: bool,
+    ready: Any,
+    go: Any,
+    stop: Any,
+    out: Any,
 ) -> None:
     try:
         count_round_trips()
         manager = manager_for(url)
+        if control:
+            keep_copies_forever(manager)
         pool, victims = seeded["pool"], seeded["victims"]
         rng = random.Random(seed_value)
         weights = [1 / (rank**zipf_s) for rank in range(1, len(pool) + 1)]
@@ -301,16 +330,17 @@ def analyse(changes: list[dict[str, Any]], readers: list[dict[str, Any]], bound_
 # --- one store ------------------------------------------------------------------------------------
 
 
-def store_url(kind: str, run_id: str) -> tuple[str, Any]:
-    """A URL for the store and what removes what it made."""
+def store_url(kind: str, run_id: str, query: str = "") -> tuple[str, Any]:
+    """A URL for the store (``query``: more store options) and what removes what it made."""
     from sessions import postgres_cleanup, postgres_setup, redis_cleanup
 
+    more = f"&{query}" if query else ""
     if kind == "redis":
         prefix = f"sessionary-bench-coherence:{run_id}:"
-        return f"{REDIS_URL}?prefix={prefix}", lambda: redis_cleanup(prefix)
+        return f"{REDIS_URL}?prefix={prefix}{more}", lambda: redis_cleanup(prefix)
     schema = f"coherence_{run_id}"
     url = postgres_setup(schema)
-    full = f"{url}?options=-csearch_path%3D{schema}"
+    full = f"{url}?options=-csearch_path%3D{schema}{more}"
     from sessionary.stores import open_store
 
     store = open_store(full)
@@ -320,7 +350,7 @@ def store_url(kind: str, run_id: str) -> tuple[str, Any]:
 
 
 def run_store(kind: str, args: argparse.Namespace, run_id: str) -> dict[str, Any]:
-    url, cleanup = store_url(kind, run_id)
+    url, cleanup = store_url(kind, run_id, args.store_query)
     context = multiprocessing.get_context("spawn")
     try:
         victims = [KINDS[i % len(KINDS)] for i in range(args.changes)]
@@ -332,7 +362,9 @@ def run_store(kind: str, args: argparse.Namespace, run_id: str) -> dict[str, Any
         out = context.Queue()
         processes = [
             context.Process(
-                target=reader, args=(url, seeded, args.zipf, 100 + i, ready[i], go, stop, out), daemon=True
+                target=reader,
+                args=(url, seeded, args.zipf, 100 + i, args.incoherent_control, ready[i], go, stop, out),
+                daemon=True,
             )
             for i in range(args.readers)
         ]
@@ -418,6 +450,12 @@ def render(report: dict[str, Any]) -> str:
             f"| {s['stale_after_change']} of {s['reads_after_change']} | {s['stale_beyond_bound']} "
             f"| {s['unrefused']} | {gap} |"
         )
+    if report.get("incoherent_control"):
+        lines += [
+            "",
+            "**Control run** (`--incoherent-control`): the readers kept copies never "
+            "invalidated, so these figures are the benchmark's self-check, not the store's.",
+        ]
     lines += [
         "",
         "Invalidation delay: per change and reader, the start of the reader's last read that "
@@ -443,6 +481,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--zipf", type=float, default=1.1, help="the mix's Zipf exponent")
     parser.add_argument("--bound-ms", type=float, default=1000.0, help="the invalidation bound, ms")
     parser.add_argument("--seconds", type=float, default=600.0, help="give up after this long")
+    parser.add_argument(
+        "--incoherent-control",
+        action="store_true",
+        help="readers keep copies that are never invalidated: the run must report stale reads",
+    )
+    parser.add_argument("--store-query", default="", help="more options for every store URL (a=1&b=2)")
     parser.add_argument("--results", type=Path, default=ROOT / "bench" / "results")
     parser.add_argument(
         "--update-docs", action="store_true", help="rewrite docs/performance.md's coherence section"
@@ -473,6 +517,7 @@ def main(argv: list[str] | None = None) -> int:
             "zipf": args.zipf,
         },
         "bound_ms": args.bound_ms,
+        "incoherent_control": args.incoherent_control,
         "stores": stores,
         "load_average": [round(v, 2) for v in os.getloadavg()],
         "duration_s": round(time.monotonic() - started, 1),

@@ -364,6 +364,11 @@ def coherence_goals(report: dict[str, Any] | None) -> list[Goal]:
         "Coherence: requests served stale after a logout, revocation or rotation elsewhere, beyond the delay",
         "Coherence: near-cache hit rate on a realistic mix (many sessions, Zipf-like access)",
     )
+    if report and report.get("incoherent_control"):
+        return [
+            Goal(k, t, target, "not measured: coherence.json is a control run (--incoherent-control)", None)
+            for k, t, target in zip(keys, titles, ("measured, max ≤ the bound", "0", "measured"), strict=True)
+        ]
     if not report or not report.get("stores"):
         return [
             Goal(k, t, target, "not measured in this run (no coherence.json)", None)

@@ -76,6 +76,36 @@ def test_quick_run_refuses_every_ended_session_everywhere(tmp_path: Path, kind: 
         assert "no near-cache on this store" in (tmp_path / "coherence.md").read_text()
 
 
+def test_the_control_run_sees_stale_reads(tmp_path: Path) -> None:
+    """Readers that keep copies never invalidated must be caught: the benchmark can fail."""
+    require_module("redis")
+    require_port("Redis", REDIS_HOST, REDIS_PORT)
+    run = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "bench" / "coherence.py"),
+            "--quick",
+            "--stores",
+            "redis",
+            "--readers",
+            "2",
+            "--incoherent-control",
+            "--results",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        cwd=ROOT,
+    )
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    report = json.loads((tmp_path / "coherence.json").read_text())
+    [store] = report["stores"]
+    assert store["near_cache"] and store["hit_rate"] > 0
+    assert store["stale_beyond_bound"] > 0 and store["unrefused"] > 0
+    assert "**Control run**" in (tmp_path / "coherence.md").read_text()
+
+
 def change(kind: str, end: float) -> dict[str, object]:
     return {"kind": kind, "start": end - 0.001, "end": end}
 

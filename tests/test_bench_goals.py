@@ -247,6 +247,10 @@ def test_coherence_goals() -> None:
     assert goal.cause.startswith("no near-cache on redis")
     verdicts = judged(goals.Run(sessions(), scale(), None))
     assert {verdicts[k].met for k in ("coherence-delay", "coherence-stale", "coherence-hit-rate")} == {None}
+    control = {**coherence(), "incoherent_control": True}
+    verdicts = judged(goals.Run(sessions(), scale(), control))
+    assert {verdicts[k].met for k in ("coherence-delay", "coherence-stale", "coherence-hit-rate")} == {None}
+    assert "control run" in verdicts["coherence-stale"].measured
 
 
 def test_scale_goal_needs_the_whole_range() -> None:
