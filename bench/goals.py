@@ -97,6 +97,11 @@ class Run:
             return float(figures["median_us"]) - float(figures["baseline_median_us"])
         return None
 
+    def spread(self, name: str, scenario: str) -> str:
+        """`` [a to b]``: the cost's interquartile range between rounds, where the run has it."""
+        values = self.results.get(name, {}).get(scenario, {}).get("cost_spread_us")
+        return f" [{values[0]:.0f} to {values[1]:.0f}]" if values and len(values) == 2 else ""
+
     def trips(self, name: str, scenario: str) -> float | None:
         figures = self.results.get(name, {}).get(scenario)
         if not figures:
@@ -148,6 +153,7 @@ def ratio_parts(
     limit: float,
     *,
     with_trips: bool = True,
+    ref_scenario: str = "read",
 ) -> list[Part]:
     """One part per adapter: its cost in ``scenario`` over the reference's, against ``limit``."""
     parts = []
@@ -164,7 +170,8 @@ def ratio_parts(
                 label,
                 ratio,
                 ratio <= limit,
-                f"{label} {_ratio_text(ratio)} ({mine:.1f} µs{trips}; {ref_label} {ref_value:.1f} µs)",
+                f"{label} {_ratio_text(ratio)} ({mine:.1f} µs{run.spread(name, scenario)}{trips}; "
+                f"{ref_label} {ref_value:.1f} µs{run.spread(LABEL_NAMES.get(ref_label, ref_label), ref_scenario)})",
                 LABEL_NAMES.get(ref_label, ref_label),
             )
         )
@@ -243,7 +250,7 @@ def judge(run: Run) -> list[Goal]:
                 f"redis-{scenario}-peer",
                 f"Redis {scenario}",
                 f"≤ 0.5{X} the fastest peer's {scenario}",
-                ratio_parts(run, redis, scenario, peer(scenario), 0.5),
+                ratio_parts(run, redis, scenario, peer(scenario), 0.5, ref_scenario=scenario),
             )
         )
 
@@ -267,7 +274,7 @@ def judge(run: Run) -> list[Goal]:
                     f"{store}-{scenario}-django-db",
                     f"{label} {scenario} (the Django engine against Django's `db` backend on {label})",
                     f"≤ {limit}{X} Django's `db`",
-                    ratio_parts(run, mine, scenario, reference, limit),
+                    ratio_parts(run, mine, scenario, reference, limit, ref_scenario=scenario),
                 )
             )
     postgres = {
@@ -606,7 +613,9 @@ def render(goals: list[Goal], run: Run) -> str:
         f"_Written by `bench/goals.py` from the run of {when} (`bench/results/`); do not edit by hand._",
         "",
         f"{met} of {len(goals)} goals met, {len(unmet)} not met, {len(unmeasured)} not measured. "
-        + durations(run),
+        + durations(run)
+        + " Costs are session-layer costs in µs; [a to b] is a cost's interquartile range between "
+        "the run's rounds (what it moves by on this machine).",
         "",
         "| goal | target | measured | verdict |",
         "|---|---|---|---|",

@@ -157,6 +157,13 @@ def test_cold_read_against_the_fastest_peer_and_the_floor() -> None:
     )
 
 
+def test_the_spread_between_rounds_is_quoted_beside_the_cost() -> None:
+    run = sessions()
+    run["results"]["sessionary-asgi-redis"]["read-cold"]["cost_spread_us"] = [101.4, 122.6]
+    goal = judged(goals.Run(run, scale(), coherence()))["redis-read-cold-peer"]
+    assert f"asgi 0.55{X} (110.0 µs [101 to 123], 1 round trip;" in goal.measured
+
+
 def test_hot_read_cause_names_the_round_trip_when_it_still_goes_to_the_store() -> None:
     run = goals.Run(sessions(**{"sessionary-asgi-redis": {"read": figures(150, 1)}}), scale(), coherence())
     goal = judged(run)["redis-read-hot-peer"]
