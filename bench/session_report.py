@@ -226,9 +226,9 @@ def render(report: dict[str, Any], image: str) -> str:
     lines = [
         f"_Written by `bench/sessions.py` ({when}, {report['duration_s']} s); do not edit by hand._",
         "",
-        "Reproduce with `scripts/bench` (installs the `bench` extra, then runs "
-        "`bench/sessions.py --update-docs`), or `.venv/bin/python bench/sessions.py` for the "
-        "figures alone. This run: "
+        "Reproduce with `scripts/bench --update-docs` (installs the `bench` extra, then runs "
+        "`bench/sessions.py`, `bench/scale.py`, `bench/coherence.py` and `bench/goals.py`), or "
+        "`.venv/bin/python bench/sessions.py` for these figures alone. This run: "
         f"`{report['command']}`, {settings['rounds']} interleaved rounds of "
         f"{settings['requests_per_round']} requests per contender and scenario, store operations "
         f"counted over {settings['count_requests']} more.",
