@@ -25,7 +25,12 @@ from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-SCENARIOS = ("read", "write", "new", "rolling", "untouched")
+SCENARIOS = ("read", "read-cold", "write", "new", "rolling", "untouched")
+"""``read`` reads the same session again and again (hot: a near-cache would hold it);
+``read-cold`` reads a session this process has never seen, a new one each request (made
+beforehand by another process), so no cache of this process can answer it."""
+FLOORS = ("redis-py", "psycopg")
+"""The floor contenders: one bare store call in the same app, read only."""
 COOKIE_AGE = 1_209_600  # two weeks: Django's default SESSION_COOKIE_AGE, set on every contender
 SESSION_DATA = {f"k{i}": f"value-{i}" for i in range(10)}  # ~10 small keys
 READ_KEY, READ_VALUE = "k3", "value-3"
@@ -38,13 +43,14 @@ class Spec:
 
     name: str
     framework: str  # asgi | wsgi | django | none
-    library: str  # sessionary | starsessions | flask-session | django-* | starlette | redis-py
+    library: str  # sessionary | starsessions | flask-session | django-* | starlette | redis-py | psycopg
     store: str  # redis | sqlite | postgresql | cookie
     redis_url: str = ""
     redis_prefix: str = ""
     postgres_url: str = ""  # libpq URL of the benchmark's database
     postgres_schema: str = ""
     tmpdir: str = ""
+    cold_sessions: int = 0  # sessions made by another process, for read-cold
 
 
 # --- requests and responses ------------------------------------------------------------
@@ -119,10 +125,11 @@ class ASGIDriver:
             clock = time.perf_counter_ns
             timings: list[list[int]] = [[] for _ in pair.apps]
             for i in range(n):
+                cookie = pair.cookie_for()
                 for which in pair.order(i):
                     self.app, check = pair.apps[which]
                     started = clock()
-                    response = await self.call(pair.path, pair.cookie)
+                    response = await self.call(pair.path, cookie)
                     timings[which].append(clock() - started)
                     check(response)
             return timings
@@ -186,10 +193,11 @@ class WSGIDriver:
         contender = self.app
         try:
             for i in range(n):
+                cookie = pair.cookie_for()
                 for which in pair.order(i):
                     self.app, check = pair.apps[which]
                     started = clock()
-                    response = self.call(pair.path, pair.cookie)
+                    response = self.call(pair.path, cookie)
                     timings[which].append(clock() - started)
                     check(response)
         finally:
@@ -216,6 +224,10 @@ class Pair:
     path: str
     cookie: str | None
     apps: list[tuple[Any, Callable[[Response], None]]]
+    cookies: Iterator[str] | None = None  # a fresh cookie per request (read-cold), else ``cookie``
+
+    def cookie_for(self) -> str | None:
+        return next(self.cookies) if self.cookies is not None else self.cookie
 
     def order(self, i: int) -> tuple[int, ...]:
         forward = tuple(range(len(self.apps)))
@@ -240,7 +252,9 @@ def sessionary_url(spec: Spec) -> str:
     if spec.store == "redis":
         return f"{spec.redis_url}?prefix={spec.redis_prefix}"
     if spec.store == "sqlite":
-        return f"sqlite:///{spec.tmpdir}/{spec.name}.db"
+        # ``-inline``: the SQLite calls on the event loop, as before the store's worker thread
+        inline = "?async=inline" if spec.name.endswith("-inline") else ""
+        return f"sqlite:///{spec.tmpdir}/{spec.name}.db{inline}"
     if spec.store == "postgresql":
         return f"{spec.postgres_url}?options=-csearch_path%3D{spec.postgres_schema}"
     if spec.store == "cookie":
@@ -577,56 +591,178 @@ def build_django(spec: Spec) -> Contender:
     return contender
 
 
-class BareGet:
-    """A bare redis-py GET of a value of the session's size: the floor of a Redis read."""
+FLOOR_TABLE = "bench_floor"
 
-    def __init__(self, spec: Spec) -> None:
+
+def _django_floor_handler(spec: Spec, answer: Callable[[Any], str], fetch: Callable[[], Any]) -> Any:
+    """A Django project with no middleware and one view, ``read``: the bare call when the
+    request says so (``bench.floor_call``), else the answer alone."""
+    import django
+    from django.conf import settings
+
+    urls = types.ModuleType("bench_django_floor_urls")
+    sys.modules[urls.__name__] = urls
+    settings.configure(
+        DEBUG=False,
+        SECRET_KEY=SECRET,
+        ALLOWED_HOSTS=["*"],
+        ROOT_URLCONF=urls.__name__,
+        INSTALLED_APPS=[],
+        MIDDLEWARE=[],
+        DATABASES={},
+        USE_TZ=True,
+        LOGGING_CONFIG=None,
+    )
+    django.setup()
+    from django.core.handlers.wsgi import WSGIHandler
+    from django.http import HttpResponse
+    from django.urls import path
+
+    def read(request: Any) -> Any:
+        if request.META.get("bench.floor_call"):
+            return HttpResponse(answer(fetch()))
+        return HttpResponse(READ_VALUE)
+
+    urls.urlpatterns = [path("read", read)]  # type: ignore[attr-defined]
+    return WSGIHandler()
+
+
+def build_floor(spec: Spec) -> Contender:
+    """One bare store call in the same app as the contenders, and the same app without it
+    (its baseline): a redis-py ``GET`` of a value of the session's size, or a psycopg
+    primary-key ``SELECT`` of such a row on a kept connection (prepared, autocommit: one
+    round trip), each decoding the JSON and answering the key read. Sync in a Flask app
+    (``framework="wsgi"``) and in a Django project (``framework="django"``), asyncio in a
+    Starlette app (``framework="asgi"``)."""
+    value = json.dumps(SESSION_DATA)
+    asynchronous = spec.framework == "asgi"
+    loop: asyncio.AbstractEventLoop | None = None
+    flushers: list[Callable[[], int]] = []
+    fetch: Callable[[], Any]
+    if spec.library == "redis-py":
         import redis
         import redis.asyncio
 
-        self.key = f"{spec.redis_prefix}bare"
-        self.value = json.dumps(SESSION_DATA).encode()
+        key = f"{spec.redis_prefix}floor"
         setup = redis.Redis.from_url(spec.redis_url)
-        setup.set(self.key, self.value, ex=3600)
+        setup.set(key, value, ex=3600)
         setup.close()
-        self.asynchronous = spec.framework == "asgi"
-        self.loop = asyncio.new_event_loop()
-        self.sync_client = redis.Redis.from_url(spec.redis_url)
-        self.async_client = redis.asyncio.Redis.from_url(spec.redis_url)
+        if asynchronous:
+            async_client = redis.asyncio.Redis.from_url(spec.redis_url)
 
-    def check(self, value: bytes | None) -> None:
-        if value != self.value:
-            raise RuntimeError(f"bare GET returned {value!r}")
+            def fetch() -> Any:
+                return async_client.get(key)
 
-    def batch(self, n: int) -> list[int]:
-        clock = time.perf_counter_ns
-        timings = []
-        if self.asynchronous:
-
-            async def run() -> None:
-                get = self.async_client.get
-                for _ in range(n):
-                    started = clock()
-                    value = await get(self.key)
-                    timings.append(clock() - started)
-                    self.check(value)
-
-            self.loop.run_until_complete(run())
         else:
-            get = self.sync_client.get
-            for _ in range(n):
-                started = clock()
-                value = get(self.key)
-                timings.append(clock() - started)
-                self.check(value)
-        return timings
+            sync_client = redis.Redis.from_url(spec.redis_url)
+
+            def fetch() -> Any:
+                return sync_client.get(key)
+
+    elif spec.library == "psycopg":
+        import psycopg
+
+        statement = f'SELECT data FROM "{spec.postgres_schema}".{FLOOR_TABLE} WHERE key = %s'
+        row_key = f"floor-{spec.name}".encode()
+        with psycopg.connect(spec.postgres_url, autocommit=True) as setup_conn:
+            setup_conn.execute(
+                f'CREATE TABLE IF NOT EXISTS "{spec.postgres_schema}".{FLOOR_TABLE} '
+                "(key bytea PRIMARY KEY, data text NOT NULL, expires_at double precision NOT NULL)"
+            )
+            setup_conn.execute(
+                f'INSERT INTO "{spec.postgres_schema}".{FLOOR_TABLE} VALUES (%s, %s, %s)',
+                (row_key, value, time.time() + 3600),
+            )
+        if asynchronous:
+            loop = asyncio.new_event_loop()
+            async_conn = loop.run_until_complete(
+                psycopg.AsyncConnection.connect(spec.postgres_url, autocommit=True)
+            )
+
+            async def fetch_async() -> Any:
+                cursor = await async_conn.execute(statement, (row_key,), prepare=True)
+                row = await cursor.fetchone()
+                return row[0] if row else None
+
+            def fetch() -> Any:
+                return fetch_async()
+
+            def flush_async() -> int:
+                assert loop is not None
+                loop.run_until_complete(async_conn.execute("SELECT pg_stat_force_next_flush()"))
+                return 1
+
+            flushers.append(flush_async)
+        else:
+            sync_conn = psycopg.connect(spec.postgres_url, autocommit=True)
+
+            def fetch() -> Any:
+                row = sync_conn.execute(statement, (row_key,), prepare=True).fetchone()
+                return row[0] if row else None
+
+            def flush_sync() -> int:
+                sync_conn.execute("SELECT pg_stat_force_next_flush()")
+                return 1
+
+            flushers.append(flush_sync)
+    else:
+        raise ValueError(f"no floor for {spec.library!r}")
+
+    def answer(raw: Any) -> str:
+        if raw is None:
+            raise RuntimeError(f"{spec.name}: the floor's value is missing")
+        return str(json.loads(raw)[READ_KEY])
+
+    if asynchronous:
+        from starlette.applications import Starlette
+        from starlette.responses import PlainTextResponse
+        from starlette.routing import Route
+
+        async def read(request: Any) -> Any:
+            return PlainTextResponse(answer(await fetch()))
+
+        async def plain(request: Any) -> Any:
+            return PlainTextResponse(READ_VALUE)
+
+        driver: Any = ASGIDriver(Starlette(routes=[Route("/read", read)]))
+        if loop is not None:  # the kept connection belongs to this loop
+            driver.loop.close()
+            driver.loop = loop
+        baseline: Any = Starlette(routes=[Route("/read", plain)])
+    elif spec.framework == "django":
+        handler = _django_floor_handler(spec, answer, fetch)
+
+        def make_django(with_call: bool) -> Any:
+            def app(environ: dict[str, Any], start_response: Any) -> Any:
+                environ["bench.floor_call"] = with_call  # the same handler, the view told apart
+                return handler(environ, start_response)
+
+            return app
+
+        driver = WSGIDriver(make_django(True))
+        baseline = make_django(False)
+    else:
+        from flask import Flask
+
+        def make(with_call: bool) -> Any:
+            app = Flask(f"bench_{spec.name}_{with_call}")
+
+            @app.route("/read")
+            def read() -> str:
+                return answer(fetch()) if with_call else READ_VALUE
+
+            return app.wsgi_app
+
+        driver = WSGIDriver(make(True))
+        baseline = make(False)
+    return Contender(spec, {"normal": driver, "rolling": driver}, baseline=baseline, flushers=flushers)
 
 
 # --- checks: a benchmark that measures an error page is worthless ------------------------
 
 
 def checker(scenario: str, library: str) -> Callable[[Response], None]:
-    expected = READ_VALUE.encode() if scenario in ("read", "rolling") else b"ok"
+    expected = READ_VALUE.encode() if scenario in ("read", "read-cold", "rolling") else b"ok"
     needs_cookie = scenario in ("write", "new", "rolling") and library != "baseline"  # the no-session app
 
     def check(response: Response) -> None:
@@ -818,10 +954,10 @@ def count_postgres(contender: Contender, result: dict[str, Any]) -> Iterator[Non
 class Worker:
     def __init__(self, spec: Spec) -> None:
         self.spec = spec
-        self.bare: BareGet | None = None
-        self.contender: Contender | None = None
-        if spec.library == "redis-py":
-            self.bare = BareGet(spec)
+        self.contender: Contender
+        self.cold: list[str] = []
+        if spec.library in FLOORS:
+            self.contender = build_floor(spec)
         elif spec.framework == "asgi":
             self.contender = build_starlette(spec)
         elif spec.framework == "wsgi":
@@ -829,7 +965,10 @@ class Worker:
         else:
             self.contender = build_django(spec)
         self.cookie: str | None = None
-        if self.contender is not None:
+        if spec.library in FLOORS:
+            check = checker("read", spec.library)
+            check(self.contender.drivers["normal"].one("/read", None))
+        else:
             response = self.contender.drivers["normal"].one("/setup", None)
             if response.status != 200:
                 raise RuntimeError(f"setup answered {response.status}: {response.body[:200]!r}")
@@ -838,15 +977,20 @@ class Worker:
                 # The cookie must name a session that reads back with its data.
                 check = checker("read", spec.library)
                 check(self.contender.drivers["normal"].one("/read", self.cookie))
+        if spec.cold_sessions:
+            self.cold = seed_elsewhere(spec)
 
     def batch(self, scenario: str, n: int, *, with_baseline: bool = True) -> list[list[int]]:
         """Timings of ``n`` requests to the contender and, alternating, ``n`` to its baseline."""
-        if self.bare is not None:
-            return [self.bare.batch(n), []]
         contender = self.contender
-        assert contender is not None
-        path = "/read" if scenario == "rolling" else f"/{scenario}"
+        path = "/read" if scenario in ("rolling", "read-cold") else f"/{scenario}"
         cookie = None if scenario == "new" else self.cookie
+        cookies = None
+        if scenario == "read-cold":
+            if len(self.cold) < n:
+                raise RuntimeError(f"read-cold: {len(self.cold)} unread sessions left, {n} asked for")
+            cookies = iter(self.cold[:n])
+            del self.cold[:n]
         driver = contender.drivers["rolling" if scenario == "rolling" else "normal"]
         apps = [(driver.app, checker(scenario, self.spec.library))]
         if with_baseline:
@@ -854,7 +998,7 @@ class Worker:
         if scenario == "rolling":
             contender.before_rolling()
         try:
-            return driver.batch(Pair(path, cookie, apps), n)
+            return driver.batch(Pair(path, cookie, apps, cookies), n)
         finally:
             if scenario == "rolling":
                 contender.after_rolling()
@@ -862,21 +1006,56 @@ class Worker:
     def count(self, scenario: str, n: int) -> dict[str, Any]:
         result: dict[str, Any] = {"requests": n}
         store = self.spec.store
-        if self.contender is None and self.bare is None:
-            return result
         if store == "redis":
             counting: Any = count_redis(self.spec, result)
         elif store == "sqlite":
-            assert self.contender is not None
             counting = count_sqlite(self.contender, result)
         elif store == "postgresql":
-            assert self.contender is not None
             counting = count_postgres(self.contender, result)
         else:
             return result
         with counting:
             self.batch(scenario, n, with_baseline=False)
         return result
+
+
+def seed_elsewhere(spec: Spec) -> list[str]:
+    """``spec.cold_sessions`` session cookies, each naming a session made (by the same
+    contender's ``/setup``) in another process: sessions this process has never seen."""
+    import subprocess
+
+    seed_spec = json.dumps({**spec.__dict__, "cold_sessions": 0})
+    done = subprocess.run(
+        [sys.executable, sys.argv[0], "--seed", str(spec.cold_sessions), "--worker", seed_spec],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"seeding read-cold sessions failed: {done.stderr[-2000:]}")
+    cookies: list[str] = json.loads(done.stdout.strip().splitlines()[-1])
+    if len(cookies) != spec.cold_sessions or len(set(cookies)) != len(cookies):
+        raise RuntimeError(f"seeding made {len(set(cookies))} distinct sessions, not {spec.cold_sessions}")
+    return cookies
+
+
+def seed(spec_json: str, count: int) -> None:
+    """The seeding process: make ``count`` sessions through the contender's ``/setup``
+    and print their cookies as one JSON list."""
+    out = sys.stdout
+    sys.stdout = sys.stderr
+    spec = Spec(**json.loads(spec_json))
+    worker = Worker(spec)
+    driver = worker.contender.drivers["normal"]
+    cookies = []
+    for _ in range(count):
+        response = driver.one("/setup", None)
+        if response.status != 200:
+            raise RuntimeError(f"setup answered {response.status}: {response.body[:200]!r}")
+        cookies.append(cookie_pair(response))
+    out.write(json.dumps(cookies) + "\n")
+    out.flush()
+    os._exit(0)
 
 
 def serve(spec_json: str) -> None:

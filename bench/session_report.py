@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from machine import cpu_model, memory_gib
-from session_contenders import REDIS_SCRIPTS, REDIS_WRITES, SCENARIOS
+from session_contenders import FLOORS, REDIS_SCRIPTS, REDIS_WRITES, SCENARIOS
 
 X = "\N{MULTIPLICATION SIGN}"
 BEGIN, END = "<!-- sessions:begin -->", "<!-- sessions:end -->"
@@ -100,10 +100,7 @@ def evaluate(report: dict[str, Any]) -> dict[str, Any]:
     cost: dict[str, dict[str, float]] = {}
     for name, contender in contenders.items():
         for scenario, figures in results.get(name, {}).items():
-            if contender["library"] == "redis-py":
-                value = figures["median_us"]
-            else:
-                value = figures["median_us"] - figures["baseline_median_us"]
+            value = figures["median_us"] - figures["baseline_median_us"]
             figures["cost_us"] = value
             figures["ops"] = per_request(figures["counts"], contender["store"])
             cost.setdefault(name, {})[scenario] = value
@@ -111,7 +108,7 @@ def evaluate(report: dict[str, Any]) -> dict[str, Any]:
     peers = {
         name: c
         for name, c in contenders.items()
-        if c["library"] not in ("sessionary", "redis-py") and name in cost
+        if c["library"] != "sessionary" and c["library"] not in FLOORS and name in cost
     }
     ours = {name: c for name, c in contenders.items() if c["library"] == "sessionary" and name in cost}
     ratios = []
@@ -122,145 +119,12 @@ def evaluate(report: dict[str, Any]) -> dict[str, Any]:
             row: dict[str, Any] = {"sessionary": name, "peer": peer}
             for scenario in SCENARIOS:
                 mine, theirs = cost[name].get(scenario), cost[peer].get(scenario)
+                if scenario == "read-cold":  # a peer keeps no cache: its read is cold
+                    theirs = cost[peer].get("read")
                 row[scenario] = mine / theirs if mine is not None and theirs and theirs > 0 else None
             ratios.append(row)
 
-    targets = _targets(results, contenders, cost, ours, peers)
-    return {"costs": cost, "ratios": ratios, "targets": targets, "headline": _headline(cost, contenders)}
-
-
-def _ops(results: dict[str, Any], name: str, scenario: str) -> dict[str, Any]:
-    ops: dict[str, Any] = results[name][scenario]["ops"]
-    return ops
-
-
-def _target(name: str, parts: list[tuple[str, bool]], missing: str | None = None) -> dict[str, Any]:
-    if missing or not parts:
-        return {"target": name, "measured": missing or "no contender measured", "met": None}
-    return {"target": name, "measured": "; ".join(p for p, _ in parts), "met": all(ok for _, ok in parts)}
-
-
-def _framework(name: str) -> str:
-    return name.split("-")[1]
-
-
-def _targets(
-    results: dict[str, Any],
-    contenders: dict[str, Any],
-    cost: dict[str, dict[str, float]],
-    ours: dict[str, Any],
-    peers: dict[str, Any],
-) -> list[dict[str, Any]]:
-    targets = []
-    redis_ours = [n for n, c in ours.items() if c["store"] == "redis"]
-    redis_peers = [n for n, c in peers.items() if c["store"] == "redis"]
-
-    def fastest(scenario: str) -> tuple[str, float] | None:
-        measured = [(cost[p][scenario], p) for p in redis_peers if scenario in cost[p]]
-        if not measured:
-            return None
-        value, peer = min(measured)
-        return peer, value
-
-    # Redis read: one round trip, <= 0.6x the fastest peer, <= 1.5x a bare GET.
-    parts = [
-        (f"{_framework(n)} {_ops(results, n, 'read')['calls']:.2f}", _ops(results, n, "read")["calls"] == 1)
-        for n in redis_ours
-    ]
-    targets.append(_target("Redis `read`: one round trip (commands received per request)", parts))
-    best = fastest("read")
-    if best:
-        peer, value = best
-        parts = [
-            (f"{_framework(n)} {cost[n]['read'] / value:.2f}{X}", cost[n]["read"] <= 0.6 * value)
-            for n in redis_ours
-        ]
-        targets.append(
-            _target(f"Redis `read` ≤ 0.6{X} the fastest peer ({LABELS[peer]}, {value:.1f} µs)", parts)
-        )
-    else:
-        targets.append(_target(f"Redis `read` ≤ 0.6{X} the fastest peer", [], "no Redis peer measured"))
-    parts = []
-    for n in redis_ours:
-        bare = "redis-get-async" if contenders[n]["framework"] == "asgi" else "redis-get-sync"
-        if bare in cost:
-            ratio = cost[n]["read"] / cost[bare]["read"]
-            parts.append(
-                (
-                    f"{_framework(n)} {ratio:.2f}{X} ({bare.split('-')[-1]} GET {cost[bare]['read']:.1f} µs)",
-                    ratio <= 1.5,
-                )
-            )
-    targets.append(_target(f"Redis `read` within 1.5{X} of a bare redis-py GET", parts))
-
-    for scenario in ("write", "new"):
-        best = fastest(scenario)
-        if best:
-            peer, value = best
-            parts = [
-                (f"{_framework(n)} {cost[n][scenario] / value:.2f}{X}", cost[n][scenario] <= 0.5 * value)
-                for n in redis_ours
-            ]
-            targets.append(
-                _target(
-                    f"Redis `{scenario}` ≤ 0.5{X} the fastest peer ({LABELS[peer]}, {value:.1f} µs)", parts
-                )
-            )
-        parts = [
-            (
-                f"{_framework(n)} {_ops(results, n, scenario)['calls']:.2f}",
-                _ops(results, n, scenario)["calls"] <= 1,
-            )
-            for n in redis_ours
-        ]
-        targets.append(_target(f"Redis `{scenario}`: one round trip (commands received per request)", parts))
-
-    stored = [n for n, c in ours.items() if c["store"] != "cookie"]
-    parts = []
-    for n in ours:
-        if "rolling" in cost[n] and "read" in cost[n]:
-            rolling, read = cost[n]["rolling"], cost[n]["read"]
-            parts.append(
-                (f"{n.removeprefix('sessionary-')} {rolling / read - 1:+.0%}", rolling <= 1.1 * read)
-            )
-    targets.append(_target("`rolling`: session-layer cost within 10 % of `read`'s", parts))
-    parts = []
-    for n in stored:
-        writes = _ops(results, n, "rolling")["writes_total"]
-        requests = results[n]["rolling"]["counts"]["requests"]
-        parts.append(
-            (f"{n.removeprefix('sessionary-')} {writes} in {requests}", writes is not None and writes <= 1)
-        )
-    targets.append(
-        _target("`rolling`: at most one store write per throttle window (writes in a counted batch)", parts)
-    )
-
-    parts = []
-    for n in ours:
-        ops = _ops(results, n, "untouched")
-        calls = ops["calls"] or 0
-        parts.append(
-            (
-                f"{n.removeprefix('sessionary-')} {calls:.2f} ops, {cost[n]['untouched']:.1f} µs",
-                calls == 0 and cost[n]["untouched"] < 3,
-            )
-        )
-    targets.append(_target("`untouched`: zero store operations and under 3 µs", parts))
-
-    for store, label, read_limit, write_limit in (
-        ("sqlite", "SQLite", 0.1, 0.25),
-        ("postgresql", "PostgreSQL", 0.2, 0.5),
-    ):
-        mine, theirs = f"sessionary-django-{store}", f"django-db-{store}"
-        for scenario, limit in (("read", read_limit), ("write", write_limit)):
-            name = f"{label} `{scenario}` ≤ {limit}{X} Django's `db` backend on {label} (both in Django)"
-            if mine in cost and theirs in cost and cost[theirs][scenario] > 0:
-                ratio = cost[mine][scenario] / cost[theirs][scenario]
-                measured = f"{ratio:.2f}{X} ({cost[mine][scenario]:.1f} vs {cost[theirs][scenario]:.1f} µs)"
-                targets.append(_target(name, [(measured, ratio <= limit)]))
-            else:
-                targets.append(_target(name, [], "not measured in this run"))
-    return targets
+    return {"costs": cost, "ratios": ratios, "headline": _headline(cost, contenders)}
 
 
 def _headline(cost: dict[str, dict[str, float]], contenders: dict[str, Any]) -> list[str]:
@@ -345,6 +209,10 @@ def _ratio(value: float | None) -> str:
     return "—" if value is None else f"{value:.2f}{X}"
 
 
+def _spread(values: list[float] | None) -> str:
+    return "—" if not values else f"{values[0]:,.1f} to {values[1]:,.1f}"
+
+
 def _num(value: float | None) -> str:
     return "—" if value is None else f"{value:.2g}"
 
@@ -358,9 +226,9 @@ def render(report: dict[str, Any], image: str) -> str:
     lines = [
         f"_Written by `bench/sessions.py` ({when}, {report['duration_s']} s); do not edit by hand._",
         "",
-        "Reproduce with `scripts/bench` (installs the `bench` extra, then runs "
-        "`bench/sessions.py --update-docs`), or `.venv/bin/python bench/sessions.py` for the "
-        "figures alone. This run: "
+        "Reproduce with `scripts/bench --update-docs` (installs the `bench` extra, then runs "
+        "`bench/sessions.py`, `bench/scale.py`, `bench/coherence.py` and `bench/goals.py`), or "
+        "`.venv/bin/python bench/sessions.py` for these figures alone. This run: "
         f"`{report['command']}`, {settings['rounds']} interleaved rounds of "
         f"{settings['requests_per_round']} requests per contender and scenario, store operations "
         f"counted over {settings['count_requests']} more.",
@@ -369,19 +237,12 @@ def render(report: dict[str, Any], image: str) -> str:
         "",
         *[f"- {line}" for line in report["headline"]],
         "",
-        "**Targets**",
-        "",
-        "| target | measured | verdict |",
-        "|---|---|---|",
-    ]
-    for target in report["targets"]:
-        verdict = {True: "met", False: "**not met**", None: "not measured"}[target["met"]]
-        lines.append(f"| {target['target']} | {target['measured']} | {verdict} |")
-    lines += [
+        "The goals are judged from this run (and the scale and coherence runs) in "
+        "[the goals section](#goals).",
         "",
         "**Session-layer cost per request, µs** (the request's median minus the median of the "
-        "same request to the same app without sessions, in the same process; for the bare "
-        "GETs, their own median)",
+        "same request to the same app without sessions, in the same process; for the floors, "
+        "the same app with one bare store call against it without)",
         "",
         "| contender | " + " | ".join(SCENARIOS) + " |",
         "|---|" + "---:|" * len(SCENARIOS),
@@ -391,6 +252,21 @@ def render(report: dict[str, Any], image: str) -> str:
         if name not in results:
             continue
         cells = [_us(results[name][s].get("cost_us")) if s in results[name] else "" for s in SCENARIOS]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        "**Store round trips per request** (store calls counted on the store's side over a "
+        "separate batch: Redis commands received, PostgreSQL transactions, SQLite statements; "
+        "0 for signed cookies)",
+        "",
+        "| contender | " + " | ".join(SCENARIOS) + " |",
+        "|---|" + "---:|" * len(SCENARIOS),
+    ]
+    for contender in contenders:
+        name = contender["name"]
+        if name not in results:
+            continue
+        cells = [_num(results[name][s]["ops"]["calls"]) if s in results[name] else "" for s in SCENARIOS]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     lines += [
         "",
@@ -408,8 +284,8 @@ def render(report: dict[str, Any], image: str) -> str:
         lines += [
             f"<details><summary><code>{scenario}</code>: medians, p99, store operations</summary>",
             "",
-            "| contender | median µs | p99 µs | baseline median µs | cost µs | store calls / request | reads | writes | counted on the store |",
-            "|---|---:|---:|---:|---:|---:|---:|---:|---|",
+            "| contender | median µs | p99 µs | baseline median µs | cost µs | cost between rounds (IQR) µs | store calls / request | reads | writes | counted on the store |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
         ]
         for contender in contenders:
             name = contender["name"]
@@ -420,6 +296,7 @@ def render(report: dict[str, Any], image: str) -> str:
             lines.append(
                 f"| {name} | {_us(figures['median_us'])} | {_us(figures['p99_us'])} "
                 f"| {_us(figures.get('baseline_median_us'))} | {_us(figures.get('cost_us'))} "
+                f"| {_spread(figures.get('cost_spread_us'))} "
                 f"| {_num(ops['calls'])} | {_num(ops['reads'])} | {_num(ops['writes'])} | {ops['detail']} |"
             )
         lines += ["", "</details>", ""]
@@ -461,7 +338,13 @@ def plot(report: dict[str, Any], path: Path) -> None:
         for name in names:
             value = results[name].get(scenario, {}).get("cost_us")
             values.append(max(value, 0.5) if value is not None else 0)
-            colours.append({"sessionary": "#1f6fb4", "redis-py": "#9aa5b1"}.get(libraries[name], "#e07b39"))
+            colours.append(
+                "#1f6fb4"
+                if libraries[name] == "sessionary"
+                else "#9aa5b1"
+                if libraries[name] in FLOORS
+                else "#e07b39"
+            )
         positions = range(len(names))
         axis.barh(positions, values, color=colours)
         axis.set_xscale("log")
@@ -482,7 +365,7 @@ def plot(report: dict[str, Any], path: Path) -> None:
     figure.suptitle(
         "Session-layer cost per request, µs (median minus the same app's without sessions; "
         "log scale, costs under 0.5 µs drawn at 0.5); blue: sessionary, orange: the peers, "
-        "grey: a bare redis-py GET",
+        "grey: one bare store call (redis-py GET, psycopg SELECT)",
         fontsize=10,
     )
     figure.tight_layout()

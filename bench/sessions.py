@@ -34,7 +34,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from session_contenders import SCENARIOS, Spec, serve
+from session_contenders import FLOORS, SCENARIOS, Spec, seed, serve
 from session_report import evaluate, machine_info, write_outputs
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -46,6 +46,7 @@ POSTGRES_DATABASE = "sessionary_bench_sessions"
 CONTENDERS: list[tuple[str, str, str, str]] = [
     ("sessionary-asgi-redis", "asgi", "sessionary", "redis"),
     ("sessionary-asgi-sqlite", "asgi", "sessionary", "sqlite"),
+    ("sessionary-asgi-sqlite-inline", "asgi", "sessionary", "sqlite"),
     ("sessionary-asgi-postgresql", "asgi", "sessionary", "postgresql"),
     ("sessionary-asgi-cookie", "asgi", "sessionary", "cookie"),
     ("starsessions-redis", "asgi", "starsessions", "redis"),
@@ -63,7 +64,14 @@ CONTENDERS: list[tuple[str, str, str, str]] = [
     ("django-signed-cookies", "django", "django-signed", "cookie"),
     ("redis-get-sync", "wsgi", "redis-py", "redis"),
     ("redis-get-async", "asgi", "redis-py", "redis"),
+    ("psycopg-select-sync", "wsgi", "psycopg", "postgresql"),
+    ("psycopg-select-async", "asgi", "psycopg", "postgresql"),
+    ("redis-get-django", "django", "redis-py", "redis"),
+    ("psycopg-select-django", "django", "psycopg", "postgresql"),
 ]
+COLD_STORES = ("redis", "sqlite", "postgresql")
+"""Where ``read-cold`` runs: sessionary on a store a process could cache (the peers keep
+no cache of their own, so their ``read`` is already cold)."""
 # Scenarios a contender has no setting for: not measured, and said so in the report.
 UNSUPPORTED = {
     (
@@ -182,6 +190,25 @@ def select(only: str | None) -> list[tuple[str, str, str, str]]:
     return [c for c in CONTENDERS if any(w in c[0] for w in wanted)]
 
 
+def runs(spec: Spec, scenario: str) -> bool:
+    """Whether ``scenario`` is measured on this contender."""
+    if (spec.name, scenario) in UNSUPPORTED:
+        return False
+    if spec.library in FLOORS:
+        return scenario == "read"
+    if scenario == "read-cold":
+        return spec.cold_sessions > 0
+    return True
+
+
+def quartiles(ordered: list[float]) -> list[float]:
+    """The first and third quartiles of sorted values (the interquartile range's ends)."""
+    if len(ordered) < 2:
+        return [ordered[0], ordered[0]] if ordered else []
+    q = statistics.quantiles(ordered, n=4, method="inclusive")
+    return [round(q[0], 2), round(q[2], 2)]
+
+
 def percentile(ordered: list[int], share: float) -> int:
     return ordered[min(len(ordered) - 1, max(0, round(share * len(ordered)) - 1))]
 
@@ -219,6 +246,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     postgres_url=postgres_url,
                     postgres_schema=schema,
                     tmpdir=tmpdir,
+                    cold_sessions=(
+                        (args.rounds + 1) * args.requests_per_round + args.count_requests
+                        if library == "sessionary" and store in COLD_STORES
+                        else 0
+                    ),
                 )
                 workers.append(WorkerProcess(spec))
             for worker in workers:
@@ -228,13 +260,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             )
             for scenario in SCENARIOS:
                 timings: dict[str, list[int]] = {w.spec.name: [] for w in workers}
+                round_costs: dict[str, list[float]] = {w.spec.name: [] for w in workers}
                 baseline: dict[str, list[int]] = {w.spec.name: [] for w in workers}
-                active = [
-                    w
-                    for w in workers
-                    if (w.spec.name, scenario) not in UNSUPPORTED
-                    and (w.spec.library != "redis-py" or scenario == "read")
-                ]
+                active = [w for w in workers if runs(w.spec, scenario)]
+                if not active:
+                    continue
                 for worker in active:
                     worker.ask(cmd="run", scenario=scenario, n=args.requests_per_round)  # warm-up
                 for round_number in range(args.rounds):
@@ -243,6 +273,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                         reply = worker.ask(cmd="run", scenario=scenario, n=args.requests_per_round)
                         timings[worker.spec.name].extend(reply["timings"][0])
                         baseline[worker.spec.name].extend(reply["timings"][1])
+                        mine, base = reply["timings"]
+                        round_costs[worker.spec.name].append(
+                            (statistics.median(mine) - statistics.median(base)) / 1000
+                        )
                 for worker in active:
                     counted = worker.ask(cmd="count", scenario=scenario, n=args.count_requests)["counts"]
                     ordered = sorted(timings[worker.spec.name])
@@ -256,6 +290,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     if base:
                         figures["baseline_median_us"] = statistics.median(base) / 1000
                         figures["baseline_p99_us"] = percentile(base, 0.99) / 1000
+                    # The spread between rounds: what a figure moves by on this machine.
+                    per_round = sorted(round_costs[worker.spec.name])
+                    figures["round_costs_us"] = [round(c, 2) for c in per_round]
+                    figures["cost_spread_us"] = quartiles(per_round)
                     results.setdefault(worker.spec.name, {})[scenario] = figures
                 print(f"  {scenario}: done at {time.monotonic() - started:.1f} s", file=sys.stderr)
     finally:
@@ -294,6 +332,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--worker", help=argparse.SUPPRESS)
+    parser.add_argument("--seed", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--quick", action="store_true", help="a short run, for a smoke test")
     parser.add_argument("--rounds", type=int, default=None, help="interleaved rounds per scenario (20)")
     parser.add_argument("--requests-per-round", type=int, default=None, help="requests per batch (100)")
@@ -303,6 +342,9 @@ def main() -> None:
     parser.add_argument("--image", default=str(ROOT / "docs" / "images" / "performance.png"))
     parser.add_argument("--update-docs", action="store_true", help="rewrite docs/performance.md's section")
     args = parser.parse_args()
+    if args.worker and args.seed:
+        seed(args.worker, args.seed)
+        return
     if args.worker:
         serve(args.worker)
         return
