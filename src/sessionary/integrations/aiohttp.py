@@ -112,6 +112,7 @@ class SessionaryMiddleware:
         **settings: Any,
     ) -> None:
         self.manager = manager or SessionManager(store, config, **settings)
+        self.manager.serve_async_views()
 
     async def __call__(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         manager = self.manager
@@ -122,6 +123,7 @@ class SessionaryMiddleware:
             user_agent=headers.get("User-Agent"),
             session_class=AiohttpSession,
         )
+        session.state.defers = True
         request[SESSION_KEY] = session
         raised: web.HTTPException | None = None
         try:
@@ -133,6 +135,11 @@ class SessionaryMiddleware:
         if not isinstance(response, web.StreamResponse):
             raise RuntimeError(f"the handler returned {type(response).__name__!r}, not a web.StreamResponse")
         if response.prepared:
+            if session.state.deferred:  # a sign-out must reach the store, cookie or not
+                try:
+                    await session.asettle()
+                except (StoreError, SessionInterrupted):
+                    logger.exception("%s %s: the session's store work failed", request.method, request.path)
             # Streamed or a WebSocket: the headers are gone, and with them the cookie.
             if session.modified:
                 logger.error(

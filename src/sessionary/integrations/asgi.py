@@ -117,6 +117,8 @@ class SessionMiddleware:
         self.app = app
         self.manager = manager or SessionManager(store, config, **settings)
         self.preload = preload
+        if preload:
+            self.manager.serve_async_views()
         self.starlette_spelling = starlette_spelling
         self.relax_secure_for_tests = (
             manager is None
@@ -165,6 +167,8 @@ class SessionMiddleware:
             await send(message)
 
         try:
+            if self.preload:
+                session.state.defers = True
             if self.preload and session.loadable:
                 await session.aload()
                 session.accessed = False  # the middleware's read, not the app's (no Vary)

@@ -78,10 +78,14 @@ class SessionaryStore(SessionStore):
     ) -> None:
         self.manager = manager or SessionManager(store, config, **settings)
         self.preload = preload
+        if preload:
+            self.manager.serve_async_views()
 
     async def load(self, request: Request) -> BlackSheepSession:
         session = open_for_scope(self.manager, cast(Scope, request.scope), session_class=BlackSheepSession)
         assert isinstance(session, BlackSheepSession)
+        if self.preload and request.scope.get("type") == "http":
+            session.state.defers = True
         if self.preload and session.session_key is not None:
             await session.aload()
         return session
