@@ -129,7 +129,10 @@ class Config:
     leaves it to the integration: ``"warn"`` where the integration reads the session
     before the view (Quart, Sanic, Falcon ASGI, BlackSheep, Litestar) or hands it out
     loaded (aiohttp, Tornado), ``"allow"`` elsewhere (the ASGI middleware, sync apps,
-    scripts). Stores that never wait on I/O (``memory://``, ``cookie://``) are exempt."""
+    scripts). Exempt are the stores whose calls never wait on I/O (``memory://``,
+    ``cookie://``) and those whose async face runs the sync one on the loop anyway
+    (``sqlite:///...?async=inline``); ``sqlite://`` by default (``async=thread``), Redis
+    and PostgreSQL count."""
     takeover: Source | None = None
     """The old library whose sessions are taken over on their first request, so nobody
     is signed out by the switch: a reader from :mod:`sessionary.takeover`."""

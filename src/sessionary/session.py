@@ -412,7 +412,7 @@ class Session(dict[str, Any]):
         if state.deferred:
             state.deferred += (steps,)
             return
-        if state.defers and manager.store.sync.waits_on_io and _get_running_loop() is not None:
+        if state.defers and manager.store.sync_blocks_loop and _get_running_loop() is not None:
             with noting_failure(self):
                 suspended = start(steps, manager)
             if suspended is not None:

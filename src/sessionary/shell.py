@@ -122,7 +122,7 @@ def check_blocking(manager: SessionManager, call: str, *, waits: bool | None = N
     policy = manager.blocking_store_calls
     if policy == "allow" or _get_running_loop() is None:
         return
-    if not (manager.store.sync.waits_on_io if waits is None else waits):
+    if not (manager.store.sync_blocks_loop if waits is None else waits):
         return
     site = _call_site()
     where = None if site is None else f"{site[2]}() at {site[0]}:{site[1]}"
