@@ -88,8 +88,9 @@ class SessionMiddleware:
     cookie on every request: plain ``request.session["x"]`` in an async view then never
     does I/O on the event loop. Without it, a request whose view never touches the
     session makes no store call even with a cookie; sync access loads through the store's
-    sync client (on the loop: a blocking-call detector flags it); the ``a*`` methods
-    always load asynchronously.
+    sync client, on the loop (a blocking-call detector flags it, and so does
+    ``blocking_store_calls="warn"`` or ``"raise"``; left at None it is ``"allow"`` here,
+    ``"warn"`` with ``preload=True``); the ``a*`` methods always load asynchronously.
 
     While ``cookie_secure`` is left at its default (no ``config``, ``manager`` or
     ``cookie_secure`` given), a plain-http request to a test client's host
