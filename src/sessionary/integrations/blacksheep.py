@@ -86,7 +86,7 @@ class SessionaryStore(SessionStore):
         assert isinstance(session, BlackSheepSession)
         if self.preload and request.scope.get("type") == "http":
             session.state.defers = True
-        if self.preload and session.session_key is not None:
+        if self.preload and session.loadable:
             await session.aload()
         return session
 

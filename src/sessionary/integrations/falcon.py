@@ -87,7 +87,7 @@ class SessionMiddleware:
                 self._serving_async = True
                 self.manager.serve_async_views()
             session.state.defers = True
-        if self.preload and session.session_key is not None:
+        if self.preload and session.loadable:
             # A store failure here becomes Falcon's 500, which process_response_async
             # turns into the 503 (the session noted the failure).
             await session.aload()

@@ -72,7 +72,7 @@ class SessionaryInterface(SessionInterface):
             if isinstance(request, Websocket):
                 return session  # nothing ends a WebSocket's session on the async face
             session.state.defers = True
-            if session.session_key is not None:
+            if session.loadable:
                 try:
                     await session.aload()
                 except (StoreError, SessionInterrupted):

@@ -69,7 +69,7 @@ def setup(
         request.ctx.session = session
         if preload:
             session.state.defers = True
-            if session.session_key is not None:
+            if session.loadable:
                 await session.aload()  # a store failure here is answered by ``failed``
                 session.accessed = False  # the middleware's read, not the handler's (no Vary)
 
