@@ -7,7 +7,9 @@ PostgreSQL), through each framework's own test client, with
 (rotation), ``cycle_key`` and signing out never raise and never touch the store's sync
 face; an explicit sync call that nothing can defer raises ``BlockingCallError`` (or
 warns once per call site with ``"warn"``); a request without a cookie makes no store
-call, and a request with one at most one read.
+call, and a request with one at most one read. The ASGI middleware (Starlette) stays
+lazy: there a plain sync read is refused under "raise", and ``aload()`` or
+``preload=True`` keep it on the async face.
 """
 
 from __future__ import annotations
@@ -160,3 +162,52 @@ class TestLitestar(EventLoopBehaviour):
 
 
 del EventLoopBehaviour
+
+
+def starlette_app(**options: object) -> object:
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import PlainTextResponse
+    from starlette.routing import Route
+
+    from sessionary import BlockingCallError, SessionMiddleware
+
+    async def write(request: Request) -> PlainTextResponse:
+        request.session["value"] = "x"
+        return PlainTextResponse("ok")
+
+    async def read(request: Request) -> PlainTextResponse:
+        try:
+            return PlainTextResponse(str(request.session.get("value")))
+        except BlockingCallError as error:
+            return PlainTextResponse(f"raised: {error}")
+
+    async def aread(request: Request) -> PlainTextResponse:
+        await request.session.aload()  # then plain access does no I/O
+        return PlainTextResponse(str(request.session.get("value")))
+
+    routes = [Route("/write", write, methods=["POST"]), Route("/read", read), Route("/aread", aread)]
+    return SessionMiddleware(Starlette(routes=routes), **options)  # type: ignore[arg-type]
+
+
+def test_starlette_stays_lazy_and_shows_how_to_keep_loads_off_the_loop(
+    faces: Faces, store_url: str, exit_stack: ExitStack
+) -> None:
+    """The ASGI middleware loads only what a view uses (an untouched request with a cookie
+    costs nothing); under "raise" a plain sync read on the loop is refused, and both
+    remedies (aload(), preload=True) keep the read on the async face."""
+    lazy = SessionManager(faces.store, blocking_store_calls="raise")
+    browser = Browser(sender_for("starlette", starlette_app(manager=lazy), exit_stack))
+    browser.post("/write")  # a new session: nothing to load
+    faces.clear()
+    reply = browser.get("/read")
+    assert reply.text.startswith("raised: ") and "load on " in reply.text and "preload=True" in reply.text
+    assert faces.sync == []
+    assert browser.get("/aread").text == "x"
+    assert faces.sync == [] and faces.aio == ["load"]
+    second = Faces(open_store(store_url))  # its own connections, for the second app's loop
+    exit_stack.callback(second.store.close)
+    preloaded = SessionManager(second.store, blocking_store_calls="raise")
+    other = Browser(sender_for("starlette", starlette_app(manager=preloaded, preload=True), exit_stack))
+    assert other.get("/read", token=browser.token).text == "x"
+    assert second.sync == [] and second.aio == ["load"]
