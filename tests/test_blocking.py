@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 import sessionary
-from sessionary import BlockingCallError, BlockingCallWarning, Config, ConfigError, SessionManager
+from sessionary import BlockingCallError, BlockingCallWarning, Config, ConfigError, Session, SessionManager
 from sessionary.integrations.asgi import SessionMiddleware
 
 
@@ -184,10 +184,45 @@ def test_an_explicit_save_after_deferred_work_settles_it_first(tmp_path: Path) -
         session.cycle_key()
         with pytest.raises(BlockingCallError, match="rotate on sqlite"):
             session.save()
+        assert session.state.deferred  # refused, and the rotation still waits
         await session.asave()  # the async form settles on the async face
         assert not session.state.deferred
 
     asyncio.run(request())
+    assert manager.open(cookie).get("value") is None  # the rotation happened: the old token is dead
+
+
+def test_a_deferred_logout_still_deletes_when_the_view_then_raises(tmp_path: Path) -> None:
+    """Through the ASGI middleware with preload=True: a view that signs out and then
+    raises answers with its error, and the stored session is deleted all the same."""
+    manager = SessionManager(f"sqlite:///{tmp_path}/s.db", blocking_store_calls="raise")
+    cookie = signed_in_cookie(manager)
+    seen: list[object] = []
+
+    async def app(scope: dict[str, object], receive: object, send: object) -> None:
+        session = scope["session"]
+        assert isinstance(session, Session)
+        sessionary.logout(session)
+        seen.append(session.state.deferred)
+        raise LookupError("the view failed after signing out")
+
+    middleware = SessionMiddleware(app, manager=manager, preload=True)
+
+    async def request() -> None:
+        scope = {"type": "http", "headers": [(b"cookie", cookie.encode())], "client": ("127.0.0.1", 1)}
+
+        async def receive() -> dict[str, object]:
+            return {"type": "http.request", "body": b""}
+
+        async def send(message: object) -> None:
+            raise AssertionError("nothing is sent for a view that raised")
+
+        with pytest.raises(LookupError):
+            await middleware(scope, receive, send)
+
+    asyncio.run(request())
+    assert seen and seen[0]  # the delete was deferred
+    assert manager.open(cookie).get("value") is None  # and done after the error
 
 
 def test_the_asgi_middleware_stays_lazy_and_allows_by_default(tmp_path: Path) -> None:

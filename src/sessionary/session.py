@@ -18,6 +18,7 @@
 
 from __future__ import annotations
 
+import logging
 from asyncio.events import _get_running_loop
 from collections.abc import Callable, ItemsView, Iterable, Iterator, KeysView, Mapping, ValuesView
 from contextlib import contextmanager
@@ -27,13 +28,15 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from . import cycle, expiry
 from .clock import from_timestamp
 from .errors import SessionInterrupted, StoreError
-from .shell import Suspended, arun, run, start
+from .shell import Suspended, arun, call_name, check_blocking, run, start, waits_always
 from .state import SessionState
 from .tokens import handle as key_handle
 from .tokens import new_token, store_key
 
 if TYPE_CHECKING:
     from .manager import SessionManager
+
+logger = logging.getLogger("sessionary")
 
 _MISSING: Any = object()
 _UNLOADED = "\x00sessionary: not loaded"
@@ -424,6 +427,10 @@ class Session(dict[str, Any]):
     def settle(self) -> None:
         """Do now, on the sync face, the store work left to the end of the request."""
         state = self.state
+        first = state.deferred[0] if state.deferred else None
+        if isinstance(first, Suspended):
+            # Refused (blocking_store_calls="raise")? Then nothing is lost: the work stays.
+            check_blocking(self._manager, call_name(first.op), waits=waits_always(first.op))
         pending = _Pending(state)
         with noting_failure(self):
             try:
@@ -440,7 +447,7 @@ class Session(dict[str, Any]):
 
     async def asettle(self) -> None:
         """Do the store work left to the end of the request, on the async face (the async
-        integrations call it before the save)."""
+        integrations call it before the save, and after a view that raised)."""
         state = self.state
         pending = _Pending(state)
         with noting_failure(self):
@@ -455,6 +462,17 @@ class Session(dict[str, Any]):
                 state.deferred = ()
                 pending.restore(state)
                 self.mirror()
+
+    async def asettle_after_error(self) -> None:
+        """:meth:`asettle` for a request that ends without a save (its view raised): a
+        sign-out asked for before the error still deletes the stored session. A store
+        failure here is logged; the view's error is the request's answer."""
+        if not self.state.deferred:
+            return
+        try:
+            await self.asettle()
+        except Exception:
+            logger.exception("the session's deferred store work failed after the view's error")
 
     # --- store operations (Django's flush / cycle_key / save) ------------------------
 

@@ -53,7 +53,7 @@ def run(steps: Generator[Op, Any, T], manager: SessionManager, pending: Suspende
         error = None
         if not checked and _waits(op):
             checked = True
-            check_blocking(manager, _call_name(op), waits=type(op) not in STORE_METHODS or None)
+            check_blocking(manager, call_name(op), waits=waits_always(op))
         try:
             method = STORE_METHODS.get(type(op))
             if method is not None:
@@ -105,7 +105,14 @@ def _waits(op: Op) -> bool:
     return kind in STORE_METHODS or kind is Pause or kind in SOURCE_METHODS
 
 
-def _call_name(op: Op) -> str:
+def waits_always(op: Op) -> bool | None:
+    """True for an operation that waits whatever the store (a pause, an old library's
+    read), None for a store call (the store says: ``Store.sync_blocks_loop``)."""
+    return type(op) not in STORE_METHODS or None
+
+
+def call_name(op: Op) -> str:
+    """How a blocking-call report names ``op``."""
     kind = type(op)
     if kind is Pause:
         return "a pause between atomic update attempts (time.sleep)"

@@ -131,15 +131,15 @@ class SessionaryMiddleware:
         except web.HTTPException as error:  # redirects and errors carry the cookie too
             response = raised = error
         except (StoreError, SessionInterrupted) as error:
+            await session.asettle_after_error()
             return _failure(manager, error)
+        except Exception:
+            await session.asettle_after_error()
+            raise
         if not isinstance(response, web.StreamResponse):
             raise RuntimeError(f"the handler returned {type(response).__name__!r}, not a web.StreamResponse")
         if response.prepared:
-            if session.state.deferred:  # a sign-out must reach the store, cookie or not
-                try:
-                    await session.asettle()
-                except (StoreError, SessionInterrupted):
-                    logger.exception("%s %s: the session's store work failed", request.method, request.path)
+            await session.asettle_after_error()  # a sign-out must reach the store, cookie or not
             # Streamed or a WebSocket: the headers are gone, and with them the cookie.
             if session.modified:
                 logger.error(

@@ -175,11 +175,17 @@ class SessionMiddleware:
                 session.accessed = False  # the middleware's read, not the app's (no Vary)
             await self.app(scope, receive, send_with_session)
         except (StoreError, SessionInterrupted) as error:
+            if not started:
+                await session.asettle_after_error()
             if replaced:
                 return  # already answered for (the framework re-raised it after its 500)
             if started:
                 raise
             await _send_failure(send, manager, error)
+        except Exception:
+            if not started:
+                await session.asettle_after_error()
+            raise
 
     def _spell(self, scope: Scope, set_cookie: str) -> str:
         if self.relax_secure_for_tests:

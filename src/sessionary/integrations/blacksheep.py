@@ -130,6 +130,7 @@ class SessionMiddleware(BlackSheepSessionMiddleware):
                 raise
             except Exception as error:
                 if self.app is None:
+                    await session.asettle_after_error()
                     raise
                 response = await self.app.handle_request_handler_exception(request, error)
             await store.save(request, response, session)
