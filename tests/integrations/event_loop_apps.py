@@ -13,6 +13,7 @@ the event loop; the session comes as the framework gives it (``quart.session``,
 * ``/login/<user>`` calls ``sessionary.login`` (sync) and answers ``session.user_id``;
 * ``/logout`` calls ``sessionary.logout`` (sync);
 * ``/cycle`` calls ``session.cycle_key()`` and then sets ``value`` to "after-cycle";
+* ``/logout-then-fail`` calls ``sessionary.logout`` and then raises (a 500);
 * ``/sync-call`` calls ``manager.list_sessions`` (sync, which nothing can defer) and
   answers what happened: ``raised: <message>``, ``warned: <message>`` or ``passed``.
 """
@@ -44,6 +45,9 @@ def act(route: str, session: Session, manager: SessionManager, arg: str | None) 
     if route == "logout":
         sessionary.logout(session)
         return "ok"
+    if route == "logout-then-fail":
+        sessionary.logout(session)
+        raise LookupError("the view failed after signing out")
     if route == "cycle":
         session.cycle_key()
         session["value"] = "after-cycle"

@@ -84,6 +84,17 @@ class EventLoopBehaviour:
         assert faces.sync == []  # every store call went through the async face
         assert {"create", "load", "rotate", "delete"} <= set(faces.aio)
 
+    def test_a_view_that_signs_out_and_then_fails_still_ends_the_session(
+        self, faces: Faces, exit_stack: ExitStack
+    ) -> None:
+        manager = SessionManager(faces.store, blocking_store_calls="raise")
+        browser = self.browser(manager, exit_stack)
+        browser.post("/write")
+        token = browser.token
+        assert browser.post("/logout-then-fail").status == 500
+        assert browser.get("/read", token=token).text == "None"  # the stored session is gone
+        assert faces.sync == []
+
     def test_an_explicit_sync_call_raises(self, faces: Faces, exit_stack: ExitStack) -> None:
         manager = SessionManager(faces.store, blocking_store_calls="raise")
         browser = self.browser(manager, exit_stack)
