@@ -14,6 +14,8 @@ from .auth import alogin, alogout, login, logout
 from .config import Config
 from .devices import Device
 from .errors import (
+    BlockingCallError,
+    BlockingCallWarning,
     ConfigError,
     CookieTooLarge,
     SessionaryError,
@@ -41,6 +43,8 @@ __version__ = "0.1.0"
 logging.getLogger("sessionary").addHandler(logging.NullHandler())
 
 __all__ = [
+    "BlockingCallError",
+    "BlockingCallWarning",
     "Config",
     "ConfigError",
     "CookieTooLarge",

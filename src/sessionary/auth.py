@@ -10,7 +10,7 @@ from __future__ import annotations
 from . import accounts, cycle
 from .events import REVOKED
 from .session import Session, noting_failure
-from .shell import arun, run
+from .shell import arun
 from .tokens import new_token
 
 
@@ -21,18 +21,22 @@ def login(session: Session, user_id: str | int) -> None:
     ``max_sessions_per_user`` set, the sessions signed in longest ago are ended
     (``evict_oldest``), or :class:`~sessionary.errors.TooManySessions` is raised and
     nothing changes (``refuse``). Also call it after a privilege change
-    (re-authentication, a new role): every call issues a new token.
+    (re-authentication, a new role): every call issues a new token. In an async view of
+    an integration that reads the session first, the new token is issued (and
+    ``TooManySessions`` raised) when the request ends, not blocking the event loop;
+    ``await alogin(...)`` does it at once.
     """
     manager = session.manager
     steps = accounts.login(session.state, manager.context, str(user_id), manager.now(), new_token)
-    with noting_failure(session):
-        try:
-            run(steps, manager)
-        finally:
-            session.mirror()
+    try:
+        session.run_or_defer(steps)
+    finally:
+        session.mirror()
 
 
 async def alogin(session: Session, user_id: str | int) -> None:
+    if session.state.deferred:
+        await session.asettle()
     manager = session.manager
     steps = accounts.login(session.state, manager.context, str(user_id), manager.now(), new_token)
     with noting_failure(session):

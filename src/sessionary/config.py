@@ -19,6 +19,8 @@ from .takeover.base import Source
 
 SameSite = Literal["Lax", "Strict", "None"]
 LimitPolicy = Literal["evict_oldest", "refuse"]
+BlockingPolicy = Literal["raise", "warn", "allow"]
+BLOCKING_POLICIES = ("raise", "warn", "allow")
 
 TWO_WEEKS = 60 * 60 * 24 * 7 * 2
 THIRTY_DAYS = 60 * 60 * 24 * 30
@@ -118,6 +120,19 @@ class Config:
     """Signing keys, newest first: the cookie store signs with the first and accepts
     all; events hash tokens with the first. Empty means a random key per process."""
     log_secret: bytes = field(default_factory=lambda: secrets.token_bytes(32), repr=False)
+    blocking_store_calls: BlockingPolicy | None = None
+    """What a store call on the store's sync face does while an asyncio event loop runs in
+    the same thread (plain ``session["key"]`` loading, or ``session.save()``, inside an
+    ``async def`` view): ``"raise"`` raises :class:`~sessionary.errors.BlockingCallError`,
+    ``"warn"`` lets it through with a :class:`~sessionary.errors.BlockingCallWarning`
+    (once per manager and call site), ``"allow"`` lets it through. None, the default,
+    leaves it to the integration: ``"warn"`` where the integration reads the session
+    before the view (Quart, Sanic, Falcon ASGI, BlackSheep, Litestar) or hands it out
+    loaded (aiohttp, Tornado), ``"allow"`` elsewhere (the ASGI middleware, sync apps,
+    scripts). Exempt are the stores whose calls never wait on I/O (``memory://``,
+    ``cookie://``) and those whose async face runs the sync one on the loop anyway
+    (``sqlite:///...?async=inline``); ``sqlite://`` by default (``async=thread``), Redis
+    and PostgreSQL count."""
     takeover: Source | None = None
     """The old library whose sessions are taken over on their first request, so nobody
     is signed out by the switch: a reader from :mod:`sessionary.takeover`."""
@@ -219,6 +234,11 @@ class Config:
         if self.session_limit_policy not in ("evict_oldest", "refuse"):
             raise ConfigError(
                 "session_limit_policy", f"{self.session_limit_policy!r} is not 'evict_oldest' or 'refuse'"
+            )
+        if self.blocking_store_calls is not None and self.blocking_store_calls not in BLOCKING_POLICIES:
+            raise ConfigError(
+                "blocking_store_calls",
+                f"{self.blocking_store_calls!r} is not 'raise', 'warn' or 'allow' (or None: the integration decides)",
             )
         if not isinstance(self.store_failure_status, int) or not 400 <= self.store_failure_status <= 599:
             raise ConfigError(

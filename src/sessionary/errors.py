@@ -118,3 +118,34 @@ class TooManySessions(SessionaryError):
         self.user_id = user_id
         self.limit = limit
         super().__init__(f"user {user_id!r} already has {limit} live sessions (the configured maximum)")
+
+
+class BlockingCallError(SessionaryError, RuntimeError):
+    """A store call on the store's sync (blocking) face was about to run on a running
+    asyncio event loop, with ``blocking_store_calls="raise"``; nothing was sent to the store.
+
+    ``call`` names the store operation, ``site`` the code that asked for it.
+    """
+
+    def __init__(self, call: str, store: str, site: str | None) -> None:
+        self.call = call
+        self.store = store
+        self.site = site
+        super().__init__(blocking_message(call, store, site))
+
+
+class BlockingCallWarning(RuntimeWarning):
+    """The same finding as :class:`BlockingCallError`, with ``blocking_store_calls="warn"``:
+    the call went through, and blocked the event loop while it waited on the store."""
+
+
+def blocking_message(call: str, store: str, site: str | None) -> str:
+    where = f" from {site}" if site else ""
+    return (
+        f"a blocking call to the session store ({call} on {store}) ran on the event loop{where}. "
+        "In an async view use the async API: await session.aload() (then plain session[...] "
+        "does no I/O), session.aget / aset / apop / asave / acycle_key / aflush / "
+        "aupdate_atomic, sessionary.alogin / alogout, manager.alist_sessions / arevoke_all; "
+        "or have the integration read the session before the view (preload=True). "
+        "blocking_store_calls='allow' lets such calls through."
+    )

@@ -20,7 +20,7 @@ from .devices import Device
 from .errors import ConfigError
 from .events import Event, EventHook, log_event
 from .session import Session
-from .shell import arun, run
+from .shell import arun, check_blocking, run
 from .stores import Store, open_store
 from .stores.base import Counts
 from .takeover.carry import note_old_cookie
@@ -60,6 +60,11 @@ class SessionManager:
         self.context = Context(self.config, self.store.name, self.store.codec is not None)
         """What the request cycle (:mod:`sessionary.cycle`) knows of this app."""
         self._event_observers: list[EventHook] = []
+        self.blocking_store_calls: str = self.config.blocking_store_calls or "allow"
+        """What a sync store call on a running event loop does (``Config.blocking_store_calls``,
+        or the integration's choice when that is None: :meth:`serve_async_views`)."""
+        self.warned_sites: set[tuple[str, int, str, str] | None] = set()
+        """Call sites already warned of a blocking store call (``blocking_store_calls="warn"``)."""
         self.cleanup: CleanupScheduler | None = None
         """The background cleanup, started by the first request of each process (None
         when ``cleanup_interval`` is None or the store expires records itself)."""
@@ -77,6 +82,16 @@ class SessionManager:
 
     def now(self) -> float:
         return self.clock.now().timestamp()
+
+    def serve_async_views(self) -> None:
+        """Called by an integration whose async views get the session loaded (read before
+        the view, or handed out by an awaited accessor): a sync store call left on the
+        event loop warns unless ``blocking_store_calls`` says otherwise. (Such an
+        integration also marks each HTTP request's session ``state.defers``, so that
+        ``login`` / ``logout`` / ``cycle_key`` / ``flush`` / ``renew`` in an async view
+        leave their store calls to the async end of the request.)"""
+        if self.config.blocking_store_calls is None:
+            self.blocking_store_calls = "warn"
 
     # --- one request -----------------------------------------------------------------
 
@@ -105,10 +120,14 @@ class SessionManager:
 
     def close_session(self, session: Session, status_code: int) -> Outcome:
         """Save as needed and say which headers the response gets (sync)."""
+        if session.state.deferred:
+            session.settle()
         outcome = cycle.close(session.state, self.context, status_code, self.now, new_token)
         return outcome if isinstance(outcome, Outcome) else run(outcome, self)
 
     async def aclose_session(self, session: Session, status_code: int) -> Outcome:
+        if session.state.deferred:
+            await session.asettle()
         outcome = cycle.close(session.state, self.context, status_code, self.now, new_token)
         return outcome if isinstance(outcome, Outcome) else await arun(outcome, self)
 
@@ -157,6 +176,7 @@ class SessionManager:
 
     def clear_expired(self, batch_size: int = 1000) -> Iterator[int]:
         """Delete expired records batch by batch (Django's ``clearsessions``)."""
+        check_blocking(self, "clear_expired")
         yield from self.store.sync.clear_expired(self.now(), batch_size)
 
     async def aclear_expired(self, batch_size: int = 1000) -> AsyncIterator[int]:
@@ -164,6 +184,7 @@ class SessionManager:
             yield count
 
     def stats(self) -> Counts:
+        check_blocking(self, "count")
         return self.store.sync.count(self.now())
 
     async def astats(self) -> Counts:

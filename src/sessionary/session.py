@@ -9,10 +9,17 @@
   ``session.modified = True`` afterwards, which makes the next save rewrite every key.
 * Every ``a*`` method is the same operation for async code: it awaits the load, then
   runs the sync logic, which no longer needs I/O.
+* Where the integration reads the session before an async view
+  (``state.defers``), ``cycle_key``, ``renew``, ``flush`` and
+  :func:`sessionary.auth.login` / ``logout`` called in that view decide at once and leave
+  their store calls to the async end of the request (:meth:`Session.asettle`), so they
+  never block the event loop; until then ``session_key`` is still the old token.
 """
 
 from __future__ import annotations
 
+import logging
+from asyncio.events import _get_running_loop
 from collections.abc import Callable, ItemsView, Iterable, Iterator, KeysView, Mapping, ValuesView
 from contextlib import contextmanager
 from datetime import datetime, timedelta
@@ -21,13 +28,15 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from . import cycle, expiry
 from .clock import from_timestamp
 from .errors import SessionInterrupted, StoreError
-from .shell import arun, run
+from .shell import Suspended, arun, call_name, check_blocking, run, start, waits_always
 from .state import SessionState
 from .tokens import handle as key_handle
 from .tokens import new_token, store_key
 
 if TYPE_CHECKING:
     from .manager import SessionManager
+
+logger = logging.getLogger("sessionary")
 
 _MISSING: Any = object()
 _UNLOADED = "\x00sessionary: not loaded"
@@ -394,15 +403,87 @@ class Session(dict[str, Any]):
         self._data()
         self.state.modified = True
 
+    # --- store work an async view left to the end of the request ----------------------
+
+    def run_or_defer(self, steps: cycle.Steps[None]) -> None:
+        """Run ``steps`` now on the store's sync face; or, on a running event loop where the
+        integration asks for it (``state.defers``) and the store waits on
+        I/O, run them only up to their first store call and leave the rest to the end of
+        the request (:meth:`asettle`). Steps asked for while others wait queue behind them."""
+        state = self.state
+        manager = self._manager
+        if state.deferred:
+            state.deferred += (steps,)
+            return
+        if state.defers and manager.store.sync_blocks_loop and _get_running_loop() is not None:
+            with noting_failure(self):
+                suspended = start(steps, manager)
+            if suspended is not None:
+                state.deferred = (suspended,)
+            return
+        with noting_failure(self):
+            run(steps, manager)
+
+    def settle(self) -> None:
+        """Do now, on the sync face, the store work left to the end of the request."""
+        state = self.state
+        first = state.deferred[0] if state.deferred else None
+        if isinstance(first, Suspended):
+            # Refused (blocking_store_calls="raise")? Then nothing is lost: the work stays.
+            check_blocking(self._manager, call_name(first.op), waits=waits_always(first.op))
+        pending = _Pending(state)
+        with noting_failure(self):
+            try:
+                while state.deferred:
+                    item, state.deferred = state.deferred[0], state.deferred[1:]
+                    if isinstance(item, Suspended):
+                        run(item.steps, self._manager, item)
+                    else:
+                        run(item, self._manager)
+            finally:
+                state.deferred = ()
+                pending.restore(state)
+                self.mirror()
+
+    async def asettle(self) -> None:
+        """Do the store work left to the end of the request, on the async face (the async
+        integrations call it before the save, and after a view that raised)."""
+        state = self.state
+        pending = _Pending(state)
+        with noting_failure(self):
+            try:
+                while state.deferred:
+                    item, state.deferred = state.deferred[0], state.deferred[1:]
+                    if isinstance(item, Suspended):
+                        await arun(item.steps, self._manager, item)
+                    else:
+                        await arun(item, self._manager)
+            finally:
+                state.deferred = ()
+                pending.restore(state)
+                self.mirror()
+
+    async def asettle_after_error(self) -> None:
+        """:meth:`asettle` for a request that ends without a save (its view raised): a
+        sign-out asked for before the error still deletes the stored session. A store
+        failure here is logged; the view's error is the request's answer."""
+        if not self.state.deferred:
+            return
+        try:
+            await self.asettle()
+        except Exception:
+            logger.exception("the session's deferred store work failed after the view's error")
+
     # --- store operations (Django's flush / cycle_key / save) ------------------------
 
     def flush(self) -> None:
         """Delete the session from the store and forget its token; the cookie goes too."""
         self.clear()
-        with noting_failure(self):
-            run(cycle.delete(self.state, self._manager.context), self._manager)
+        self.run_or_defer(cycle.delete(self.state, self._manager.context))
 
     async def aflush(self) -> None:
+        if self.state.deferred:
+            await self.asettle()
         self.clear()
         with noting_failure(self):
             await arun(cycle.delete(self.state, self._manager.context), self._manager)
@@ -411,10 +492,11 @@ class Session(dict[str, Any]):
         """Move the data to a new token now; the old token stops working at once."""
         self._data()
         manager = self._manager
-        with noting_failure(self):
-            run(cycle.rotate(self.state, manager.context, manager.now(), new_token, grace=None), manager)
+        self.run_or_defer(cycle.rotate(self.state, manager.context, manager.now(), new_token, grace=None))
 
     async def acycle_key(self) -> None:
+        if self.state.deferred:
+            await self.asettle()
         await self._adata()
         manager = self._manager
         with noting_failure(self):
@@ -426,10 +508,11 @@ class Session(dict[str, Any]):
         """A new token now, keeping the data; the old one keeps working for ``grace``
         seconds as an alias of the new one (None: it stops at once, as ``cycle_key``)."""
         manager = self._manager
-        with noting_failure(self):
-            run(cycle.rotate(self.state, manager.context, manager.now(), new_token, grace=grace), manager)
+        self.run_or_defer(cycle.rotate(self.state, manager.context, manager.now(), new_token, grace=grace))
 
     async def arenew(self, *, grace: int | None) -> None:
+        if self.state.deferred:
+            await self.asettle()
         manager = self._manager
         with noting_failure(self):
             await arun(
@@ -440,12 +523,16 @@ class Session(dict[str, Any]):
         """Persist now rather than at the end of the request (the middleware still sets
         the cookie). Raises :class:`~sessionary.errors.SessionValueError` naming a key
         that cannot be stored, before writing anything."""
+        if self.state.deferred:
+            self.settle()
         manager = self._manager
         with noting_failure(self):
             run(cycle.save(self.state, manager.context, manager.now(), new_token), manager)
         self.mirror()
 
     async def asave(self) -> None:
+        if self.state.deferred:
+            await self.asettle()
         manager = self._manager
         with noting_failure(self):
             await arun(cycle.save(self.state, manager.context, manager.now(), new_token), manager)
@@ -472,6 +559,8 @@ class Session(dict[str, Any]):
         and :class:`~sessionary.errors.UnsupportedOperation` on the ``cookie://`` store.
         Like :meth:`save`, the write is done when this returns, whatever the response.
         """
+        if self.state.deferred:
+            self.settle()
         manager = self._manager
         steps = cycle.update_atomic(
             self.state, manager.context, key, update, default, attempts, manager.now, new_token
@@ -490,6 +579,8 @@ class Session(dict[str, Any]):
         *,
         attempts: int = cycle.ATOMIC_ATTEMPTS,
     ) -> Any:
+        if self.state.deferred:
+            await self.asettle()
         manager = self._manager
         steps = cycle.update_atomic(
             self.state, manager.context, key, update, default, attempts, manager.now, new_token
@@ -569,3 +660,33 @@ class Session(dict[str, Any]):
     async def aget_expire_at_browser_close(self) -> bool:
         await self._adata()
         return self.get_expire_at_browser_close()
+
+
+class _Pending:
+    """What the view changed while store work waited (:meth:`Session.settle`): that work
+    saves the session and forgets its pending changes, so they are noted again after it
+    and the end of the request writes them."""
+
+    __slots__ = ("changed", "cleared", "meta", "removed", "rewrite")
+
+    def __init__(self, state: SessionState) -> None:
+        self.changed = tuple(state.changed)
+        self.removed = tuple(state.removed)
+        self.rewrite = state.rewrite
+        self.cleared = state.cleared
+        self.meta = dict(state.meta_changes)
+
+    def restore(self, state: SessionState) -> None:
+        data = state.data or {}
+        for key in self.changed:
+            if key in data:
+                state.mark_set(key)
+        for key in self.removed:
+            if key not in data:
+                state.mark_removed(key)
+        if self.rewrite:
+            state.rewrite = True
+        if self.cleared and not data:
+            state.cleared = True
+        if self.meta:
+            state.set_meta(**self.meta)

@@ -57,6 +57,14 @@ class SessionState:
     """Keys deleted since the last save."""
     meta_changes: Mapping[str, Any] = _NO_META
     """Metadata this request set (sign-in, per-session timeouts), by :class:`Meta` field."""
+    defers = False
+    """Set by an async integration that ends this request on the store's async face: store
+    work of ``login`` / ``logout`` / ``cycle_key`` / ``flush`` / ``renew`` asked for on a
+    running event loop waits for that end (:attr:`deferred`) instead of blocking the loop."""
+    deferred: tuple[Any, ...] = ()
+    """Store work an async view left to the end of the request (:attr:`defers`):
+    first steps suspended at their first store call (:class:`sessionary.shell.Suspended`),
+    then steps not yet started, in the order the view asked for them."""
 
     def __init__(
         self,

@@ -35,6 +35,7 @@ class AsyncBehaviour(Behaviour):
 
 class TestQuart(AsyncBehaviour):
     framework = "quart"
+    preloads = True
 
 
 class TestAiohttp(AsyncBehaviour):
@@ -47,6 +48,7 @@ class TestTornado(AsyncBehaviour):
 
 class TestSanic(AsyncBehaviour):
     framework = "sanic"
+    preloads = True
 
 
 del AsyncBehaviour

@@ -137,7 +137,7 @@ def test_preload_reads_once_before_the_view_and_never_without_a_cookie(
 def test_without_preload_an_untouched_request_reads_nothing(tmp_path: Path, browser_for: BrowserFor) -> None:
     store = open_store(f"sqlite:///{tmp_path}/s.db")
     counted, calls = counting_store(store)
-    app = make_app(Sessionary(manager=SessionManager(counted)))
+    app = make_app(Sessionary(manager=SessionManager(counted), preload=False))
 
     @app.get("/untouched")
     async def untouched() -> str:

@@ -112,6 +112,7 @@ class SessionaryMiddleware:
         **settings: Any,
     ) -> None:
         self.manager = manager or SessionManager(store, config, **settings)
+        self.manager.serve_async_views()
 
     async def __call__(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         manager = self.manager
@@ -122,6 +123,7 @@ class SessionaryMiddleware:
             user_agent=headers.get("User-Agent"),
             session_class=AiohttpSession,
         )
+        session.state.defers = True
         request[SESSION_KEY] = session
         raised: web.HTTPException | None = None
         try:
@@ -129,10 +131,15 @@ class SessionaryMiddleware:
         except web.HTTPException as error:  # redirects and errors carry the cookie too
             response = raised = error
         except (StoreError, SessionInterrupted) as error:
+            await session.asettle_after_error()
             return _failure(manager, error)
+        except Exception:
+            await session.asettle_after_error()
+            raise
         if not isinstance(response, web.StreamResponse):
             raise RuntimeError(f"the handler returned {type(response).__name__!r}, not a web.StreamResponse")
         if response.prepared:
+            await session.asettle_after_error()  # a sign-out must reach the store, cookie or not
             # Streamed or a WebSocket: the headers are gone, and with them the cookie.
             if session.modified:
                 logger.error(

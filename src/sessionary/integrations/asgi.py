@@ -88,8 +88,9 @@ class SessionMiddleware:
     cookie on every request: plain ``request.session["x"]`` in an async view then never
     does I/O on the event loop. Without it, a request whose view never touches the
     session makes no store call even with a cookie; sync access loads through the store's
-    sync client (on the loop: a blocking-call detector flags it); the ``a*`` methods
-    always load asynchronously.
+    sync client, on the loop (a blocking-call detector flags it, and so does
+    ``blocking_store_calls="warn"`` or ``"raise"``; left at None it is ``"allow"`` here,
+    ``"warn"`` with ``preload=True``); the ``a*`` methods always load asynchronously.
 
     While ``cookie_secure`` is left at its default (no ``config``, ``manager`` or
     ``cookie_secure`` given), a plain-http request to a test client's host
@@ -117,6 +118,8 @@ class SessionMiddleware:
         self.app = app
         self.manager = manager or SessionManager(store, config, **settings)
         self.preload = preload
+        if preload:
+            self.manager.serve_async_views()
         self.starlette_spelling = starlette_spelling
         self.relax_secure_for_tests = (
             manager is None
@@ -165,16 +168,24 @@ class SessionMiddleware:
             await send(message)
 
         try:
+            if self.preload:
+                session.state.defers = True
             if self.preload and session.loadable:
                 await session.aload()
                 session.accessed = False  # the middleware's read, not the app's (no Vary)
             await self.app(scope, receive, send_with_session)
         except (StoreError, SessionInterrupted) as error:
+            if not started:
+                await session.asettle_after_error()
             if replaced:
                 return  # already answered for (the framework re-raised it after its 500)
             if started:
                 raise
             await _send_failure(send, manager, error)
+        except Exception:
+            if not started:
+                await session.asettle_after_error()
+            raise
 
     def _spell(self, scope: Scope, set_cookie: str) -> str:
         if self.relax_secure_for_tests:

@@ -78,11 +78,15 @@ class SessionaryStore(SessionStore):
     ) -> None:
         self.manager = manager or SessionManager(store, config, **settings)
         self.preload = preload
+        if preload:
+            self.manager.serve_async_views()
 
     async def load(self, request: Request) -> BlackSheepSession:
         session = open_for_scope(self.manager, cast(Scope, request.scope), session_class=BlackSheepSession)
         assert isinstance(session, BlackSheepSession)
-        if self.preload and session.session_key is not None:
+        if self.preload and request.scope.get("type") == "http":
+            session.state.defers = True
+        if self.preload and session.loadable:
             await session.aload()
         return session
 
@@ -126,6 +130,7 @@ class SessionMiddleware(BlackSheepSessionMiddleware):
                 raise
             except Exception as error:
                 if self.app is None:
+                    await session.asettle_after_error()
                     raise
                 response = await self.app.handle_request_handler_exception(request, error)
             await store.save(request, response, session)

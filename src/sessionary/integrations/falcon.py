@@ -55,6 +55,7 @@ class SessionMiddleware:
         self.manager = manager or SessionManager(store, config, **settings)
         self.preload = preload
         self.context_name = context_name
+        self._serving_async = False
 
     # --- WSGI apps ---------------------------------------------------------------------
 
@@ -81,7 +82,12 @@ class SessionMiddleware:
             req.get_header("Cookie"), client_ip=req.remote_addr, user_agent=req.user_agent
         )
         setattr(req.context, self.context_name, session)
-        if self.preload and session.session_key is not None:
+        if self.preload:
+            if not self._serving_async:
+                self._serving_async = True
+                self.manager.serve_async_views()
+            session.state.defers = True
+        if self.preload and session.loadable:
             # A store failure here becomes Falcon's 500, which process_response_async
             # turns into the 503 (the session noted the failure).
             await session.aload()

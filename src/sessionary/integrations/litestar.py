@@ -105,6 +105,8 @@ class SessionaryConfig:
         self.exclude = exclude
         self.exclude_opt_key = exclude_opt_key
         self.preload = preload
+        if preload:
+            self.manager.serve_async_views()
         # As for sessionary.SessionMiddleware: the test client's http://testserver.local
         # gets the cookie without Secure while cookie_secure is left at its default.
         self.relax_secure_for_tests = (

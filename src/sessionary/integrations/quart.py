@@ -11,18 +11,21 @@ keywords, ``SESSIONARY_<NAME>`` or Quart's ``SESSION_COOKIE_*``, no ``secret_key
 sharing its code (:mod:`sessionary.integrations.flasklike`). What differs is async: the
 save runs on the store's async face, views use the ``a*`` methods
 (``await session.aget("user")``, :func:`sessionary.auth.alogin`,
-:func:`~sessionary.auth.alogout`), and ``preload=True`` reads the session before the
-view whenever the request carries a session cookie, so plain ``session["key"]`` never
-waits on the store inside the event loop.
+:func:`~sessionary.auth.alogout`), and the session is read (asynchronously) before the
+view whenever the request carries a session cookie (``preload``, on by default), so
+plain ``session["key"]`` never waits on the store inside the event loop; a request
+without the cookie makes no store call. ``login`` / ``logout`` / ``session.cycle_key()``
+called in a view leave their store calls to the async save. ``preload=False`` loads on
+first use instead, through the store's sync face (``blocking_store_calls``).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from quart import Quart, Response, current_app
+from quart import Quart, Response, current_app, session
 from quart.sessions import SessionInterface, SessionMixin
-from quart.wrappers import BaseRequestWebsocket
+from quart.wrappers import BaseRequestWebsocket, Websocket
 from werkzeug.datastructures import Headers
 from werkzeug.wrappers import Response as WerkzeugResponse
 
@@ -50,9 +53,11 @@ class SessionaryInterface(SessionInterface):
     """The ``SessionInterface`` :class:`Sessionary` installs: opens and closes sessions
     through a :class:`~sessionary.manager.SessionManager`, asynchronously."""
 
-    def __init__(self, manager: SessionManager, *, preload: bool = False) -> None:
+    def __init__(self, manager: SessionManager, *, preload: bool = True) -> None:
         self.manager = manager
         self.preload = preload
+        if preload:
+            manager.serve_async_views()
 
     async def open_session(self, app: Quart, request: BaseRequestWebsocket) -> QuartSession:
         headers = request.headers
@@ -63,8 +68,18 @@ class SessionaryInterface(SessionInterface):
             session_class=QuartSession,
         )
         assert isinstance(session, QuartSession)
-        if self.preload and session.session_key is not None:
-            await session.aload()  # a store failure here is answered by the error handler
+        if self.preload:
+            if isinstance(request, Websocket):
+                return session  # nothing ends a WebSocket's session on the async face
+            session.state.defers = True
+            if session.loadable:
+                try:
+                    await session.aload()
+                except (StoreError, SessionInterrupted):
+                    # Quart opens the session outside its error handling: the failure is
+                    # noted on the session and raised before the view (_raise_preload_failure).
+                    return session
+                session.accessed = False  # the interface's read, not the view's (no Vary)
         return session
 
     async def save_session(
@@ -99,7 +114,7 @@ class Sessionary:
         config: Config | None = None,
         *,
         manager: SessionManager | None = None,
-        preload: bool = False,
+        preload: bool = True,
         **settings: Any,
     ) -> None:
         check_settings(settings)
@@ -117,6 +132,7 @@ class Sessionary:
         app.extensions[EXTENSION_KEY] = manager
         for error in (StoreError, SessionInterrupted):
             app.register_error_handler(error, _failure_handler)
+        app.before_request(_raise_preload_failure)
         app.after_serving(manager.aclose)
 
     @property
@@ -128,6 +144,13 @@ class Sessionary:
 def get_manager(app: Quart | None = None) -> SessionManager:
     """The :class:`~sessionary.manager.SessionManager` of ``app`` (default: the current app)."""
     return manager_of(app or current_app, "Quart")
+
+
+async def _raise_preload_failure() -> None:
+    """The failure of the read before the view, answered as one in the view (503 / 400)."""
+    current = session._get_current_object()  # type: ignore[attr-defined]
+    if isinstance(current, Session) and current.state.failure is not None and current.state.data is None:
+        raise current.state.failure
 
 
 async def _failure_handler(error: Exception) -> Response:

@@ -12,11 +12,14 @@
         session["visits"] = session.get("visits", 0) + 1
         return text("ok")
 
-A request middleware puts a lazy session in ``request.ctx.session`` (no store call
-until its data is used), a response middleware saves it on the store's async face and
-adds the cookie, and the store is closed when the server stops. In async handlers read
-it through ``await get_session(request)`` or the ``a*`` methods (plain
-``request.ctx.session["key"]`` before that loads through the store's sync face). A
+A request middleware puts the session in ``request.ctx.session``, read (asynchronously,
+one store call) before the handler when the request carries a session cookie
+(``preload``, on by default; a request without the cookie makes no store call), a
+response middleware saves it on the store's async face and adds the cookie, and the
+store is closed when the server stops. So plain ``request.ctx.session["key"]`` never
+waits on the store in a handler, and ``login`` / ``logout`` / ``cycle_key`` there leave
+their store calls to the async save. With ``preload=False`` the session is lazy: read
+it through ``await get_session(request)`` or the ``a*`` methods. A
 store failure answers 503 and a session ended mid-request 400, neither with a cookie.
 """
 
@@ -44,20 +47,31 @@ def setup(
     config: Config | None = None,
     *,
     manager: SessionManager | None = None,
+    preload: bool = True,
     **settings: Any,
 ) -> SessionManager:
     """Install the middleware, the 503 / 400 error answers and the store's closing on
-    ``app``; its manager is ``app.ctx.sessionary`` (:func:`get_manager`)."""
+    ``app``; its manager is ``app.ctx.sessionary`` (:func:`get_manager`). ``preload``
+    (on by default) reads the session before the handler when the request carries a
+    session cookie."""
     manager = manager or SessionManager(store, config, **settings)
     app.ctx.sessionary = manager
+    if preload:
+        manager.serve_async_views()
 
     async def open_session(request: Request) -> None:
         headers = request.headers
-        request.ctx.session = manager.open(
+        session = manager.open(
             ", ".join(headers.getall("cookie", [])) or None,
             client_ip=request.remote_addr or request.ip,
             user_agent=headers.get("user-agent"),
         )
+        request.ctx.session = session
+        if preload:
+            session.state.defers = True
+            if session.loadable:
+                await session.aload()  # a store failure here is answered by ``failed``
+                session.accessed = False  # the middleware's read, not the handler's (no Vary)
 
     async def close_session(request: Request, response: BaseHTTPResponse) -> HTTPResponse | None:
         session = getattr(request.ctx, "session", None)

@@ -59,6 +59,7 @@ def setup(
     """Give ``app`` its :class:`~sessionary.manager.SessionManager` (kept in
     ``app.settings["sessionary_manager"]``; ``await manager.aclose()`` at shutdown)."""
     manager = manager or SessionManager(store, config, **settings)
+    manager.serve_async_views()
     app.settings[SETTINGS_KEY] = manager
     return manager
 
@@ -76,6 +77,7 @@ class SessionMixin(_Base):
 
     _sessionary_session: Session | None = None
     _sessionary_finishing: asyncio.Future[None] | None = None
+    _sessionary_settling: asyncio.Future[None] | None = None
 
     @property
     def session_manager(self) -> SessionManager:
@@ -92,6 +94,7 @@ class SessionMixin(_Base):
                 client_ip=request.remote_ip,
                 user_agent=request.headers.get("User-Agent"),
             )
+            session.state.defers = True  # finish() ends the request on the async face
             self._sessionary_session = session
         return session
 
@@ -116,6 +119,9 @@ class SessionMixin(_Base):
                     self.request.method,
                     self.request.path,
                 )
+            if session is not None and session.state.deferred:
+                # Not saved (headers gone), but a sign-out must still reach the store.
+                self._sessionary_settling = asyncio.ensure_future(session.asettle())
             finished: asyncio.Future[None] = super().finish(chunk)
             return finished
         self._sessionary_session = None

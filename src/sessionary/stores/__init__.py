@@ -43,6 +43,14 @@ class Store:
     def name(self) -> str:
         return self.sync.name
 
+    @property
+    def sync_blocks_loop(self) -> bool:
+        """Whether a call of the sync face on an event loop blocks it where the async face
+        would not: the store waits on I/O (``memory://`` and ``cookie://`` never do) and its
+        async face does not run the sync one inline on the loop anyway
+        (``sqlite:///...?async=inline`` does; see ``Config.blocking_store_calls``)."""
+        return self.sync.waits_on_io and not getattr(self.aio, "runs_inline", False)
+
     def close(self) -> None:
         self.sync.close()
 

@@ -140,6 +140,8 @@ class CookieBackend(Backend):
     """The server-side face of the cookie store: there is nothing on the server, so every
     operation says so. The engine reads and writes sessions through :class:`CookieCodec`."""
 
+    waits_on_io = False
+
     name = NAME
 
     def _by_key(self, operation: str) -> NoReturn:

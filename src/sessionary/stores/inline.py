@@ -16,6 +16,10 @@ from .base import Change, Counts, Record, Rotation, Summary, Swap
 class InlineAsync(AsyncBackend):
     """Runs each call of the wrapped sync store on the event loop."""
 
+    runs_inline = True
+    """A sync call of the same store on the loop blocks no more than this face does
+    (``Store.sync_blocks_loop``)."""
+
     def __init__(self, backend: Backend) -> None:
         self.backend = backend
         self.name = backend.name

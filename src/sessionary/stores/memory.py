@@ -29,6 +29,8 @@ class _Entry:
 class MemoryBackend(Backend):
     """A dict behind a lock, honouring the whole store contract."""
 
+    waits_on_io = False
+
     def __init__(self, name: str = "memory://") -> None:
         self.name = name
         self._entries: dict[bytes, _Entry] = {}

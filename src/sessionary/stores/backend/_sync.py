@@ -19,6 +19,10 @@ class Backend(ABC):
 
     name: str
     """How errors and logs name the store (its URL without credentials)."""
+    waits_on_io: bool = True
+    """Whether a call may wait on something outside the process (a socket, the disk, a
+    lock another process holds): a sync call of such a store blocks an event loop it runs
+    on (``Config.blocking_store_calls``). False for ``memory://`` and ``cookie://``."""
 
     @abstractmethod
     def load(self, key: bytes, now: float) -> Record | None:

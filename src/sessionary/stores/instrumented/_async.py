@@ -24,6 +24,7 @@ class AsyncInstrumentedBackend(AsyncBackend):
         self.backend = backend
         self.telemetry = telemetry
         self.name = backend.name
+        self.waits_on_io = backend.waits_on_io
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.backend, name)

@@ -25,6 +25,7 @@ class InstrumentedBackend(Backend):
         self.backend = backend
         self.telemetry = telemetry
         self.name = backend.name
+        self.waits_on_io = backend.waits_on_io
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.backend, name)
