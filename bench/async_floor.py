@@ -231,28 +231,32 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=30)
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--instructions", action="store_true", help="count instructions too")
+    parser.add_argument("--measures", default=",".join(MEASURES), help="which measures to count")
+    parser.add_argument("--no-wall", action="store_true", help="count instructions only")
     parser.add_argument("--worker", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         worker(args.worker[0], int(args.worker[1]), int(args.worker[2]))
         return
-    medians = wall(args.rounds, args.requests)
-    print(f"wall time, median of {args.rounds} x {args.requests} interleaved requests (µs):")
-    for measure, (contender, baseline) in medians.items():
-        print(f"  {measure:16} {contender:8.1f} - baseline {baseline:8.1f} = {contender - baseline:7.1f}")
-    read = medians["read"][0] - medians["read"][1]
-    floor = medians["bare-get"][0] - medians["bare-get"][1]
-    print(f"  read / bare GET: {read / floor:.2f}")
+    if not args.no_wall:
+        medians = wall(args.rounds, args.requests)
+        print(f"wall time, median of {args.rounds} x {args.requests} interleaved requests (µs):")
+        for measure, (contender, baseline) in medians.items():
+            print(f"  {measure:16} {contender:8.1f} - baseline {baseline:8.1f} = {contender - baseline:7.1f}")
+        read = medians["read"][0] - medians["read"][1]
+        floor = medians["bare-get"][0] - medians["bare-get"][1]
+        print(f"  read / bare GET: {read / floor:.2f}")
     if args.instructions:
         print("instructions per request (callgrind, client process):")
         counted: dict[str, float] = {}
-        for measure in MEASURES:
+        for measure in args.measures.split(","):
             contender, baseline = (instructions(measure, which, 100) for which in (0, 1))
             counted[measure] = contender - baseline
             print(
                 f"  {measure:16} {contender:10,.0f} - baseline {baseline:10,.0f} = {contender - baseline:9,.0f}"
             )
-        print(f"  read / bare GET: {counted['read'] / counted['bare-get']:.2f}")
+        if "read" in counted and "bare-get" in counted:
+            print(f"  read / bare GET: {counted['read'] / counted['bare-get']:.2f}")
 
 
 if __name__ == "__main__":

@@ -626,6 +626,19 @@ def close(
     framework turned it into an error page, so the shell answers 503 (or 400) instead.
     """
     config = context.config
+    if (
+        state.data is None
+        and not state.accessed
+        and not state.modified
+        and state.failure is None
+        and not state.logged_out
+        and not state.expire_cookies
+        and (state.token is not None or not state.had_cookie)
+        and not config.save_every_request
+    ):
+        # Untouched (most requests): never loaded, nothing to save, no cookie to delete;
+        # what the rules below decide for it, at once.
+        return Outcome()
     if state.failure is not None and status_code >= 500:
         raise state.failure
     outcome = Outcome(

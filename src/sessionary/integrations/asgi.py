@@ -14,13 +14,17 @@ import logging
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
+from .. import cycle
 from ..config import Config
 from ..cookies import is_test_client_request, starlette_spelling, without_secure
+from ..cycle import Outcome
 from ..errors import SessionInterrupted, StoreError
 from ..lifecycle import failure_response
 from ..manager import DEFAULT_STORE, SessionManager
 from ..session import Session
+from ..shell import arun
 from ..stores import Store
+from ..tokens import new_token
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -130,6 +134,7 @@ class SessionMiddleware:
             await self.app(scope, receive, send)
             return
         manager = self.manager
+        context = manager.context
         session = open_for_scope(manager, scope)
         scope["session"] = session
         if scope["type"] == "websocket":
@@ -147,7 +152,10 @@ class SessionMiddleware:
                 return  # the app's own response was replaced by a failure response
             if message["type"] == "http.response.start":
                 try:
-                    outcome = await manager.aclose_session(session, message["status"])
+                    # manager.aclose_session, without a coroutine when the end of the
+                    # request needs no store call (most requests).
+                    closing = cycle.close(session.state, context, message["status"], manager.now, new_token)
+                    outcome = closing if isinstance(closing, Outcome) else await arun(closing, manager)
                 except (StoreError, SessionInterrupted) as error:
                     replaced = True
                     started = True
