@@ -172,7 +172,37 @@ class AsyncExchange:
             if writer is None or not watch.direct or connection.health_check_interval:
                 await connection.send_packed_command([packed])
                 return await connection.read_response()
-            return await _exchange(connection, writer, packed)
+            try:  # the exchange on the stream, with redis-py's errors and its rule that
+                # a connection whose exchange failed in any way is closed
+                transport = writer.transport
+                if transport.is_closing():  # the server closed it while it waited in the pool
+                    raise RedisConnectionError(SERVER_CLOSED)
+                writer.write(packed)
+                if transport.get_write_buffer_size():
+                    await writer.drain()
+                reader = connection._reader
+                line = await reader.readline()
+                if line[:1] == b"$" and line[-2:] == b"\r\n":  # a bulk string: most replies
+                    size = int(line[1:-2])
+                    reply = None if size < 0 else _text(connection, (await reader.readexactly(size + 2))[:-2])
+                else:
+                    reply = await _reply(reader, connection, line)
+            except RedisConnectionError:
+                await connection.disconnect(nowait=True)
+                raise
+            except OSError as exc:
+                await connection.disconnect(nowait=True)
+                where = f"{connection.host}:{connection.port}"
+                raise RedisConnectionError(f"Error while reading from {where} : {exc.args}") from exc
+            except IncompleteReadError:
+                await connection.disconnect(nowait=True)
+                raise RedisConnectionError(SERVER_CLOSED) from None
+            except BaseException:
+                await connection.disconnect(nowait=True)
+                raise
+            if isinstance(reply, Exception):
+                raise reply
+            return reply
         except CancelledError:
             if watch.fired:
                 watch.fired = False
@@ -230,37 +260,12 @@ def _plain(connection: Any) -> bool:
     )
 
 
-async def _exchange(connection: Any, writer: Any, packed: bytes) -> Any:
-    """One command on a connected stream, with redis-py's errors and its rule that a
-    connection whose exchange failed in any way is closed."""
-    try:
-        transport = writer.transport
-        if transport.is_closing():  # the server closed it while it waited in the pool
-            raise RedisConnectionError(SERVER_CLOSED)
-        writer.write(packed)
-        if transport.get_write_buffer_size():
-            await writer.drain()
-        reply = await _reply(connection._reader, connection)
-    except RedisConnectionError:
-        await connection.disconnect(nowait=True)
-        raise
-    except OSError as exc:
-        await connection.disconnect(nowait=True)
-        where = f"{connection.host}:{connection.port}"
-        raise RedisConnectionError(f"Error while reading from {where} : {exc.args}") from exc
-    except BaseException:
-        await connection.disconnect(nowait=True)
-        raise
-    if isinstance(reply, Exception):
-        raise reply
-    return reply
-
-
-async def _reply(reader: asyncio.StreamReader, connection: Any) -> Any:
-    """One RESP2 or RESP3 reply, as redis-py's parser gives it (an error reply is
-    returned as redis-py's exception for it; a push message is handed to redis-py's
-    handler and the reply after it read)."""
-    line = await reader.readline()
+async def _reply(reader: asyncio.StreamReader, connection: Any, line: bytes | None = None) -> Any:
+    """One RESP2 or RESP3 reply (from its first ``line``, when read already), as redis-py's
+    parser gives it: an error reply is returned as redis-py's exception for it; a push
+    message is handed to redis-py's handler and the reply after it read."""
+    if line is None:
+        line = await reader.readline()
     if line[-2:] != b"\r\n":
         raise RedisConnectionError(SERVER_CLOSED)
     kind, rest = line[:1], line[1:-2]
