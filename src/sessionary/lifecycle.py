@@ -33,7 +33,6 @@ MAX_CANDIDATES = 3
 def open_session(
     manager: SessionManager,
     cookie_header: str | None,
-    *,
     client_ip: str | None = None,
     user_agent: str | None = None,
     session_class: type[Session] | None = None,

@@ -135,6 +135,7 @@ class SessionMiddleware:
             return
         manager = self.manager
         context = manager.context
+        config = manager.config
         session = open_for_scope(manager, scope)
         scope["session"] = session
         if scope["type"] == "websocket":
@@ -151,6 +152,10 @@ class SessionMiddleware:
             if replaced:
                 return  # the app's own response was replaced by a failure response
             if message["type"] == "http.response.start":
+                if cycle.untouched(session.state, config):  # what close would say, at once
+                    started = True
+                    await send(message)
+                    return
                 try:
                     # manager.aclose_session, without a coroutine when the end of the
                     # request needs no store call (most requests).

@@ -32,6 +32,7 @@ from flask import Flask, Request, Response, current_app
 from flask.json.tag import TaggedJSONSerializer
 from flask.sessions import SessionInterface, SessionMixin
 
+from .. import cycle
 from ..config import SETTING_NAMES, Config
 from ..errors import SessionInterrupted, StoreError
 from ..integrations.wsgi import open_for_environ
@@ -166,6 +167,10 @@ class SessionaryInterface(SessionInterface):
         if not isinstance(session, Session):
             return  # Flask's null session: open_session failed, nothing to save
         manager = session._manager
+        if cycle.untouched(session.state, manager.config) and not (
+            isinstance(session, FlaskSession) and app.config.get("SESSION_REFRESH_EACH_REQUEST")
+        ):
+            return  # what the close would say, at once: nothing to save, no header
         replaced: dict[str, Any] = {}
         try:
             if isinstance(session, FlaskSession):
