@@ -17,7 +17,10 @@ interleaved:
 
 Prints the medians (wall time), and with ``--instructions`` the instructions per request
 callgrind counts for each (the client process only; valgrind's overhead makes its wall
-times meaningless), each in a process of its own.
+times meaningless), each in a process of its own. ``--server`` times, on a bare socket,
+the store's read script (``EVALSHA`` of LOAD on a stored 10-key session) against a
+``GET`` of a value of the same size: one at a time (the round trip) and pipelined (the
+server's own time per command, nearly), the floor a Lua read adds above a GET.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -226,6 +230,65 @@ def instructions(measure: str, which: int, requests: int) -> float:
     return int(found.group(1)) / requests
 
 
+def server_floor(rounds: int = 3, n: int = 2000) -> None:
+    """Round trip and pipelined time of the LOAD script against a GET (see the docstring)."""
+    import secrets
+    import socket
+
+    from sessionary.stores import open_store
+    from sessionary.stores.base import Meta, Record
+    from sessionary.stores.redis import scripts as lua
+    from sessionary.stores.redis.wire import pack
+
+    prefix = f"sessionary-async-floor:{uuid.uuid4().hex[:8]}:"
+    store = open_store(f"{REDIS_URL}?prefix={prefix}")
+    now = time.time()
+    meta = Meta(created_at=now, issued_at=now, last_seen=now, saved_deadline=now + 3600)
+    record = Record(secrets.token_bytes(32), dict(SESSION_DATA), meta, now + COOKIE_AGE)
+    assert store.sync.create(record, now)
+    host, port = store.sync._redis().connection_pool.connection_kwargs["host"], 6379
+    sock = socket.create_connection((host, port))
+    replies = sock.makefile("rb")
+
+    def read() -> None:
+        line = replies.readline()
+        if line[:1] == b"$" and int(line[1:]) >= 0:
+            replies.read(int(line[1:]) + 2)
+        elif line[:1] == b"*":
+            for _ in range(int(line[1:])):
+                read()
+        elif line[:1] == b"-":
+            raise RuntimeError(line)
+
+    sock.sendall(pack("SET", f"{prefix}bare", json.dumps(SESSION_DATA), "EX", 3600))
+    read()
+    key = lua.session_key(prefix, record.key.hex())
+    commands = {
+        "GET": pack("GET", f"{prefix}bare"),
+        "EVALSHA LOAD": pack("EVALSHA", lua.LOAD.sha, 1, key, prefix, "1", lua.number(now), ""),
+    }
+    print("Redis server, bare socket (µs): one at a time (median round trip) / pipelined (per command)")
+    try:
+        for _ in range(rounds):
+            for name, packed in commands.items():
+                trips = []
+                for _ in range(n):
+                    started = time.perf_counter_ns()
+                    sock.sendall(packed)
+                    read()
+                    trips.append(time.perf_counter_ns() - started)
+                started = time.perf_counter_ns()
+                sock.sendall(packed * n)
+                for _ in range(n):
+                    read()
+                pipelined = (time.perf_counter_ns() - started) / n / 1000
+                print(f"  {name:14} {statistics.median(trips) / 1000:7.1f} / {pipelined:6.2f}")
+    finally:
+        sock.close()
+        store.close()
+        cleanup(prefix)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=30)
@@ -233,11 +296,14 @@ def main() -> None:
     parser.add_argument("--instructions", action="store_true", help="count instructions too")
     parser.add_argument("--measures", default=",".join(MEASURES), help="which measures to count")
     parser.add_argument("--no-wall", action="store_true", help="count instructions only")
+    parser.add_argument("--server", action="store_true", help="time the read script against a GET")
     parser.add_argument("--worker", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         worker(args.worker[0], int(args.worker[1]), int(args.worker[2]))
         return
+    if args.server:
+        server_floor()
     if not args.no_wall:
         medians = wall(args.rounds, args.requests)
         print(f"wall time, median of {args.rounds} x {args.requests} interleaved requests (µs):")
