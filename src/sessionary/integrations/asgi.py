@@ -67,21 +67,31 @@ def relax_for_test_client(scope: Scope, set_cookie: str) -> str:
 def open_for_scope(
     manager: SessionManager, scope: Scope, *, session_class: type[Session] | None = None
 ) -> Session:
-    # One pass over the headers for both (every request comes through here).
+    # One pass over the headers (every request comes through here); the client's address
+    # and user agent only when the config records them.
     cookies: list[bytes] = []
     agents: list[bytes] = []
-    for key, value in scope.get("headers", ()):
-        if len(key) == 6 and key.lower() == b"cookie":
-            cookies.append(value)
-        elif len(key) == 10 and key.lower() == b"user-agent":
-            agents.append(value)
-    client = scope.get("client")
-    return manager.open(
-        b"; ".join(cookies).decode("latin-1") if cookies else None,
-        client_ip=client[0] if client else None,
-        user_agent=b", ".join(agents).decode("latin-1") if agents else None,
-        session_class=session_class,
-    )
+    if manager.config.record_client:
+        for key, value in scope.get("headers", ()):
+            if len(key) == 6 and key.lower() == b"cookie":
+                cookies.append(value)
+            elif len(key) == 10 and key.lower() == b"user-agent":
+                agents.append(value)
+        client = scope.get("client")
+        client_ip = client[0] if client else None
+        user_agent = b", ".join(agents).decode("latin-1") if agents else None
+    else:
+        for key, value in scope.get("headers", ()):
+            if len(key) == 6 and key.lower() == b"cookie":
+                cookies.append(value)
+        client_ip = user_agent = None
+    if not cookies:
+        header = None
+    elif len(cookies) == 1:
+        header = cookies[0].decode("latin-1")
+    else:
+        header = b"; ".join(cookies).decode("latin-1")
+    return manager.open(header, client_ip=client_ip, user_agent=user_agent, session_class=session_class)
 
 
 class SessionMiddleware:
