@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 import secrets
 from dataclasses import dataclass, field, fields, replace
+from functools import cached_property
 from typing import Any, Literal
 
 from .errors import ConfigError
@@ -148,9 +149,10 @@ class Config:
             object.__setattr__(self, "log_secret", self.secret_keys[0].encode("utf-8"))
         self._validate()
 
-    @property
+    @cached_property
     def session_cookie_name(self) -> str:
-        """The cookie's name as sent, with its prefix (see ``cookie_host_prefix``)."""
+        """The cookie's name as sent, with its prefix (see ``cookie_host_prefix``); worked
+        out once (the config is frozen), as every request reads it."""
         name = self.cookie_name
         if name.startswith(("__Host-", "__Secure-")) or self.cookie_host_prefix is False:
             return name

@@ -612,6 +612,22 @@ def update_atomic(
     )
 
 
+def untouched(state: SessionState, config: Config) -> bool:
+    """Whether the end of this request changes nothing, as :func:`close` would decide for
+    a session the request never used (most requests): never loaded, nothing to save, no
+    cookie to delete, no failure to answer. Adapters ask first, and then skip the close."""
+    return (
+        state.data is None
+        and not state.accessed
+        and not state.modified
+        and state.failure is None
+        and not state.logged_out
+        and not state.expire_cookies
+        and (state.token is not None or not state.had_cookie)
+        and not config.save_every_request
+    )
+
+
 def close(
     state: SessionState,
     context: Context,
@@ -626,6 +642,8 @@ def close(
     framework turned it into an error page, so the shell answers 503 (or 400) instead.
     """
     config = context.config
+    if untouched(state, config):
+        return Outcome()
     if state.failure is not None and status_code >= 500:
         raise state.failure
     outcome = Outcome(

@@ -17,7 +17,8 @@ from . import cookies
 from .cycle import Outcome
 from .errors import SessionInterrupted
 from .events import REJECTED
-from .session import Session, noting_failure
+from .session import Session, noting_failure, opened
+from .state import SessionState
 from .tokens import is_well_formed
 
 if TYPE_CHECKING:
@@ -32,7 +33,6 @@ MAX_CANDIDATES = 3
 def open_session(
     manager: SessionManager,
     cookie_header: str | None,
-    *,
     client_ip: str | None = None,
     user_agent: str | None = None,
     session_class: type[Session] | None = None,
@@ -53,22 +53,20 @@ def open_session(
         user_agent = user_agent[:512]
     values = cookies.cookie_values(cookie_header, config.session_cookie_name)
     if not values:  # most requests without a session: nothing to check
-        return session_class(manager, client_ip=client_ip, user_agent=user_agent)
+        return opened(session_class, manager, SessionState(None, (), False, client_ip, user_agent))
     if manager.store.codec is not None:
         candidates = [v for v in values if 0 < len(v) <= cookies.MAX_COOKIE_BYTES]
+    elif len(values) == 1 and is_well_formed(values[0], accept_django_keys=config.accept_django_keys):
+        candidates = values  # one well-formed value: the common case
     else:
         django_keys = config.accept_django_keys
         candidates = [v for v in values if is_well_formed(v, accept_django_keys=django_keys)]
     if len(candidates) < len(values):
         manager.emit(REJECTED, None, reason="malformed session cookie")
-    return session_class(
-        manager,
-        candidates[0] if candidates else None,
-        candidates=candidates[1:MAX_CANDIDATES],
-        had_cookie=True,
-        client_ip=client_ip,
-        user_agent=user_agent,
+    state = SessionState(
+        candidates[0] if candidates else None, candidates[1:MAX_CANDIDATES], True, client_ip, user_agent
     )
+    return opened(session_class, manager, state)
 
 
 # --- when the session cannot be served ----------------------------------------------------

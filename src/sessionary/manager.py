@@ -107,13 +107,7 @@ class SessionManager:
         ``session_class`` is a :class:`Session` subclass a framework adapter needs."""
         if self.cleanup is not None:
             self.cleanup.ensure_running()
-        session = lifecycle.open_session(
-            self,
-            cookie_header,
-            client_ip=client_ip,
-            user_agent=user_agent,
-            session_class=session_class,
-        )
+        session = lifecycle.open_session(self, cookie_header, client_ip, user_agent, session_class)
         if self.config.takeover is not None:
             note_old_cookie(session.state, self.config.takeover, cookie_header)
         return session

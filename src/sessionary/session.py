@@ -58,6 +58,28 @@ def noting_failure(session: Session) -> Iterator[None]:
         raise
 
 
+def opened(session_class: type[Session], manager: SessionManager, state: SessionState) -> Session:
+    """``session_class(manager, ...)`` for a request's state made already (every request
+    comes through here): when the class keeps :class:`Session`'s ``__init__``, the
+    session is made without a call of it (a dict subclass called with keywords costs
+    more than the rest of the untouched request)."""
+    if session_class.__init__ is not Session.__init__:
+        return session_class(
+            manager,
+            state.token,
+            candidates=state.candidates,
+            had_cookie=state.had_cookie,
+            client_ip=state.client_ip,
+            user_agent=state.user_agent,
+        )
+    session = dict.__new__(session_class)
+    session._manager = manager
+    session.state = state
+    if state.token is not None:
+        dict.__setitem__(session, _UNLOADED, True)  # see __init__
+    return session
+
+
 class Session(dict[str, Any]):
     """One visitor's session, bound to the request that opened it.
 

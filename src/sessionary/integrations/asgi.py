@@ -14,13 +14,17 @@ import logging
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
+from .. import cycle
 from ..config import Config
 from ..cookies import is_test_client_request, starlette_spelling, without_secure
+from ..cycle import Outcome
 from ..errors import SessionInterrupted, StoreError
 from ..lifecycle import failure_response
 from ..manager import DEFAULT_STORE, SessionManager
 from ..session import Session
+from ..shell import arun
 from ..stores import Store
+from ..tokens import new_token
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -63,21 +67,31 @@ def relax_for_test_client(scope: Scope, set_cookie: str) -> str:
 def open_for_scope(
     manager: SessionManager, scope: Scope, *, session_class: type[Session] | None = None
 ) -> Session:
-    # One pass over the headers for both (every request comes through here).
+    # One pass over the headers (every request comes through here); the client's address
+    # and user agent only when the config records them.
     cookies: list[bytes] = []
     agents: list[bytes] = []
-    for key, value in scope.get("headers", ()):
-        if len(key) == 6 and key.lower() == b"cookie":
-            cookies.append(value)
-        elif len(key) == 10 and key.lower() == b"user-agent":
-            agents.append(value)
-    client = scope.get("client")
-    return manager.open(
-        b"; ".join(cookies).decode("latin-1") if cookies else None,
-        client_ip=client[0] if client else None,
-        user_agent=b", ".join(agents).decode("latin-1") if agents else None,
-        session_class=session_class,
-    )
+    if manager.config.record_client:
+        for key, value in scope.get("headers", ()):
+            if len(key) == 6 and key.lower() == b"cookie":
+                cookies.append(value)
+            elif len(key) == 10 and key.lower() == b"user-agent":
+                agents.append(value)
+        client = scope.get("client")
+        client_ip = client[0] if client else None
+        user_agent = b", ".join(agents).decode("latin-1") if agents else None
+    else:
+        for key, value in scope.get("headers", ()):
+            if len(key) == 6 and key.lower() == b"cookie":
+                cookies.append(value)
+        client_ip = user_agent = None
+    if not cookies:
+        header = None
+    elif len(cookies) == 1:
+        header = cookies[0].decode("latin-1")
+    else:
+        header = b"; ".join(cookies).decode("latin-1")
+    return manager.open(header, client_ip=client_ip, user_agent=user_agent, session_class=session_class)
 
 
 class SessionMiddleware:
@@ -133,6 +147,8 @@ class SessionMiddleware:
             await self.app(scope, receive, send)
             return
         manager = self.manager
+        context = manager.context
+        config = manager.config
         session = open_for_scope(manager, scope)
         scope["session"] = session
         if scope["type"] == "websocket":
@@ -149,14 +165,30 @@ class SessionMiddleware:
             if replaced:
                 return  # the app's own response was replaced by a failure response
             if message["type"] == "http.response.start":
+                if cycle.untouched(session.state, config):  # what close would say, at once
+                    started = True
+                    await send(message)
+                    return
                 try:
-                    outcome = await manager.aclose_session(session, message["status"])
+                    # manager.aclose_session, without a coroutine when the end of the
+                    # request needs no store call (most requests).
+                    closing = cycle.close(session.state, context, message["status"], manager.now, new_token)
+                    outcome = closing if isinstance(closing, Outcome) else await arun(closing, manager)
                 except (StoreError, SessionInterrupted) as error:
                     replaced = True
                     started = True
                     await _send_failure(send, manager, error)
                     return
                 started = True
+                if outcome.set_cookie is None and outcome.vary_cookie and not _rewrites(outcome):
+                    # A session read and nothing else (most that are used): only Vary: Cookie
+                    # to add, without turning every header to text and back when the
+                    # response has no Vary of its own (outcome.apply would just append it).
+                    raw = message.get("headers", ())
+                    if not any(len(name) == 4 and name.lower() == b"vary" for name, _ in raw):
+                        message["headers"] = [*raw, (b"Vary", b"Cookie")]
+                        await send(message)
+                        return
                 if not outcome.changes_nothing:
                     headers = [
                         (k.decode("latin-1"), v.decode("latin-1")) for k, v in message.get("headers", ())
@@ -191,6 +223,11 @@ class SessionMiddleware:
         if self.relax_secure_for_tests:
             set_cookie = relax_for_test_client(scope, set_cookie)
         return starlette_spelling(set_cookie) if self.starlette_spelling else set_cookie
+
+
+def _rewrites(outcome: Outcome) -> bool:
+    """Whether ``outcome`` adds headers besides ``Set-Cookie`` and ``Vary``."""
+    return outcome.clear_site_data or bool(outcome.expire_cookies)
 
 
 async def _send_failure(send: Send, manager: SessionManager, error: Exception) -> None:

@@ -25,12 +25,14 @@ override sessionary's secure ones).
 
 from __future__ import annotations
 
+from operator import itemgetter
 from typing import Any
 
 from flask import Flask, Request, Response, current_app
 from flask.json.tag import TaggedJSONSerializer
 from flask.sessions import SessionInterface, SessionMixin
 
+from .. import cycle
 from ..config import SETTING_NAMES, Config
 from ..errors import SessionInterrupted, StoreError
 from ..integrations.wsgi import open_for_environ
@@ -119,26 +121,41 @@ class SessionaryInterface(SessionInterface):
         self.explicit = frozenset(SETTING_NAMES) if explicit is None else explicit
         """Settings given to sessionary itself; Flask's own settings never override them."""
         self._managers: dict[tuple[tuple[str, Any], ...], SessionManager] = {}
+        self._by_settings: dict[tuple[Any, ...], SessionManager] = {}
+        """The manager for each combination of the raw values _flask_settings reads."""
 
     def manager_for(self, app: Flask, **changes: Any) -> SessionManager:
         """The manager for this request: Flask reads its ``SESSION_COOKIE_*`` settings
         (and the permanent lifetime) on every request, so an app may change them after
-        set-up. Each distinct combination gets one manager, sharing the one store."""
+        set-up. Each distinct combination gets one manager, sharing the one store; the
+        manager for the settings as they stand is found from their raw values (one
+        lookup), and worked out only when they change."""
+        seen: tuple[Any, ...] | None = None
+        if not changes:
+            try:
+                seen = _FLASK_SETTINGS(app.config)
+                known = self._by_settings.get(seen)
+            except (KeyError, TypeError):  # a setting deleted, or a value not hashable
+                seen = known = None
+            if known is not None:
+                return known
         base = self.manager
         wanted = {
             name: value
             for name, value in {**_flask_settings(app), **changes}.items()
             if name not in self.explicit and getattr(base.config, name) != value
         }
-        if not wanted:
-            return base
-        key = tuple(sorted(wanted.items()))
-        manager = self._managers.get(key)
-        if manager is None:
-            manager = SessionManager(
+        manager = base
+        if wanted:
+            key = tuple(sorted(wanted.items()))
+            manager = self._managers.get(key) or SessionManager(
                 base.store, base.config.with_changes(**wanted), clock=base.clock, on_event=base._on_event
             )
             self._managers[key] = manager
+        if seen is not None:
+            if len(self._by_settings) >= 64:  # settings that change all the time: keep few
+                self._by_settings.clear()
+            self._by_settings[seen] = manager
         return manager
 
     def open_session(self, app: Flask, request: Request) -> FlaskSession:
@@ -150,6 +167,10 @@ class SessionaryInterface(SessionInterface):
         if not isinstance(session, Session):
             return  # Flask's null session: open_session failed, nothing to save
         manager = session._manager
+        if cycle.untouched(session.state, manager.config) and not (
+            isinstance(session, FlaskSession) and app.config.get("SESSION_REFRESH_EACH_REQUEST")
+        ):
+            return  # what the close would say, at once: nothing to save, no header
         replaced: dict[str, Any] = {}
         try:
             if isinstance(session, FlaskSession):
@@ -158,7 +179,8 @@ class SessionaryInterface(SessionInterface):
                     # every request (Django's save-every-request, for this session).
                     manager = self.manager_for(app, save_every_request=True)
                     session._manager = manager
-                replaced = session._tag_values()
+                if session.state.data:
+                    replaced = session._tag_values()
             outcome = manager.close_session(session, response.status_code)
         except (StoreError, SessionInterrupted) as error:
             become_failure(response, manager, error)
@@ -253,6 +275,20 @@ class Sessionary:
     def manager(self) -> SessionManager:
         """The current app's manager (inside an app or request context)."""
         return get_manager()
+
+
+_FLASK_SETTINGS = itemgetter(
+    "SESSION_COOKIE_PATH",
+    "APPLICATION_ROOT",
+    "SESSION_COOKIE_HTTPONLY",
+    "PERMANENT_SESSION_LIFETIME",
+    "SESSION_COOKIE_DOMAIN",
+    "SESSION_COOKIE_NAME",
+    "SESSION_COOKIE_SECURE",
+    "SESSION_COOKIE_SAMESITE",
+    "SESSION_COOKIE_PARTITIONED",
+)
+"""Every app setting :func:`_flask_settings` reads, as they stand."""
 
 
 def _flask_settings(app: Flask) -> dict[str, Any]:

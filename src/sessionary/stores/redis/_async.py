@@ -21,14 +21,14 @@ from redis.asyncio.retry import Retry
 from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import NoScriptError
+from redis.exceptions import NoScriptError, RedisClusterException, RedisError
 
 from ...errors import StoreCorrupted, StoreUnavailable
 from ...serializer import decode_value, same_value
 from ..backend._async import AsyncBackend
 from ..base import Change, Counts, Record, Rotation, Summary, Swap, UserCounts
 from . import scripts as lua
-from .wire import AsyncExchange, pack
+from .wire import AsyncExchange, Packer, pack
 
 if TYPE_CHECKING:
     from . import RedisOptions
@@ -71,6 +71,7 @@ class AsyncRedisBackend(AsyncBackend):
         self._idle: list[Any] = []
         self._keep = options.max_connections - 1
         self._timeout: float = options.connection_kwargs["socket_timeout"]
+        self._packer = Packer((self.prefix, self._standalone))
 
     # --- the client -------------------------------------------------------------------
 
@@ -156,10 +157,15 @@ class AsyncRedisBackend(AsyncBackend):
         ``durable`` (a deletion or revocation, with ``wait_replicas``): then ``WAIT`` on
         the same connection, so the reply means the replicas have it too."""
         client = self._redis()
-        pool = self._pool
-        if pool is None:  # a cluster: redis-py routes each command to its slot's node
+        if self._pool is None:  # a cluster: redis-py routes each command to its slot's node
             execute: Callable[..., Any] = client.execute_command
             return await execute(*args)
+        return await self._send(pack(*args), durable)
+
+    async def _send(self, packed: bytes, durable: bool = False) -> Any:
+        """A packed command on a single server, over a kept connection (``_redis()`` was
+        called for this event loop)."""
+        pool = self._pool
         idle = self._idle
         try:
             connection = idle.pop()
@@ -168,16 +174,20 @@ class AsyncRedisBackend(AsyncBackend):
             AsyncExchange.borrowed(connection)
         timeout = self._timeout
         try:
-            packed = pack(*args)
-            for attempt in range(self.options.retries + 1):
-                try:
-                    reply = await AsyncExchange.call(connection, packed, timeout)
-                    break
-                except RedisConnectionError:
-                    # A lost connection (one the server closed while it waited): redis-py
-                    # has closed it; sending again reconnects. Never a timeout.
-                    if attempt == self.options.retries:
-                        raise
+            try:
+                reply = await AsyncExchange.call(connection, packed, timeout)
+            except RedisConnectionError:
+                # A lost connection (one the server closed while it waited): it is
+                # closed now; sending again reconnects. Never a timeout.
+                for attempt in range(self.options.retries):
+                    try:
+                        reply = await AsyncExchange.call(connection, packed, timeout)
+                        break
+                    except RedisConnectionError:
+                        if attempt == self.options.retries - 1:
+                            raise
+                else:
+                    raise
             if durable:  # not retried: the write is done, only its replicas are unknown
                 await self._wait(connection)
         except BaseException:
@@ -207,14 +217,26 @@ class AsyncRedisBackend(AsyncBackend):
         self, script: lua.Lua, keys: list[str], now: float, *args: str | int, durable: bool = False
     ) -> Any:
         """Run a script with the prelude's arguments (prefix, single server?, now) first."""
-        argv = (self.prefix, self._standalone, lua.number(now), *args)
         durable = durable and self.options.wait_replicas > 0
-        with lua.translated(self.name):
+        try:
+            client = self._redis()
+            if self._pool is not None:  # a single server: the command packed from its cached parts
+                packed = self._packer.evalsha(script.sha, keys, lua.number(now), args)
+                try:
+                    return await self._send(packed, durable)
+                except NoScriptError:
+                    await self._send(pack("SCRIPT LOAD", script.text))
+                    return await self._send(packed, durable)
+            argv = (self.prefix, self._standalone, lua.number(now), *args)
+            execute: Callable[..., Any] = client.execute_command
             try:
-                return await self._command("EVALSHA", script.sha, len(keys), *keys, *argv, durable=durable)
+                return await execute("EVALSHA", script.sha, len(keys), *keys, *argv)
             except NoScriptError:
-                await self._command("SCRIPT LOAD", script.text)  # on a cluster, to every node
-                return await self._command("EVALSHA", script.sha, len(keys), *keys, *argv, durable=durable)
+                await execute("SCRIPT LOAD", script.text)  # to every node
+                return await execute("EVALSHA", script.sha, len(keys), *keys, *argv)
+        except (RedisError, RedisClusterException, OSError):
+            with lua.translated(self.name):  # the error as sessionary's, naming the store
+                raise
 
     async def _user(
         self,
