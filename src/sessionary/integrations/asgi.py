@@ -172,6 +172,8 @@ class SessionMiddleware:
                 try:
                     # manager.aclose_session, without a coroutine when the end of the
                     # request needs no store call (most requests).
+                    if session.state.deferred:
+                        await session.asettle()
                     closing = cycle.close(session.state, context, message["status"], manager.now, new_token)
                     outcome = closing if isinstance(closing, Outcome) else await arun(closing, manager)
                 except (StoreError, SessionInterrupted) as error:
