@@ -9,6 +9,7 @@ here is refused or sees the change, never the old copy.
 from __future__ import annotations
 
 import asyncio
+import multiprocessing
 import os
 import secrets
 import subprocess
@@ -19,6 +20,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
@@ -222,6 +224,7 @@ def test_a_request_cycle_on_a_cached_session_costs_one_trip_per_save(owned: Redi
         other = open_store(f"{owned.url}?prefix=near-cycle:&near_cache=false")
         other.sync.delete(store_key(str(session.session_key)))
         other.close()
+        caught_up(store)  # within the invalidation delay the copy could still be served
         replaced = manager.open(cookie)
         assert "n" not in replaced, "deleted elsewhere: never served from the copy"
         manager.close_session(replaced, 200)
@@ -434,3 +437,28 @@ def test_settings() -> None:
 def test_bad_settings_are_refused_clearly(url: str, complaint: str) -> None:
     with pytest.raises(ConfigError, match=complaint):
         open_store(url)
+
+
+def _in_the_child(store: Store, key: bytes, answers: Any) -> None:
+    channel = tracker(store)
+    held = key in channel.cache  # the parent's copy, before the store is used here
+    cache = channel.cache_for_reads()
+    wait_until_listening(store)
+    loaded = store.sync.load(key, time.time())
+    answers.put((held, key in cache or len(cache), loaded is not None, channel.client_id))
+
+
+def test_a_forked_process_starts_with_no_copies_and_a_channel_of_its_own(shared: tuple[str, Store]) -> None:
+    _, store = shared
+    rec = record(time.time())
+    cached_copy(store, rec)
+    context = multiprocessing.get_context("fork")
+    answers = context.Queue()
+    child = context.Process(target=_in_the_child, args=(store, rec.key, answers))
+    child.start()
+    held, _, loaded, child_listener = answers.get(timeout=30)
+    child.join(30)
+    assert held, "the child inherited the parent's memory"
+    assert loaded
+    assert child_listener is not None and child_listener != tracker(store).client_id
+    assert rec.key in tracker(store).cache, "the parent keeps its own"

@@ -327,7 +327,7 @@ class AsyncRedisBackend(AsyncBackend):
         tag = lua.user_tag(record.meta.user_id) if record.meta.user_id is not None else ""
         tracker = self.tracker
         if tracker is not None:
-            expectation = tracker.cache.expect(record.key)
+            expectation = tracker.cache_for_reads().expect(record.key)
             created = await self._eval(
                 lua.CREATE,
                 [self._key(record.key)],
@@ -362,7 +362,7 @@ class AsyncRedisBackend(AsyncBackend):
         if tracker is not None:
             # One server: one script, which answers with the record as written.
             removed, fields = lua.change_fields(change)
-            expectation = tracker.cache.expect(key)
+            expectation = tracker.cache_for_reads().expect(key)
             try:
                 reply = await self._eval(
                     lua.WRITE,

@@ -41,6 +41,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("sessionary.redis.tracking")
 
 CHANNEL = "__redis__:invalidate"
+_PING = b"*1\r\n$4\r\nPING\r\n"
 RETRY_PAUSES = (0.05, 0.2, 0.5, 1.0, 2.0)
 """Seconds waited before each new attempt to subscribe after a failure (the last repeats)."""
 
@@ -76,7 +77,9 @@ class Tracker:
     # --- the read path's side -------------------------------------------------------
 
     def cache_for_reads(self) -> NearCache[str]:
-        """The cache, with its listener running in this process."""
+        """The cache, with its listener running in this process (called before every
+        read and every write that may keep a copy: in a forked child the parent's copies
+        and channel state are dropped here first)."""
         if self._pid != os.getpid() or self._thread is None:
             self._start()
         return self.cache
@@ -105,12 +108,10 @@ class Tracker:
         write returned, so the write's own invalidation is among them. Nothing runs if
         the channel is down or goes down first."""
         connection = self._connection
-        if connection is None or self.client_id is None:
+        if connection is None or self.client_id is None or self._pid != os.getpid():
             return
         with self._send:
-            try:
-                connection.send_command("PING")
-            except Exception:
+            if not self._send_ping(connection):
                 return
             self._probes.append(then)
 
@@ -211,8 +212,22 @@ class Tracker:
 
     def _ping(self, connection: Any) -> None:
         with self._send:
-            connection.send_command("PING")
+            if not self._send_ping(connection):
+                raise ConnectionError("the invalidation channel's connection is closed")
             self._probes.append(None)
+
+    @staticmethod
+    def _send_ping(connection: Any) -> bool:
+        """``PING`` on the channel's own socket (never through redis-py's send, which
+        would connect again, unsubscribed, if the socket were gone); False if it is."""
+        sock = connection._sock
+        if sock is None:
+            return False
+        try:
+            sock.sendall(_PING)
+        except OSError:
+            return False
+        return True
 
     def _invalidated(self, names: list[str] | None) -> None:
         """One invalidation message: the key names changed (None: a flush)."""
