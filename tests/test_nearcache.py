@@ -251,7 +251,9 @@ class _World:
     delivered: dict[bytes, int] = field(default_factory=lambda: dict.fromkeys(KEYS, 0))
     delivered_revoked: int = 0
     # Version of each key at the moment of each queued message, to know what it delivers.
-    pending: list[tuple[bytes | str, int]] = field(default_factory=list)
+    pending: list[tuple[object, object]] = field(default_factory=list)
+    """Messages on the channel, in order: (key or owner, version), or ("probe", what to
+    settle) for the answer to a probe sent after this process's own write."""
 
 
 class NearCacheModel(RuleBasedStateMachine):
@@ -266,6 +268,7 @@ class NearCacheModel(RuleBasedStateMachine):
         )
         self.world = _World()
         self.reads: list[_Read] = []
+        self.unprobed: list[tuple[object, bytes, tuple[int, int]]] = []
         self.now = 0.0
         self.up = False
         self.last_beat = -1e9
@@ -289,12 +292,37 @@ class NearCacheModel(RuleBasedStateMachine):
     def deliver(self, data: st.DataObject) -> None:
         # Messages arrive in order (one connection); deliver the oldest.
         name, version = self.world.pending.pop(0)
-        if isinstance(name, bytes):
+        if name == "probe":
+            expectation, key, value = version  # type: ignore[misc]
+            self.cache.settle(expectation, value, expires_at=1e9, owner=OWNERS[key], size=10, now=self.now)
+        elif isinstance(name, bytes):
+            assert isinstance(version, int)
             self.world.delivered[name] = max(self.world.delivered[name], version)
             self.cache.invalidate(name)
         else:
+            assert isinstance(name, str) and isinstance(version, int)
             self.world.delivered_revoked = max(self.world.delivered_revoked, version)
             self.cache.invalidate_owner(name)
+
+    @rule(key=SOME_KEY)
+    def own_write(self, key: bytes) -> None:
+        # This process writes: expect, the write (its invalidation queued), its own drop,
+        # then a probe whose answer comes after the write's invalidation.
+        expectation = self.cache.expect(key)
+        self.world.version[key] += 1
+        value = (self.world.version[key], self.world.revoked)
+        if self.up:
+            self.world.pending.append((key, self.world.version[key]))
+        self.cache.invalidate(key, here=True)
+        self.unprobed.append((expectation, key, value))
+
+    @precondition(lambda self: bool(self.unprobed))
+    @rule()
+    def probe(self) -> None:
+        # Sent once the write returned: other changes may have come in between.
+        written = self.unprobed.pop(0)
+        if self.up:
+            self.world.pending.append(("probe", written))
 
     @rule(key=SOME_KEY)
     def begin_read(self, key: bytes) -> None:

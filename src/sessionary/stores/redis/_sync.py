@@ -283,19 +283,20 @@ class RedisBackend(Backend):
             tracker.cache.invalidate(key, here=True)
 
     def _keep_written(
-        self, tracker: Tracker, expectation: Expectation, key: bytes, text: str, now: float
+        self,
+        tracker: Tracker,
+        expectation: Expectation,
+        text: str,
+        expires_at: float,
+        tag: str | None,
+        now: float,
     ) -> None:
         """Keep the record this process just wrote (``text``, as LOAD would answer it) once
         the channel has delivered the write's own invalidation, if no other change came."""
-        if not tracker.cache.usable():
-            return
-        record, tag = lua.decode_loaded(key, text, self.name)
-        if record.key != key:
-            return
         cache = tracker.cache
 
         def settle() -> None:
-            cache.settle(expectation, text, expires_at=record.expires_at, owner=tag, size=len(text), now=now)
+            cache.settle(expectation, text, expires_at=expires_at, owner=tag, size=len(text), now=now)
 
         tracker.after_write(settle)
 
@@ -338,7 +339,8 @@ class RedisBackend(Backend):
                 *lua.record_fields(record),
             )
             if created and tracker.cache.usable():
-                self._keep_written(tracker, expectation, record.key, lua.loaded_text(record), now)
+                text = lua.loaded_text(record)
+                self._keep_written(tracker, expectation, text, record.expires_at, tag or None, now)
             return bool(created)
         created = self._eval(
             lua.CREATE,
@@ -384,7 +386,10 @@ class RedisBackend(Backend):
                 self._changed(key)
             if not reply:
                 return False
-            self._keep_written(tracker, expectation, key, reply, now)
+            if tracker.cache.usable():
+                written, owner = lua.decode_loaded(key, reply, self.name)
+                if written.key == key:  # never a record reached through a renewal alias
+                    self._keep_written(tracker, expectation, reply, written.expires_at, owner, now)
             return True
         try:
             return self._write(key, change, now)
