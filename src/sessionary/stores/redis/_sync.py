@@ -338,9 +338,11 @@ class RedisBackend(Backend):
                 record.key.hex(),
                 *lua.record_fields(record),
             )
-            if created and tracker.cache.usable():
+            # Kept only without a user: CREATE does not check the user's valid_after (a
+            # record put back after a revocation must still be refused by the next load).
+            if created and not tag and tracker.cache.usable():
                 text = lua.loaded_text(record)
-                self._keep_written(tracker, expectation, text, record.expires_at, tag or None, now)
+                self._keep_written(tracker, expectation, text, record.expires_at, None, now)
             return bool(created)
         created = self._eval(
             lua.CREATE,
@@ -386,7 +388,7 @@ class RedisBackend(Backend):
                 self._changed(key)
             if not reply:
                 return False
-            if tracker.cache.usable():
+            if isinstance(reply, str) and tracker.cache.usable():
                 written, owner = lua.decode_loaded(key, reply, self.name)
                 if written.key == key:  # never a record reached through a renewal alias
                     self._keep_written(tracker, expectation, reply, written.expires_at, owner, now)

@@ -426,7 +426,8 @@ WRITE = _script(
 -- whose valid_after the caller read (cluster), [6]: that valid_after (''); [7]: the new
 -- deadline; [8]: '1' to drop every data field first; [9]: the user ('' unchanged, '-' none,
 -- else the new tag); [10]: KEYS[1]'s hex key; [11]: '1' to answer with the record as
--- written (for the near-cache) instead of 1; [12]: n, then n fields to delete; then
+-- written (for the near-cache) instead of 1, unless its new deadline has passed;
+-- [12]: n, then n fields to delete; then
 -- field, value pairs. Returns 1 (or the record), 0 (no live record: nothing written), or
 -- on a cluster {'alias', hex} / {'user', tag} when the caller must follow an alias or
 -- read a valid_after.
@@ -453,7 +454,7 @@ elseif ARGV[9] ~= '' then
 end
 redis.call('PEXPIREAT', key, ms(tonumber(ARGV[7])))
 if standalone and user then index_add(user, member, ARGV[7]) end
-if ARGV[11] == '1' then
+if ARGV[11] == '1' and tonumber(ARGV[7]) > now then  -- a deadline passed: Redis dropped it
   s.xs, s.u = ARGV[7], user
   return encoded(key, s, hex or '')
 end
