@@ -15,13 +15,14 @@ plus sessionary's own options, which are taken out before libpq sees the rest:
 ``statement_timeout=5000``
     Milliseconds a statement may run before the server cancels it (0: no limit).
 ``pool_min_size=0``, ``pool_max_size=10``, ``pool_timeout=5``
-    Connections each face (sync, async) keeps open at least and at most, and seconds a
-    request waits for a free one before the store counts as unavailable.
+    Pool connections each face (sync, async) keeps open at least and at most, besides the
+    one connection it keeps for the callers that find it free, and seconds a request waits
+    for a free pool connection before the store counts as unavailable.
 ``synchronous_commit=off``
     Commit session writes without waiting for the WAL flush (see docs/store-postgresql.md).
 
 The work is in :mod:`sessionary.stores.postgres._async` (``AsyncPostgresBackend``) and the sync
-face generated from it (``PostgresBackend``); each opens its pool on first use only.
+face generated from it (``PostgresBackend``); each opens its connections on first use only.
 """
 
 from __future__ import annotations

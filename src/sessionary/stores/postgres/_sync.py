@@ -5,9 +5,10 @@ Every operation is one SQL statement on an autocommit connection: one round trip
 own short transaction. The statement that writes also checks that the record is live
 (deadline, revocation, alias), so no other request can slip in between a check and a
 write. ``PostgresBackend`` is the source; ``PostgresBackend`` (``_sync.py`` beside it)
-is generated from it. Each face opens its own psycopg pool on first use, so an app that
-uses one face never connects with the other. URL options and the schema live in
-:mod:`sessionary.stores.postgres`.
+is generated from it. Each face keeps one connection, opened on first use (so an app that
+uses one face never connects with the other), with each statement prepared on it the first
+time it runs; a caller that finds it busy takes a connection of the face's psycopg pool,
+opened only then. URL options and the schema live in :mod:`sessionary.stores.postgres`.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import select
 import threading
 from asyncio import AbstractEventLoop
 from collections.abc import Iterable, Iterator
@@ -213,6 +215,20 @@ _NUL = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
 
 Rows = list[tuple[Any, ...]]
 
+_IDLE = psycopg.pq.TransactionStatus.IDLE
+
+
+def _readable(conn: Connection[TupleRow]) -> bool:
+    """Whether the server has sent something on a connection that runs no statement: on
+    one without ``LISTEN``, that is its goodbye (a terminated backend's FATAL message, a
+    shutdown, the end of the stream). One ``poll`` with no wait, no round trip."""
+    try:
+        poller = select.poll()
+        poller.register(conn.fileno(), select.POLLIN)
+        return bool(poller.poll(0))
+    except (OSError, ValueError, psycopg.Error):
+        return True
+
 
 # Take a lease that is free, has ended or is already the holder's, in one statement.
 _LEASE = """
@@ -223,7 +239,8 @@ WHERE t.until <= %(now)s OR t.holder = excluded.holder
 
 
 class PostgresBackend(Backend):
-    """Sessions in two tables of a PostgreSQL database, through a lazily opened pool."""
+    """Sessions in two tables of a PostgreSQL database, through a kept connection and a
+    lazily opened pool for the callers that find it busy."""
 
     def __init__(self, settings: PostgresSettings) -> None:
         self.settings = settings
@@ -232,43 +249,62 @@ class PostgresBackend(Backend):
             template: template.format(sessions=settings.tables.sessions, users=settings.tables.users)
             for template in _TEMPLATES
         }
+        # The kept connection: the one every operation uses when no other holds it.
+        self._kept: Connection[TupleRow] | None = None
+        self._kept_lock = threading.Lock()  # taken without waiting: a busy one sends to the pool
+        # The pool: for operations that find the kept connection busy (several threads or
+        # tasks at once), and for maintenance while it is.
         self._pool: ConnectionPool[Connection[TupleRow]] | None = None
-        self._pool_pid = os.getpid()
+        # The process and event loop the connections above belong to.
+        self._owner_pid = os.getpid()
+        self._owner_loop: AbstractEventLoop | None = None
         self._inherited: list[object] = []
-        self._pool_loop: AbstractEventLoop | None = None
         self._lock = threading.Lock()
         self._connect_error: psycopg.Error | None = None
 
     # --- connections -----------------------------------------------------------------
 
-    def _open_pool(self) -> ConnectionPool[Connection[TupleRow]]:
-        """This face's pool, opened on first use.
+    def _own(self, loop: AbstractEventLoop | None) -> None:
+        """Make this process and event loop the owner of this face's connections.
 
-        An async pool belongs to the event loop that opened it. When that loop has ended
-        and another one calls (a test client that runs each request on a fresh loop), a
-        new pool is opened for it; the old one cannot be closed any more and is dropped.
+        Called when an operation runs in another process or on another event loop than the
+        connections belong to. A forked process sets its parent's connections aside, never
+        closed nor collected (closing would end them for the parent too: two processes on
+        one socket would read each other's replies). An async connection belongs to the
+        event loop that opened it: when that loop has ended and another one calls (a test
+        client that runs each request on a fresh loop), the old ones are dropped and new
+        ones open for the new loop; while it still runs, a second loop is refused.
         """
-        loop = None  # None in the sync face (scripts/unasync.py)
-        pid = os.getpid()
-        pool = self._pool
-        if pool is None or self._pool_loop is not loop or self._pool_pid != pid:
-            with self._lock:  # guards building the pool object only; nothing awaits inside
-                pool = self._pool
-                if pool is not None and self._pool_pid != pid:
-                    # Forked: the parent's connections are its own (two processes on one
-                    # socket would read each other's replies). Set aside, never closed nor
-                    # collected: closing would end them for the parent too.
-                    self._inherited.append(pool)
-                    pool = self._pool = None
-                if pool is None or self._pool_loop is not loop:
-                    if pool is not None and self._pool_loop is not None and not self._pool_loop.is_closed():
+        with self._lock:  # nothing awaits inside
+            pid = os.getpid()
+            if self._owner_pid != pid:
+                self._inherited.extend(c for c in (self._pool, self._kept) if c is not None)
+                self._pool = self._kept = None
+                self._owner_pid = pid
+            if self._owner_loop is not loop:
+                if self._pool is not None or self._kept is not None:
+                    if self._owner_loop is not None and not self._owner_loop.is_closed():
                         raise RuntimeError(
                             f"{self.name}: this store's async connections belong to another event loop "
                             "that is still running; open one store per event loop"
                         )
+                    kept, self._kept = self._kept, None
+                    if kept is not None:
+                        kept.pgconn.finish()  # its loop has ended: only the socket is left to close
+                    self._pool = None  # a pool of an ended loop cannot be closed, only dropped
+                self._owner_loop = loop
+
+    def _open_pool(self) -> ConnectionPool[Connection[TupleRow]]:
+        """This face's pool, opened on first use (by the owner, see :meth:`_own`)."""
+        loop = None  # None in the sync face (scripts/unasync.py)
+        if self._owner_loop is not loop or self._owner_pid != os.getpid():
+            self._own(loop)
+        pool = self._pool
+        if pool is None:
+            with self._lock:
+                pool = self._pool
+                if pool is None:
                     pool = self._pool = self._new_pool()
-                    self._pool_loop = loop
-                    self._pool_pid = pid
         if pool.closed:
             pool.open()  # idempotent: concurrent first users all wait for the one opening
         return pool
@@ -305,28 +341,105 @@ class PostgresBackend(Backend):
             open=False,
         )
 
+    def _kept_connection(self) -> Connection[TupleRow]:
+        """The kept connection, opened (or replaced) if need be; the caller holds its lock.
+
+        One connected before this process forked, on an event loop that has ended, closed
+        or broken, or that the server has ended while it sat idle (its socket has something
+        to read while no statement is running: the server's goodbye, a terminated backend's
+        FATAL message, or the end of the stream) is replaced before anything is sent on it,
+        so a write never goes out on a connection already known to be dead.
+        """
+        loop = None  # None in the sync face (scripts/unasync.py)
+        if self._owner_loop is not loop or self._owner_pid != os.getpid():
+            self._own(loop)
+        conn = self._kept
+        if conn is not None:
+            if not conn.closed and not _readable(conn):
+                return conn
+            self._kept = None
+            conn.close()
+        try:
+            conn = Connection.connect(self.settings.conninfo, autocommit=True)
+        except psycopg.Error as exc:
+            self._connect_error = exc
+            raise
+        self._connect_error = None
+        self._kept = conn
+        return conn
+
+    def _release_kept(self, conn: Connection[TupleRow]) -> None:
+        """Keep the connection for the next operation if it is idle and sound, else close it
+        (a statement cancelled half-way, a transaction left open, a broken socket)."""
+        if conn.broken or conn.closed or conn.info.transaction_status != _IDLE:
+            if self._kept is conn:
+                self._kept = None
+            conn.close()
+
     @contextmanager
     def connection(self) -> Iterator[Connection[TupleRow]]:
-        """A connection of this face's pool (autocommit), for maintenance and scripts.
+        """A connection of this face (autocommit), for maintenance and scripts: the kept
+        one if it is free, else one of the pool.
 
         psycopg errors raised inside become :class:`StoreUnavailable` naming the store.
         """
-        pool = self._open_pool()
         try:
-            with pool.connection() as conn:
-                yield conn
+            if self._kept_lock.acquire(blocking=False):
+                try:
+                    conn = self._kept_connection()
+                    try:
+                        yield conn
+                    finally:
+                        self._release_kept(conn)
+                finally:
+                    self._kept_lock.release()
+            else:
+                pool = self._open_pool()
+                with pool.connection() as conn:
+                    yield conn
         except psycopg.Error as exc:
             raise self._error(exc) from exc
 
     def _run(self, template: str, params: dict[str, Any], *, retry: bool = False) -> tuple[Rows, int]:
-        """Run one statement: its rows and its row count.
+        """Run one statement (prepared on the connection's first use of it): its rows and
+        its row count.
 
-        With ``retry`` (reads, whose answer a second run cannot change), a connection the
-        server dropped while it sat in the pool (a restart) is replaced by another one; a
-        write is never retried, since whether the server applied it before the connection
-        broke is unknown.
+        On the kept connection when it is free, on one of the pool when another operation
+        holds it. With ``retry`` (reads, whose answer a second run cannot change), a
+        connection that breaks under the statement is replaced and the statement run
+        again; a write is never retried, since whether the server applied it before the
+        connection broke is unknown.
         """
         query = self._queries[template]
+        if self._kept_lock.acquire(blocking=False):
+            try:
+                return self._run_kept(query, params, retry)
+            finally:
+                self._kept_lock.release()
+        return self._run_pooled(query, params, retry)
+
+    def _run_kept(self, query: str, params: dict[str, Any], retry: bool) -> tuple[Rows, int]:
+        retries = 1 if retry else 0
+        while True:
+            broken = False
+            try:
+                conn = self._kept_connection()
+                try:
+                    cursor = conn.execute(query, params, prepare=True)
+                    rows = cursor.fetchall() if cursor.description is not None else []
+                    return rows, cursor.rowcount
+                except psycopg.OperationalError:
+                    broken = conn.broken
+                    raise
+                finally:
+                    self._release_kept(conn)
+            except psycopg.Error as exc:
+                if broken and retries > 0:
+                    retries -= 1
+                    continue
+                raise self._error(exc) from exc
+
+    def _run_pooled(self, query: str, params: dict[str, Any], retry: bool) -> tuple[Rows, int]:
         retries = self.settings.pool_max_size if retry else 0
         while True:
             broken = False
@@ -336,7 +449,7 @@ class PostgresBackend(Backend):
                 # connection its transaction block and usage timing add nothing.
                 conn = pool.getconn()
                 try:
-                    cursor = conn.execute(query, params)
+                    cursor = conn.execute(query, params, prepare=True)
                     rows = cursor.fetchall() if cursor.description is not None else []
                     return rows, cursor.rowcount
                 except psycopg.OperationalError:
@@ -590,8 +703,15 @@ class PostgresBackend(Backend):
     def close(self) -> None:
         with self._lock:
             pool, self._pool = self._pool, None
-            loop, self._pool_loop = self._pool_loop, None
-        if pool is not None and loop is None:
+            kept, self._kept = self._kept, None
+            loop = self._owner_loop
+        here = loop is None
+        if kept is not None:
+            if here:
+                kept.close()
+            else:
+                kept.pgconn.finish()  # its loop has ended: only the socket is left to close
+        if pool is not None and here:
             pool.close()  # a pool of an ended loop cannot be closed, only dropped
 
 

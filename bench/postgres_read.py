@@ -1,0 +1,209 @@
+#!/usr/bin/env python3
+"""A session read through the PostgreSQL store against a bare primary-key SELECT through
+psycopg, in one process (a benchmark, not a test).
+
+    .venv/bin/python bench/postgres_read.py [--rounds 30] [--reads 200] [--src DIR ...]
+                                            [--instructions]
+
+Each tree (``--src``: an old checkout's ``src`` put first on ``sys.path``; without it the
+installed sessionary) runs in a worker process of its own, on tables of its own in the
+shared database. The worker times, in interleaved batches (so a noisy moment hits all of
+them alike), for each face (sync, asyncio):
+
+- ``store``: ``backend.load(key, now)``, the store's whole read of a 10-key session (the
+  liveness checks in the query, the JSON decoded, the record built);
+- ``bare``: ``SELECT data, meta, expires_at FROM <sessions> WHERE key = %s`` on one
+  psycopg connection of its own, prepared, the rows fetched and nothing decoded: the floor
+  of a read on this machine.
+
+It prints the median microseconds per read and the ratio store / bare. With
+``--instructions`` the same reads also run under ``valgrind --tool=callgrind``, counting
+the client's instructions per read (repeatable whatever else the machine does; the
+server's work is in another process and not counted).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import functools
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from typing import Any
+
+POSTGRES_URL = os.environ.get("SESSIONARY_BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
+SESSION_DATA = {f"key{index}": f"value {index} " + "x" * 20 for index in range(10)}
+
+
+class Reads:
+    """The four ways of reading one session, set up on tables named ``prefix``."""
+
+    def __init__(self, prefix: str) -> None:
+        import psycopg
+
+        from sessionary.stores import open_store
+        from sessionary.stores.base import Meta, Record
+
+        self.store = open_store(f"{POSTGRES_URL}?table={prefix}")
+        self.store.sync.migrate()  # type: ignore[attr-defined]
+        now = time.time()
+        meta = Meta(created_at=now, issued_at=now, last_seen=now, saved_deadline=now + 3600)
+        self.key = os.urandom(32)
+        self.now = now
+        assert self.store.sync.create(Record(self.key, dict(SESSION_DATA), meta, now + 86400), now)
+        self.query = f'SELECT data, meta, expires_at FROM "{prefix}_sessions" WHERE key = %s'
+        self.conn = psycopg.connect(POSTGRES_URL, autocommit=True)
+        self.loop = asyncio.new_event_loop()
+        self.aconn = self.loop.run_until_complete(
+            psycopg.AsyncConnection.connect(POSTGRES_URL, autocommit=True)
+        )
+        self.prefix = prefix
+
+    def store_sync(self, n: int) -> None:
+        load, key, now = self.store.sync.load, self.key, self.now
+        for _ in range(n):
+            if load(key, now) is None:
+                raise RuntimeError("the session did not read back")
+
+    def bare_sync(self, n: int) -> None:
+        execute, query, params = self.conn.execute, self.query, (self.key,)
+        for _ in range(n):
+            if not execute(query, params, prepare=True).fetchall():
+                raise RuntimeError("the row did not read back")
+
+    def store_async(self, n: int) -> None:
+        async def run() -> None:
+            load, key, now = self.store.aio.load, self.key, self.now
+            for _ in range(n):
+                if await load(key, now) is None:
+                    raise RuntimeError("the session did not read back")
+
+        self.loop.run_until_complete(run())
+
+    def bare_async(self, n: int) -> None:
+        async def run() -> None:
+            execute, query, params = self.aconn.execute, self.query, (self.key,)
+            for _ in range(n):
+                cursor = await execute(query, params, prepare=True)
+                if not await cursor.fetchall():
+                    raise RuntimeError("the row did not read back")
+
+        self.loop.run_until_complete(run())
+
+    def close(self) -> None:
+        self.loop.run_until_complete(self.store.aio.aclose())
+        self.loop.run_until_complete(self.aconn.close())
+        self.store.close()
+        self.conn.execute(
+            f'DROP TABLE IF EXISTS "{self.prefix}_sessions", "{self.prefix}_users", "{self.prefix}_leases"'
+        )
+        self.conn.close()
+
+
+KINDS = ("store_sync", "bare_sync", "store_async", "bare_async")
+
+
+def timed_worker(rounds: int, reads: int) -> dict[str, float]:
+    """Median microseconds per read of each kind, over interleaved rounds."""
+    subject = Reads(f"bench_read_{uuid.uuid4().hex[:8]}")
+    try:
+        for kind in KINDS:  # warm up: connections open, statements prepared
+            getattr(subject, kind)(50)
+        samples: dict[str, list[float]] = {kind: [] for kind in KINDS}
+        for index in range(rounds):
+            order = KINDS[index % 4 :] + KINDS[: index % 4]
+            for kind in order:
+                started = time.perf_counter_ns()
+                getattr(subject, kind)(reads)
+                samples[kind].append((time.perf_counter_ns() - started) / reads / 1000)
+        return {kind: statistics.median(values) for kind, values in samples.items()}
+    finally:
+        subject.close()
+
+
+def counted_worker(kind: str, reads: int) -> None:
+    """Warm up, then run ``reads`` reads of one kind inside functools.reduce (counted)."""
+    subject = Reads(f"bench_read_{uuid.uuid4().hex[:8]}")
+    try:
+        getattr(subject, kind)(50)
+        functools.reduce(lambda _, __: getattr(subject, kind)(reads), range(1), None)
+    finally:
+        subject.close()
+
+
+def run_worker(
+    src: str | None, *args: str, valgrind: list[str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ)
+    if src:
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (src, env.get("PYTHONPATH")) if p)
+    command = [*(valgrind or []), sys.executable, __file__, "--worker", *args]
+    result = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        raise RuntimeError(f"worker failed:\n{result.stderr[-3000:]}")
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    parser.add_argument("--worker", nargs="+", help=argparse.SUPPRESS)
+    parser.add_argument("--rounds", type=int, default=30)
+    parser.add_argument("--reads", type=int, default=200)
+    parser.add_argument("--src", action="append", default=[], help="a source tree to measure (repeatable)")
+    parser.add_argument("--instructions", action="store_true", help="also count instructions per read")
+    args = parser.parse_args()
+    if args.worker:
+        if args.worker[0] == "timed":
+            print(json.dumps(timed_worker(int(args.worker[1]), int(args.worker[2]))))
+        else:
+            counted_worker(args.worker[1], int(args.worker[2]))
+        return
+    for tree in args.src or [None]:
+        label = tree or "installed"
+        medians: dict[str, Any] = json.loads(
+            run_worker(tree, "timed", str(args.rounds), str(args.reads)).stdout.strip().splitlines()[-1]
+        )
+        for face in ("sync", "async"):
+            store, bare = medians[f"store_{face}"], medians[f"bare_{face}"]
+            print(
+                f"{label}: {face:5} store read {store:6.1f} µs, bare SELECT {bare:6.1f} µs,"
+                f" store / bare {store / bare:.2f}x",
+                flush=True,
+            )
+        if args.instructions:
+            counts = {}
+            for kind in KINDS:
+                with tempfile.TemporaryDirectory() as tmpdir:
+                    result = run_worker(
+                        tree,
+                        "counted",
+                        kind,
+                        "200",
+                        valgrind=[
+                            "valgrind",
+                            "--tool=callgrind",
+                            f"--callgrind-out-file={tmpdir}/callgrind.out",
+                            "--toggle-collect=functools_reduce",
+                        ],
+                    )
+                found = re.search(r"Collected : (\d+)", result.stderr)
+                assert found is not None, result.stderr[-2000:]
+                counts[kind] = int(found.group(1)) / 200
+            for face in ("sync", "async"):
+                store, bare = counts[f"store_{face}"], counts[f"bare_{face}"]
+                print(
+                    f"{label}: {face:5} instructions per read: store {store:,.0f}, bare SELECT {bare:,.0f},"
+                    f" store / bare {store / bare:.2f}x",
+                    flush=True,
+                )
+
+
+if __name__ == "__main__":
+    main()
