@@ -7,8 +7,7 @@ psycopg, in one process (a benchmark, not a test).
 
 Each tree (``--src``: an old checkout's ``src`` put first on ``sys.path``; without it the
 installed sessionary) runs in a worker process of its own, on tables of its own in the
-shared database. The worker times, in interleaved batches (so a noisy moment hits all of
-them alike), for each face (sync, asyncio):
+shared database. For each face (sync, asyncio) it times:
 
 - ``store``: ``backend.load(key, now)``, the store's whole read of a 10-key session (the
   liveness checks in the query, the JSON decoded, the record built);
@@ -16,7 +15,8 @@ them alike), for each face (sync, asyncio):
   psycopg connection of its own, prepared, the rows fetched and nothing decoded: the floor
   of a read on this machine.
 
-It prints the median microseconds per read and the ratio store / bare. With
+Each read is timed on its own, a store read and a bare one in turn, and the median of each
+is printed with the ratio store / bare. With
 ``--instructions`` the same reads also run under ``valgrind --tool=callgrind``, counting
 the client's instructions per read (repeatable whatever else the machine does; the
 server's work is in another process and not counted).
@@ -111,18 +111,49 @@ KINDS = ("store_sync", "bare_sync", "store_async", "bare_async")
 
 
 def timed_worker(rounds: int, reads: int) -> dict[str, float]:
-    """Median microseconds per read of each kind, over interleaved rounds."""
+    """Median microseconds per read of each kind: each read timed on its own, the kinds
+    alternating read by read (so a slow moment on a busy machine hits both alike)."""
     subject = Reads(f"bench_read_{uuid.uuid4().hex[:8]}")
+    clock = time.perf_counter_ns
+    samples: dict[str, list[float]] = {kind: [] for kind in KINDS}
+    key, now, query, params = subject.key, subject.now, subject.query, (subject.key,)
+
+    def sync_round(n: int, record: bool) -> None:
+        load, execute = subject.store.sync.load, subject.conn.execute
+        store, bare = samples["store_sync"], samples["bare_sync"]
+        for _ in range(n):
+            started = clock()
+            found = load(key, now)
+            middle = clock()
+            rows = execute(query, params, prepare=True).fetchall()
+            ended = clock()
+            if found is None or not rows:
+                raise RuntimeError("the session did not read back")
+            if record:
+                store.append((middle - started) / 1000)
+                bare.append((ended - middle) / 1000)
+
+    async def async_round(n: int, record: bool) -> None:
+        load, execute = subject.store.aio.load, subject.aconn.execute
+        store, bare = samples["store_async"], samples["bare_async"]
+        for _ in range(n):
+            started = clock()
+            found = await load(key, now)
+            middle = clock()
+            rows = await (await execute(query, params, prepare=True)).fetchall()
+            ended = clock()
+            if found is None or not rows:
+                raise RuntimeError("the session did not read back")
+            if record:
+                store.append((middle - started) / 1000)
+                bare.append((ended - middle) / 1000)
+
     try:
-        for kind in KINDS:  # warm up: connections open, statements prepared
-            getattr(subject, kind)(50)
-        samples: dict[str, list[float]] = {kind: [] for kind in KINDS}
-        for index in range(rounds):
-            order = KINDS[index % 4 :] + KINDS[: index % 4]
-            for kind in order:
-                started = time.perf_counter_ns()
-                getattr(subject, kind)(reads)
-                samples[kind].append((time.perf_counter_ns() - started) / reads / 1000)
+        sync_round(50, False)  # warm up: connections open, statements prepared
+        subject.loop.run_until_complete(async_round(50, False))
+        for _ in range(rounds):
+            sync_round(reads, True)
+            subject.loop.run_until_complete(async_round(reads, True))
         return {kind: statistics.median(values) for kind, values in samples.items()}
     finally:
         subject.close()

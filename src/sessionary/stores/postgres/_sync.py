@@ -19,7 +19,7 @@ import re
 import select
 import threading
 from asyncio import AbstractEventLoop
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
 from typing import Any, Self
@@ -218,16 +218,33 @@ Rows = list[tuple[Any, ...]]
 _IDLE = psycopg.pq.TransactionStatus.IDLE
 
 
-def _readable(conn: Connection[TupleRow]) -> bool:
-    """Whether the server has sent something on a connection that runs no statement: on
-    one without ``LISTEN``, that is its goodbye (a terminated backend's FATAL message, a
-    shutdown, the end of the stream). One ``poll`` with no wait, no round trip."""
-    try:
-        poller = select.poll()
-        poller.register(conn.fileno(), select.POLLIN)
-        return bool(poller.poll(0))
-    except (OSError, ValueError, psycopg.Error):
-        return True
+class _KeptConnection(Connection[TupleRow]):
+    """A face's kept connection. Collected while open (its store dropped without
+    ``close()``, as an app built per test is), it closes its socket quietly, as a pool's
+    connections do, instead of warning."""
+
+    def __del__(self, *args: Any) -> None:
+        pgconn = getattr(self, "pgconn", None)
+        if pgconn is not None and not self.closed:
+            pgconn.finish()
+
+
+def _poller(conn: Connection[TupleRow]) -> Callable[[], bool]:
+    """A check of whether the server has sent something on ``conn`` while it runs no
+    statement: on a connection without ``LISTEN``, that is its goodbye (a terminated
+    backend's FATAL message, a shutdown, the end of the stream). One ``poll`` with no
+    wait, no round trip."""
+    poller = select.poll()
+    poller.register(conn.fileno(), select.POLLIN)
+    poll = poller.poll
+
+    def readable() -> bool:
+        try:
+            return bool(poll(0))
+        except OSError:
+            return True
+
+    return readable
 
 
 # Take a lease that is free, has ended or is already the holder's, in one statement.
@@ -251,6 +268,7 @@ class PostgresBackend(Backend):
         }
         # The kept connection: the one every operation uses when no other holds it.
         self._kept: Connection[TupleRow] | None = None
+        self._kept_readable: Callable[[], bool] = bool
         self._kept_lock = threading.Lock()  # taken without waiting: a busy one sends to the pool
         # The pool: for operations that find the kept connection busy (several threads or
         # tasks at once), and for maintenance while it is.
@@ -355,23 +373,24 @@ class PostgresBackend(Backend):
             self._own(loop)
         conn = self._kept
         if conn is not None:
-            if not conn.closed and not _readable(conn):
+            if conn.pgconn.transaction_status == _IDLE and not self._kept_readable():
                 return conn
             self._kept = None
             conn.close()
         try:
-            conn = Connection.connect(self.settings.conninfo, autocommit=True)
+            conn = _KeptConnection.connect(self.settings.conninfo, autocommit=True)
         except psycopg.Error as exc:
             self._connect_error = exc
             raise
         self._connect_error = None
+        self._kept_readable = _poller(conn)
         self._kept = conn
         return conn
 
     def _release_kept(self, conn: Connection[TupleRow]) -> None:
         """Keep the connection for the next operation if it is idle and sound, else close it
         (a statement cancelled half-way, a transaction left open, a broken socket)."""
-        if conn.broken or conn.closed or conn.info.transaction_status != _IDLE:
+        if conn.pgconn.transaction_status != _IDLE:  # UNKNOWN once broken or closed
             if self._kept is conn:
                 self._kept = None
             conn.close()
