@@ -34,6 +34,7 @@ from ...serializer import decode_value, encode_mapping, encode_stored, encode_va
 from ..backend._async import AsyncBackend
 from ..base import Change, Counts, Meta, Record, Rotation, Summary, Swap, UserCounts
 from . import UPGRADE_DATA_TO_JSON, PostgresSettings
+from ._listen import Listener
 
 # A record counts only if it is live: its deadline ahead and, if its user was revoked
 # after its token was issued, refused. Aliases are checked on both rows they join.
@@ -259,8 +260,9 @@ class AsyncPostgresBackend(AsyncBackend):
     """Sessions in two tables of a PostgreSQL database, through a kept connection and a
     lazily opened pool for the callers that find it busy."""
 
-    def __init__(self, settings: PostgresSettings) -> None:
+    def __init__(self, settings: PostgresSettings, near: Listener | None = None) -> None:
         self.settings = settings
+        self._near = near  # the store's near-cache in this process, shared by both faces
         self.name = settings.name
         self._queries = {
             template: template.format(sessions=settings.tables.sessions, users=settings.tables.users)
@@ -419,9 +421,22 @@ class AsyncPostgresBackend(AsyncBackend):
         except psycopg.Error as exc:
             raise self._error(exc) from exc
 
-    async def _run(self, template: str, params: dict[str, Any], *, retry: bool = False) -> tuple[Rows, int]:
+    async def _run(
+        self,
+        template: str,
+        params: dict[str, Any],
+        *,
+        retry: bool = False,
+        changes: tuple[bytes, ...] = (),
+        owner: str | None = None,
+    ) -> tuple[Rows, int]:
         """Run one statement (prepared on the connection's first use of it): its rows and
         its row count.
+
+        ``changes`` (session keys) and ``owner`` (a user whose sessions are revoked) name
+        what the statement may change: this process's copies of them are dropped once it
+        has run (or failed), without waiting for the notification the change sends to
+        every process, and reads already under way are refused a copy.
 
         On the kept connection when it is free, on one of the pool when another operation
         holds it. With ``retry`` (reads, whose answer a second run cannot change), a
@@ -430,6 +445,18 @@ class AsyncPostgresBackend(AsyncBackend):
         connection broke is unknown.
         """
         query = self._queries[template]
+        near = self._near
+        if near is None or not (changes or owner):
+            return await self._run_here(query, params, retry)
+        try:
+            return await self._run_here(query, params, retry)
+        finally:
+            for key in changes:
+                near.invalidate(key)
+            if owner is not None:
+                near.invalidate_owner(owner)
+
+    async def _run_here(self, query: str, params: dict[str, Any], retry: bool) -> tuple[Rows, int]:
         if self._kept_lock.acquire(blocking=False):
             try:
                 return await self._run_kept(query, params, retry)
@@ -548,10 +575,26 @@ class AsyncPostgresBackend(AsyncBackend):
     # --- reading ---------------------------------------------------------------------
 
     async def load(self, key: bytes, now: float) -> Record | None:
+        """The live record under ``key``: from this process's copy when the near-cache may
+        serve one (no round trip), else from the server (a copy kept for next time)."""
+        near = self._near
+        if near is None:
+            rows, _ = await self._run(_LOAD, {"key": key, "now": now}, retry=True)
+            return self._record(key, rows[0]) if rows else None
+        row = near.get(key)
+        if row is not None and now < row[3]:
+            return self._record(key, row)
+        ticket = near.ticket(key)  # before the query: a change heard meanwhile refuses its copy
         rows, _ = await self._run(_LOAD, {"key": key, "now": now}, retry=True)
         if not rows:
             return None
-        found, data, meta, expires_at = rows[0]
+        record = self._record(key, rows[0])
+        if record.key == key:  # read through a renewal alias: not kept (its target changes under another key)
+            near.put(ticket, rows[0], record.meta.user_id)
+        return record
+
+    def _record(self, key: bytes, row: tuple[Any, ...]) -> Record:
+        found, data, meta, expires_at = row
         try:
             data, meta = decode_value(data), decode_value(meta)
         except (ValueError, TypeError, RecursionError) as exc:
@@ -565,7 +608,7 @@ class AsyncPostgresBackend(AsyncBackend):
     # --- writing ---------------------------------------------------------------------
 
     async def create(self, record: Record, now: float) -> bool:
-        _, count = await self._run(_CREATE, self._row(record, now))
+        _, count = await self._run(_CREATE, self._row(record, now), changes=(record.key,))
         return count == 1
 
     async def write(self, key: bytes, change: Change, now: float) -> bool:
@@ -577,7 +620,7 @@ class AsyncPostgresBackend(AsyncBackend):
             "expires_at": change.expires_at,
             "now": now,
         }
-        _, count = await self._run(_WRITE_CLEARED if change.cleared else _WRITE_MERGE, params)
+        _, count = await self._run(_WRITE_CLEARED if change.cleared else _WRITE_MERGE, params, changes=(key,))
         return count == 1
 
     async def touch(
@@ -590,7 +633,7 @@ class AsyncPostgresBackend(AsyncBackend):
             "expires_at": expires_at,
             "now": now,
         }
-        _, count = await self._run(_TOUCH, params)
+        _, count = await self._run(_TOUCH, params, changes=(key,))
         return count == 1
 
     async def compare_and_set(
@@ -598,7 +641,7 @@ class AsyncPostgresBackend(AsyncBackend):
     ) -> Swap:
         self._object([(name, value or "null")])  # refuses what JSONB cannot hold, naming the key
         params = {"key": key, "name": name, "expected": expected, "value": value, "now": now}
-        rows, _ = await self._run(_SWAP, params)
+        rows, _ = await self._run(_SWAP, params, changes=(key,))
         live, swapped = rows[0]
         if swapped:
             return Swap.SWAPPED
@@ -623,14 +666,14 @@ class AsyncPostgresBackend(AsyncBackend):
             template = _ROTATE_DROP_CLEARED if grace_until is None else _ROTATE_ALIAS_CLEARED
         else:
             template = _ROTATE_DROP if grace_until is None else _ROTATE_ALIAS
-        rows, _ = await self._run(template, params)
+        rows, _ = await self._run(template, params, changes=(old_key, record.key))
         old_was_live, created = rows[0]
         if not old_was_live:
             return Rotation.GONE
         return Rotation.ROTATED if created else Rotation.COLLISION
 
     async def delete(self, key: bytes) -> bool:
-        _, count = await self._run(_DELETE, {"key": key})
+        _, count = await self._run(_DELETE, {"key": key}, changes=(key,))
         return count > 0
 
     async def clear_expired(self, now: float, batch_size: int) -> AsyncIterator[int]:
@@ -656,12 +699,12 @@ class AsyncPostgresBackend(AsyncBackend):
         return [Summary(bytes(key), self._meta(meta), float(expires_at)) for key, meta, expires_at in rows]
 
     async def delete_user_session(self, user_id: str, key: bytes) -> bool:
-        _, count = await self._run(_DELETE_USER_SESSION, {"key": key, "user_id": user_id})
+        _, count = await self._run(_DELETE_USER_SESSION, {"key": key, "user_id": user_id}, changes=(key,))
         return count > 0
 
     async def revoke_user(self, user_id: str, valid_after: float, keep: bytes | None) -> int:
         params = {"user_id": user_id, "valid_after": valid_after, "keep": keep}
-        _, count = await self._run(_REVOKE_USER, params)
+        _, count = await self._run(_REVOKE_USER, params, owner=user_id)
         return count
 
     # --- schema ----------------------------------------------------------------------
@@ -720,6 +763,8 @@ class AsyncPostgresBackend(AsyncBackend):
         return f"found the tables {tables.sessions} and {tables.users} up to date"
 
     async def aclose(self) -> None:
+        if self._near is not None:
+            self._near.stop()  # started again by the next read, on either face
         with self._lock:
             pool, self._pool = self._pool, None
             kept, self._kept = self._kept, None
