@@ -9,8 +9,11 @@ Each tree (``--src``: an old checkout's ``src`` put first on ``sys.path``; witho
 installed sessionary) runs in a worker process of its own, on tables of its own in the
 shared database. For each face (sync, asyncio) it times:
 
-- ``store``: ``backend.load(key, now)``, the store's whole read of a 10-key session (the
-  liveness checks in the query, the JSON decoded, the record built);
+- ``cold``: ``backend.load(key, now)`` on a store with ``near_cache=off``, the store's
+  whole read of a 10-key session from the server (the liveness checks in the query, the
+  JSON decoded, the record built);
+- ``hot``: the same read on a store with the near-cache on and its copy kept (no round
+  trip; a tree from before the near-cache has none);
 - ``bare``: ``SELECT data, meta, expires_at FROM <sessions> WHERE key = %s`` on one
   psycopg connection of its own, prepared, the rows fetched and nothing decoded: the floor
   of a read on this machine.
@@ -43,15 +46,22 @@ SESSION_DATA = {f"key{index}": f"value {index} " + "x" * 20 for index in range(1
 
 
 class Reads:
-    """The four ways of reading one session, set up on tables named ``prefix``."""
+    """The ways of reading one session, set up on tables named ``prefix``."""
 
     def __init__(self, prefix: str) -> None:
         import psycopg
 
+        from sessionary.errors import ConfigError
         from sessionary.stores import open_store
         from sessionary.stores.base import Meta, Record
 
-        self.store = open_store(f"{POSTGRES_URL}?table={prefix}")
+        url = f"{POSTGRES_URL}?table={prefix}"
+        try:
+            self.store = open_store(url + "&near_cache=off")  # every read to the server
+            self.hot = open_store(url)  # the near-cache on, its copy warm
+        except ConfigError:  # a tree from before the near-cache: every read is cold
+            self.store = open_store(url)
+            self.hot = None
         self.store.sync.migrate()  # type: ignore[attr-defined]
         now = time.time()
         meta = Meta(created_at=now, issued_at=now, last_seen=now, saved_deadline=now + 3600)
@@ -65,9 +75,23 @@ class Reads:
             psycopg.AsyncConnection.connect(POSTGRES_URL, autocommit=True)
         )
         self.prefix = prefix
+        if self.hot is not None:  # wait for the listener, then read once to keep a copy
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:
+                self.hot.sync.load(self.key, now)
+                if self.key in self.hot.sync._near.cache:  # type: ignore[attr-defined]
+                    break
+                time.sleep(0.05)
 
     def store_sync(self, n: int) -> None:
         load, key, now = self.store.sync.load, self.key, self.now
+        for _ in range(n):
+            if load(key, now) is None:
+                raise RuntimeError("the session did not read back")
+
+    def hot_sync(self, n: int) -> None:
+        assert self.hot is not None
+        load, key, now = self.hot.sync.load, self.key, self.now
         for _ in range(n):
             if load(key, now) is None:
                 raise RuntimeError("the session did not read back")
@@ -81,6 +105,18 @@ class Reads:
     def store_async(self, n: int) -> None:
         async def run() -> None:
             load, key, now = self.store.aio.load, self.key, self.now
+            for _ in range(n):
+                if await load(key, now) is None:
+                    raise RuntimeError("the session did not read back")
+
+        self.loop.run_until_complete(run())
+
+    def hot_async(self, n: int) -> None:
+        assert self.hot is not None
+
+        async def run() -> None:
+            assert self.hot is not None
+            load, key, now = self.hot.aio.load, self.key, self.now
             for _ in range(n):
                 if await load(key, now) is None:
                     raise RuntimeError("the session did not read back")
@@ -101,6 +137,9 @@ class Reads:
         self.loop.run_until_complete(self.store.aio.aclose())
         self.loop.run_until_complete(self.aconn.close())
         self.store.close()
+        if self.hot is not None:
+            self.loop.run_until_complete(self.hot.aio.aclose())
+            self.hot.close()
         self.conn.execute(
             f'DROP TABLE IF EXISTS "{self.prefix}_sessions", "{self.prefix}_users", "{self.prefix}_leases"'
         )
@@ -108,6 +147,7 @@ class Reads:
 
 
 KINDS = ("store_sync", "bare_sync", "store_async", "bare_async")
+HOT_KINDS = ("hot_sync", "hot_async")
 
 
 def timed_worker(rounds: int, reads: int) -> dict[str, float]:
@@ -148,13 +188,45 @@ def timed_worker(rounds: int, reads: int) -> dict[str, float]:
                 store.append((middle - started) / 1000)
                 bare.append((ended - middle) / 1000)
 
+    def hot_round(n: int, record: bool) -> None:
+        if subject.hot is None:
+            return
+        times = samples.setdefault("hot_sync", [])
+        load = subject.hot.sync.load
+        for _ in range(n):
+            started = clock()
+            found = load(key, now)
+            ended = clock()
+            if found is None:
+                raise RuntimeError("the session did not read back")
+            if record:
+                times.append((ended - started) / 1000)
+
+    async def ahot_round(n: int, record: bool) -> None:
+        if subject.hot is None:
+            return
+        times = samples.setdefault("hot_async", [])
+        load = subject.hot.aio.load
+        for _ in range(n):
+            started = clock()
+            found = await load(key, now)
+            ended = clock()
+            if found is None:
+                raise RuntimeError("the session did not read back")
+            if record:
+                times.append((ended - started) / 1000)
+
     try:
         sync_round(50, False)  # warm up: connections open, statements prepared
         subject.loop.run_until_complete(async_round(50, False))
+        hot_round(50, False)
+        subject.loop.run_until_complete(ahot_round(50, False))
         for _ in range(rounds):
             sync_round(reads, True)
             subject.loop.run_until_complete(async_round(reads, True))
-        return {kind: statistics.median(values) for kind, values in samples.items()}
+            hot_round(reads, True)
+            subject.loop.run_until_complete(ahot_round(reads, True))
+        return {kind: statistics.median(values) for kind, values in samples.items() if values}
     finally:
         subject.close()
 
@@ -203,9 +275,15 @@ def main() -> None:
         )
         for face in ("sync", "async"):
             store, bare = medians[f"store_{face}"], medians[f"bare_{face}"]
+            hot = medians.get(f"hot_{face}")
             print(
-                f"{label}: {face:5} store read {store:6.1f} µs, bare SELECT {bare:6.1f} µs,"
-                f" store / bare {store / bare:.2f}x",
+                f"{label}: {face:5} cold store read {store:6.1f} µs, bare SELECT {bare:6.1f} µs,"
+                f" cold / bare {store / bare:.2f}x"
+                + (
+                    ""
+                    if hot is None
+                    else f"; hot (near-cache) read {hot:6.1f} µs, hot / bare {hot / bare:.2f}x"
+                ),
                 flush=True,
             )
         if args.instructions:

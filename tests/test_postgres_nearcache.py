@@ -364,3 +364,41 @@ def test_a_forked_process_drops_its_parents_copies(store: Store) -> None:
     os.waitpid(child, 0)
     assert answer == b"ok"
     assert stored.key in listener_of(store).cache  # the parent's are untouched
+
+
+@pytest.mark.anyio
+async def test_the_async_face_shares_the_copies_and_reads_them_with_no_round_trip(
+    store: Store, tmp_path: Path
+) -> None:
+    import psycopg
+
+    from sessionary.stores.postgres._async import AsyncPostgresBackend
+
+    backend = store.aio
+    assert isinstance(backend, AsyncPostgresBackend)
+    near = wait_up(store)
+    assert backend._near is near  # one listener and one set of copies per store and process
+    now = time.time()
+    stored = record(now)
+    try:
+        assert await backend.create(stored, now)
+        assert await backend.load(stored.key, now) is not None  # kept
+        path = tmp_path / "async-hot.trace"
+        with path.open("w") as sink:
+            async with backend.connection() as conn:
+                conn.pgconn.trace(sink.fileno())
+                conn.pgconn.set_trace_flags(psycopg.pq.Trace.SUPPRESS_TIMESTAMPS)
+            loaded = await backend.load(stored.key, now)
+            async with backend.connection() as conn:
+                conn.pgconn.untrace()
+        assert loaded is not None and loaded.data == {"a": 1}
+        assert not any(
+            line.split("\t")[2] in ("Sync", "Query")
+            for line in path.read_text().splitlines()
+            if line.startswith("F\t")
+        )
+        assert store.sync.load(stored.key, now) is not None  # the sync face reads it too
+        assert await backend.delete(stored.key)
+        assert store.sync.load(stored.key, now) is None  # and loses it with the async face's delete
+    finally:
+        await backend.aclose()
