@@ -402,3 +402,18 @@ async def test_the_async_face_shares_the_copies_and_reads_them_with_no_round_tri
         assert store.sync.load(stored.key, now) is None  # and loses it with the async face's delete
     finally:
         await backend.aclose()
+
+
+def test_a_store_dropped_without_close_ends_its_listener(url: str) -> None:
+    """An app built per test and never closed: once its store is collected, the listening
+    thread ends and its connection closes (none left behind on the server)."""
+    import gc
+
+    store = open_store(url)
+    store.sync.migrate()  # type: ignore[attr-defined]
+    near = wait_up(store)
+    pid = near.backend_pid
+    assert pid is not None
+    del store, near
+    gc.collect()
+    wait_until(lambda: not catalog("SELECT 1 FROM pg_stat_activity WHERE pid = %s", pid))

@@ -29,6 +29,7 @@ import os
 import select
 import threading
 import time
+import weakref
 from typing import Any
 
 import psycopg
@@ -44,27 +45,34 @@ Row = tuple[Any, ...]
 _TRIGGERS = "SELECT count(*) FROM pg_trigger WHERE tgrelid IN (to_regclass(%s), to_regclass(%s)) AND tgname = ANY (%s)"
 
 
+def _halt(stop: threading.Event, wake: int) -> None:
+    """Tell a listening thread to end (once: from ``stop()`` or when its store is collected)."""
+    stop.set()
+    try:
+        os.write(wake, b"x")
+    finally:
+        os.close(wake)
+
+
 class Listener:
-    """The near-cache of one store in this process, and its listening thread."""
+    """The near-cache of one store in this process, and its listening thread.
+
+    The thread holds the :class:`_Channel`, never this object: a store dropped without
+    ``close()`` (an app built per test) is collected, and its thread then ends and closes
+    its connection.
+    """
 
     def __init__(self, settings: PostgresSettings) -> None:
         self.settings = settings
         self.cache: NearCache[Row] = NearCache(
             max_bytes=settings.near_cache_bytes, lease=settings.near_cache_lease
         )
-        params = conninfo_to_dict(settings.conninfo)
-        self._application_name = f"{params.get('application_name') or 'sessionary'} listener"
-        self._interval = settings.near_cache_lease / 4
+        self._channel = _Channel(settings, self.cache)
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
-        self._stop = threading.Event()
-        self._wake: tuple[int, int] | None = None
+        self._halt: weakref.finalize[Any, Any] | None = None
         self._pid = os.getpid()
         self._inherited: list[object] = []
-        self._conn: psycopg.Connection[Any] | None = None
-        self._fd = -1
-        self._busy = False
-        self._warned = False
 
     # --- the read path (request threads and event loops) --------------------------------
 
@@ -74,7 +82,8 @@ class Listener:
             self.start()
             return None
         hit = self.cache.get(key, time.monotonic())
-        if hit is None or self._busy or self._pending():
+        channel = self._channel
+        if hit is None or channel.busy or channel.pending():
             return None
         return hit.value
 
@@ -91,9 +100,71 @@ class Listener:
     def invalidate_owner(self, user_id: str) -> None:
         self.cache.invalidate_owner(user_id)
 
-    def _pending(self) -> bool:
+    # --- the thread -----------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start the listening thread (again, in a forked process); idempotent."""
+        with self._lock:
+            pid = os.getpid()
+            if self._pid != pid:
+                # Forked: the parent's thread did not come along, its socket and wake-up
+                # pipe are the parent's (set aside, never closed nor written to), and its
+                # copies are not ours to trust.
+                self.cache.channel_down()
+                if self._halt is not None:
+                    self._halt.detach()
+                self._inherited.append(self._channel)
+                self._channel = _Channel(self.settings, self.cache)
+                self._thread, self._halt = None, None
+                self._pid = pid
+            if self._thread is not None and self._thread.is_alive():
+                return
+            stop = threading.Event()
+            wake_read, wake_write = os.pipe()
+            self._halt = weakref.finalize(self, _halt, stop, wake_write)
+            self._thread = threading.Thread(
+                target=self._channel.run,
+                args=(stop, wake_read),
+                name="sessionary-postgres-listener",
+                daemon=True,
+            )
+            self._thread.start()
+
+    def stop(self) -> None:
+        """Stop the thread and close its connection; the next read starts it again."""
+        with self._lock:
+            thread, halt = self._thread, self._halt
+            if self._pid != os.getpid() or thread is None or halt is None:
+                return
+            self._thread, self._halt = None, None
+        halt()
+        thread.join(10)
+        self.cache.channel_down()
+
+    @property
+    def backend_pid(self) -> int | None:
+        """The server process of the listening connection, while it is up."""
+        conn = self._channel.conn
+        return conn.info.backend_pid if conn is not None and not conn.closed else None
+
+
+class _Channel:
+    """What the listening thread works with: its connection and the cache it feeds."""
+
+    def __init__(self, settings: PostgresSettings, cache: NearCache[Row]) -> None:
+        self.settings = settings
+        self.cache = cache
+        params = conninfo_to_dict(settings.conninfo)
+        self.application_name = f"{params.get('application_name') or 'sessionary'} listener"
+        self.interval = settings.near_cache_lease / 4
+        self.conn: psycopg.Connection[Any] | None = None
+        self.fd = -1
+        self.busy = False
+        self.warned = False
+
+    def pending(self) -> bool:
         """Whether the listening socket holds something the thread has not read yet."""
-        fd = self._fd
+        fd = self.fd
         if fd < 0:
             return True
         try:
@@ -103,98 +174,58 @@ class Listener:
         except (OSError, ValueError):
             return True
 
-    # --- the thread -----------------------------------------------------------------------
-
-    def start(self) -> None:
-        """Start the listening thread (again, in a forked process); idempotent."""
-        with self._lock:
-            pid = os.getpid()
-            if self._pid != pid:
-                # Forked: the parent's thread did not come along, its socket is the
-                # parent's (set aside, never closed), and its copies are not ours to trust.
-                self.cache.channel_down()
-                self._inherited.append(self._conn)
-                self._conn, self._fd, self._busy = None, -1, False
-                self._thread, self._wake = None, None
-                self._stop = threading.Event()
-                self._pid = pid
-            if self._thread is not None and self._thread.is_alive():
-                return
-            self._stop.clear()
-            self._wake = os.pipe()
-            self._thread = threading.Thread(
-                target=self._run,
-                args=(self._stop, self._wake[0]),
-                name="sessionary-postgres-listener",
-                daemon=True,
-            )
-            self._thread.start()
-
-    def stop(self) -> None:
-        """Stop the thread and close its connection; the next read starts it again."""
-        with self._lock:
-            thread, wake = self._thread, self._wake
-            if self._pid != os.getpid() or thread is None or wake is None:
-                return
-            self._stop.set()
-            os.write(wake[1], b"x")
-        thread.join(10)
-        with self._lock:
-            if self._thread is thread:
-                self._thread, self._wake = None, None
-                os.close(wake[0])
-                os.close(wake[1])
-        self.cache.channel_down()
-
-    def _run(self, stop: threading.Event, wake: int) -> None:
+    def run(self, stop: threading.Event, wake: int) -> None:
         backoff = 0.1
-        while not stop.is_set():
-            try:
-                self._listen(stop, wake)
-                backoff = 0.1
-            except psycopg.Error as exc:
-                logger.debug("%s: the near-cache's LISTEN connection failed: %s", self.settings.name, exc)
-            except Exception:  # never let the thread end: the cache would stay bypassed for good
-                logger.exception("%s: the near-cache's listener failed", self.settings.name)
-            if stop.is_set():
-                break
-            stop.wait(backoff)
-            backoff = min(2 * backoff, 2.0)
+        try:
+            while not stop.is_set():
+                try:
+                    self._listen(stop, wake)
+                    backoff = 0.1
+                except psycopg.Error as exc:
+                    logger.debug("%s: the near-cache's LISTEN connection failed: %s", self.settings.name, exc)
+                except Exception:  # never let the thread end: the cache would stay bypassed for good
+                    logger.exception("%s: the near-cache's listener failed", self.settings.name)
+                if stop.is_set():
+                    break
+                _wait(wake, backoff)
+                backoff = min(2 * backoff, 2.0)
+        finally:
+            os.close(wake)
 
     def _listen(self, stop: threading.Event, wake: int) -> None:
         settings = self.settings
         tables = settings.tables
         conn = psycopg.Connection.connect(
-            settings.conninfo, autocommit=True, application_name=self._application_name
+            settings.conninfo, autocommit=True, application_name=self.application_name
         )
         try:
             ((found,),) = conn.execute(
                 _TRIGGERS, (tables.sessions, tables.users, list(tables.triggers))
             ).fetchall()
             if found != 2:
-                if not self._warned:
-                    self._warned = True
+                if not self.warned:
+                    self.warned = True
                     logger.warning(
                         "%s: the near-cache stays off: the tables have no change triggers yet; "
                         "run `sessionary migrate --store %s` once more to add them",
                         settings.name,
                         settings.name,
                     )
-                stop.wait(30)
+                _wait(wake, 30)
                 return
             conn.execute(f'LISTEN "{tables.channel}"')
             poller = select.poll()
             poller.register(conn.fileno(), select.POLLIN)
             poller.register(wake, select.POLLIN)
-            self._conn, self._fd = conn, conn.fileno()
+            self.conn, self.fd = conn, conn.fileno()
             self.cache.channel_up(time.monotonic())
-            beat = time.monotonic() + self._interval
-            timeout_ms = max(1, int(self._interval * 1000))
+            beat = time.monotonic() + self.interval
+            timeout_ms = max(1, int(self.interval * 1000))
             while not stop.is_set():
                 ready = poller.poll(timeout_ms)
                 if any(fd == wake for fd, _ in ready):
                     return
-                self._busy = True
+                self.busy = True
                 try:
                     if ready:
                         self._drain(conn)
@@ -202,14 +233,14 @@ class Listener:
                         conn.execute("SELECT 1")  # notifications read meanwhile wait in psycopg's backlog
                         self._drain(conn)
                         self.cache.heartbeat(time.monotonic())
-                        beat = time.monotonic() + self._interval
+                        beat = time.monotonic() + self.interval
                 finally:
-                    self._busy = False
+                    self.busy = False
         finally:
             # Down first, so no read trusts the copies once this connection is gone.
             self.cache.channel_down()
-            self._fd = -1
-            self._conn = None
+            self.fd = -1
+            self.conn = None
             conn.close()
 
     def _drain(self, conn: psycopg.Connection[Any]) -> None:
@@ -224,10 +255,9 @@ class Listener:
             except ValueError:
                 cache.flush()  # not a key of ours: anything may have changed
 
-    # --- tests and reports ------------------------------------------------------------------
 
-    @property
-    def backend_pid(self) -> int | None:
-        """The server process of the listening connection, while it is up."""
-        conn = self._conn
-        return conn.info.backend_pid if conn is not None and not conn.closed else None
+def _wait(wake: int, seconds: float) -> None:
+    """Sleep ``seconds``, or less if told to stop (the wake-up pipe becomes readable)."""
+    poller = select.poll()
+    poller.register(wake, select.POLLIN)
+    poller.poll(int(seconds * 1000))
