@@ -508,6 +508,10 @@ def test_server_settings_come_from_the_url(prefix: str) -> None:
         ("connect_timeout=0", "option connect_timeout=0 must be at least 1"),
         ("statement_timeout=-1", "option statement_timeout=-1 must be 0"),
         ("synchronous_commit=maybe", "option synchronous_commit='maybe' must be on, off or local"),
+        ("near_cache=maybe", "option near_cache='maybe' is not a valid bool"),
+        ("near_cache_bytes=-1", "option near_cache_bytes=-1 must be 0"),
+        ("near_cache_bytes=lots", "option near_cache_bytes='lots' is not a valid int"),
+        ("near_cache_lease=0", "option near_cache_lease=0.0 must be more than 0"),
         ("tabel=x", 'invalid URI query parameter: "tabel"'),
     ],
 )
