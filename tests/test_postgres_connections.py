@@ -311,3 +311,42 @@ def test_the_trace_of_a_cold_and_a_warm_read(store: Store, tmp_path: Path) -> No
         )
     assert traces[0].count("Parse") == 1 and traces[0].count("Sync") == 2
     assert "Parse" not in traces[1] and traces[1].count("Sync") == 1
+
+
+def test_a_write_the_server_ends_half_way_fails_closed_and_is_not_sent_again(store: Store) -> None:
+    """The kept connection is terminated while its write waits for a row lock: the write
+    fails with StoreUnavailable (never retried: whether it was applied is not known to the
+    client), the server rolled it back, and the next write goes out on a new connection."""
+    import psycopg
+
+    backend = sync_face(store)
+    sessions = backend.settings.tables.sessions
+    now = time.time()
+    stored = record(now, {"n": 0})
+    assert backend.create(stored, now)
+    pid = kept_pid(backend)
+    failed: list[BaseException] = []
+    with psycopg.connect(POSTGRES_URL) as holder:
+        holder.execute(f"SELECT 1 FROM {sessions} WHERE key = %s FOR UPDATE", (stored.key,))
+
+        def write() -> None:
+            try:
+                backend.write(stored.key, change(now, n=1), now)
+            except StoreUnavailable as exc:
+                failed.append(exc)
+
+        writer = threading.Thread(target=write)
+        writer.start()
+        deadline = time.monotonic() + 10
+        while not catalog("SELECT 1 FROM pg_stat_activity WHERE pid = %s AND wait_event_type = 'Lock'", pid):
+            assert time.monotonic() < deadline, "the write never waited for the lock"
+            time.sleep(0.01)
+        terminate(pid)
+        writer.join(10)
+        holder.rollback()
+    assert len(failed) == 1 and store.name in str(failed[0])
+    loaded = backend.load(stored.key, now)
+    assert loaded is not None and loaded.data["n"] == 0  # rolled back, not applied behind the error
+    assert backend.write(stored.key, change(now, n=2), now)
+    loaded = backend.load(stored.key, now)
+    assert loaded is not None and loaded.data["n"] == 2
