@@ -26,6 +26,7 @@ LAYERS: list[tuple[str, ...]] = [
         "presets",
         "expiry",
         "version",
+        "nearcache",
     ),
     ("cookies", "events"),
     ("stores",),

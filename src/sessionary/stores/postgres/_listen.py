@@ -45,11 +45,18 @@ Row = tuple[Any, ...]
 _TRIGGERS = "SELECT count(*) FROM pg_trigger WHERE tgrelid IN (to_regclass(%s), to_regclass(%s)) AND tgname = ANY (%s)"
 
 
-def _halt(stop: threading.Event, wake: int) -> None:
-    """Tell a listening thread to end (once: from ``stop()`` or when its store is collected)."""
+def _halt(stop: threading.Event, wake: int, pid: int) -> None:
+    """Tell a listening thread to end (once: from ``stop()`` or when its store is collected).
+
+    Only in the process that started it: a forked child that exits runs the finalizers it
+    inherited, and must not wake its parent's thread through the pipe they share."""
+    if os.getpid() != pid:
+        return
     stop.set()
     try:
         os.write(wake, b"x")
+    except OSError:
+        pass  # the thread has already ended and closed its end
     finally:
         os.close(wake)
 
@@ -78,7 +85,8 @@ class Listener:
 
     def get(self, key: bytes) -> Row | None:
         """The copy of ``key`` if one may be served now; starts the thread on first use."""
-        if self._thread is None or self._pid != os.getpid():
+        thread = self._thread
+        if thread is None or self._pid != os.getpid() or not thread.is_alive():
             self.start()
             return None
         hit = self.cache.get(key, time.monotonic())
@@ -121,7 +129,9 @@ class Listener:
                 return
             stop = threading.Event()
             wake_read, wake_write = os.pipe()
-            self._halt = weakref.finalize(self, _halt, stop, wake_write)
+            if self._halt is not None:
+                self._halt()  # a thread that ended on its own: its pipe closed
+            self._halt = weakref.finalize(self, _halt, stop, wake_write, pid)
             self._thread = threading.Thread(
                 target=self._channel.run,
                 args=(stop, wake_read),
@@ -224,7 +234,9 @@ class _Channel:
             while not stop.is_set():
                 ready = poller.poll(timeout_ms)
                 if any(fd == wake for fd, _ in ready):
-                    return
+                    if stop.is_set():
+                        return
+                    os.read(wake, 64)  # not ours to stop on: read it out, go on
                 self.busy = True
                 try:
                     if ready:
