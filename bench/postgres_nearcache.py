@@ -73,7 +73,7 @@ def main() -> None:
     )
     assert writer.stdin is not None and writer.stdout is not None
     deadline = time.monotonic() + 10
-    while not near.cache.usable(time.monotonic()) and time.monotonic() < deadline:
+    while not near.cache.usable() and time.monotonic() < deadline:
         time.sleep(0.01)
     delays: list[float] = []
     served_old = 0

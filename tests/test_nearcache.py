@@ -18,8 +18,18 @@ from sessionary.nearcache import DEFAULT_MAX_BYTES, ENTRY_OVERHEAD, NearCache
 K1, K2 = b"\x01" * 32, b"\x02" * 32
 
 
-def _up(cache: NearCache[str], now: float = 0.0) -> NearCache[str]:
-    cache.channel_up(now)
+class Ticker:
+    """A monotonic clock the test moves by hand."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _up(cache: NearCache[str]) -> NearCache[str]:
+    cache.channel_up()
     return cache
 
 
@@ -81,28 +91,35 @@ def test_a_reconnect_starts_a_new_epoch() -> None:
     _put(cache, K1, "a")
     ticket = cache.ticket(K2)  # a read in flight across the outage
     cache.channel_down()
-    cache.channel_up(2.0)
+    cache.channel_up()
     assert cache.get(K1, 2.0) is None, "a copy from before the outage is never served"
     assert not cache.put(ticket, "b", expires_at=1000.0, owner=None, size=1, now=2.0)
     assert _put(cache, K2, "b", now=2.0)
 
 
 def test_the_lease_runs_out_without_heartbeats() -> None:
-    cache: NearCache[str] = NearCache(lease=5.0)
-    cache.channel_up(0.0)
+    ticker = Ticker()
+    cache: NearCache[str] = NearCache(lease=5.0, lease_clock=ticker)
+    cache.channel_up()
     _put(cache, K1, "a")
-    assert cache.get(K1, 4.9) is not None
-    assert cache.get(K1, 5.0) is None, "past the lease: bypassed"
-    assert not _put(cache, K2, "b", now=5.0)
-    cache.heartbeat(5.1)
-    assert cache.get(K1, 10.0) is not None, "a heartbeat renews trust in the same epoch"
-    assert cache.get(K1, 10.1) is None
+    ticker.now = 4.9
+    assert cache.get(K1, 0.0) is not None
+    ticker.now = 5.0
+    assert cache.get(K1, 0.0) is None, "past the lease: bypassed"
+    assert not _put(cache, K2, "b")
+    assert not cache.usable()
+    ticker.now = 5.1
+    cache.heartbeat()
+    ticker.now = 10.0
+    assert cache.get(K1, 0.0) is not None, "a heartbeat renews trust in the same epoch"
+    ticker.now = 10.1
+    assert cache.get(K1, 0.0) is None
 
 
 def test_a_heartbeat_while_down_is_ignored() -> None:
     cache: NearCache[str] = NearCache()
-    cache.heartbeat(0.0)
-    assert not cache.usable(0.0)
+    cache.heartbeat()
+    assert not cache.usable()
 
 
 def test_an_invalidation_drops_the_copy() -> None:
@@ -133,7 +150,7 @@ def test_an_invalidation_of_another_key_does_not_refuse_a_read() -> None:
 
 def test_a_ticket_older_than_the_window_is_refused() -> None:
     cache: NearCache[str] = NearCache(recent=2)
-    cache.channel_up(0.0)
+    cache.channel_up()
     ticket = cache.ticket(K1)
     cache.invalidate(K1)
     cache.invalidate(b"x")
@@ -234,7 +251,9 @@ class _World:
     delivered: dict[bytes, int] = field(default_factory=lambda: dict.fromkeys(KEYS, 0))
     delivered_revoked: int = 0
     # Version of each key at the moment of each queued message, to know what it delivers.
-    pending: list[tuple[bytes | str, int]] = field(default_factory=list)
+    pending: list[tuple[object, object]] = field(default_factory=list)
+    """Messages on the channel, in order: (key or owner, version), or ("probe", what to
+    settle) for the answer to a probe sent after this process's own write."""
 
 
 class NearCacheModel(RuleBasedStateMachine):
@@ -243,11 +262,13 @@ class NearCacheModel(RuleBasedStateMachine):
 
     def __init__(self) -> None:
         super().__init__()
+        self.ticker = Ticker()
         self.cache: NearCache[tuple[int, int]] = NearCache(
-            max_bytes=2 * (10 + ENTRY_OVERHEAD), lease=4.0, recent=3
+            max_bytes=2 * (10 + ENTRY_OVERHEAD), lease=4.0, recent=3, lease_clock=self.ticker
         )
         self.world = _World()
         self.reads: list[_Read] = []
+        self.unprobed: list[tuple[object, bytes, tuple[int, int]]] = []
         self.now = 0.0
         self.up = False
         self.last_beat = -1e9
@@ -271,12 +292,37 @@ class NearCacheModel(RuleBasedStateMachine):
     def deliver(self, data: st.DataObject) -> None:
         # Messages arrive in order (one connection); deliver the oldest.
         name, version = self.world.pending.pop(0)
-        if isinstance(name, bytes):
+        if name == "probe":
+            expectation, key, value = version  # type: ignore[misc]
+            self.cache.settle(expectation, value, expires_at=1e9, owner=OWNERS[key], size=10, now=self.now)
+        elif isinstance(name, bytes):
+            assert isinstance(version, int)
             self.world.delivered[name] = max(self.world.delivered[name], version)
             self.cache.invalidate(name)
         else:
+            assert isinstance(name, str) and isinstance(version, int)
             self.world.delivered_revoked = max(self.world.delivered_revoked, version)
             self.cache.invalidate_owner(name)
+
+    @rule(key=SOME_KEY)
+    def own_write(self, key: bytes) -> None:
+        # This process writes: expect, the write (its invalidation queued), its own drop,
+        # then a probe whose answer comes after the write's invalidation.
+        expectation = self.cache.expect(key)
+        self.world.version[key] += 1
+        value = (self.world.version[key], self.world.revoked)
+        if self.up:
+            self.world.pending.append((key, self.world.version[key]))
+        self.cache.invalidate(key, here=True)
+        self.unprobed.append((expectation, key, value))
+
+    @precondition(lambda self: bool(self.unprobed))
+    @rule()
+    def probe(self) -> None:
+        # Sent once the write returned: other changes may have come in between.
+        written = self.unprobed.pop(0)
+        if self.up:
+            self.world.pending.append(("probe", written))
 
     @rule(key=SOME_KEY)
     def begin_read(self, key: bytes) -> None:
@@ -321,18 +367,19 @@ class NearCacheModel(RuleBasedStateMachine):
         self.world.pending.clear()
         self.world.delivered = dict(self.world.version)
         self.world.delivered_revoked = self.world.revoked
-        self.cache.channel_up(self.now)
+        self.cache.channel_up()
         self.last_beat = self.now
 
     @precondition(lambda self: self.up)
     @rule()
     def heartbeat(self) -> None:
-        self.cache.heartbeat(self.now)
+        self.cache.heartbeat()
         self.last_beat = self.now
 
     @rule(seconds=st.sampled_from([0.1, 0.1, 0.5, 3.5]))
     def tick(self, seconds: float) -> None:
         self.now += seconds
+        self.ticker.now += seconds
 
     @rule(key=SOME_KEY)
     def get(self, key: bytes) -> None:
@@ -353,3 +400,62 @@ class NearCacheModel(RuleBasedStateMachine):
 
 TestNearCacheModel = NearCacheModel.TestCase
 TestNearCacheModel.settings = settings(max_examples=600, stateful_step_count=20, deadline=None)
+
+
+# --- this process's own writes --------------------------------------------------------
+
+
+def _settle(cache: NearCache[str], expectation: object, value: str, owner: str | None = None) -> bool:
+    return cache.settle(expectation, value, expires_at=1000.0, owner=owner, size=1, now=0.0)  # type: ignore[arg-type]
+
+
+def test_a_write_is_kept_once_its_own_invalidation_came_back() -> None:
+    cache = _up(NearCache[str]())
+    expectation = cache.expect(K1)
+    cache.invalidate(K1, here=True)  # the writer drops its old copy at once
+    cache.invalidate(K1)  # the write's own invalidation, through the channel
+    assert _settle(cache, expectation, "written")
+    hit = cache.get(K1, 0.0)
+    assert hit is not None and hit.value == "written"
+
+
+def test_a_write_is_not_kept_when_another_change_came_too() -> None:
+    cache = _up(NearCache[str]())
+    expectation = cache.expect(K1)
+    cache.invalidate(K1)
+    cache.invalidate(K1)  # someone else's, before or after this write: no telling which
+    assert not _settle(cache, expectation, "written")
+    assert K1 not in cache
+
+
+def test_a_write_is_not_kept_before_its_own_invalidation() -> None:
+    cache = _up(NearCache[str]())
+    expectation = cache.expect(K1)
+    assert not _settle(cache, expectation, "written")
+
+
+def test_a_write_is_not_kept_after_its_owner_was_revoked() -> None:
+    cache = _up(NearCache[str]())
+    expectation = cache.expect(K1)
+    cache.invalidate(K1)
+    cache.invalidate_owner("alice")
+    assert not _settle(cache, expectation, "written", owner="alice")
+    assert _settle(cache, cache.expect(K2), "x") is False  # nothing heard for K2 yet
+
+
+def test_a_write_is_not_kept_across_an_outage() -> None:
+    cache = _up(NearCache[str]())
+    expectation = cache.expect(K1)
+    cache.channel_down()
+    cache.channel_up()
+    cache.invalidate(K1)
+    assert not _settle(cache, expectation, "written")
+
+
+def test_an_invalidation_after_the_write_was_kept_drops_it() -> None:
+    cache = _up(NearCache[str]())
+    expectation = cache.expect(K1)
+    cache.invalidate(K1)
+    assert _settle(cache, expectation, "written")
+    cache.invalidate(K1)
+    assert cache.get(K1, 0.0) is None

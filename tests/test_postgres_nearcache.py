@@ -79,7 +79,7 @@ def wait_until(condition: Any, timeout: float = 10.0) -> float:
 def wait_up(store: Store) -> Listener:
     near = listener_of(store)
     near.start()
-    wait_until(lambda: near.cache.usable(time.monotonic()) and near.backend_pid is not None)
+    wait_until(lambda: near.cache.usable() and near.backend_pid is not None)
     return near
 
 
@@ -272,7 +272,7 @@ def test_a_killed_listener_bypasses_the_copies_and_comes_back(store: Store, tmp_
     assert loaded is not None and loaded.data == {"a": 3}
     assert trips == [1]
     # It reconnects on its own, with a new connection and an empty cache.
-    wait_until(lambda: near.cache.usable(time.monotonic()) and near.backend_pid not in (None, pid))
+    wait_until(lambda: near.cache.usable() and near.backend_pid not in (None, pid))
     assert backend.load(stored.key, now) is not None
     with round_trips(backend, tmp_path / "back.trace") as trips:
         assert backend.load(stored.key, now) is not None
@@ -296,13 +296,13 @@ def test_a_frozen_listener_is_trusted_no_longer_than_its_lease(store: Store, tmp
     except PermissionError:
         pytest.skip("the test cannot signal the server's processes")
     try:
-        wait_until(lambda: not near.cache.usable(time.monotonic()), timeout=5)
+        wait_until(lambda: not near.cache.usable(), timeout=5)
         with round_trips(backend, tmp_path / "frozen.trace") as trips:
             assert backend.load(stored.key, now) is not None
         assert trips == [1]
     finally:
         os.kill(pid, signal.SIGCONT)
-    wait_until(lambda: near.cache.usable(time.monotonic()))
+    wait_until(lambda: near.cache.usable())
 
 
 def test_without_the_triggers_the_cache_stays_off(store: Store, tmp_path: Path) -> None:
@@ -322,7 +322,7 @@ def test_without_the_triggers_the_cache_stays_off(store: Store, tmp_path: Path) 
         with round_trips(backend, tmp_path / "untriggered.trace") as trips:
             assert backend.load(stored.key, now) is not None
         assert trips == [1]
-    assert not near.cache.usable(time.monotonic())
+    assert not near.cache.usable()
 
 
 def test_near_cache_off_reads_the_server_every_time(url: str, tmp_path: Path) -> None:

@@ -24,6 +24,7 @@ import pytest
 import redis
 
 from conformance.stores import FACTORIES
+from conformance.stores_redis import wait_until_listening
 from sessionary import SessionManager, SessionMiddleware
 from sessionary.errors import ConfigError, StoreCorrupted, StoreUnavailable
 from sessionary.stores import Store, open_store
@@ -94,7 +95,9 @@ def shared() -> Iterator[tuple[Store, redis.Redis, str]]:
 
 
 def test_every_session_operation_is_one_round_trip(owned: RedisServer) -> None:
-    store = open_store(f"{owned.url}?prefix=trips:")
+    store = open_store(
+        f"{owned.url}?prefix=trips:&near_cache=false"
+    )  # its costs: tests/test_redis_near_cache.py
     backend = store.sync
     now = time.time()
     with CommandLog(owned.port) as log:
@@ -133,7 +136,7 @@ def test_every_session_operation_is_one_round_trip(owned: RedisServer) -> None:
 
 
 def test_the_async_face_costs_the_same(owned: RedisServer) -> None:
-    store = open_store(f"{owned.url}?prefix=trips-async:")
+    store = open_store(f"{owned.url}?prefix=trips-async:&near_cache=false")
     now = time.time()
 
     async def run(log: CommandLog) -> None:
@@ -156,7 +159,8 @@ def test_the_async_face_costs_the_same(owned: RedisServer) -> None:
         asyncio.run(run(log))
 
 
-def test_a_request_that_never_uses_its_session_costs_nothing(owned: RedisServer) -> None:
+@pytest.mark.parametrize("near_cache", [True, False])
+def test_a_request_that_never_uses_its_session_costs_nothing(owned: RedisServer, near_cache: bool) -> None:
     require_module("starlette")
     from starlette.applications import Starlette
     from starlette.requests import Request
@@ -180,20 +184,39 @@ def test_a_request_that_never_uses_its_session_costs_nothing(owned: RedisServer)
         await app.manager.aclose()
 
     routes = [Route("/ignore", ignore), Route("/read", read), Route("/bump", bump)]
-    app = SessionMiddleware(
-        Starlette(routes=routes, lifespan=lifespan), store=f"{owned.url}?prefix=trips-asgi:"
-    )
+    store = open_store(f"{owned.url}?prefix=trips-asgi-{near_cache}:&near_cache={str(near_cache).lower()}")
+
+    def wait_until_kept(store: Store) -> None:
+        """Until the copy of the one session is kept again (once its write's own
+        invalidation has come back)."""
+        cache = store.sync.tracker.cache  # type: ignore[attr-defined]
+        deadline = time.monotonic() + 10
+        while not len(cache):
+            assert time.monotonic() < deadline
+            time.sleep(0.001)
+
+    app = SessionMiddleware(Starlette(routes=routes, lifespan=lifespan), store=store)
     with TestClient(app, base_url="https://testserver") as client, CommandLog(owned.port) as log:
+        if near_cache:
+            wait_until_listening(store)
         assert client.get("/bump").status_code == 200  # creates the session (and loads the scripts)
         assert client.get("/bump").status_code == 200
-        assert client.get("/read").text == "2"
+        assert client.get("/read").text == "2"  # read after this process's own write: from Redis
         log.mark()
         assert client.get("/ignore").text == "no session here"
         assert log.between_marks() == []
         assert client.get("/read").text == "2"
-        assert log.between_marks() == ["EVALSHA"]
-        assert client.get("/bump").status_code == 200
-        assert log.between_marks() == ["EVALSHA", "EVALSHA"]  # load, then write the one changed key
+        if near_cache:  # a session this process has seen, unchanged since: no round trip
+            assert log.between_marks() == []
+            assert client.get("/bump").status_code == 200
+            assert log.between_marks() == ["EVALSHA"]  # the copy, then write the one changed key
+            wait_until_kept(store)
+            assert client.get("/read").text == "3"
+            assert log.between_marks() == []  # the record as written was kept
+        else:
+            assert log.between_marks() == ["EVALSHA"]
+            assert client.get("/bump").status_code == 200
+            assert log.between_marks() == ["EVALSHA", "EVALSHA"]  # load, then write the one changed key
     app.manager.close()
 
 

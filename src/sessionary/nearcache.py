@@ -14,9 +14,9 @@ The rules:
   channel's state (up after a reconnect, down, a resync) starts a new epoch and drops
   every copy. While the channel is down nothing is stored and nothing served.
 * **The lease.** The channel is trusted only until its heartbeat deadline
-  (``lease`` seconds after the last sign of life); past it every read is bypassed, as
-  if the channel were down, until the next heartbeat: a connection that hangs without
-  closing cannot keep stale copies alive.
+  (``lease`` seconds after the last sign of life, on ``lease_clock``, monotonic by
+  default); past it every read is bypassed, as if the channel were down, until the next
+  heartbeat: a connection that hangs without closing cannot keep stale copies alive.
 * **The read race.** A read that began before an invalidation of its key (or of its
   owner) reached this process must not store what it read: the reply may predate the
   change. Each read takes a :class:`Ticket` (a sequence number) before it asks the
@@ -40,7 +40,9 @@ from __future__ import annotations
 
 import math
 import threading
+import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
@@ -64,6 +66,15 @@ T = TypeVar("T")
 @dataclass(frozen=True, slots=True)
 class Ticket:
     """Taken before a read asks the store; hands what it read to :meth:`NearCache.put`."""
+
+    key: bytes
+    sequence: int
+    epoch: int
+
+
+@dataclass(frozen=True, slots=True)
+class Expectation:
+    """Taken before this process writes a key (:meth:`NearCache.expect`)."""
 
     key: bytes
     sequence: int
@@ -114,6 +125,7 @@ class NearCache(Generic[T]):
         max_bytes: int = DEFAULT_MAX_BYTES,
         lease: float = DEFAULT_LEASE,
         recent: int = RECENT_INVALIDATIONS,
+        lease_clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or max_bytes < 0:
             raise ConfigError("near_cache_bytes", f"{max_bytes!r} must be a whole number of bytes, 0 or more")
@@ -123,6 +135,7 @@ class NearCache(Generic[T]):
             raise ConfigError("near_cache_recent", f"{recent!r} must be a whole number, 1 or more")
         self.max_bytes = max_bytes
         self.lease = float(lease)
+        self._clock = lease_clock
         self._recent_limit = recent
         self._lock = threading.Lock()
         self._entries: OrderedDict[bytes, _Entry[T]] = OrderedDict()
@@ -132,21 +145,22 @@ class NearCache(Generic[T]):
         self._epoch = 0
         self._deadline = -math.inf
         self._sequence = 0
-        # The latest invalidation of each recently invalidated key (bytes) or owner
-        # (str), oldest first; a ticket older than ``_floor`` predates the window.
-        self._recent: OrderedDict[bytes | str, int] = OrderedDict()
+        # For each recently invalidated key (bytes) or owner (str), oldest first: the
+        # sequence of its latest invalidation, and of the latest two that came through the
+        # channel (0: none); a ticket older than ``_floor`` predates the window.
+        self._recent: OrderedDict[bytes | str, tuple[int, int, int]] = OrderedDict()
         self._floor = 0
         self._hits = self._misses = self._bypassed = self._refused = self._invalidations = 0
 
     # --- the channel ------------------------------------------------------------------
 
-    def channel_up(self, now: float) -> None:
+    def channel_up(self) -> None:
         """The invalidation channel is (again) subscribed: a new epoch, every copy
         dropped (changes made while it was down were never heard), the lease started."""
         with self._lock:
             self._new_epoch()
             self._up = True
-            self._deadline = now + self.lease
+            self._deadline = self._clock() + self.lease
 
     def channel_down(self) -> None:
         """The channel is lost or resyncing: every copy dropped, every read bypassed."""
@@ -155,15 +169,15 @@ class NearCache(Generic[T]):
             self._up = False
             self._deadline = -math.inf
 
-    def heartbeat(self, now: float) -> None:
-        """The channel answered: trusted until ``now + lease`` (ignored while it is down)."""
+    def heartbeat(self) -> None:
+        """The channel answered: trusted for ``lease`` seconds more (ignored while down)."""
         with self._lock:
             if self._up:
-                self._deadline = max(self._deadline, now + self.lease)
+                self._deadline = max(self._deadline, self._clock() + self.lease)
 
-    def usable(self, now: float) -> bool:
-        """Whether copies may be stored and served at ``now``."""
-        return self._up and now < self._deadline
+    def usable(self) -> bool:
+        """Whether copies may be stored and served now (the channel up, its lease running)."""
+        return self._up and self._clock() < self._deadline
 
     @property
     def epoch(self) -> int:
@@ -180,20 +194,21 @@ class NearCache(Generic[T]):
 
     # --- invalidations ----------------------------------------------------------------
 
-    def invalidate(self, key: bytes) -> None:
-        """Another process (or this one) changed or deleted the session under ``key``."""
+    def invalidate(self, key: bytes, *, here: bool = False) -> None:
+        """The channel says the session under ``key`` changed or was deleted (``here``:
+        this process changed it itself and says so before the channel does)."""
         with self._lock:
             self._invalidations += 1
-            self._mark(key)
+            self._mark(key, here)
             entry = self._entries.pop(key, None)
             if entry is not None:
                 self._forget(key, entry)
 
-    def invalidate_owner(self, owner: str) -> None:
+    def invalidate_owner(self, owner: str, *, here: bool = False) -> None:
         """The owner's revocation key changed: every copy it owns is dropped."""
         with self._lock:
             self._invalidations += 1
-            self._mark(owner)
+            self._mark(owner, here)
             for key in self._owners.pop(owner, ()):
                 entry = self._entries.pop(key, None)
                 if entry is not None:
@@ -206,14 +221,15 @@ class NearCache(Generic[T]):
             self._invalidations += 1
             self._new_epoch()
 
-    def _mark(self, name: bytes | str) -> None:
+    def _mark(self, name: bytes | str, here: bool) -> None:
         self._sequence += 1
+        sequence = self._sequence
         recent = self._recent
-        recent.pop(name, None)
-        recent[name] = self._sequence
+        _, latest, previous = recent.pop(name, (0, 0, 0))
+        recent[name] = (sequence, latest, previous) if here else (sequence, sequence, latest)
         while len(recent) > self._recent_limit:
-            _, sequence = recent.popitem(last=False)
-            self._floor = max(self._floor, sequence)
+            _, (evicted, _, _) = recent.popitem(last=False)
+            self._floor = max(self._floor, evicted)
 
     def _forget(self, key: bytes, entry: _Entry[T]) -> None:
         self._bytes -= entry.size
@@ -227,8 +243,9 @@ class NearCache(Generic[T]):
     # --- reads ------------------------------------------------------------------------
 
     def get(self, key: bytes, now: float) -> Hit[T] | None:
-        """The copy of ``key`` if it may be served at ``now``; else None (read the store)."""
-        if not (self._up and now < self._deadline):
+        """The copy of ``key`` if it may be served at ``now`` (the time the store would
+        judge the record's deadline by); else None (read the store)."""
+        if not (self._up and self._clock() < self._deadline):
             self._bypassed += 1
             return None
         with self._lock:
@@ -271,18 +288,16 @@ class NearCache(Generic[T]):
         cost = size + ENTRY_OVERHEAD
         with self._lock:
             if (
-                not (self._up and now < self._deadline)
+                not (self._up and self._clock() < self._deadline)
                 or ticket.epoch != self._epoch
                 or ticket.sequence < self._floor
-                or self._recent.get(key, -1) > ticket.sequence
-                or (owner is not None and self._recent.get(owner, -1) > ticket.sequence)
+                or self._latest(key) > ticket.sequence
+                or (owner is not None and self._latest(owner) > ticket.sequence)
                 or now >= expires_at
                 or cost > self.max_bytes
             ):
+                # A copy already kept stays: it was kept after any invalidation since.
                 self._refused += 1
-                old = self._entries.pop(key, None)
-                if old is not None:
-                    self._forget(key, old)
                 return False
             old = self._entries.pop(key, None)
             if old is not None:
@@ -295,6 +310,50 @@ class NearCache(Generic[T]):
                 evicted, entry = self._entries.popitem(last=False)
                 self._forget(evicted, entry)
             return True
+
+    def _latest(self, name: bytes | str) -> int:
+        found = self._recent.get(name)
+        return -1 if found is None else found[0]
+
+    # --- this process's own writes ----------------------------------------------------
+
+    def expect(self, key: bytes) -> Expectation:
+        """Taken before this process sends a write of ``key`` whose reply will be the
+        record as written: the channel will announce that write too, and
+        :meth:`settle` keeps the reply only if that is the one change it announced."""
+        with self._lock:
+            return Expectation(key, self._sequence, self._epoch)
+
+    def settle(
+        self,
+        expectation: Expectation,
+        value: T,
+        *,
+        expires_at: float,
+        owner: str | None,
+        size: int,
+        now: float,
+    ) -> bool:
+        """Keep what this process wrote, once the channel has caught up with the write
+        (its store confirmed that every invalidation sent before a probe that followed
+        the write has arrived). Kept only if, since :meth:`expect`, exactly one
+        invalidation of the key came through the channel (the write's own) and none of
+        its owner: any other change, before or after the write, and nothing is kept."""
+        key, since = expectation.key, expectation.sequence
+        with self._lock:
+            heard = self._recent.get(key)
+            owner_heard = None if owner is None else self._recent.get(owner)
+            if (
+                heard is None
+                or not heard[1] > since >= heard[2]
+                or (owner_heard is not None and owner_heard[1] > since)
+                or expectation.epoch != self._epoch
+                or since < self._floor
+            ):
+                self._refused += 1
+                return False
+            ticket = Ticket(key, self._sequence, self._epoch)
+        return self.put(ticket, value, expires_at=expires_at, owner=owner, size=size, now=now)
 
     def drop(self, key: bytes) -> None:
         """Forget this process's copy of ``key`` (it deleted or rotated it itself)."""

@@ -7,6 +7,7 @@ shared server is shared).
 from __future__ import annotations
 
 import contextlib
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -58,6 +59,7 @@ def redis_store(tmp_path: Path) -> Iterator[Store]:
     require_port("Redis", REDIS_HOST, REDIS_PORT)
     prefix = unique_prefix()
     store = open_store(f"{REDIS_URL}?prefix={prefix}")
+    wait_until_listening(store)  # the near-cache serves from the first read on
     try:
         yield store
     finally:
@@ -65,6 +67,17 @@ def redis_store(tmp_path: Path) -> Iterator[Store]:
         client = redis.Redis.from_url(REDIS_URL)
         delete_prefix(client, prefix)
         client.close()
+
+
+def wait_until_listening(store: Store) -> None:
+    """Until the store's near-cache channel is subscribed (it starts on the first read)."""
+    tracker = store.sync.tracker  # type: ignore[attr-defined]
+    tracker.cache_for_reads()
+    deadline = time.monotonic() + 10
+    while not tracker.cache.usable():
+        if time.monotonic() > deadline:
+            raise RuntimeError("the near-cache's invalidation channel did not come up")
+        time.sleep(0.002)
 
 
 @factory("redis-cluster", native_ttl=True)

@@ -215,12 +215,16 @@ class CommandLog:
     """What clients send to some test-owned servers, as seen by the servers (MONITOR).
 
     Commands that scripts run on the server are left out: one EVALSHA is one round
-    trip however much it does. ``between_marks`` returns what arrived since the last mark.
+    trip however much it does. So is everything sent on a near-cache's invalidation
+    channel (a connection of its own, named ``…-invalidations``, that asks for
+    ``CLIENT TRACKING`` and subscribes to ``__redis__:invalidate``): no request waits on it. ``between_marks`` returns what
+    arrived since the last mark.
     """
 
     def __init__(self, *ports: int) -> None:
         self.ports = ports
-        self._seen: list[tuple[int, str]] = []
+        self._seen: list[tuple[int, str, str]] = []
+        self._listeners: set[tuple[int, str]] = set()
         self._condition = threading.Condition()
         self._monitors: list[tuple[redis.Redis, Any]] = []
         self._threads: list[threading.Thread] = []
@@ -228,6 +232,10 @@ class CommandLog:
 
     def __enter__(self) -> CommandLog:
         self._marker_clients = [redis.Redis(port=port) for port in self.ports]
+        for port, marker_client in zip(self.ports, self._marker_clients, strict=True):
+            for client in marker_client.client_list():  # channels already listening
+                if str(client.get("name", "")).endswith("-invalidations"):
+                    self._listeners.add((port, str(client["addr"])))
         for port in self.ports:
             client = redis.Redis(port=port, socket_timeout=None)
             monitor = client.monitor().__enter__()
@@ -262,8 +270,14 @@ class CommandLog:
                 continue
             name = command.split(" ", 1)[0].strip('"')
             argument = command.split(" ", 2)[1].strip('"') if command.count(" ") else ""
+            address = client.rsplit(" ", 1)[-1]
             with self._condition:
-                self._seen.append((port, f"{name} {argument}"))
+                if "-invalidations" in command or (name.upper(), argument.upper()) in (
+                    ("CLIENT", "TRACKING"),
+                    ("SUBSCRIBE", "__REDIS__:INVALIDATE"),
+                ):
+                    self._listeners.add((port, address))
+                self._seen.append((port, address, f"{name} {argument}"))
                 self._condition.notify_all()
 
     def _cut(self) -> list[str]:
@@ -275,11 +289,15 @@ class CommandLog:
             marker_client.echo(marker)
         with self._condition:
             if not self._condition.wait_for(
-                lambda: sum(1 for _, command in self._seen if marker in command) == len(self.ports),
+                lambda: sum(1 for _, _, command in self._seen if marker in command) == len(self.ports),
                 timeout=10,
             ):
                 raise RuntimeError("MONITOR did not show the marker")
-            commands = [command for _, command in self._seen if "sessionary-mark-" not in command]
+            commands = [
+                command
+                for port, address, command in self._seen
+                if "sessionary-mark-" not in command and (port, address) not in self._listeners
+            ]
             self._seen.clear()
         return [command.split(" ", 1)[0].upper() for command in commands]
 

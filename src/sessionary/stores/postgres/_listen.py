@@ -228,7 +228,7 @@ class _Channel:
             poller.register(conn.fileno(), select.POLLIN)
             poller.register(wake, select.POLLIN)
             self.conn, self.fd = conn, conn.fileno()
-            self.cache.channel_up(time.monotonic())
+            self.cache.channel_up()
             beat = time.monotonic() + self.interval
             timeout_ms = max(1, int(self.interval * 1000))
             while not stop.is_set():
@@ -244,7 +244,7 @@ class _Channel:
                     if time.monotonic() >= beat:
                         conn.execute("SELECT 1")  # notifications read meanwhile wait in psycopg's backlog
                         self._drain(conn)
-                        self.cache.heartbeat(time.monotonic())
+                        self.cache.heartbeat()
                         beat = time.monotonic() + self.interval
                 finally:
                     self.busy = False

@@ -11,7 +11,10 @@ default 50), ``retries`` (immediate retries after a lost connection, default 1),
 options ``ssl_cert_reqs``, ``ssl_ca_certs``, ``ssl_certfile``, ``ssl_keyfile``,
 ``ssl_check_hostname``; ``declared_keys=true`` makes every script touch only the keys it
 declares, for Redis-compatible services that require it; ``wait_replicas=N`` (and
-``wait_timeout``, ms) makes deletions and revocations wait until N replicas have them. Nothing connects until the first session operation, and each
+``wait_timeout``, ms) makes deletions and revocations wait until N replicas have them;
+``near_cache`` (default true on a single server, false elsewhere), ``near_cache_bytes``
+(default 32 MiB) and ``near_cache_lease`` (seconds, default 5) set the near-cache
+(``tracking.py`` beside this file). Nothing connects until the first session operation, and each
 face (sync, async) opens its own connections only when it is used.
 See docs/store-redis.md for the key layout and what each operation costs.
 """
@@ -23,6 +26,7 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit, urlunsplit
 
 from ...errors import ConfigError
+from ...nearcache import DEFAULT_LEASE, DEFAULT_MAX_BYTES
 from .. import Store, option, redact
 from .scripts import DEFAULT_PREFIX
 
@@ -55,6 +59,11 @@ class RedisOptions:
     service_name: str = ""
     sentinel_kwargs: dict[str, Any] = field(default_factory=dict)
     """Passed to the connections to the sentinels themselves."""
+    near_cache: bool = False
+    """Keep copies of the sessions read, kept coherent by Redis's invalidations
+    (``CLIENT TRACKING``); on by default on a single server (stores/redis/tracking.py)."""
+    near_cache_bytes: int = DEFAULT_MAX_BYTES
+    near_cache_lease: float = DEFAULT_LEASE
 
     @property
     def cluster(self) -> bool:
@@ -81,6 +90,9 @@ _STORE_OPTIONS = {
     "declared_keys",
     "wait_replicas",
     "wait_timeout",
+    "near_cache",
+    "near_cache_bytes",
+    "near_cache_lease",
 }
 
 
@@ -144,7 +156,23 @@ def parse_redis_url(url: str) -> RedisOptions:
         )
     if common["wait_timeout"] < 1:
         raise ConfigError("store", f"{name!r}: wait_timeout={common['wait_timeout']} must be at least 1 ms")
+    near_bytes = option(query, "near_cache_bytes", DEFAULT_MAX_BYTES, int)
+    near_lease = option(query, "near_cache_lease", DEFAULT_LEASE, float)
+    if near_bytes < 0:
+        raise ConfigError("store", f"{name!r}: near_cache_bytes={near_bytes} must be 0 or more")
+    if not 0 < near_lease < 3600:
+        raise ConfigError(
+            "store", f"{name!r}: near_cache_lease={near_lease} must be between 0 and 3600 seconds"
+        )
+    common["near_cache_bytes"] = near_bytes
+    common["near_cache_lease"] = near_lease
     if scheme == "redis+cluster":
+        if option(query, "near_cache", False, bool):
+            raise ConfigError(
+                "store",
+                f"{name!r}: near_cache is not supported on Redis Cluster yet (each node would need "
+                "an invalidation channel of its own); drop near_cache",
+            )
         if common["wait_replicas"]:
             raise ConfigError(
                 "store",
@@ -179,6 +207,11 @@ def parse_redis_url(url: str) -> RedisOptions:
             "store", f"{name!r}: database {database!r} must be a number, as in redis://host:6379/0"
         )
     base = urlunsplit((scheme, parts.netloc, f"/{int(database)}", "", ""))
+    # Off with declared_keys: the read checks the user's valid_after in a call of its own
+    # there, and the services that need it (serverless, proxies) mostly refuse tracking.
+    common["near_cache"] = option(query, "near_cache", not common["declared_keys"], bool)
+    if common["near_cache"] and common["declared_keys"]:
+        raise ConfigError("store", f"{name!r}: near_cache is not supported with declared_keys; drop one")
     return RedisOptions(url=base, connection_kwargs=kwargs, **common)
 
 
@@ -198,7 +231,20 @@ def open_redis(url: str, *, config: object = None) -> Store:
     from ._sync import RedisBackend
 
     options = parse_redis_url(url)
-    return Store(RedisBackend(options), AsyncRedisBackend(options))
+    tracker = near_cache(options)
+    return Store(RedisBackend(options, tracker), AsyncRedisBackend(options, tracker))
+
+
+def near_cache(options: RedisOptions) -> Any:
+    """The near-cache and its invalidation listener both faces share, if the options
+    ask for one (a single server only)."""
+    if not options.near_cache or options.cluster or options.sentinels:
+        return None
+    from ...nearcache import NearCache
+    from .tracking import Tracker
+
+    cache: NearCache[str] = NearCache(max_bytes=options.near_cache_bytes, lease=options.near_cache_lease)
+    return Tracker(options, cache)
 
 
 def _driver_info() -> dict[str, Any]:

@@ -31,7 +31,9 @@ from . import scripts as lua
 from .wire import AsyncExchange, pack
 
 if TYPE_CHECKING:
+    from ...nearcache import Expectation
     from . import RedisOptions
+    from .tracking import Tracker
 
 Client = Redis | AsyncRedisCluster
 _node: Callable[[str, int], ClusterNode] = ClusterNode
@@ -49,8 +51,11 @@ class AsyncRedisBackend(AsyncBackend):
     gets a new client (a connection cannot move between loops).
     """
 
-    def __init__(self, options: RedisOptions) -> None:
+    def __init__(self, options: RedisOptions, tracker: Tracker | None = None) -> None:
         self.options = options
+        # The near-cache both faces share (single server): copies of LOAD replies kept
+        # coherent by Redis's invalidations (tracking.py beside this file).
+        self.tracker = tracker
         self.name = options.name
         self.prefix = options.prefix
         # With declared_keys a single server takes the cluster's path: each script touches
@@ -240,6 +245,20 @@ class AsyncRedisBackend(AsyncBackend):
     # --- reading ----------------------------------------------------------------------
 
     async def load(self, key: bytes, now: float) -> Record | None:
+        tracker = self.tracker
+        if tracker is not None:
+            cache = tracker.cache_for_reads()
+            hit = cache.get(key, now)
+            if hit is not None:  # no round trip: no change to it has been announced
+                return lua.decode_loaded(key, hit.value, self.name)[0]
+            ticket = cache.ticket(key)  # before asking: a change announced meanwhile wins
+            reply = await self._eval(lua.LOAD, [self._key(key)], now, "")
+            if reply is None or isinstance(reply, list):
+                return None
+            record, tag = lua.decode_loaded(key, reply, self.name)
+            if record.key == key:  # never a copy reached through a renewal alias
+                cache.put(ticket, reply, expires_at=record.expires_at, owner=tag, size=len(reply), now=now)
+            return record
         via = ""
         for _ in range(2):
             reply = await self._eval(lua.LOAD, [self._key(key)], now, via)
@@ -255,6 +274,31 @@ class AsyncRedisBackend(AsyncBackend):
                 return None
             return record
         return None
+
+    def _changed(self, key: bytes) -> None:
+        """This process changed or deleted ``key``: its copy goes now, before the write's
+        own invalidation comes back (a read right after the write must not see the copy)."""
+        tracker = self.tracker
+        if tracker is not None:
+            tracker.cache.invalidate(key, here=True)
+
+    def _keep_written(
+        self,
+        tracker: Tracker,
+        expectation: Expectation,
+        text: str,
+        expires_at: float,
+        tag: str | None,
+        now: float,
+    ) -> None:
+        """Keep the record this process just wrote (``text``, as LOAD would answer it) once
+        the channel has delivered the write's own invalidation, if no other change came."""
+        cache = tracker.cache
+
+        def settle() -> None:
+            cache.settle(expectation, text, expires_at=expires_at, owner=tag, size=len(text), now=now)
+
+        tracker.after_write(settle)
 
     async def _revoked(self, tag: str, issued_at: float) -> bool:
         """Whether the user's valid_after refuses a session issued at ``issued_at``."""
@@ -282,6 +326,24 @@ class AsyncRedisBackend(AsyncBackend):
 
     async def create(self, record: Record, now: float) -> bool:
         tag = lua.user_tag(record.meta.user_id) if record.meta.user_id is not None else ""
+        tracker = self.tracker
+        if tracker is not None:
+            expectation = tracker.cache_for_reads().expect(record.key)
+            created = await self._eval(
+                lua.CREATE,
+                [self._key(record.key)],
+                now,
+                lua.number(record.expires_at),
+                tag,
+                record.key.hex(),
+                *lua.record_fields(record),
+            )
+            # Kept only without a user: CREATE does not check the user's valid_after (a
+            # record put back after a revocation must still be refused by the next load).
+            if created and not tag and tracker.cache.usable():
+                text = lua.loaded_text(record)
+                self._keep_written(tracker, expectation, text, record.expires_at, None, now)
+            return bool(created)
         created = await self._eval(
             lua.CREATE,
             [self._key(record.key)],
@@ -300,6 +362,43 @@ class AsyncRedisBackend(AsyncBackend):
         return bool(created)
 
     async def write(self, key: bytes, change: Change, now: float) -> bool:
+        tracker = self.tracker
+        if tracker is not None:
+            # One server: one script, which answers with the record as written.
+            removed, fields = lua.change_fields(change)
+            expectation = tracker.cache_for_reads().expect(key)
+            try:
+                reply = await self._eval(
+                    lua.WRITE,
+                    [self._key(key)],
+                    now,
+                    "",
+                    "",
+                    "",
+                    lua.number(change.expires_at),
+                    "1" if change.cleared else "0",
+                    lua.change_user(change),
+                    key.hex(),
+                    "1",
+                    len(removed),
+                    *removed,
+                    *fields,
+                )
+            finally:
+                self._changed(key)
+            if not reply:
+                return False
+            if isinstance(reply, str) and tracker.cache.usable():
+                written, owner = lua.decode_loaded(key, reply, self.name)
+                if written.key == key:  # never a record reached through a renewal alias
+                    self._keep_written(tracker, expectation, reply, written.expires_at, owner, now)
+            return True
+        try:
+            return await self._write(key, change, now)
+        finally:
+            self._changed(key)
+
+    async def _write(self, key: bytes, change: Change, now: float) -> bool:
         removed, fields = lua.change_fields(change)
         user = lua.change_user(change)
         via = checked_tag = checked = indexed = ""
@@ -318,6 +417,7 @@ class AsyncRedisBackend(AsyncBackend):
                 "1" if change.cleared else "0",
                 user,
                 key.hex(),
+                "0",
                 len(removed),
                 *removed,
                 *fields,
@@ -337,21 +437,32 @@ class AsyncRedisBackend(AsyncBackend):
     async def touch(
         self, key: bytes, last_seen: float, saved_deadline: float, expires_at: float, now: float
     ) -> bool:
-        reply = await self._eval(
-            lua.TOUCH,
-            [self._key(key)],
-            now,
-            lua.number(last_seen),
-            lua.number(saved_deadline),
-            lua.number(expires_at),
-            key.hex(),
-        )
+        try:
+            reply = await self._eval(
+                lua.TOUCH,
+                [self._key(key)],
+                now,
+                lua.number(last_seen),
+                lua.number(saved_deadline),
+                lua.number(expires_at),
+                key.hex(),
+            )
+        finally:
+            self._changed(key)
         if isinstance(reply, list):  # cluster: the deadline moved, move the index entry too
             await self._user(reply[1], now, add=key.hex(), score=expires_at)
             return True
         return bool(reply)
 
     async def compare_and_set(
+        self, key: bytes, name: str, expected: str | None, value: str | None, now: float
+    ) -> Swap:
+        try:
+            return await self._compare_and_set(key, name, expected, value, now)
+        finally:
+            self._changed(key)
+
+    async def _compare_and_set(
         self, key: bytes, name: str, expected: str | None, value: str | None, now: float
     ) -> Swap:
         field = f"d:{name}"
@@ -404,6 +515,14 @@ class AsyncRedisBackend(AsyncBackend):
         tag = lua.user_tag(record.meta.user_id) if record.meta.user_id is not None else ""
         grace = "" if grace_until is None else lua.number(grace_until)
         change = change or Change.replacing(record.data)
+        try:
+            return await self._rotate(old_key, record, change, tag, grace, now)
+        finally:
+            self._changed(old_key)
+
+    async def _rotate(
+        self, old_key: bytes, record: Record, change: Change, tag: str, grace: str, now: float
+    ) -> Rotation:
         if not self.cluster:
             result = await self._eval(
                 lua.ROTATE,
@@ -461,7 +580,10 @@ class AsyncRedisBackend(AsyncBackend):
         return await self._delete(key, "")
 
     async def _delete(self, key: bytes, owner: str) -> bool:
-        reply = await self._eval(lua.DELETE, [self._key(key)], 0.0, key.hex(), owner, durable=True)
+        try:
+            reply = await self._eval(lua.DELETE, [self._key(key)], 0.0, key.hex(), owner, durable=True)
+        finally:
+            self._changed(key)
         if isinstance(reply, list):  # cluster: deleted; now drop its index entry
             await self._user(reply[1], 0.0, remove=[key.hex()])
             return True
@@ -574,14 +696,18 @@ class AsyncRedisBackend(AsyncBackend):
         keys = [lua.index_key(self.prefix, tag), lua.valid_after_key(self.prefix, tag)]
         # The user's valid_after refuses every session already (durable: on the replicas
         # too before this returns); the deletions that follow only free the memory.
-        doomed = await self._eval(
-            lua.REVOKE,
-            keys,
-            valid_after,
-            lua.number(valid_after),
-            "" if keep is None else keep.hex(),
-            durable=True,
-        )
+        try:
+            doomed = await self._eval(
+                lua.REVOKE,
+                keys,
+                valid_after,
+                lua.number(valid_after),
+                "" if keep is None else keep.hex(),
+                durable=True,
+            )
+        finally:
+            if self.tracker is not None:
+                self.tracker.cache.invalidate_owner(tag)
         if not doomed:
             return 0
         client = self._redis()
@@ -594,6 +720,8 @@ class AsyncRedisBackend(AsyncBackend):
             return sum(int(deleted) for deleted in await pipe.execute())
 
     async def aclose(self) -> None:
+        if self.tracker is not None:
+            self.tracker.stop()
         with self._lock:
             client, self._client = self._client, None
             self._idle = []

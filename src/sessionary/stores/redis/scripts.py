@@ -120,6 +120,21 @@ def record_fields(record: Record, *, data: bool = True) -> list[str]:
     return fields
 
 
+def loaded_text(record: Record) -> str:
+    """A record as LOAD would answer it (decode_loaded's JSON), from what CREATE stores."""
+    fields = record_fields(record)
+    data: list[str] = []
+    meta: list[str] = []
+    for name, text in zip(fields[::2], fields[1::2], strict=True):
+        if name.startswith("d:"):
+            data.append(f"{encode_ascii(name[2:])}:{text}")
+        elif name.startswith("m:"):
+            meta.append(f"{encode_ascii(name[2:])}:{text}")
+    tag = "" if record.meta.user_id is None else user_tag(record.meta.user_id)
+    head = f'{{"k":"","x":{encode_ascii(number(record.expires_at))},"u":{encode_ascii(tag)}'
+    return f'{head},"d":{{{",".join(data)}}},"m":{{{",".join(meta)}}}}}'
+
+
 def rotation_arguments(record: Record, change: Change) -> list[str]:
     """ROTATE's arguments from its ninth on: keep the old data?, the fields to drop, then
     the new record's field, value pairs (its changed data fields only)."""
@@ -306,6 +321,23 @@ local function writable()
   return key, s, hex
 end
 
+-- A record as one JSON text (see decode_loaded); hex: the key the caller asked for
+-- when the record was reached through its alias, else ''.
+local function encoded(key, s, hex)
+  local flat = redis.call('HGETALL', key)
+  local data, meta = {}, {}
+  for i = 1, #flat, 2 do
+    local kind = string.sub(flat[i], 1, 2)
+    if kind == 'd:' then
+      data[#data + 1] = cjson.encode(string.sub(flat[i], 3)) .. ':' .. flat[i + 1]
+    elseif kind == 'm:' then
+      meta[#meta + 1] = cjson.encode(string.sub(flat[i], 3)) .. ':' .. flat[i + 1]
+    end
+  end
+  return '{"k":' .. cjson.encode(hex) .. ',"x":' .. cjson.encode(s.xs) .. ',"u":' .. cjson.encode(s.u or '')
+    .. ',"d":{' .. table.concat(data, ',') .. '},"m":{' .. table.concat(meta, ',') .. '}}'
+end
+
 -- Many arguments at once, a thousand at a time (Lua's unpack has a limit).
 local function call_chunked(command, key, list, first, last)
   local i = first
@@ -368,18 +400,7 @@ if s.a then
   if not live(s, nil) or s.a then return false end
 end
 if standalone and s.u and revoked(s, redis.call('GET', valid_after_key(s.u))) then return false end
-local flat = redis.call('HGETALL', key)
-local data, meta = {}, {}
-for i = 1, #flat, 2 do
-  local kind = string.sub(flat[i], 1, 2)
-  if kind == 'd:' then
-    data[#data + 1] = cjson.encode(string.sub(flat[i], 3)) .. ':' .. flat[i + 1]
-  elseif kind == 'm:' then
-    meta[#meta + 1] = cjson.encode(string.sub(flat[i], 3)) .. ':' .. flat[i + 1]
-  end
-end
-return '{"k":' .. cjson.encode(hex) .. ',"x":' .. cjson.encode(s.xs) .. ',"u":' .. cjson.encode(s.u or '')
-  .. ',"d":{' .. table.concat(data, ',') .. '},"m":{' .. table.concat(meta, ',') .. '}}'
+return encoded(key, s, hex)
 """,
 )
 
@@ -404,9 +425,12 @@ WRITE = _script(
 -- KEYS[1]: the session. ARGV[4]: the alias key this call follows (''); [5]: a user tag
 -- whose valid_after the caller read (cluster), [6]: that valid_after (''); [7]: the new
 -- deadline; [8]: '1' to drop every data field first; [9]: the user ('' unchanged, '-' none,
--- else the new tag); [10]: KEYS[1]'s hex key; [11]: n, then n fields to delete; then
--- field, value pairs. Returns 1, 0 (no live record: nothing written), or on a cluster
--- {'alias', hex} / {'user', tag} when the caller must follow an alias or read a valid_after.
+-- else the new tag); [10]: KEYS[1]'s hex key; [11]: '1' to answer with the record as
+-- written (for the near-cache) instead of 1, unless its new deadline has passed;
+-- [12]: n, then n fields to delete; then
+-- field, value pairs. Returns 1 (or the record), 0 (no live record: nothing written), or
+-- on a cluster {'alias', hex} / {'user', tag} when the caller must follow an alias or
+-- read a valid_after.
 local key, s, hex = writable()
 if not key then return s or 0 end
 local member = hex or ARGV[10]
@@ -417,9 +441,9 @@ if ARGV[8] == '1' then
   end
   call_chunked('HDEL', key, doomed, 1, #doomed)
 end
-local removed = tonumber(ARGV[11])
-call_chunked('HDEL', key, ARGV, 12, 11 + removed)
-call_chunked('HSET', key, ARGV, 12 + removed, #ARGV)
+local removed = tonumber(ARGV[12])
+call_chunked('HDEL', key, ARGV, 13, 12 + removed)
+call_chunked('HSET', key, ARGV, 13 + removed, #ARGV)
 local user = s.u
 if ARGV[9] == '-' then
   redis.call('HDEL', key, 'u')
@@ -430,6 +454,10 @@ elseif ARGV[9] ~= '' then
 end
 redis.call('PEXPIREAT', key, ms(tonumber(ARGV[7])))
 if standalone and user then index_add(user, member, ARGV[7]) end
+if ARGV[11] == '1' and tonumber(ARGV[7]) > now then  -- a deadline passed: Redis dropped it
+  s.xs, s.u = ARGV[7], user
+  return encoded(key, s, hex or '')
+end
 return 1
 """,
 )

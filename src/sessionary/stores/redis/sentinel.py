@@ -87,6 +87,12 @@ def parse_sentinel_url(url: str) -> RedisOptions:
         for key in ("ssl_cert_reqs", "ssl_ca_certs", "ssl_certfile", "ssl_keyfile", "ssl_check_hostname"):
             if key in kwargs:
                 sentinel_kwargs[key] = kwargs[key]
+    if "near_cache" in query and option(query, "near_cache", False, bool):
+        raise ConfigError(
+            "store",
+            f"{name!r}: near_cache is not supported behind Sentinel (a failover would have to "
+            "move the invalidation channel to the new master first); drop near_cache",
+        )
     return RedisOptions(
         name=name,
         url="",

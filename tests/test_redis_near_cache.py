@@ -1,0 +1,464 @@
+"""The Redis near-cache (stores/redis/tracking.py, sessionary/nearcache.py) on real servers.
+
+Round trips are counted by the server itself (MONITOR on a server of this module's own).
+Changes come from another OS process (a ``python`` subprocess with its own store), as
+they would from another worker: after its invalidation reached this process, a read
+here is refused or sees the change, never the old copy.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import os
+import secrets
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+
+from conformance.stores_redis import delete_prefix, wait_until_listening
+from sessionary import SessionManager
+from sessionary.errors import ConfigError
+from sessionary.nearcache import ENTRY_OVERHEAD
+from sessionary.stores import Store, open_store
+from sessionary.stores.base import Change, Meta, Record
+from sessionary.stores.redis import parse_redis_url
+from sessionary.stores.redis.tracking import Tracker
+from sessionary.tokens import store_key
+from support.redis_servers import CommandLog, RedisServer, redis_server
+from support.services import REDIS_HOST, REDIS_PORT, REDIS_URL, require_module, require_port
+
+HOUR = 3600.0
+SRC = str(Path(__file__).resolve().parents[1] / "src")
+
+pytestmark = pytest.mark.redis
+
+
+def record(now: float, *, user: str | None = None, expires: float | None = None, **data: object) -> Record:
+    meta = Meta(created_at=now, issued_at=now, last_seen=now, saved_deadline=now + HOUR, user_id=user)
+    return Record(secrets.token_bytes(32), dict(data or {"a": 1}), meta, expires or now + HOUR)
+
+
+def change(now: float, **values: object) -> Change:
+    import json
+
+    return Change(
+        set={k: json.dumps(v) for k, v in values.items()}, meta={"last_seen": now}, expires_at=now + HOUR
+    )
+
+
+def tracker(store: Store) -> Tracker:
+    found: Tracker = store.sync.tracker  # type: ignore[attr-defined]
+    return found
+
+
+@pytest.fixture(scope="module")
+def owned() -> Iterator[RedisServer]:
+    require_module("redis")
+    with redis_server() as server:
+        yield server
+
+
+@pytest.fixture
+def shared() -> Iterator[tuple[str, Store]]:
+    """A store on the shared server under a prefix of its own, listening, removed afterwards."""
+    require_module("redis")
+    require_port("Redis", REDIS_HOST, REDIS_PORT)
+    prefix = f"sessionary-test:{uuid.uuid4().hex[:12]}:"
+    url = f"{REDIS_URL}?prefix={prefix}"
+    store = open_store(url)
+    wait_until_listening(store)
+    yield url, store
+    store.close()
+    client = redis.Redis.from_url(REDIS_URL)
+    delete_prefix(client, prefix)
+    client.close()
+
+
+def elsewhere(url: str, code: str) -> str:
+    """Run ``code`` in another OS process with its own store on ``url`` (``backend``,
+    ``now``, ``key`` from argv are defined); returns what it printed."""
+    program = textwrap.dedent(
+        """
+        import sys, time
+        from sessionary.stores import open_store
+        from sessionary.stores.base import Change, Meta, Record
+        store = open_store(sys.argv[1] + "&near_cache=false")
+        backend = store.sync
+        now = time.time()
+        """
+    ) + textwrap.dedent(code)
+    env = {**os.environ, "PYTHONPATH": SRC + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    done = subprocess.run(
+        [sys.executable, "-c", program, url], capture_output=True, text=True, timeout=60, env=env
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+class Heard:
+    """Counts the invalidations the store's listener has handled."""
+
+    def __init__(self, store: Store) -> None:
+        self._condition = threading.Condition()
+        self._names: list[str | None] = []
+        tracker(store).observer = self._heard
+
+    def _heard(self, names: list[str] | None) -> None:
+        with self._condition:
+            self._names.extend(names or [None])
+            self._condition.notify_all()
+
+    def wait_for(self, fragment: str) -> None:
+        with self._condition:
+            assert self._condition.wait_for(
+                lambda: any(name is None or fragment in name for name in self._names), timeout=10
+            ), f"no invalidation of {fragment} arrived"
+
+
+def cached_copy(store: Store, rec: Record) -> None:
+    """Store ``rec`` and read it once, so this process holds a copy of it."""
+    backend = store.sync
+    now = time.time()
+    assert backend.create(rec, now)
+    wait_until_kept(store, rec.key)
+
+
+def caught_up(store: Store) -> None:
+    """Until the listener has handled every invalidation Redis queued for it so far (and
+    kept what this process wrote, where it may)."""
+    done = threading.Event()
+    tracker(store).after_write(done.set)
+    assert done.wait(10), "the channel did not answer"
+
+
+def wait_until_kept(store: Store, key: bytes) -> None:
+    """Until this process holds a copy of ``key`` (what it wrote is kept once the write's
+    own invalidation came back; a read keeps what it read)."""
+    deadline = time.monotonic() + 10
+    while key not in tracker(store).cache:
+        assert time.monotonic() < deadline, "the copy was never kept"
+        assert store.sync.load(key, time.time()) is not None
+        time.sleep(0.002)
+
+
+# --- round trips -------------------------------------------------------------------------
+
+
+def test_round_trips_with_the_near_cache(owned: RedisServer) -> None:
+    store = open_store(f"{owned.url}?prefix=near-trips:")
+    backend = store.sync
+    wait_until_listening(store)
+    now = time.time()
+    warm = record(now)  # loads the scripts
+    backend.create(warm, now)
+    backend.load(warm.key, now)
+    backend.write(warm.key, change(now, b=2), now)
+    other = open_store(f"{owned.url}?prefix=near-trips:&near_cache=false")
+    other.sync.create(record(now), now)  # loads the scripts there too
+    with CommandLog(owned.port) as log:
+        stored = record(now)
+        assert other.sync.create(stored, now)
+        caught_up(store)  # the creation's invalidation has come: a read now keeps its copy
+        log.mark()
+        assert backend.load(stored.key, now) is not None
+        assert log.between_marks() == ["EVALSHA"], "a cold read: one"
+        for _ in range(3):
+            loaded = backend.load(stored.key, now)
+            assert loaded is not None and loaded.data == {"a": 1}
+        assert log.between_marks() == [], "a hot read: none"
+        assert backend.write(stored.key, change(now, b=2), now)
+        assert log.between_marks() == ["EVALSHA"], "a save: one"
+        loaded = backend.load(stored.key, now)
+        assert loaded is not None and loaded.data == {"a": 1, "b": 2}, "this process's own write is seen"
+        log.mark()
+        new = record(now)
+        assert backend.create(new, now)
+        assert log.between_marks() == ["EVALSHA"], "a new session: one round trip"
+        caught_up(store)
+        assert new.key in tracker(store).cache
+        assert backend.load(new.key, now) is not None
+        assert log.between_marks() == [], "the new session as created was kept"
+    other.close()
+    store.close()
+
+
+def test_a_request_cycle_on_a_cached_session_costs_one_trip_per_save(owned: RedisServer) -> None:
+    store = open_store(f"{owned.url}?prefix=near-cycle:")
+    manager = SessionManager(store, cookie_secure=False)
+    wait_until_listening(store)
+    session = manager.open(None)
+    session["n"] = 1
+    manager.close_session(session, 200)
+    cookie = f"{manager.config.session_cookie_name}={session.session_key}"
+
+    def request(**values: object) -> object:
+        opened = manager.open(cookie)
+        seen = opened["n"]
+        if values:
+            opened.update(values)
+        manager.close_session(opened, 200)
+        return seen
+
+    with CommandLog(owned.port) as log:
+        request()  # scripts loaded
+        caught_up(store)
+        log.mark()
+        assert request() == 1
+        assert log.between_marks() == [], "a read of a session seen before: no round trip"
+        for value in range(3):
+            request(other=value)
+            assert log.between_marks() == ["EVALSHA"], "a save of a cached session: one round trip"
+            caught_up(store)
+        request()
+        assert log.between_marks() == [], "the record as written was kept"
+        other = open_store(f"{owned.url}?prefix=near-cycle:&near_cache=false")
+        other.sync.delete(store_key(str(session.session_key)))
+        other.close()
+        caught_up(store)  # within the invalidation delay the copy could still be served
+        replaced = manager.open(cookie)
+        assert "n" not in replaced, "deleted elsewhere: never served from the copy"
+        manager.close_session(replaced, 200)
+    store.close()
+
+
+def test_the_async_face_shares_the_copies(owned: RedisServer) -> None:
+    store = open_store(f"{owned.url}?prefix=near-async:")
+    wait_until_listening(store)
+    now = time.time()
+    stored = record(now)
+    store.sync.create(stored, now)
+    store.sync.load(stored.key, now)
+
+    async def run(log: CommandLog) -> None:
+        assert await store.aio.exists(stored.key)  # this loop's first connection
+        log.mark()
+        for _ in range(3):
+            assert await store.aio.load(stored.key, now) is not None
+        assert log.between_marks() == []
+        assert await store.aio.write(stored.key, change(now, b=3), now)
+        assert log.between_marks() == ["EVALSHA"]
+        await store.aio.aclose()
+
+    with CommandLog(owned.port) as log:
+        asyncio.run(run(log))
+    store.close()
+
+
+# --- coherence: changes made by another process -----------------------------------------
+
+
+def test_a_logout_elsewhere_is_refused_here(shared: tuple[str, Store]) -> None:
+    url, store = shared
+    heard = Heard(store)
+    rec = record(time.time())
+    cached_copy(store, rec)
+    elsewhere(url, f"assert backend.delete(bytes.fromhex({rec.key.hex()!r}))")
+    heard.wait_for(rec.key.hex())
+    assert store.sync.load(rec.key, time.time()) is None
+    assert asyncio.run(store.aio.load(rec.key, time.time())) is None
+
+
+def test_a_change_elsewhere_is_seen_here(shared: tuple[str, Store]) -> None:
+    url, store = shared
+    heard = Heard(store)
+    rec = record(time.time())
+    cached_copy(store, rec)
+    elsewhere(
+        url,
+        f"""
+        change = Change(set={{"a": "2"}}, meta={{"last_seen": now}}, expires_at=now + 3600)
+        assert backend.write(bytes.fromhex({rec.key.hex()!r}), change, now)
+        """,
+    )
+    heard.wait_for(rec.key.hex())
+    loaded = store.sync.load(rec.key, time.time())
+    assert loaded is not None and loaded.data == {"a": 2}
+
+
+def test_a_revocation_elsewhere_is_refused_here(shared: tuple[str, Store]) -> None:
+    url, store = shared
+    heard = Heard(store)
+    now = time.time()
+    mine, theirs = record(now - 10, user="alice"), record(now - 10, user="bob")
+    cached_copy(store, mine)
+    cached_copy(store, theirs)
+    # Revoked by valid_after alone (keep the record itself): only the user's key changes.
+    elsewhere(url, "backend.revoke_user('alice', now, None)")
+    heard.wait_for(":v")
+    assert store.sync.load(mine.key, time.time()) is None
+    assert store.sync.load(theirs.key, time.time()) is not None
+
+
+def test_a_rotation_elsewhere_retires_the_old_key_here(shared: tuple[str, Store]) -> None:
+    url, store = shared
+    heard = Heard(store)
+    rec = record(time.time(), user="carol")
+    cached_copy(store, rec)
+    elsewhere(
+        url,
+        f"""
+        import secrets
+        meta = Meta(created_at=now, issued_at=now, last_seen=now, saved_deadline=now + 3600, user_id="carol")
+        new = Record(secrets.token_bytes(32), {{"a": 1}}, meta, now + 3600)
+        print(backend.rotate(bytes.fromhex({rec.key.hex()!r}), new, None, now).value)
+        """,
+    )
+    heard.wait_for(rec.key.hex())
+    assert store.sync.load(rec.key, time.time()) is None
+
+
+def test_a_shortened_expiry_elsewhere_is_honoured_here(shared: tuple[str, Store]) -> None:
+    url, store = shared
+    heard = Heard(store)
+    rec = record(time.time())
+    cached_copy(store, rec)
+    elsewhere(
+        url,
+        f"""
+        change = Change(meta={{"last_seen": now}}, expires_at=now + 1.0)
+        assert backend.write(bytes.fromhex({rec.key.hex()!r}), change, now)
+        """,
+    )
+    heard.wait_for(rec.key.hex())
+    loaded = store.sync.load(rec.key, time.time())
+    assert loaded is not None and loaded.expires_at < time.time() + 1.0
+    # Past the new deadline the copy is refused here, whether or not Redis dropped the key yet.
+    assert store.sync.load(rec.key, loaded.expires_at) is None
+
+
+def test_a_copy_is_never_served_past_its_own_deadline(shared: tuple[str, Store]) -> None:
+    _, store = shared
+    now = time.time()
+    rec = record(now, expires=now + 30)
+    cached_copy(store, rec)
+    assert store.sync.load(rec.key, now + 29) is not None
+    assert store.sync.load(rec.key, now + 30) is None
+
+
+# --- the channel --------------------------------------------------------------------------
+
+
+def test_a_killed_listener_means_no_copy_is_served_until_it_is_back(shared: tuple[str, Store]) -> None:
+    _, store = shared
+    channel = tracker(store)
+    rec = record(time.time())
+    cached_copy(store, rec)
+    killed = channel.client_id
+    epoch = channel.cache.epoch
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+        client.execute_command("CLIENT", "KILL", "ID", str(killed))
+        # Changed while nobody listens: this invalidation is lost for good.
+        client.hset(f"{channel.prefix}s:{{{rec.key.hex()}}}", "d:a", "5")
+    finally:
+        client.close()
+    deadline = time.monotonic() + 10
+    while channel.cache.epoch == epoch:  # the listener noticed the lost connection
+        assert time.monotonic() < deadline
+        time.sleep(0.002)
+    loaded = store.sync.load(rec.key, time.time())
+    assert loaded is not None and loaded.data == {"a": 5}, "the copy from before the outage is gone"
+    wait_until_listening(store)
+    assert channel.client_id != killed, "a new listener subscribed"
+    assert store.sync.load(rec.key, time.time()) is not None
+    assert store.sync.load(rec.key, time.time()) is not None
+    assert channel.cache.stats().hits >= 1, "copies are served again once it is back"
+
+
+def test_a_store_that_is_down_serves_no_copy(tmp_path: Path) -> None:
+    with redis_server() as server:
+        store = open_store(f"{server.url}?prefix=near-down:&socket_timeout=0.5&retries=0")
+        wait_until_listening(store)
+        rec = record(time.time())
+        cached_copy(store, rec)
+        server.stop()
+        deadline = time.monotonic() + 10
+        while tracker(store).cache.usable():
+            assert time.monotonic() < deadline, "the listener did not notice the server stop"
+            time.sleep(0.002)
+        from sessionary.errors import StoreUnavailable
+
+        with pytest.raises(StoreUnavailable):
+            store.sync.load(rec.key, time.time())
+        store.close()
+
+
+def test_memory_stays_within_its_budget(owned: RedisServer) -> None:
+    budget = 4 * (600 + ENTRY_OVERHEAD)
+    store = open_store(f"{owned.url}?prefix=near-budget:&near_cache_bytes={budget}")
+    wait_until_listening(store)
+    cache = tracker(store).cache
+    now = time.time()
+    for _ in range(30):
+        rec = record(now, payload="x" * 300)
+        store.sync.create(rec, now)
+        assert store.sync.load(rec.key, now) is not None
+        assert cache.stats().bytes <= budget
+    assert 1 <= len(cache) < 30
+    store.close()
+
+
+# --- settings -----------------------------------------------------------------------------
+
+
+def test_settings() -> None:
+    assert parse_redis_url("redis://h/0").near_cache
+    assert parse_redis_url("redis://h/0").near_cache_bytes == 32 * 1024 * 1024
+    assert not parse_redis_url("redis://h/0?near_cache=false").near_cache
+    assert parse_redis_url("redis://h/0?near_cache_bytes=1000&near_cache_lease=2").near_cache_bytes == 1000
+    assert not parse_redis_url("redis+cluster://h:1,h:2").near_cache
+    assert not parse_redis_url("redis://h/0?declared_keys=true").near_cache
+    assert open_store("redis://h/0?near_cache=false").sync.tracker is None  # type: ignore[attr-defined]
+    assert open_store("redis+cluster://h:1").sync.tracker is None  # type: ignore[attr-defined]
+    assert open_store("redis+sentinel://h:26379/m").sync.tracker is None  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    ("url", "complaint"),
+    [
+        ("redis+cluster://h:1?near_cache=true", "not supported on Redis Cluster"),
+        ("redis+sentinel://h:26379/m?near_cache=true", "not supported behind Sentinel"),
+        ("redis://h/0?declared_keys=true&near_cache=true", "not supported with declared_keys"),
+        ("redis://h/0?near_cache_bytes=-1", "near_cache_bytes=-1 must be 0 or more"),
+        ("redis://h/0?near_cache_lease=0", "near_cache_lease=0.0 must be between"),
+        ("redis://h/0?near_cache=maybe", "near_cache"),
+    ],
+)
+def test_bad_settings_are_refused_clearly(url: str, complaint: str) -> None:
+    with pytest.raises(ConfigError, match=complaint):
+        open_store(url)
+
+
+def _in_the_child(store: Store, key: bytes, answers: Any) -> None:
+    channel = tracker(store)
+    held = key in channel.cache  # the parent's copy, before the store is used here
+    cache = channel.cache_for_reads()
+    wait_until_listening(store)
+    loaded = store.sync.load(key, time.time())
+    answers.put((held, key in cache or len(cache), loaded is not None, channel.client_id))
+
+
+def test_a_forked_process_starts_with_no_copies_and_a_channel_of_its_own(shared: tuple[str, Store]) -> None:
+    _, store = shared
+    rec = record(time.time())
+    cached_copy(store, rec)
+    context = multiprocessing.get_context("fork")
+    answers = context.Queue()
+    child = context.Process(target=_in_the_child, args=(store, rec.key, answers))
+    child.start()
+    held, _, loaded, child_listener = answers.get(timeout=30)
+    child.join(30)
+    assert held, "the child inherited the parent's memory"
+    assert loaded
+    assert child_listener is not None and child_listener != tracker(store).client_id
+    assert rec.key in tracker(store).cache, "the parent keeps its own"
