@@ -15,17 +15,23 @@ plus sessionary's own options, which are taken out before libpq sees the rest:
 ``statement_timeout=5000``
     Milliseconds a statement may run before the server cancels it (0: no limit).
 ``pool_min_size=0``, ``pool_max_size=10``, ``pool_timeout=5``
-    Connections each face (sync, async) keeps open at least and at most, and seconds a
-    request waits for a free one before the store counts as unavailable.
+    Pool connections each face (sync, async) keeps open at least and at most, besides the
+    one connection it keeps for the callers that find it free, and seconds a request waits
+    for a free pool connection before the store counts as unavailable.
 ``synchronous_commit=off``
     Commit session writes without waiting for the WAL flush (see docs/store-postgresql.md).
+``near_cache=on``, ``near_cache_bytes=33554432``, ``near_cache_lease=5``
+    The near-cache of the sessions this process has read (:mod:`sessionary.stores.postgres._listen`):
+    on or off, its memory budget in bytes, and seconds the ``LISTEN`` connection is
+    trusted after its last answered heartbeat.
 
 The work is in :mod:`sessionary.stores.postgres._async` (``AsyncPostgresBackend``) and the sync
-face generated from it (``PostgresBackend``); each opens its pool on first use only.
+face generated from it (``PostgresBackend``); each opens its connections on first use only.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass, field
 from urllib.parse import unquote, urlsplit, urlunsplit
@@ -34,6 +40,7 @@ from psycopg import ProgrammingError
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from ...errors import ConfigError
+from ...nearcache import DEFAULT_LEASE, DEFAULT_MAX_BYTES
 from .. import Store, option, redact
 
 SCHEMA = """\
@@ -57,9 +64,28 @@ CREATE TABLE IF NOT EXISTS {leases} (
     holder TEXT NOT NULL,                  -- the process that holds it
     until  DOUBLE PRECISION NOT NULL       -- the lease ends at this instant (epoch seconds)
 );
+-- Every change, deletion and revocation tells the processes' near-caches, in its own
+-- transaction: NOTIFY is delivered at commit, so a rollback tells nobody.
+CREATE OR REPLACE FUNCTION {notify_function}() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_TABLE_NAME = '{users_name}' THEN
+        PERFORM pg_notify(TG_ARGV[0], 'u:' || NEW.user_id);
+    ELSE
+        PERFORM pg_notify(TG_ARGV[0], encode(OLD.key, 'hex'));
+    END IF;
+    RETURN NULL;
+END
+$$;
+DROP TRIGGER IF EXISTS {sessions_trigger} ON {sessions};
+CREATE TRIGGER {sessions_trigger} AFTER UPDATE OR DELETE ON {sessions}
+    FOR EACH ROW EXECUTE FUNCTION {notify_function}('{channel}');
+DROP TRIGGER IF EXISTS {users_trigger} ON {users};
+CREATE TRIGGER {users_trigger} AFTER INSERT OR UPDATE ON {users}
+    FOR EACH ROW EXECUTE FUNCTION {notify_function}('{channel}');
 """
 """The tables and indexes, with ``{sessions}``, ``{users}``, ``{leases}`` and index names to fill in
-(:func:`schema_sql` does). Every statement is idempotent."""
+(:func:`schema_sql` does). Every statement is idempotent; the triggers are dropped and
+created again, in the one transaction ``migrate`` runs them in."""
 
 UPGRADE_DATA_TO_JSON = "ALTER TABLE {sessions} ALTER COLUMN data TYPE json USING data::text::json"
 """What ``sessionary migrate`` runs on a sessions table made before data was ``json``
@@ -77,6 +103,9 @@ _OWN_OPTIONS = (
     "pool_max_size",
     "pool_timeout",
     "synchronous_commit",
+    "near_cache",
+    "near_cache_bytes",
+    "near_cache_lease",
 )
 _SYNCHRONOUS_COMMIT = ("on", "off", "local")
 _QUERY_SECRET = re.compile(r"(?<=[?&])(password|sslpassword)=[^&#]*")
@@ -122,6 +151,24 @@ class Tables:
         """Who runs the background cleanup now (:mod:`sessionary.cleanup_scheduler`)."""
         return f"{self._schema}{_quote(self._base + '_leases')}"
 
+    @property
+    def channel(self) -> str:
+        """The ``LISTEN``/``NOTIFY`` channel of this store's changes (an identifier of at
+        most 63 bytes: the prefix's own name, or a digest of a longer one)."""
+        name = f"{self.prefix}_changes"
+        if len(name) > 63:
+            name = "sessionary_" + hashlib.sha256(self.prefix.encode()).hexdigest()[:32]
+        return name
+
+    @property
+    def notify_function(self) -> str:
+        return f"{self._schema}{_quote(self._base + '_notify')}"
+
+    @property
+    def triggers(self) -> tuple[str, str]:
+        """The names of the two triggers that notify (on the sessions and users tables)."""
+        return (self._base + "_sessions_notify", self._base + "_users_notify")
+
     def schema_sql(self) -> str:
         return SCHEMA.format(
             sessions=self.sessions,
@@ -129,6 +176,11 @@ class Tables:
             leases=self.leases,
             expires_index=_quote(self._base + "_sessions_expires_at"),
             user_index=_quote(self._base + "_sessions_user_id"),
+            notify_function=self.notify_function,
+            users_name=self._base + "_users",
+            sessions_trigger=_quote(self.triggers[0]),
+            users_trigger=_quote(self.triggers[1]),
+            channel=self.channel,
         )
 
 
@@ -152,6 +204,9 @@ class PostgresSettings:
     pool_max_size: int = 10
     pool_timeout: float = 5.0
     synchronous_commit: str | None = None
+    near_cache: bool = True
+    near_cache_bytes: int = DEFAULT_MAX_BYTES
+    near_cache_lease: float = DEFAULT_LEASE
 
     @classmethod
     def from_url(cls, url: str) -> PostgresSettings:
@@ -186,6 +241,9 @@ class PostgresSettings:
         pool_max_size: int = option(ours, "pool_max_size", 10, int)
         pool_timeout: float = option(ours, "pool_timeout", 5.0, float)
         synchronous_commit: str | None = option(ours, "synchronous_commit", None, str)
+        near_cache: bool = option(ours, "near_cache", True, bool)
+        near_cache_bytes: int = option(ours, "near_cache_bytes", DEFAULT_MAX_BYTES, int)
+        near_cache_lease: float = option(ours, "near_cache_lease", DEFAULT_LEASE, float)
 
         def bad(option_name: str, value: object, expected: str) -> ConfigError:
             return ConfigError("store", f"{name}: option {option_name}={value!r} {expected}")
@@ -200,6 +258,10 @@ class PostgresSettings:
             raise bad("pool_max_size", pool_max_size, "must be at least 1 and at least pool_min_size")
         if not pool_timeout > 0:
             raise bad("pool_timeout", pool_timeout, "must be more than 0 (seconds)")
+        if near_cache_bytes < 0:
+            raise bad("near_cache_bytes", near_cache_bytes, "must be 0 (keep nothing) or more (bytes)")
+        if not 0 < near_cache_lease < float("inf"):
+            raise bad("near_cache_lease", near_cache_lease, "must be more than 0 (seconds)")
         if synchronous_commit is not None:
             if synchronous_commit.lower() not in _SYNCHRONOUS_COMMIT:
                 raise bad("synchronous_commit", synchronous_commit, "must be on, off or local")
@@ -221,16 +283,21 @@ class PostgresSettings:
             pool_max_size=pool_max_size,
             pool_timeout=pool_timeout,
             synchronous_commit=synchronous_commit,
+            near_cache=near_cache,
+            near_cache_bytes=near_cache_bytes,
+            near_cache_lease=near_cache_lease,
         )
 
 
 def open_postgres(url: str, *, config: object = None) -> Store:
     """``postgresql://[user[:password]@]host[:port]/dbname[?options]`` (``postgres://`` too)."""
     from ._async import AsyncPostgresBackend
+    from ._listen import Listener
     from ._sync import PostgresBackend
 
     settings = PostgresSettings.from_url(url)
-    return Store(PostgresBackend(settings), AsyncPostgresBackend(settings))
+    near = Listener(settings) if settings.near_cache else None
+    return Store(PostgresBackend(settings, near), AsyncPostgresBackend(settings, near))
 
 
 __all__ = ["SCHEMA", "UPGRADE_DATA_TO_JSON", "PostgresSettings", "Tables", "open_postgres", "schema_sql"]

@@ -4,9 +4,10 @@ Every operation is one SQL statement on an autocommit connection: one round trip
 own short transaction. The statement that writes also checks that the record is live
 (deadline, revocation, alias), so no other request can slip in between a check and a
 write. ``AsyncPostgresBackend`` is the source; ``PostgresBackend`` (``_sync.py`` beside it)
-is generated from it. Each face opens its own psycopg pool on first use, so an app that
-uses one face never connects with the other. URL options and the schema live in
-:mod:`sessionary.stores.postgres`.
+is generated from it. Each face keeps one connection, opened on first use (so an app that
+uses one face never connects with the other), with each statement prepared on it the first
+time it runs; a caller that finds it busy takes a connection of the face's psycopg pool,
+opened only then. URL options and the schema live in :mod:`sessionary.stores.postgres`.
 """
 
 from __future__ import annotations
@@ -15,9 +16,10 @@ import asyncio
 import hashlib
 import os
 import re
+import select
 import threading
 from asyncio import AbstractEventLoop
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import asdict
 from typing import Any, Self
@@ -32,6 +34,7 @@ from ...serializer import decode_value, encode_mapping, encode_stored, encode_va
 from ..backend._async import AsyncBackend
 from ..base import Change, Counts, Meta, Record, Rotation, Summary, Swap, UserCounts
 from . import UPGRADE_DATA_TO_JSON, PostgresSettings
+from ._listen import Listener
 
 # A record counts only if it is live: its deadline ahead and, if its user was revoked
 # after its token was issued, refused. Aliases are checked on both rows they join.
@@ -213,6 +216,37 @@ _NUL = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
 
 Rows = list[tuple[Any, ...]]
 
+_IDLE = psycopg.pq.TransactionStatus.IDLE
+
+
+class _KeptConnection(AsyncConnection[TupleRow]):
+    """A face's kept connection. Collected while open (its store dropped without
+    ``close()``, as an app built per test is), it closes its socket quietly, as a pool's
+    connections do, instead of warning."""
+
+    def __del__(self, *args: Any) -> None:
+        pgconn = getattr(self, "pgconn", None)
+        if pgconn is not None and not self.closed:
+            pgconn.finish()
+
+
+def _poller(conn: AsyncConnection[TupleRow]) -> Callable[[], bool]:
+    """A check of whether the server has sent something on ``conn`` while it runs no
+    statement: on a connection without ``LISTEN``, that is its goodbye (a terminated
+    backend's FATAL message, a shutdown, the end of the stream). One ``poll`` with no
+    wait, no round trip."""
+    poller = select.poll()
+    poller.register(conn.fileno(), select.POLLIN)
+    poll = poller.poll
+
+    def readable() -> bool:
+        try:
+            return bool(poll(0))
+        except OSError:
+            return True
+
+    return readable
+
 
 # Take a lease that is free, has ended or is already the holder's, in one statement.
 _LEASE = """
@@ -223,52 +257,74 @@ WHERE t.until <= %(now)s OR t.holder = excluded.holder
 
 
 class AsyncPostgresBackend(AsyncBackend):
-    """Sessions in two tables of a PostgreSQL database, through a lazily opened pool."""
+    """Sessions in two tables of a PostgreSQL database, through a kept connection and a
+    lazily opened pool for the callers that find it busy."""
 
-    def __init__(self, settings: PostgresSettings) -> None:
+    def __init__(self, settings: PostgresSettings, near: Listener | None = None) -> None:
         self.settings = settings
+        self._near = near  # the store's near-cache in this process, shared by both faces
         self.name = settings.name
         self._queries = {
             template: template.format(sessions=settings.tables.sessions, users=settings.tables.users)
             for template in _TEMPLATES
         }
+        # The kept connection: the one every operation uses when no other holds it.
+        self._kept: AsyncConnection[TupleRow] | None = None
+        self._kept_readable: Callable[[], bool] = bool
+        self._kept_lock = threading.Lock()  # taken without waiting: a busy one sends to the pool
+        # The pool: for operations that find the kept connection busy (several threads or
+        # tasks at once), and for maintenance while it is.
         self._pool: AsyncConnectionPool[AsyncConnection[TupleRow]] | None = None
-        self._pool_pid = os.getpid()
+        # The process and event loop the connections above belong to.
+        self._owner_pid = os.getpid()
+        self._owner_loop: AbstractEventLoop | None = None
         self._inherited: list[object] = []
-        self._pool_loop: AbstractEventLoop | None = None
         self._lock = threading.Lock()
         self._connect_error: psycopg.Error | None = None
 
     # --- connections -----------------------------------------------------------------
 
-    async def _open_pool(self) -> AsyncConnectionPool[AsyncConnection[TupleRow]]:
-        """This face's pool, opened on first use.
+    def _own(self, loop: AbstractEventLoop | None) -> None:
+        """Make this process and event loop the owner of this face's connections.
 
-        An async pool belongs to the event loop that opened it. When that loop has ended
-        and another one calls (a test client that runs each request on a fresh loop), a
-        new pool is opened for it; the old one cannot be closed any more and is dropped.
+        Called when an operation runs in another process or on another event loop than the
+        connections belong to. A forked process sets its parent's connections aside, never
+        closed nor collected (closing would end them for the parent too: two processes on
+        one socket would read each other's replies). An async connection belongs to the
+        event loop that opened it: when that loop has ended and another one calls (a test
+        client that runs each request on a fresh loop), the old ones are dropped and new
+        ones open for the new loop; while it still runs, a second loop is refused.
         """
-        loop = asyncio.get_running_loop()  # None in the sync face (scripts/unasync.py)
-        pid = os.getpid()
-        pool = self._pool
-        if pool is None or self._pool_loop is not loop or self._pool_pid != pid:
-            with self._lock:  # guards building the pool object only; nothing awaits inside
-                pool = self._pool
-                if pool is not None and self._pool_pid != pid:
-                    # Forked: the parent's connections are its own (two processes on one
-                    # socket would read each other's replies). Set aside, never closed nor
-                    # collected: closing would end them for the parent too.
-                    self._inherited.append(pool)
-                    pool = self._pool = None
-                if pool is None or self._pool_loop is not loop:
-                    if pool is not None and self._pool_loop is not None and not self._pool_loop.is_closed():
+        with self._lock:  # nothing awaits inside
+            pid = os.getpid()
+            if self._owner_pid != pid:
+                self._inherited.extend(c for c in (self._pool, self._kept) if c is not None)
+                self._pool = self._kept = None
+                self._owner_pid = pid
+            if self._owner_loop is not loop:
+                if self._pool is not None or self._kept is not None:
+                    if self._owner_loop is not None and not self._owner_loop.is_closed():
                         raise RuntimeError(
                             f"{self.name}: this store's async connections belong to another event loop "
                             "that is still running; open one store per event loop"
                         )
+                    kept, self._kept = self._kept, None
+                    if kept is not None:
+                        kept.pgconn.finish()  # its loop has ended: only the socket is left to close
+                    self._pool = None  # a pool of an ended loop cannot be closed, only dropped
+                self._owner_loop = loop
+
+    async def _open_pool(self) -> AsyncConnectionPool[AsyncConnection[TupleRow]]:
+        """This face's pool, opened on first use (by the owner, see :meth:`_own`)."""
+        loop = asyncio.get_running_loop()  # None in the sync face (scripts/unasync.py)
+        if self._owner_loop is not loop or self._owner_pid != os.getpid():
+            self._own(loop)
+        pool = self._pool
+        if pool is None:
+            with self._lock:
+                pool = self._pool
+                if pool is None:
                     pool = self._pool = self._new_pool()
-                    self._pool_loop = loop
-                    self._pool_pid = pid
         if pool.closed:
             await pool.open()  # idempotent: concurrent first users all wait for the one opening
         return pool
@@ -305,28 +361,131 @@ class AsyncPostgresBackend(AsyncBackend):
             open=False,
         )
 
+    async def _kept_connection(self) -> AsyncConnection[TupleRow]:
+        """The kept connection, opened (or replaced) if need be; the caller holds its lock.
+
+        One connected before this process forked, on an event loop that has ended, closed
+        or broken, or that the server has ended while it sat idle (its socket has something
+        to read while no statement is running: the server's goodbye, a terminated backend's
+        FATAL message, or the end of the stream) is replaced before anything is sent on it,
+        so a write never goes out on a connection already known to be dead.
+        """
+        loop = asyncio.get_running_loop()  # None in the sync face (scripts/unasync.py)
+        if self._owner_loop is not loop or self._owner_pid != os.getpid():
+            self._own(loop)
+        conn = self._kept
+        if conn is not None:
+            if conn.pgconn.transaction_status == _IDLE and not self._kept_readable():
+                return conn
+            self._kept = None
+            await conn.close()
+        try:
+            conn = await _KeptConnection.connect(self.settings.conninfo, autocommit=True)
+        except psycopg.Error as exc:
+            self._connect_error = exc
+            raise
+        self._connect_error = None
+        self._kept_readable = _poller(conn)
+        self._kept = conn
+        return conn
+
+    async def _release_kept(self, conn: AsyncConnection[TupleRow]) -> None:
+        """Keep the connection for the next operation if it is idle and sound, else close it
+        (a statement cancelled half-way, a transaction left open, a broken socket)."""
+        if conn.pgconn.transaction_status != _IDLE:  # UNKNOWN once broken or closed
+            if self._kept is conn:
+                self._kept = None
+            await conn.close()
+
     @asynccontextmanager
     async def connection(self) -> AsyncIterator[AsyncConnection[TupleRow]]:
-        """A connection of this face's pool (autocommit), for maintenance and scripts.
+        """A connection of this face (autocommit), for maintenance and scripts: the kept
+        one if it is free, else one of the pool.
 
         psycopg errors raised inside become :class:`StoreUnavailable` naming the store.
         """
-        pool = await self._open_pool()
         try:
-            async with pool.connection() as conn:
-                yield conn
+            if self._kept_lock.acquire(blocking=False):
+                try:
+                    conn = await self._kept_connection()
+                    try:
+                        yield conn
+                    finally:
+                        await self._release_kept(conn)
+                finally:
+                    self._kept_lock.release()
+            else:
+                pool = await self._open_pool()
+                async with pool.connection() as conn:
+                    yield conn
         except psycopg.Error as exc:
             raise self._error(exc) from exc
 
-    async def _run(self, template: str, params: dict[str, Any], *, retry: bool = False) -> tuple[Rows, int]:
-        """Run one statement: its rows and its row count.
+    async def _run(
+        self,
+        template: str,
+        params: dict[str, Any],
+        *,
+        retry: bool = False,
+        changes: tuple[bytes, ...] = (),
+        owner: str | None = None,
+    ) -> tuple[Rows, int]:
+        """Run one statement (prepared on the connection's first use of it): its rows and
+        its row count.
 
-        With ``retry`` (reads, whose answer a second run cannot change), a connection the
-        server dropped while it sat in the pool (a restart) is replaced by another one; a
-        write is never retried, since whether the server applied it before the connection
-        broke is unknown.
+        ``changes`` (session keys) and ``owner`` (a user whose sessions are revoked) name
+        what the statement may change: this process's copies of them are dropped once it
+        has run (or failed), without waiting for the notification the change sends to
+        every process, and reads already under way are refused a copy.
+
+        On the kept connection when it is free, on one of the pool when another operation
+        holds it. With ``retry`` (reads, whose answer a second run cannot change), a
+        connection that breaks under the statement is replaced and the statement run
+        again; a write is never retried, since whether the server applied it before the
+        connection broke is unknown.
         """
         query = self._queries[template]
+        near = self._near
+        if near is None or not (changes or owner):
+            return await self._run_here(query, params, retry)
+        try:
+            return await self._run_here(query, params, retry)
+        finally:
+            for key in changes:
+                near.invalidate(key)
+            if owner is not None:
+                near.invalidate_owner(owner)
+
+    async def _run_here(self, query: str, params: dict[str, Any], retry: bool) -> tuple[Rows, int]:
+        if self._kept_lock.acquire(blocking=False):
+            try:
+                return await self._run_kept(query, params, retry)
+            finally:
+                self._kept_lock.release()
+        return await self._run_pooled(query, params, retry)
+
+    async def _run_kept(self, query: str, params: dict[str, Any], retry: bool) -> tuple[Rows, int]:
+        retries = 1 if retry else 0
+        while True:
+            broken = False
+            try:
+                conn = await self._kept_connection()
+                try:
+                    cursor = await conn.execute(query, params, prepare=True)
+                    rows = await cursor.fetchall() if cursor.description is not None else []
+                    return rows, cursor.rowcount
+                except psycopg.OperationalError:
+                    broken = conn.broken
+                    raise
+                finally:
+                    await self._release_kept(conn)
+            except psycopg.Error as exc:
+                if broken and retries > 0:
+                    retries -= 1
+                    continue
+                raise self._error(exc) from exc
+
+    async def _run_pooled(self, query: str, params: dict[str, Any], retry: bool) -> tuple[Rows, int]:
         retries = self.settings.pool_max_size if retry else 0
         while True:
             broken = False
@@ -336,7 +495,7 @@ class AsyncPostgresBackend(AsyncBackend):
                 # connection its transaction block and usage timing add nothing.
                 conn = await pool.getconn()
                 try:
-                    cursor = await conn.execute(query, params)
+                    cursor = await conn.execute(query, params, prepare=True)
                     rows = await cursor.fetchall() if cursor.description is not None else []
                     return rows, cursor.rowcount
                 except psycopg.OperationalError:
@@ -416,10 +575,26 @@ class AsyncPostgresBackend(AsyncBackend):
     # --- reading ---------------------------------------------------------------------
 
     async def load(self, key: bytes, now: float) -> Record | None:
+        """The live record under ``key``: from this process's copy when the near-cache may
+        serve one (no round trip), else from the server (a copy kept for next time)."""
+        near = self._near
+        if near is None:
+            rows, _ = await self._run(_LOAD, {"key": key, "now": now}, retry=True)
+            return self._record(key, rows[0]) if rows else None
+        row = near.get(key)
+        if row is not None and now < row[3]:
+            return self._record(key, row)
+        ticket = near.ticket(key)  # before the query: a change heard meanwhile refuses its copy
         rows, _ = await self._run(_LOAD, {"key": key, "now": now}, retry=True)
         if not rows:
             return None
-        found, data, meta, expires_at = rows[0]
+        record = self._record(key, rows[0])
+        if record.key == key:  # read through a renewal alias: not kept (its target changes under another key)
+            near.put(ticket, rows[0], record.meta.user_id)
+        return record
+
+    def _record(self, key: bytes, row: tuple[Any, ...]) -> Record:
+        found, data, meta, expires_at = row
         try:
             data, meta = decode_value(data), decode_value(meta)
         except (ValueError, TypeError, RecursionError) as exc:
@@ -433,7 +608,7 @@ class AsyncPostgresBackend(AsyncBackend):
     # --- writing ---------------------------------------------------------------------
 
     async def create(self, record: Record, now: float) -> bool:
-        _, count = await self._run(_CREATE, self._row(record, now))
+        _, count = await self._run(_CREATE, self._row(record, now), changes=(record.key,))
         return count == 1
 
     async def write(self, key: bytes, change: Change, now: float) -> bool:
@@ -445,7 +620,7 @@ class AsyncPostgresBackend(AsyncBackend):
             "expires_at": change.expires_at,
             "now": now,
         }
-        _, count = await self._run(_WRITE_CLEARED if change.cleared else _WRITE_MERGE, params)
+        _, count = await self._run(_WRITE_CLEARED if change.cleared else _WRITE_MERGE, params, changes=(key,))
         return count == 1
 
     async def touch(
@@ -458,7 +633,7 @@ class AsyncPostgresBackend(AsyncBackend):
             "expires_at": expires_at,
             "now": now,
         }
-        _, count = await self._run(_TOUCH, params)
+        _, count = await self._run(_TOUCH, params, changes=(key,))
         return count == 1
 
     async def compare_and_set(
@@ -466,7 +641,7 @@ class AsyncPostgresBackend(AsyncBackend):
     ) -> Swap:
         self._object([(name, value or "null")])  # refuses what JSONB cannot hold, naming the key
         params = {"key": key, "name": name, "expected": expected, "value": value, "now": now}
-        rows, _ = await self._run(_SWAP, params)
+        rows, _ = await self._run(_SWAP, params, changes=(key,))
         live, swapped = rows[0]
         if swapped:
             return Swap.SWAPPED
@@ -491,14 +666,14 @@ class AsyncPostgresBackend(AsyncBackend):
             template = _ROTATE_DROP_CLEARED if grace_until is None else _ROTATE_ALIAS_CLEARED
         else:
             template = _ROTATE_DROP if grace_until is None else _ROTATE_ALIAS
-        rows, _ = await self._run(template, params)
+        rows, _ = await self._run(template, params, changes=(old_key, record.key))
         old_was_live, created = rows[0]
         if not old_was_live:
             return Rotation.GONE
         return Rotation.ROTATED if created else Rotation.COLLISION
 
     async def delete(self, key: bytes) -> bool:
-        _, count = await self._run(_DELETE, {"key": key})
+        _, count = await self._run(_DELETE, {"key": key}, changes=(key,))
         return count > 0
 
     async def clear_expired(self, now: float, batch_size: int) -> AsyncIterator[int]:
@@ -524,12 +699,12 @@ class AsyncPostgresBackend(AsyncBackend):
         return [Summary(bytes(key), self._meta(meta), float(expires_at)) for key, meta, expires_at in rows]
 
     async def delete_user_session(self, user_id: str, key: bytes) -> bool:
-        _, count = await self._run(_DELETE_USER_SESSION, {"key": key, "user_id": user_id})
+        _, count = await self._run(_DELETE_USER_SESSION, {"key": key, "user_id": user_id}, changes=(key,))
         return count > 0
 
     async def revoke_user(self, user_id: str, valid_after: float, keep: bytes | None) -> int:
         params = {"user_id": user_id, "valid_after": valid_after, "keep": keep}
-        _, count = await self._run(_REVOKE_USER, params)
+        _, count = await self._run(_REVOKE_USER, params, owner=user_id)
         return count
 
     # --- schema ----------------------------------------------------------------------
@@ -588,10 +763,19 @@ class AsyncPostgresBackend(AsyncBackend):
         return f"found the tables {tables.sessions} and {tables.users} up to date"
 
     async def aclose(self) -> None:
+        if self._near is not None:
+            self._near.stop()  # started again by the next read, on either face
         with self._lock:
             pool, self._pool = self._pool, None
-            loop, self._pool_loop = self._pool_loop, None
-        if pool is not None and loop is asyncio.get_running_loop():
+            kept, self._kept = self._kept, None
+            loop = self._owner_loop
+        here = loop is asyncio.get_running_loop()
+        if kept is not None:
+            if here:
+                await kept.close()
+            else:
+                kept.pgconn.finish()  # its loop has ended: only the socket is left to close
+        if pool is not None and here:
             await pool.close()  # a pool of an ended loop cannot be closed, only dropped
 
 
