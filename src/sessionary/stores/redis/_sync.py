@@ -349,7 +349,7 @@ class RedisBackend(Backend):
     def create(self, record: Record, now: float) -> bool:
         tag = lua.user_tag(record.meta.user_id) if record.meta.user_id is not None else ""
         tracker = self.tracker
-        if tracker is not None:
+        if tracker is not None and self.options.near_cache_writes:
             expectation = tracker.cache_for_reads().expect(record.key)
             created = self._eval(
                 lua.CREATE,
@@ -385,7 +385,7 @@ class RedisBackend(Backend):
 
     def write(self, key: bytes, change: Change, now: float) -> bool:
         tracker = self.tracker
-        if tracker is not None:
+        if tracker is not None and self.options.near_cache_writes:
             # One server: one script, which answers with the record as written.
             removed, fields = lua.change_fields(change)
             expectation = tracker.cache_for_reads().expect(key)
