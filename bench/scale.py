@@ -329,7 +329,9 @@ class RedisTarget(Target):
         self.server_url = urlunsplit((parts.scheme, parts.netloc, f"/{database}", "", ""))
         self.database = database
         self.prefix = prefix
-        self.url = f"{self.server_url}?prefix={prefix}"
+        # The store's own cost at each size: with the near-cache a 1k store is all copies
+        # and a 1M one mostly misses, which is its hit rate (bench/coherence.py), not growth.
+        self.url = f"{self.server_url}?prefix={prefix}&near_cache=false"
         import redis
 
         self.client = redis.Redis.from_url(self.server_url, decode_responses=True)
@@ -443,7 +445,7 @@ class PostgresTarget(Target):
     def __init__(self, database_url: str, table: str) -> None:
         super().__init__()
         self.database_url = database_url
-        self.url = f"{database_url}?table={table}"
+        self.url = f"{database_url}?table={table}&near_cache=false"  # as the Redis store's
         self.table = table
 
     def open(self) -> Store:
