@@ -27,6 +27,7 @@ from support.services import (
     REDIS_URL,
     require_port,
 )
+from support.spies import Faces
 
 
 def _has_module(name: str) -> bool:
@@ -116,3 +117,11 @@ def exit_stack() -> Iterator[contextlib.ExitStack]:
     """Test clients entered here are left (their app's lifespan shut down) after the test."""
     with contextlib.ExitStack() as stack:
         yield stack
+
+
+@pytest.fixture
+def faces(store_url: str) -> Iterator[Faces]:
+    """The store at ``store_url``, each face noting the calls it gets."""
+    store = open_store(store_url)
+    yield Faces(store)
+    store.close()

@@ -11,7 +11,6 @@ test_tutorial_flow.py, and each framework's own API in test_<framework>.py.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
 from contextlib import ExitStack
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,9 +18,8 @@ from pathlib import Path
 import pytest
 
 from sessionary import SessionManager
-from sessionary.stores import Store, open_store
 from sessionary.testing import FakeClock
-from support.spies import Counting, recording_store
+from support.spies import Faces, recording_store
 
 from .async_clients import ASYNC_FRAMEWORKS, async_sender
 from .frameworks import Browser, example_sender
@@ -31,26 +29,6 @@ from .frameworks import Browser, example_sender
 def framework(request: pytest.FixtureRequest) -> str:
     name: str = request.param
     return name
-
-
-class Faces:
-    """A store whose sync and async faces each note the calls they get."""
-
-    def __init__(self, store: Store) -> None:
-        self.sync: list[str] = []
-        self.aio: list[str] = []
-        self.store = Store(Counting(store.sync, self.sync), Counting(store.aio, self.aio), store.codec)  # type: ignore[arg-type]
-
-    def clear(self) -> None:
-        self.sync.clear()
-        self.aio.clear()
-
-
-@pytest.fixture
-def faces(store_url: str) -> Iterator[Faces]:
-    store = open_store(store_url)
-    yield Faces(store)
-    store.close()
 
 
 def browser_on(framework: str, manager: SessionManager, stack: ExitStack) -> Browser:

@@ -14,38 +14,15 @@ lazy: there a plain sync read is refused under "raise", and ``aload()`` or
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from contextlib import ExitStack
 from typing import ClassVar
 
-import pytest
-
 from sessionary import SessionManager
-from sessionary.stores import Store, open_store
-from support.spies import Counting
+from sessionary.stores import open_store
+from support.spies import Faces
 
 from .event_loop_apps import EVENT_LOOP_APPS
 from .frameworks import Browser, sender_for
-
-
-class Faces:
-    """A store whose sync and async faces each note the calls they get."""
-
-    def __init__(self, store: Store) -> None:
-        self.sync: list[str] = []
-        self.aio: list[str] = []
-        self.store = Store(Counting(store.sync, self.sync), Counting(store.aio, self.aio), store.codec)  # type: ignore[arg-type]
-
-    def clear(self) -> None:
-        self.sync.clear()
-        self.aio.clear()
-
-
-@pytest.fixture
-def faces(store_url: str) -> Iterator[Faces]:
-    store = open_store(store_url)
-    yield Faces(store)
-    store.close()
 
 
 class EventLoopBehaviour:

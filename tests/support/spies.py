@@ -92,3 +92,16 @@ def counting_store(store: Store) -> tuple[Store, list[str]]:
     calls: list[str] = []
     counted = Store(Counting(store.sync, calls), Counting(store.aio, calls), store.codec)  # type: ignore[arg-type]
     return counted, calls
+
+
+class Faces:
+    """A store whose sync and async faces each note the calls they get."""
+
+    def __init__(self, store: Store) -> None:
+        self.sync: list[str] = []
+        self.aio: list[str] = []
+        self.store = Store(Counting(store.sync, self.sync), Counting(store.aio, self.aio), store.codec)  # type: ignore[arg-type]
+
+    def clear(self) -> None:
+        self.sync.clear()
+        self.aio.clear()

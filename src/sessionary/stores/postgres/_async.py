@@ -471,9 +471,7 @@ class AsyncPostgresBackend(AsyncBackend):
             try:
                 conn = await self._kept_connection()
                 try:
-                    cursor = await conn.execute(query, params, prepare=True)
-                    rows = await cursor.fetchall() if cursor.description is not None else []
-                    return rows, cursor.rowcount
+                    return await _execute(conn, query, params)
                 except psycopg.OperationalError:
                     broken = conn.broken
                     raise
@@ -495,9 +493,7 @@ class AsyncPostgresBackend(AsyncBackend):
                 # connection its transaction block and usage timing add nothing.
                 conn = await pool.getconn()
                 try:
-                    cursor = await conn.execute(query, params, prepare=True)
-                    rows = await cursor.fetchall() if cursor.description is not None else []
-                    return rows, cursor.rowcount
+                    return await _execute(conn, query, params)
                 except psycopg.OperationalError:
                     broken = conn.broken
                     raise
@@ -804,3 +800,11 @@ _TEMPLATES = (
     _DELETE_USER_SESSION,
     _REVOKE_USER,
 )
+
+
+async def _execute(conn: Any, query: str, params: dict[str, Any]) -> tuple[Rows, int]:
+    """One statement, prepared on the connection after its first use: its rows (none for
+    a statement that returns none) and its row count."""
+    cursor = await conn.execute(query, params, prepare=True)
+    rows = await cursor.fetchall() if cursor.description is not None else []
+    return rows, cursor.rowcount

@@ -471,9 +471,7 @@ class PostgresBackend(Backend):
             try:
                 conn = self._kept_connection()
                 try:
-                    cursor = conn.execute(query, params, prepare=True)
-                    rows = cursor.fetchall() if cursor.description is not None else []
-                    return rows, cursor.rowcount
+                    return _execute(conn, query, params)
                 except psycopg.OperationalError:
                     broken = conn.broken
                     raise
@@ -495,9 +493,7 @@ class PostgresBackend(Backend):
                 # connection its transaction block and usage timing add nothing.
                 conn = pool.getconn()
                 try:
-                    cursor = conn.execute(query, params, prepare=True)
-                    rows = cursor.fetchall() if cursor.description is not None else []
-                    return rows, cursor.rowcount
+                    return _execute(conn, query, params)
                 except psycopg.OperationalError:
                     broken = conn.broken
                     raise
@@ -804,3 +800,11 @@ _TEMPLATES = (
     _DELETE_USER_SESSION,
     _REVOKE_USER,
 )
+
+
+def _execute(conn: Any, query: str, params: dict[str, Any]) -> tuple[Rows, int]:
+    """One statement, prepared on the connection after its first use: its rows (none for
+    a statement that returns none) and its row count."""
+    cursor = conn.execute(query, params, prepare=True)
+    rows = cursor.fetchall() if cursor.description is not None else []
+    return rows, cursor.rowcount

@@ -349,23 +349,9 @@ class AsyncRedisBackend(AsyncBackend):
     async def create(self, record: Record, now: float) -> bool:
         tag = lua.user_tag(record.meta.user_id) if record.meta.user_id is not None else ""
         tracker = self.tracker
+        expectation = None
         if tracker is not None and self.options.near_cache_writes:
             expectation = tracker.cache_for_reads().expect(record.key)
-            created = await self._eval(
-                lua.CREATE,
-                [self._key(record.key)],
-                now,
-                lua.number(record.expires_at),
-                tag,
-                record.key.hex(),
-                *lua.record_fields(record),
-            )
-            # Kept only without a user: CREATE does not check the user's valid_after (a
-            # record put back after a revocation must still be refused by the next load).
-            if created and not tag and tracker.cache.usable():
-                text = lua.loaded_text(record)
-                self._keep_written(tracker, expectation, text, record.expires_at, None, now)
-            return bool(created)
         created = await self._eval(
             lua.CREATE,
             [self._key(record.key)],
@@ -375,6 +361,13 @@ class AsyncRedisBackend(AsyncBackend):
             record.key.hex(),
             *lua.record_fields(record),
         )
+        if tracker is not None and expectation is not None:
+            # Kept only without a user: CREATE does not check the user's valid_after (a
+            # record put back after a revocation must still be refused by the next load).
+            if created and not tag and tracker.cache.usable():
+                text = lua.loaded_text(record)
+                self._keep_written(tracker, expectation, text, record.expires_at, None, now)
+            return bool(created)
         if created and self.cluster and tag:
             # The session first, then its index entry: a listing drops entries whose
             # session it cannot find, and must never drop one still being created. A
