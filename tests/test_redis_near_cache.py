@@ -436,6 +436,8 @@ def test_settings() -> None:
     assert parse_redis_url("redis://h/0").near_cache_bytes == 32 * 1024 * 1024
     assert not parse_redis_url("redis://h/0?near_cache=false").near_cache
     assert parse_redis_url("redis://h/0?near_cache_bytes=1000&near_cache_lease=2").near_cache_bytes == 1000
+    assert not parse_redis_url("redis://h/0").near_cache_writes
+    assert parse_redis_url("redis://h/0?near_cache_writes=true").near_cache_writes
     assert not parse_redis_url("redis+cluster://h:1,h:2").near_cache
     assert not parse_redis_url("redis://h/0?declared_keys=true").near_cache
     assert open_store("redis://h/0?near_cache=false").sync.tracker is None  # type: ignore[attr-defined]
@@ -452,6 +454,7 @@ def test_settings() -> None:
         ("redis://h/0?near_cache_bytes=-1", "near_cache_bytes=-1 must be 0 or more"),
         ("redis://h/0?near_cache_lease=0", "near_cache_lease=0.0 must be between"),
         ("redis://h/0?near_cache=maybe", "near_cache"),
+        ("redis://h/0?near_cache_writes=maybe", "near_cache_writes"),
     ],
 )
 def test_bad_settings_are_refused_clearly(url: str, complaint: str) -> None:
