@@ -264,6 +264,34 @@ def test_forged_cookies_open_an_empty_session_and_are_deleted(clock: FakeClock, 
     assert deletes_cookie(outcome)
 
 
+def respellings(value: str) -> dict[str, str]:
+    """The same signature bytes spelled otherwise, which base64 decoding forgives (the
+    payload's text is what is signed, so only the signature can be respelled so)."""
+    payload, _, signature = value.rpartition(".")
+    standard = signature.replace("_", "/").replace("-", "+")
+    return {
+        "stray characters in the signature": f"{payload}.{signature[:4]}!!!!{signature[4:]}",
+        "the standard alphabet in the signature": f"{payload}.{standard}",
+        "padding added": f"{value}==",
+    }
+
+
+@pytest.mark.parametrize(
+    "kind", ["stray characters in the signature", "the standard alphabet in the signature", "padding added"]
+)
+def test_a_signed_cookie_opens_only_as_issued(clock: FakeClock, kind: str) -> None:
+    sessions = manager(clock)
+    value = saved(sessions, user="alice")
+    while not {"_", "-"} & set(value.rpartition(".")[2]):  # so that the standard alphabet differs
+        value = saved(sessions, user="alice", note=secrets.token_hex(8))
+    respelled = respellings(value)[kind]
+    assert respelled != value
+    data, outcome = read(sessions, respelled)
+    assert data == {}
+    assert deletes_cookie(outcome)
+    assert read(sessions, value)[0]["user"] == "alice", "the cookie as issued still opens"
+
+
 def test_a_cookie_over_4096_bytes_is_not_even_decoded(clock: FakeClock) -> None:
     sessions = manager(clock)
     session = sessions.open("__Host-sessionid=" + "a" * (MAX_COOKIE_BYTES + 1))

@@ -20,12 +20,14 @@ session, clean up or count sessions. Those operations raise
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Iterator
 from dataclasses import asdict
 from typing import Any, NoReturn
 from urllib.parse import urlsplit
 
 from itsdangerous import BadData, URLSafeSerializer
+from itsdangerous.encoding import base64_decode, base64_encode
 
 from .. import cookies, expiry
 from ..clock import from_timestamp
@@ -40,6 +42,9 @@ NAME = "cookie://"
 SALT = "sessionary.stores.cookie"
 FORMAT = 1
 """Version of the signed payload, so that a later layout can tell old cookies apart."""
+
+_SPELLING = re.compile(r"[A-Za-z0-9_.-]+")
+"""What a signed cookie is made of: URL-safe base64 parts joined by dots."""
 
 _SERVER_SIDE = "use a server-side store (sqlite://, redis://, postgresql://) for that"
 
@@ -95,6 +100,8 @@ class CookieCodec:
     def decode(self, token: str, now: float) -> Record | None:
         """The record a cookie carries, or None when it is forged, tampered with, truncated,
         signed with a key no longer listed, or past its deadline."""
+        if not _as_signed(token):
+            return None
         try:
             payload = self._serializer.loads(token)
         except (BadData, UnicodeError):
@@ -115,6 +122,20 @@ class CookieCodec:
                 setting, modification=from_timestamp(record.meta.last_seen), cookie_age=self.config.cookie_age
             )
         return cookies.set_cookie(self.config, value, max_age=max_age, now=record.meta.last_seen)
+
+
+def _as_signed(token: str) -> bool:
+    """Whether ``token`` is spelled exactly as signing spells it. Base64 decoding forgives
+    other spellings of the same bytes (``/`` for ``_``, stray characters, unused trailing
+    bits), so a cookie altered that way would still verify; only the issued text opens."""
+    if _SPELLING.fullmatch(token) is None:
+        return False
+    try:
+        return all(
+            base64_encode(base64_decode(part)) == part.encode("ascii") for part in token.split(".") if part
+        )
+    except BadData:
+        return False
 
 
 def _record(payload: object) -> Record | None:
