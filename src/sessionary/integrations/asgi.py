@@ -22,9 +22,7 @@ from ..errors import SessionInterrupted, StoreError
 from ..lifecycle import failure_response
 from ..manager import DEFAULT_STORE, SessionManager
 from ..session import Session
-from ..shell import arun
 from ..stores import Store
-from ..tokens import new_token
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -147,7 +145,6 @@ class SessionMiddleware:
             await self.app(scope, receive, send)
             return
         manager = self.manager
-        context = manager.context
         config = manager.config
         session = open_for_scope(manager, scope)
         scope["session"] = session
@@ -170,12 +167,7 @@ class SessionMiddleware:
                     await send(message)
                     return
                 try:
-                    # manager.aclose_session, without a coroutine when the end of the
-                    # request needs no store call (most requests).
-                    if session.state.deferred:
-                        await session.asettle()
-                    closing = cycle.close(session.state, context, message["status"], manager.now, new_token)
-                    outcome = closing if isinstance(closing, Outcome) else await arun(closing, manager)
+                    outcome = await manager.aclose_session(session, message["status"])
                 except (StoreError, SessionInterrupted) as error:
                     replaced = True
                     started = True
