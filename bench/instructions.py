@@ -46,7 +46,7 @@ CONTENDERS = {
 }
 REDIS_URL = os.environ.get("SESSIONARY_BENCH_REDIS", "redis://127.0.0.1:6379/0")
 POSTGRES_URL = os.environ.get("SESSIONARY_BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
-SCENARIOS = ("untouched", "read", "write", "new", "rolling")
+SCENARIOS = ("untouched", "read", "read-cold", "write", "new", "rolling")
 WARM_UP = 50
 
 
@@ -62,7 +62,7 @@ def worker(spec_json: str, scenario: str, requests: int, which: str) -> None:
             return contender.batch(scenario, n, with_baseline=False)
         built = contender.contender
         assert built is not None
-        path = "/read" if scenario == "rolling" else f"/{scenario}"
+        path = "/read" if scenario in ("rolling", "read-cold") else f"/{scenario}"
         cookie = None if scenario == "new" else contender.cookie
         pair = Pair(path, cookie, [(built.baseline, checker(scenario, "baseline"))])
         return built.drivers["normal"].batch(pair, n)
@@ -118,6 +118,8 @@ def measure(name: str, scenario: str, requests: int, src: str | None, which: str
             "redis_prefix": prefix,
             "postgres_url": POSTGRES_URL if store == "postgresql" else "",
             "postgres_schema": schema,
+            # read-cold reads sessions another process made, a fresh one per request.
+            "cold_sessions": WARM_UP + requests if scenario == "read-cold" and which == "contender" else 0,
         }
         command = [
             "valgrind",
@@ -148,6 +150,7 @@ def measure(name: str, scenario: str, requests: int, src: str | None, which: str
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--worker", help=argparse.SUPPRESS)
+    parser.add_argument("--seed", type=int, help=argparse.SUPPRESS)
     parser.add_argument("rest", nargs="*", help=argparse.SUPPRESS)
     parser.add_argument("--contenders", default=",".join(CONTENDERS))
     parser.add_argument("--scenarios", default=",".join(SCENARIOS))
@@ -159,6 +162,11 @@ def main() -> None:
         help="subtract the same app without sessions (the session layer alone)",
     )
     args = parser.parse_args()
+    if args.worker and args.seed:
+        from session_contenders import seed
+
+        seed(args.worker, args.seed)
+        return
     if args.worker:
         worker(args.worker, args.rest[0], int(args.rest[1]), args.rest[2])
         return
