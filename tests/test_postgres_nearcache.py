@@ -175,6 +175,32 @@ def test_a_hot_read_costs_no_round_trip_and_a_cold_one_one(store: Store, tmp_pat
     assert third is not None and third.data["b"] == [1, 2]
 
 
+def test_no_read_shares_a_mutable_value_with_the_copy_or_another_read(store: Store, tmp_path: Path) -> None:
+    backend = backend_of(store)
+    wait_up(store)
+    now = time.time()
+    data = {"a": 1, "b": [1, [2]], "c": {"d": {"e": [3]}}, "s": "x"}
+    stored = record(now, data)
+    assert backend.create(stored, now)
+    assert backend.load(secrets.token_bytes(32), now) is None  # statement prepared
+    with round_trips(backend, tmp_path / "cold.trace") as cold:
+        first = backend.load(stored.key, now)  # the read that keeps the copy
+    assert cold == [1] and first is not None
+    first.data["b"][1].append(9)
+    first.data["c"]["d"]["e"].append(9)
+    first.data["new"] = 1
+    first.meta.user_id = "someone"
+    with round_trips(backend, tmp_path / "hot.trace") as hot:
+        second = backend.load(stored.key, now)
+        second_data = None if second is None else second.data
+        assert second is not None and second_data == data and second.meta.user_id is None
+        second.data["b"].append(9)
+        second.data["c"]["d"]["f"] = 1
+        third = backend.load(stored.key, now)
+    assert hot == [0], "served from the copy"
+    assert third is not None and third.data == data
+
+
 def test_this_process_reads_its_own_writes_at_once(store: Store) -> None:
     backend = backend_of(store)
     wait_up(store)

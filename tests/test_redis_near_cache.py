@@ -9,6 +9,7 @@ here is refused or sees the change, never the old copy.
 from __future__ import annotations
 
 import asyncio
+import copy
 import multiprocessing
 import os
 import secrets
@@ -247,6 +248,43 @@ def test_a_request_cycle_on_a_cached_session_costs_one_trip_per_save(
         replaced = manager.open(cookie)
         assert "n" not in replaced, "deleted elsewhere: never served from the copy"
         manager.close_session(replaced, 200)
+    store.close()
+
+
+def test_no_request_sees_what_another_changed_in_place_without_saving(owned: RedisServer) -> None:
+    store = open_store(f"{owned.url}?prefix=near-shared:")
+    manager = SessionManager(store, cookie_secure=False)
+    wait_until_listening(store)
+    stored = {"items": [1, [2]], "nested": {"d": {"e": [3]}}, "n": 1}
+    session = manager.open(None)
+    session.update(stored)
+    manager.close_session(session, 200)
+    cookie = f"{manager.config.session_cookie_name}={session.session_key}"
+    key = store_key(str(session.session_key))
+    assert store.sync.load(secrets.token_bytes(32), time.time()) is None  # the script loaded
+    caught_up(store)
+
+    def request_changing_in_place() -> object:
+        opened = manager.open(cookie)
+        seen = copy.deepcopy({name: opened[name] for name in stored})
+        opened["items"][1].append(9)  # in place: Django's rules do not save this
+        opened["nested"]["d"]["e"].append(9)
+        opened["nested"]["d"]["f"] = 1
+        record = opened.state.record
+        assert record is not None
+        record.meta.user_id = "someone"
+        manager.close_session(opened, 200)
+        return seen
+
+    with CommandLog(owned.port) as log:
+        log.mark()
+        assert request_changing_in_place() == stored  # the read that keeps the copy
+        assert log.between_marks() == ["EVALSHA"] and key in tracker(store).cache
+        for _ in range(3):
+            assert request_changing_in_place() == stored
+        assert log.between_marks() == [], "every later read served from the copy"
+        loaded = store.sync.load(key, time.time())
+        assert loaded is not None and loaded.data == stored and loaded.meta.user_id is None
     store.close()
 
 

@@ -59,6 +59,17 @@ def decode_value(text: str | bytes) -> Any:
     return json.loads(text)
 
 
+def copy_value(value: Any) -> Any:
+    """A copy of a decoded value that shares nothing mutable with it (JSON gives only
+    lists and dicts to copy; strings, numbers, booleans and None are kept as they are)."""
+    kind = type(value)
+    if kind is list:
+        return [copy_value(item) for item in value]
+    if kind is dict:
+        return {name: copy_value(item) for name, item in value.items()}
+    return value
+
+
 def encode_stored(value: Any) -> str:
     """The JSON text of a value that was stored before (already checked by
     :func:`encode_value`), in the one form every store writes."""

@@ -32,7 +32,7 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 from ...errors import SessionValueError, StoreCorrupted, StoreUnavailable
 from ...serializer import decode_value, encode_mapping, encode_stored, encode_value
 from ..backend._async import AsyncBackend
-from ..base import Change, Counts, Meta, Record, Rotation, Summary, Swap, UserCounts
+from ..base import Change, Counts, Kept, Meta, Record, Rotation, Summary, Swap, UserCounts
 from . import UPGRADE_DATA_TO_JSON, PostgresSettings
 from ._listen import Listener
 
@@ -577,16 +577,17 @@ class AsyncPostgresBackend(AsyncBackend):
         if near is None:
             rows, _ = await self._run(_LOAD, {"key": key, "now": now}, retry=True)
             return self._record(key, rows[0]) if rows else None
-        row = near.get(key)
-        if row is not None and now < row[3]:
-            return self._record(key, row)
+        kept = near.get(key)
+        if kept is not None and now < kept.expires_at:
+            return kept.served()
         ticket = near.ticket(key)  # before the query: a change heard meanwhile refuses its copy
         rows, _ = await self._run(_LOAD, {"key": key, "now": now}, retry=True)
         if not rows:
             return None
-        record = self._record(key, rows[0])
+        row = rows[0]
+        record = self._record(key, row)
         if record.key == key:  # read through a renewal alias: not kept (its target changes under another key)
-            near.put(ticket, rows[0], record.meta.user_id)
+            near.put(ticket, Kept(record), record.meta.user_id, size=len(row[1]) + len(row[2]))
         return record
 
     def _record(self, key: bytes, row: tuple[Any, ...]) -> Record:

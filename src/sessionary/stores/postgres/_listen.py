@@ -36,11 +36,10 @@ import psycopg
 from psycopg.conninfo import conninfo_to_dict
 
 from ...nearcache import NearCache
+from ..base import Kept
 from . import PostgresSettings
 
 logger = logging.getLogger("sessionary.stores.postgres")
-
-Row = tuple[Any, ...]
 
 _TRIGGERS = "SELECT count(*) FROM pg_trigger WHERE tgrelid IN (to_regclass(%s), to_regclass(%s)) AND tgname = ANY (%s)"
 
@@ -71,7 +70,7 @@ class Listener:
 
     def __init__(self, settings: PostgresSettings) -> None:
         self.settings = settings
-        self.cache: NearCache[Row] = NearCache(
+        self.cache: NearCache[Kept] = NearCache(
             max_bytes=settings.near_cache_bytes, lease=settings.near_cache_lease
         )
         self._channel = _Channel(settings, self.cache)
@@ -83,7 +82,7 @@ class Listener:
 
     # --- the read path (request threads and event loops) --------------------------------
 
-    def get(self, key: bytes) -> Row | None:
+    def get(self, key: bytes) -> Kept | None:
         """The copy of ``key`` if one may be served now; starts the thread on first use."""
         thread = self._thread
         if thread is None or self._pid != os.getpid() or not thread.is_alive():
@@ -98,9 +97,9 @@ class Listener:
     def ticket(self, key: bytes) -> Any:
         return self.cache.ticket(key)
 
-    def put(self, ticket: Any, row: Row, owner: str | None) -> None:
-        size = 64 + sum(len(value) for value in row if isinstance(value, str | bytes))
-        self.cache.put(ticket, row, expires_at=math.inf, owner=owner, size=size, now=time.monotonic())
+    def put(self, ticket: Any, kept: Kept, owner: str | None, *, size: int) -> None:
+        """Keep what a read found (``size``: the length of its data and metadata texts)."""
+        self.cache.put(ticket, kept, expires_at=math.inf, owner=owner, size=96 + size, now=time.monotonic())
 
     def invalidate(self, key: bytes) -> None:
         self.cache.invalidate(key)
@@ -161,7 +160,7 @@ class Listener:
 class _Channel:
     """What the listening thread works with: its connection and the cache it feeds."""
 
-    def __init__(self, settings: PostgresSettings, cache: NearCache[Row]) -> None:
+    def __init__(self, settings: PostgresSettings, cache: NearCache[Kept]) -> None:
         self.settings = settings
         self.cache = cache
         params = conninfo_to_dict(settings.conninfo)

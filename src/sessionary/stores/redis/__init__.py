@@ -247,9 +247,10 @@ def near_cache(options: RedisOptions) -> Any:
     if not options.near_cache or options.cluster or options.sentinels:
         return None
     from ...nearcache import NearCache
+    from ..base import Kept
     from .tracking import Tracker
 
-    cache: NearCache[str] = NearCache(max_bytes=options.near_cache_bytes, lease=options.near_cache_lease)
+    cache: NearCache[Kept] = NearCache(max_bytes=options.near_cache_bytes, lease=options.near_cache_lease)
     return Tracker(options, cache)
 
 

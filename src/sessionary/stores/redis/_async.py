@@ -26,7 +26,7 @@ from redis.exceptions import NoScriptError, RedisClusterException, RedisError
 from ...errors import StoreCorrupted, StoreUnavailable
 from ...serializer import decode_value, same_value
 from ..backend._async import AsyncBackend
-from ..base import Change, Counts, Record, Rotation, Summary, Swap, UserCounts
+from ..base import Change, Counts, Kept, Record, Rotation, Summary, Swap, UserCounts
 from . import scripts as lua
 from .wire import AsyncExchange, Packer, pack
 
@@ -272,14 +272,15 @@ class AsyncRedisBackend(AsyncBackend):
             cache = tracker.cache_for_reads()
             hit = cache.get(key, now)
             if hit is not None:  # no round trip: no change to it has been announced
-                return lua.decode_loaded(key, hit.value, self.name)[0]
+                return hit.value.served()
             ticket = cache.ticket(key)  # before asking: a change announced meanwhile wins
             reply = await self._eval(lua.LOAD, [self._key(key)], now, "")
             if reply is None or isinstance(reply, list):
                 return None
             record, tag = lua.decode_loaded(key, reply, self.name)
             if record.key == key:  # never a copy reached through a renewal alias
-                cache.put(ticket, reply, expires_at=record.expires_at, owner=tag, size=len(reply), now=now)
+                kept = Kept(record)
+                cache.put(ticket, kept, expires_at=record.expires_at, owner=tag, size=len(reply), now=now)
             return record
         via = ""
         for _ in range(2):
@@ -316,9 +317,10 @@ class AsyncRedisBackend(AsyncBackend):
         """Keep the record this process just wrote (``text``, as LOAD would answer it) once
         the channel has delivered the write's own invalidation, if no other change came."""
         cache = tracker.cache
+        kept = Kept(lua.decode_loaded(expectation.key, text, self.name)[0])
 
         def settle() -> None:
-            cache.settle(expectation, text, expires_at=expires_at, owner=tag, size=len(text), now=now)
+            cache.settle(expectation, kept, expires_at=expires_at, owner=tag, size=len(text), now=now)
 
         tracker.after_write(settle)
 

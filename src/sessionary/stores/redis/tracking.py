@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 from ...nearcache import NearCache
 
 if TYPE_CHECKING:
+    from ..base import Kept
     from . import RedisOptions
 
 log = logging.getLogger("sessionary.redis.tracking")
@@ -54,7 +55,7 @@ class Tracker:
     child (the parent's thread does not exist there).
     """
 
-    def __init__(self, options: RedisOptions, cache: NearCache[str]) -> None:
+    def __init__(self, options: RedisOptions, cache: NearCache[Kept]) -> None:
         self.options = options
         self.cache = cache
         self.prefix = options.prefix
@@ -76,7 +77,7 @@ class Tracker:
 
     # --- the read path's side -------------------------------------------------------
 
-    def cache_for_reads(self) -> NearCache[str]:
+    def cache_for_reads(self) -> NearCache[Kept]:
         """The cache, with its listener running in this process (called before every
         read and every write that may keep a copy: in a forked child the parent's copies
         and channel state are dropped here first)."""
