@@ -47,6 +47,10 @@ _TAGGER = TaggedJSONSerializer()
 """Flask's own tags (Markup, tuple, bytes, datetime, UUID, ...), so that a value comes
 back as the type Flask's cookie session would give back."""
 
+_UNTAGGED = frozenset((str, int, float, bool, type(None)))
+"""The types none of Flask's tags apply to (exactly these: a ``str`` subclass such as
+``Markup`` is tagged)."""
+
 _REMEMBER_CLEAR = ("_remember", "clear")
 """What Flask-Login's ``logout_user()`` leaves in the session so that its
 ``after_request`` hook deletes the remember-me cookie."""
@@ -96,6 +100,8 @@ class FlaskSession(flasklike.FlaskSession):
         if not data:
             return replaced
         for key, value in data.items():
+            if type(value) in _UNTAGGED:
+                continue  # Flask's serializer leaves these as they are: no need to ask it
             tagged = _TAGGER.tag(value)
             if tagged is not value:
                 replaced[key] = value
