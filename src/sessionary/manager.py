@@ -8,6 +8,7 @@ Apps call it for what lives beyond one request: a user's devices, revocation, cl
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -81,7 +82,10 @@ class SessionManager:
         return f"<SessionManager store={self.store.name}>"
 
     def now(self) -> float:
-        return self.clock.now().timestamp()
+        clock = self.clock
+        if type(clock) is SystemClock:
+            return time.time()  # what datetime.now(UTC).timestamp() gives, without the datetime
+        return clock.now().timestamp()
 
     def serve_async_views(self) -> None:
         """Called by an integration whose async views get the session loaded (read before

@@ -181,8 +181,11 @@ class Session(dict[str, Any]):
                 state.data = data = {}
             else:
                 manager = self._manager
-                with noting_failure(self):
+                try:  # noting_failure(self), inline: every first use of a session comes here
                     run(cycle.load(state, manager.context, manager.now(), new_token), manager)
+                except (StoreError, SessionInterrupted) as error:
+                    state.failure = error
+                    raise
                 self.mirror()
                 data = state.data
                 assert data is not None
@@ -197,8 +200,11 @@ class Session(dict[str, Any]):
                 state.data = data = {}
             else:
                 manager = self._manager
-                with noting_failure(self):
+                try:  # noting_failure(self), inline
                     await arun(cycle.load(state, manager.context, manager.now(), new_token), manager)
+                except (StoreError, SessionInterrupted) as error:
+                    state.failure = error
+                    raise
                 self.mirror()
                 data = state.data
                 assert data is not None
