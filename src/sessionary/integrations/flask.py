@@ -76,10 +76,13 @@ class FlaskSession(flasklike.FlaskSession):
         loading = self.state.data is None
         data = super()._data()
         if loading and data:
+            untagged = False
             for key, value in data.items():
                 if isinstance(value, dict | list):
                     data[key] = _untag(value)
-            self.mirror()
+                    untagged = True
+            if untagged:
+                self.mirror()  # the load mirrored the values as stored
         return data
 
     def flush(self) -> None:
@@ -196,6 +199,17 @@ class SessionaryInterface(SessionInterface):
                 assert isinstance(session, FlaskSession)
                 session._untag_values(replaced)
         if outcome.changes_nothing:
+            return
+        if (
+            outcome.set_cookie is None
+            and outcome.vary_cookie
+            and not outcome.clear_site_data
+            and not outcome.expire_cookies
+            and "Vary" not in response.headers
+        ):
+            # A session read and nothing else (most that are used): Vary: Cookie is all
+            # there is to add, which outcome.apply would append to these very headers.
+            response.headers.add("Vary", "Cookie")
             return
         headers = outcome.apply(list(response.headers.items()))
         response.headers.clear()
