@@ -199,7 +199,11 @@ class Kept:
     def __init__(self, record: Record) -> None:
         # Only lists and dicts need copying below the top level (JSON decodes nothing
         # else mutable); a session of strings and numbers copies its dict and no more.
-        self._nested = tuple(name for name, value in record.data.items() if type(value) in _NESTED)
+        data = record.data
+        if _ATOMS.issuperset(map(type, data.values())):
+            self._nested: tuple[str, ...] = ()
+        else:
+            self._nested = tuple([name for name, value in data.items() if type(value) in _NESTED])
         self._record = self._copy(record, self._nested)
 
     @property
@@ -219,6 +223,7 @@ class Kept:
 
 
 _NESTED = (list, dict)
+_ATOMS = frozenset((str, int, float, bool, type(None)))
 
 
 @dataclass(slots=True, frozen=True)
