@@ -32,8 +32,9 @@ The rules:
   ``max_bytes`` (:data:`DEFAULT_MAX_BYTES`, 32 MiB). A copy larger than the whole
   budget is never stored.
 
-What is cached is the store's own form of a record (for Redis, the reply text): each
-hit decodes it again, so no caller can change another's copy.
+What is cached is up to the store; Redis and PostgreSQL keep the record decoded and
+checked once (:class:`sessionary.stores.base.Kept`), and each hit hands out a copy of its
+own, so no caller can change another's copy.
 """
 
 from __future__ import annotations
@@ -93,7 +94,7 @@ class _Entry(Generic[T]):
 
 @dataclass(frozen=True, slots=True)
 class Hit(Generic[T]):
-    """A copy that may be served: the store's form of the record, and its generation."""
+    """A copy that may be served: what the store kept, and its generation."""
 
     value: T
     generation: int

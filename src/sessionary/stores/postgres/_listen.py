@@ -98,8 +98,8 @@ class Listener:
         return self.cache.ticket(key)
 
     def put(self, ticket: Any, kept: Kept, owner: str | None, *, size: int) -> None:
-        """Keep what a read found (``size``: the length of its data and metadata texts)."""
-        self.cache.put(ticket, kept, expires_at=math.inf, owner=owner, size=96 + size, now=time.monotonic())
+        """Keep what a read found (``size``: about the bytes the copy takes)."""
+        self.cache.put(ticket, kept, expires_at=math.inf, owner=owner, size=size, now=time.monotonic())
 
     def invalidate(self, key: bytes) -> None:
         self.cache.invalidate(key)

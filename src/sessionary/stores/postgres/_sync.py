@@ -587,7 +587,8 @@ class PostgresBackend(Backend):
         row = rows[0]
         record = self._record(key, row)
         if record.key == key:  # read through a renewal alias: not kept (its target changes under another key)
-            near.put(ticket, Kept(record), record.meta.user_id, size=len(row[1]) + len(row[2]))
+            kept = Kept(record)
+            near.put(ticket, kept, record.meta.user_id, size=kept.size(len(row[1]) + len(row[2])))
         return record
 
     def _record(self, key: bytes, row: tuple[Any, ...]) -> Record:

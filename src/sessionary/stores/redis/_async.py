@@ -280,7 +280,8 @@ class AsyncRedisBackend(AsyncBackend):
             record, tag = lua.decode_loaded(key, reply, self.name)
             if record.key == key:  # never a copy reached through a renewal alias
                 kept = Kept(record)
-                cache.put(ticket, kept, expires_at=record.expires_at, owner=tag, size=len(reply), now=now)
+                size = kept.size(len(reply))
+                cache.put(ticket, kept, expires_at=record.expires_at, owner=tag, size=size, now=now)
             return record
         via = ""
         for _ in range(2):
@@ -318,9 +319,10 @@ class AsyncRedisBackend(AsyncBackend):
         the channel has delivered the write's own invalidation, if no other change came."""
         cache = tracker.cache
         kept = Kept(lua.decode_loaded(expectation.key, text, self.name)[0])
+        size = kept.size(len(text))
 
         def settle() -> None:
-            cache.settle(expectation, kept, expires_at=expires_at, owner=tag, size=len(text), now=now)
+            cache.settle(expectation, kept, expires_at=expires_at, owner=tag, size=size, now=now)
 
         tracker.after_write(settle)
 
