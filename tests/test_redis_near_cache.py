@@ -141,6 +141,13 @@ def caught_up(store: Store) -> None:
     assert done.wait(10), "the channel did not answer"
 
 
+def settled(store: Store) -> None:
+    """Until the listener has also read again what this process wrote (it does so once
+    the write's own invalidation came, which the first probe waits for)."""
+    caught_up(store)
+    caught_up(store)
+
+
 def wait_until_kept(store: Store, key: bytes) -> None:
     """Until this process holds a copy of ``key`` (what it wrote is kept once the write's
     own invalidation came back; a read keeps what it read)."""
@@ -179,18 +186,23 @@ def test_round_trips_with_the_near_cache(owned: RedisServer, keep_writes: bool) 
             assert loaded is not None and loaded.data == {"a": 1}
         assert log.between_marks() == [], "a hot read: none"
         assert backend.write(stored.key, change(now, b=2), now)
-        assert log.between_marks() == ["EVALSHA"], "a save: one"
         if not keep_writes:
+            assert log.between_marks() == ["EVALSHA"], "a save: one"
             assert stored.key not in tracker(store).cache, "a save drops this process's copy"
         else:
-            caught_up(store)  # kept once the write's own invalidation has come back
+            settled(store)
+            assert log.between_marks() == ["EVALSHA", "RELOAD"], (
+                "a save: one round trip, then the channel reads it again (off the request's path)"
+            )
         loaded = backend.load(stored.key, now)
         assert loaded is not None and loaded.data == {"a": 1, "b": 2}, "this process's own write is seen"
         assert log.between_marks() == ([] if keep_writes else ["EVALSHA"])
         new = record(now)
         assert backend.create(new, now)
-        assert log.between_marks() == ["EVALSHA"], "a new session: one round trip"
-        caught_up(store)
+        settled(store)
+        assert log.between_marks() == (["EVALSHA", "RELOAD"] if keep_writes else ["EVALSHA"]), (
+            "a new session: one round trip"
+        )
         assert (new.key in tracker(store).cache) is keep_writes
         assert backend.load(new.key, now) is not None
         if keep_writes:
@@ -230,12 +242,15 @@ def test_a_request_cycle_on_a_cached_session_costs_one_trip_per_save(
         assert log.between_marks() == [], "a read of a session seen before: no round trip"
         for value in range(3):
             request(other=value)
+            settled(store)
             kept = keep_writes or value == 0  # read before the first save, or kept from the last
-            assert log.between_marks() == (["EVALSHA"] if kept else ["EVALSHA", "EVALSHA"]), (
+            assert log.between_marks() == (
+                ["EVALSHA", "RELOAD"] if keep_writes else ["EVALSHA"] if kept else ["EVALSHA", "EVALSHA"]
+            ), (
                 "a save of a cached session: one round trip (and, its copy dropped by the"
-                " previous save unless writes are kept, one read)"
+                " previous save unless writes are kept, one read; if they are, the channel"
+                " reads it again, off the request's path)"
             )
-            caught_up(store)
         request()
         assert log.between_marks() == ([] if keep_writes else ["EVALSHA"]), "the record as written was kept"
         request()
@@ -485,3 +500,76 @@ def test_a_forked_process_starts_with_no_copies_and_a_channel_of_its_own(shared:
     assert loaded
     assert child_listener is not None and child_listener != tracker(store).client_id
     assert rec.key in tracker(store).cache, "the parent keeps its own"
+
+
+# --- this process's own writes, raced by another client's -------------------------------
+
+
+@pytest.fixture(scope="module")
+def debuggable() -> Iterator[RedisServer]:
+    """A server of this module's own that accepts ``DEBUG SLEEP`` (to hold writes back
+    until they are all handled in one turn of its event loop)."""
+    require_module("redis")
+    with redis_server("--enable-debug-command", "local") as server:
+        yield server
+
+
+def _race(server: RedisServer, store: Store, other: Store, key: bytes, first: str) -> str:
+    """This process's write (``mine``) and another client's (``theirs``) of one session,
+    sent while the server sleeps, ``first`` sent first: the server then runs both in one
+    turn of its event loop, whose invalidations of that key Redis sends as one message.
+    Returns which write the server ran last, from the record itself."""
+    now = time.time()
+    writes = {
+        "mine": lambda: store.sync.write(key, change(now, last="mine"), now),
+        "theirs": lambda: other.sync.write(key, change(now, last="theirs"), now),
+    }
+    sleeper = server.client()
+    sleeping = threading.Thread(target=sleeper.execute_command, args=("DEBUG", "SLEEP", "0.4"))
+    sleeping.start()
+    time.sleep(0.1)  # the server sleeps: what is sent now waits in its sockets
+    threads = []
+    for name in (first, "theirs" if first == "mine" else "mine"):
+        thread = threading.Thread(target=writes[name])
+        thread.start()
+        threads.append(thread)
+        time.sleep(0.05)  # sent in this order
+    for thread in (sleeping, *threads):
+        thread.join(10)
+    sleeper.close()
+    stored = other.sync.load(key, time.time())
+    assert stored is not None
+    last = stored.data["last"]
+    assert isinstance(last, str)
+    return last
+
+
+@pytest.mark.parametrize("first", ["mine", "theirs"], ids=["theirs-after-mine", "mine-after-theirs"])
+def test_a_write_elsewhere_in_the_same_server_turn_as_this_process_s_is_seen_here(
+    debuggable: RedisServer, first: str
+) -> None:
+    prefix = f"near-race-{first}:"
+    store = open_store(f"{debuggable.url}?prefix={prefix}&near_cache_writes=true")
+    other = open_store(f"{debuggable.url}?prefix={prefix}&near_cache=false")
+    wait_until_listening(store)
+    now = time.time()
+    warm = record(now)  # the scripts loaded, both stores' connections made
+    assert other.sync.create(warm, now)
+    assert store.sync.write(warm.key, change(now, b=1), now)
+    assert other.sync.write(warm.key, change(now, b=2), now)
+    for _ in range(5):  # the server may take the two sockets in either order
+        rec = record(time.time())
+        cached_copy(store, rec)  # this process holds a copy: its write may keep the result
+        last = _race(debuggable, store, other, rec.key, first)
+        settled(store)
+        loaded = store.sync.load(rec.key, time.time())
+        assert loaded is not None
+        assert loaded.data["last"] == last, "this process served its own write, overwritten since"
+        if last != first:  # run in the order sent
+            break
+    else:
+        pytest.skip(f"the server never ran the writes in the order sent ({first} first)")
+    if last == "mine":  # this process's write was the last: its result may be kept
+        assert rec.key in tracker(store).cache, "this process's own write, the last one, is kept"
+    other.close()
+    store.close()

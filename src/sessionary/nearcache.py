@@ -72,15 +72,6 @@ class Ticket:
     epoch: int
 
 
-@dataclass(frozen=True, slots=True)
-class Expectation:
-    """Taken before this process writes a key (:meth:`NearCache.expect`)."""
-
-    key: bytes
-    sequence: int
-    epoch: int
-
-
 @dataclass(slots=True)
 class _Entry(Generic[T]):
     value: T
@@ -146,9 +137,8 @@ class NearCache(Generic[T]):
         self._deadline = -math.inf
         self._sequence = 0
         # For each recently invalidated key (bytes) or owner (str), oldest first: the
-        # sequence of its latest invalidation, and of the latest two that came through the
-        # channel (0: none); a ticket older than ``_floor`` predates the window.
-        self._recent: OrderedDict[bytes | str, tuple[int, int, int]] = OrderedDict()
+        # sequence of its latest invalidation; a ticket older than ``_floor`` predates the window.
+        self._recent: OrderedDict[bytes | str, int] = OrderedDict()
         self._floor = 0
         self._hits = self._misses = self._bypassed = self._refused = self._invalidations = 0
 
@@ -194,21 +184,21 @@ class NearCache(Generic[T]):
 
     # --- invalidations ----------------------------------------------------------------
 
-    def invalidate(self, key: bytes, *, here: bool = False) -> None:
-        """The channel says the session under ``key`` changed or was deleted (``here``:
-        this process changed it itself and says so before the channel does)."""
+    def invalidate(self, key: bytes) -> None:
+        """The channel says the session under ``key`` changed or was deleted (or this
+        process changed it itself, and says so before the channel does)."""
         with self._lock:
             self._invalidations += 1
-            self._mark(key, here)
+            self._mark(key)
             entry = self._entries.pop(key, None)
             if entry is not None:
                 self._forget(key, entry)
 
-    def invalidate_owner(self, owner: str, *, here: bool = False) -> None:
+    def invalidate_owner(self, owner: str) -> None:
         """The owner's revocation key changed: every copy it owns is dropped."""
         with self._lock:
             self._invalidations += 1
-            self._mark(owner, here)
+            self._mark(owner)
             for key in self._owners.pop(owner, ()):
                 entry = self._entries.pop(key, None)
                 if entry is not None:
@@ -221,14 +211,13 @@ class NearCache(Generic[T]):
             self._invalidations += 1
             self._new_epoch()
 
-    def _mark(self, name: bytes | str, here: bool) -> None:
+    def _mark(self, name: bytes | str) -> None:
         self._sequence += 1
-        sequence = self._sequence
         recent = self._recent
-        _, latest, previous = recent.pop(name, (0, 0, 0))
-        recent[name] = (sequence, latest, previous) if here else (sequence, sequence, latest)
+        recent.pop(name, None)
+        recent[name] = self._sequence
         while len(recent) > self._recent_limit:
-            _, (evicted, _, _) = recent.popitem(last=False)
+            _, evicted = recent.popitem(last=False)
             self._floor = max(self._floor, evicted)
 
     def _forget(self, key: bytes, entry: _Entry[T]) -> None:
@@ -302,58 +291,62 @@ class NearCache(Generic[T]):
             old = self._entries.pop(key, None)
             if old is not None:
                 self._forget(key, old)
-            self._entries[key] = _Entry(value, expires_at, owner, generation, cost, self._epoch)
-            self._bytes += cost
-            if owner is not None:
-                self._owners.setdefault(owner, set()).add(key)
-            while self._bytes > self.max_bytes:
-                evicted, entry = self._entries.popitem(last=False)
-                self._forget(evicted, entry)
+            self._store(key, _Entry(value, expires_at, owner, generation, cost, self._epoch))
             return True
 
+    def _store(self, key: bytes, entry: _Entry[T]) -> None:
+        self._entries[key] = entry
+        self._bytes += entry.size
+        if entry.owner is not None:
+            self._owners.setdefault(entry.owner, set()).add(key)
+        while self._bytes > self.max_bytes:
+            evicted, oldest = self._entries.popitem(last=False)
+            self._forget(evicted, oldest)
+
     def _latest(self, name: bytes | str) -> int:
-        found = self._recent.get(name)
-        return -1 if found is None else found[0]
+        return self._recent.get(name, -1)
 
     # --- this process's own writes ----------------------------------------------------
 
-    def expect(self, key: bytes) -> Expectation:
-        """Taken before this process sends a write of ``key`` whose reply will be the
-        record as written: the channel will announce that write too, and
-        :meth:`settle` keeps the reply only if that is the one change it announced."""
-        with self._lock:
-            return Expectation(key, self._sequence, self._epoch)
-
-    def settle(
+    def keep_written(
         self,
-        expectation: Expectation,
+        key: bytes,
         value: T,
         *,
+        epoch: int,
         expires_at: float,
         owner: str | None,
         size: int,
         now: float,
     ) -> bool:
-        """Keep what this process wrote, once the channel has caught up with the write
-        (its store confirmed that every invalidation sent before a probe that followed
-        the write has arrived). Kept only if, since :meth:`expect`, exactly one
-        invalidation of the key came through the channel (the write's own) and none of
-        its owner: any other change, before or after the write, and nothing is kept."""
-        key, since = expectation.key, expectation.sequence
+        """Keep the record this process wrote under ``key`` (``value``, as a read would
+        find it), at the point in the channel's stream where the write's reply came.
+
+        Called by the channel's reader when it reads the reply of a write sent on the
+        channel's own connection (``epoch``: the channel's epoch when it was sent): every
+        invalidation Redis sent before that reply has been applied, and any change made
+        after the write comes after it (Redis's ``NOLOOP`` mutes only the announcement of
+        a change this connection made last). A read that began before now may have read
+        an older record: its ticket is refused, as after an invalidation. Refused (False)
+        when the channel is not usable, its epoch changed, the record is past its
+        deadline, or it would not fit the budget at all.
+        """
+        cost = size + ENTRY_OVERHEAD
         with self._lock:
-            heard = self._recent.get(key)
-            owner_heard = None if owner is None else self._recent.get(owner)
             if (
-                heard is None
-                or not heard[1] > since >= heard[2]
-                or (owner_heard is not None and owner_heard[1] > since)
-                or expectation.epoch != self._epoch
-                or since < self._floor
+                not (self._up and self._clock() < self._deadline)
+                or epoch != self._epoch
+                or now >= expires_at
+                or cost > self.max_bytes
             ):
                 self._refused += 1
                 return False
-            ticket = Ticket(key, self._sequence, self._epoch)
-        return self.put(ticket, value, expires_at=expires_at, owner=owner, size=size, now=now)
+            self._mark(key)
+            old = self._entries.pop(key, None)
+            if old is not None:
+                self._forget(key, old)
+            self._store(key, _Entry(value, expires_at, owner, 0, cost, self._epoch))
+            return True
 
     def drop(self, key: bytes) -> None:
         """Forget this process's copy of ``key`` (it deleted or rotated it itself)."""
