@@ -215,6 +215,14 @@ _CHANNEL_OWN = {"HELLO", "CLIENT", "PING", "SUBSCRIBE"}
 """What a near-cache channel sends for itself (left out of a CommandLog)."""
 
 
+def _channel_own(command: str, on_channel: bool) -> bool:
+    """Whether ``command`` is one a near-cache channel sends for itself: its handshake
+    (``HELLO``: the store's pools speak RESP2, so it is the channel's even before the
+    channel has named itself) and, once known, its ``CLIENT`` and ``PING`` commands."""
+    name = command.split(" ", 1)[0].upper()
+    return name == "HELLO" or (on_channel and name in _CHANNEL_OWN)
+
+
 def _named(command: str, on_channel: bool) -> str:
     """A command's name; ``RELOAD`` for the LOAD script a near-cache channel runs to read
     again a record this process wrote (off every request's path)."""
@@ -313,9 +321,7 @@ class CommandLog:
                 _named(command, (port, address) in self._listeners)
                 for port, address, command in self._seen
                 if "sessionary-mark-" not in command
-                and not (
-                    (port, address) in self._listeners and command.split(" ", 1)[0].upper() in _CHANNEL_OWN
-                )
+                and not _channel_own(command, (port, address) in self._listeners)
             ]
             self._seen.clear()
         return commands

@@ -14,7 +14,8 @@ declares, for Redis-compatible services that require it; ``wait_replicas=N`` (an
 ``wait_timeout``, ms) makes deletions and revocations wait until N replicas have them;
 ``near_cache`` (default true on a single server, false elsewhere), ``near_cache_bytes``
 (default 32 MiB), ``near_cache_lease`` (seconds, default 5) and ``near_cache_writes``
-(default false: keep copies of what was read, not of what this process writes) set the near-cache
+(default true: keep what this process writes too, its saves sent on the channel's
+connection; false: a save drops this process's copy) set the near-cache
 (``tracking.py`` beside this file). Nothing connects until the first session operation, and each
 face (sync, async) opens its own connections only when it is used.
 See docs/store-redis.md for the key layout and what each operation costs.
@@ -65,9 +66,10 @@ class RedisOptions:
     (``CLIENT TRACKING``); on by default on a single server (stores/redis/tracking.py)."""
     near_cache_bytes: int = DEFAULT_MAX_BYTES
     near_cache_lease: float = DEFAULT_LEASE
-    near_cache_writes: bool = False
-    """Also keep what this process writes (a ``PING`` on the channel after each save):
-    off by default, as that costs each save and new session more than the read it spares."""
+    near_cache_writes: bool = True
+    """Also keep what this process writes: its saves of sessions are sent on the
+    near-cache channel's connection, and the record as written is kept (then read again
+    on that connection once Redis announced the write), so the next read costs no trip."""
 
     @property
     def cluster(self) -> bool:
@@ -171,7 +173,7 @@ def parse_redis_url(url: str) -> RedisOptions:
         )
     common["near_cache_bytes"] = near_bytes
     common["near_cache_lease"] = near_lease
-    common["near_cache_writes"] = option(query, "near_cache_writes", False, bool)
+    common["near_cache_writes"] = option(query, "near_cache_writes", True, bool)
     if scheme == "redis+cluster":
         if option(query, "near_cache", False, bool):
             raise ConfigError(

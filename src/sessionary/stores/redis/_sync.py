@@ -314,14 +314,12 @@ class RedisBackend(Backend):
         script: lua.Lua,
         now: float,
         args: tuple[str | int, ...],
-        created: str | None = None,
     ) -> Any:
         """Run a save of ``key`` on the near-cache channel's own connection and keep the
-        record as written, at the reply's place in the channel's stream, then as read
-        again once Redis has announced the write (tracking.py): WRITE answers with that
-        record; CREATE answers 1, and ``created`` is the record as LOAD would answer it.
-        Returns ``UNSENT`` when the channel cannot take it (down, or lost before the
-        reply came): the caller then takes the pool."""
+        record as written (``script`` answers with it), at the reply's place in the
+        channel's stream, then as read again once Redis has announced the save
+        (tracking.py). Returns ``UNSENT`` when the channel cannot take it (down, or lost
+        before the reply came): the caller then takes the pool."""
         cache = tracker.cache
         name = self.name
 
@@ -338,8 +336,7 @@ class RedisBackend(Backend):
                 cache.invalidate(key)
 
         def keep(reply: Any, epoch: int) -> None:
-            text = reply if isinstance(reply, str) else created if reply == 1 else None
-            if kept(text, epoch):
+            if kept(reply if isinstance(reply, str) else None, epoch):
                 # Redis announces this write's key after the reply, in one message with
                 # any other client's change of it in the same turn: the copy goes then,
                 # and the channel reads the record again, in order.
@@ -391,16 +388,17 @@ class RedisBackend(Backend):
 
     def create(self, record: Record, now: float) -> bool:
         tag = lua.user_tag(record.meta.user_id) if record.meta.user_id is not None else ""
-        args = (lua.number(record.expires_at), tag, record.key.hex(), *lua.record_fields(record))
-        tracker = self.tracker
-        if tracker is not None and self.options.near_cache_writes and tracker.cache_for_reads().usable():
-            # Kept only without a user: CREATE does not check the user's valid_after (a
-            # record put back after a revocation must still be refused by the next load).
-            created = None if tag else lua.loaded_text(record)
-            reply = self._kept(tracker, record.key, lua.CREATE, now, args, created)
-            if reply is not UNSENT:
-                return bool(reply)
-        created = self._eval(lua.CREATE, [self._key(record.key)], now, *args)
+        # Not kept in the near-cache: most new sessions are never read again (a first
+        # visit), and keeping one costs more than the read it may spare.
+        created = self._eval(
+            lua.CREATE,
+            [self._key(record.key)],
+            now,
+            lua.number(record.expires_at),
+            tag,
+            record.key.hex(),
+            *lua.record_fields(record),
+        )
         if created and self.cluster and tag:
             # The session first, then its index entry: a listing drops entries whose
             # session it cannot find, and must never drop one still being created. A

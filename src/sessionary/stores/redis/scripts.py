@@ -120,21 +120,6 @@ def record_fields(record: Record, *, data: bool = True) -> list[str]:
     return fields
 
 
-def loaded_text(record: Record) -> str:
-    """A record as LOAD would answer it (decode_loaded's JSON), from what CREATE stores."""
-    fields = record_fields(record)
-    data: list[str] = []
-    meta: list[str] = []
-    for name, text in zip(fields[::2], fields[1::2], strict=True):
-        if name.startswith("d:"):
-            data.append(f"{encode_ascii(name[2:])}:{text}")
-        elif name.startswith("m:"):
-            meta.append(f"{encode_ascii(name[2:])}:{text}")
-    tag = "" if record.meta.user_id is None else user_tag(record.meta.user_id)
-    head = f'{{"k":"","x":{encode_ascii(number(record.expires_at))},"u":{encode_ascii(tag)}'
-    return f'{head},"d":{{{",".join(data)}}},"m":{{{",".join(meta)}}}}}'
-
-
 def rotation_arguments(record: Record, change: Change) -> list[str]:
     """ROTATE's arguments from its ninth on: keep the old data?, the fields to drop, then
     the new record's field, value pairs (its changed data fields only)."""
