@@ -572,3 +572,17 @@ def test_a_write_elsewhere_in_the_same_server_turn_as_this_process_s_is_seen_her
         assert rec.key in tracker(store).cache, "this process's own write, the last one, is kept"
     other.close()
     store.close()
+
+
+@pytest.mark.parametrize("tag", ["", "alice", 'ev"il,"d":{', "=7b7d"])
+def test_what_is_kept_of_a_written_record_agrees_with_the_record(tag: str) -> None:
+    import json
+
+    from sessionary.stores.redis import scripts as lua
+
+    text = (
+        '{"k":"","x":"1700000000.5","u":' + json.dumps(tag) + ',"d":{"a":1,"b":{"c":"x\\",\\"d\\":{"}},'
+        '"m":{"created_at":1,"issued_at":1,"last_seen":1,"saved_deadline":2}}'
+    )
+    record, owner = lua.decode_loaded(b"\x01" * 32, text, "test")
+    assert lua.loaded_head(text) == ("", record.expires_at, owner)

@@ -321,14 +321,13 @@ class AsyncRedisBackend(AsyncBackend):
         (tracking.py). Returns ``UNSENT`` when the channel cannot take it (down, or lost
         before the reply came): the caller then takes the pool."""
         cache = tracker.cache
-        name = self.name
 
         def kept(text: str | None, epoch: int) -> bool:
             if text is None:
                 return False
-            found, tag = lua.decode_loaded(key, text, name)
-            return found.key == key and cache.keep_written(  # never one reached through an alias
-                key, text, epoch=epoch, expires_at=found.expires_at, owner=tag, size=len(text), now=now
+            alias, expires_at, tag = lua.loaded_head(text)
+            return not alias and cache.keep_written(  # never one reached through an alias
+                key, text, epoch=epoch, expires_at=expires_at, owner=tag, size=len(text), now=now
             )
 
         def keep_loaded(reply: Any, epoch: int) -> None:

@@ -194,6 +194,19 @@ def decode_summary(
     return Summary(key, meta, expires_at)
 
 
+def loaded_head(text: str) -> tuple[str, float, str | None]:
+    """From the LOAD script's JSON text, only what the near-cache needs to keep it: the
+    hex key an alias led to ('' for none), the deadline and the owner's tag. The text
+    starts with those three (see ``encoded`` in the prelude), and ``,"d":{`` cannot occur
+    inside a JSON string (its quotes would be escaped), so the head alone is decoded;
+    the record itself is decoded on each hit, as from Redis. Raises ValueError."""
+    end = text.find(',"d":{')
+    if end < 0:
+        raise ValueError("not a loaded record")
+    head = decode_value(text[:end] + "}")
+    return head["k"], float(head["x"]), head["u"] or None
+
+
 def decode_loaded(key: bytes, text: str, store: str) -> tuple[Record, str | None]:
     """A record from the LOAD script's JSON text, and its owner's user tag.
 
