@@ -409,6 +409,39 @@ def test_a_killed_listener_means_no_copy_is_served_until_it_is_back(shared: tupl
     assert channel.cache.stats().hits >= 1, "copies are served again once it is back"
 
 
+def test_a_save_while_the_listener_is_lost_takes_the_pool_and_keeps_nothing(
+    shared: tuple[str, Store],
+) -> None:
+    _, store = shared
+    channel = tracker(store)
+    rec = record(time.time())
+    cached_copy(store, rec)
+    killed = channel.client_id
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+        client.execute_command("CLIENT", "KILL", "ID", str(killed))
+    finally:
+        client.close()
+    now = time.time()
+    # Sent on the channel before the listener notices (then sent again through the pool)
+    # or through the pool: made either way.
+    assert store.sync.write(rec.key, change(now, b=2), now)
+    loaded = store.sync.load(rec.key, time.time())
+    assert loaded is not None and loaded.data == {"a": 1, "b": 2}
+
+
+def test_a_save_of_a_session_deleted_elsewhere_keeps_nothing(shared: tuple[str, Store]) -> None:
+    url, store = shared
+    rec = record(time.time())
+    cached_copy(store, rec)
+    elsewhere(url, f"assert backend.delete(bytes.fromhex({rec.key.hex()!r}))")
+    now = time.time()
+    assert not store.sync.write(rec.key, change(now, b=2), now), "no save revives a deleted session"
+    settled(store)
+    assert rec.key not in tracker(store).cache
+    assert store.sync.load(rec.key, time.time()) is None
+
+
 def test_a_store_that_is_down_serves_no_copy(tmp_path: Path) -> None:
     with redis_server() as server:
         store = open_store(f"{server.url}?prefix=near-down:&socket_timeout=0.5&retries=0")

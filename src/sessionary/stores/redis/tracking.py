@@ -42,6 +42,7 @@ import contextlib
 import logging
 import os
 import select
+import ssl
 import threading
 import time
 from collections import OrderedDict, deque
@@ -94,6 +95,8 @@ class Tracker:
         """The channel's socket while it is tracking (None: nothing may be sent on it)."""
         self._epoch = 0
         """The cache's epoch the current connection began (what its replies belong to)."""
+        self._tls = False
+        """Whether the current connection is TLS (then only the reader's thread sends on it)."""
         self._send = threading.Lock()
         self._pending: deque[Written | AsyncWritten | Callable[[], object] | None] = deque()
         """What each command sent on the channel waits for, in order: a save's waiter, a
@@ -140,10 +143,12 @@ class Tracker:
     def send(self, packed: bytes, waiter: Written | AsyncWritten) -> bool:
         """Send a save (``packed``) on the channel's own connection; the reader hands its
         reply to ``waiter`` (after the waiter's ``keep`` ran, in the stream's order).
-        False, nothing sent, if the channel is not tracking in this process now."""
+        False, nothing sent, if the channel is not tracking in this process now, or is a
+        TLS connection (an OpenSSL connection must not be written by one thread while
+        another reads it: saves then take the pool, and drop the copy)."""
         with self._send:
             sock = self._sock
-            if sock is None or self._pid != os.getpid():
+            if sock is None or self._pid != os.getpid() or self._tls:
                 return False
             waiter.epoch = self._epoch
             self._pending.append(waiter)
@@ -254,6 +259,7 @@ class Tracker:
         self._connection = connection
         connection.connect()  # redis-py's handshake: HELLO 3, credentials, name
         sock = connection._sock
+        self._tls = isinstance(sock, ssl.SSLSocket)
         reader = _Reader(sock, connection._parser.parse_error)
         timeout = self.options.connection_kwargs["socket_timeout"]
         sock.sendall(pack("CLIENT", "ID") + pack("CLIENT", "TRACKING", "on", "BCAST", "PREFIX", self.prefix))
