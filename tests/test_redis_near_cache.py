@@ -619,3 +619,33 @@ def test_what_is_kept_of_a_written_record_agrees_with_the_record(tag: str) -> No
     )
     record, owner = lua.decode_loaded(b"\x01" * 32, text, "test")
     assert lua.loaded_head(text) == ("", record.expires_at, owner)
+
+
+def test_the_channel_reads_replies_and_pushes_in_order_however_they_are_cut() -> None:
+    import socket
+
+    from redis.exceptions import NoScriptError
+
+    from sessionary.stores.redis.tracking import _NOTHING, _Push, _Reader
+
+    ours, theirs = socket.socketpair()
+    stream = (
+        b">2\r\n$10\r\ninvalidate\r\n*1\r\n$3\r\np:k\r\n"  # a push: a key changed
+        b'$11\r\n{"k":"a b"}\r\n'  # a reply, cut below across sends
+        b"-NOSCRIPT No matching script.\r\n"
+        b">2\r\n$10\r\ninvalidate\r\n_\r\n"  # a flush
+        b"%1\r\n+a\r\n:1\r\n#f\r\n+PONG\r\n"
+    )
+    unconnected = redis.connection.Connection(protocol=3)  # its parser's errors, as the channel's
+    reader = _Reader(ours, unconnected._parser.parse_error)
+    for start in range(0, len(stream), 7):
+        theirs.sendall(stream[start : start + 7])
+    got = [reader.read(1.0) for _ in range(7)]
+    assert isinstance(got[0], _Push) and got[0] == ["invalidate", ["p:k"]]
+    assert got[1] == '{"k":"a b"}' and not isinstance(got[1], _Push)
+    assert isinstance(got[2], NoScriptError)
+    assert isinstance(got[3], _Push) and got[3] == ["invalidate", None]
+    assert got[4:] == [{"a": 1}, False, "PONG"]
+    assert reader.read(0.01) is _NOTHING
+    ours.close()
+    theirs.close()

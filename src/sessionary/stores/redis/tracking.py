@@ -424,18 +424,20 @@ class _Reader:
         self.sock = sock
         self.parse_error = parse_error
         self.buffer = b""
+        self.at = 0
+        """Where the next message starts in ``buffer`` (the ones before it are read)."""
 
     def read(self, timeout: float) -> Any:
         """The next message, or ``_NOTHING`` if none came within ``timeout`` seconds."""
         deadline = time.monotonic() + timeout
         while True:
-            if self.buffer:
+            if self.at < len(self.buffer):
                 try:
-                    message, end = self._parse(0)
+                    message, end = self._parse(self.at)
                 except _Incomplete:
                     pass
                 else:
-                    self.buffer = self.buffer[end:]
+                    self.at = end
                     return message
             wait = deadline - time.monotonic()
             pending = getattr(self.sock, "pending", None)  # TLS: bytes already decrypted
@@ -445,7 +447,8 @@ class _Reader:
             data = self.sock.recv(65536)
             if not data:
                 raise RedisConnectionError("Connection closed by server.")
-            self.buffer += data
+            self.buffer = self.buffer[self.at :] + data
+            self.at = 0
 
     def _line(self, at: int) -> tuple[bytes, int]:
         end = self.buffer.find(b"\r\n", at)
