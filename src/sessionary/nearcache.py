@@ -319,17 +319,17 @@ class NearCache(Generic[T]):
         size: int,
         now: float,
     ) -> bool:
-        """Keep the record this process wrote under ``key`` (``value``, as a read would
-        find it), at the point in the channel's stream where the write's reply came.
+        """Keep the record under ``key`` (``value``, as a read would find it) that a reply
+        read on the channel's own connection carries: a write's record as written, or a
+        read the channel made itself.
 
-        Called by the channel's reader when it reads the reply of a write sent on the
-        channel's own connection (``epoch``: the channel's epoch when it was sent): every
-        invalidation Redis sent before that reply has been applied, and any change made
-        after the write comes after it (Redis's ``NOLOOP`` mutes only the announcement of
-        a change this connection made last). A read that began before now may have read
-        an older record: its ticket is refused, as after an invalidation. Refused (False)
-        when the channel is not usable, its epoch changed, the record is past its
-        deadline, or it would not fit the budget at all.
+        Called by the channel's reader at that reply's place in the stream (``epoch``:
+        the channel's epoch when the command was sent): every invalidation Redis sent
+        before the reply has been applied, and every change made after the command will
+        be announced after it. A read through another connection that began before now
+        may have read an older record: its ticket is refused, as after an invalidation.
+        Refused (False) when the channel is not usable, its epoch changed, the record is
+        past its deadline, or it would not fit the budget at all.
         """
         cost = size + ENTRY_OVERHEAD
         with self._lock:

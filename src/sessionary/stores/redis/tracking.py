@@ -3,25 +3,29 @@
 One connection of its own per process and store, in RESP3::
 
     HELLO 3                                     (redis-py's handshake)
-    CLIENT TRACKING on BCAST PREFIX <store prefix> NOLOOP
+    CLIENT ID                                   -> its id
+    CLIENT TRACKING on BCAST PREFIX <store prefix>
 
 From then on Redis pushes to it (``>2 invalidate [names]``, or a null for a flush) the
-name of every key under the prefix that any other client changes, deletes or lets
-expire. Broadcasting mode (``BCAST``) is needed: in the default mode Redis tracks only
-the keys a tracked connection read, on that connection (every pooled connection would
-need tracking of its own), and the read script reaches the user's ``valid_after`` by a
-name it computes. With ``BCAST`` the keys read do not matter: every change under the
-prefix is announced.
+name of every key under the prefix that any client changes, deletes or lets expire.
+Broadcasting mode (``BCAST``) is needed: in the default mode Redis tracks only the keys
+a tracked connection read, on that connection (every pooled connection would need
+tracking of its own), and the read script reaches the user's ``valid_after`` by a name
+it computes. With ``BCAST`` the keys read do not matter: every change under the prefix
+is announced.
 
-The same connection carries this process's saves whose result is kept (:meth:`Tracker.send`):
-``NOLOOP`` mutes the announcement of a key to this connection only when this connection
-was the *last* to change it in the server's batch (Redis keeps the last writer of each
-key for the broadcast). So the stream this connection reads is exact: when the reply
-of a save is read, every change Redis ran before it has been announced already, and
-every change it runs after it will be; the written record is kept right there, on the
-reader, in the stream's order (:meth:`NearCache.keep_written`). Counting announcements
-instead cannot be exact: Redis sends the changes of one key made by several clients
-within one turn of its event loop as one message.
+The same connection carries this process's saves whose result is kept
+(:meth:`Tracker.send`), so their replies and the invalidations come in one stream, in
+the order Redis sent them: when a save's reply is read, every change Redis made before
+the save has been announced already, and every change made after it will be. The
+record as written is kept right there, on the reader (:meth:`NearCache.keep_written`).
+Redis announces the save itself at the end of that turn of its event loop, in one
+message with any other client's change of that key in the same turn (it cannot say
+whose; ``NOLOOP`` would not help, as Redis counts a script's writes as its script
+client's, not the caller's): that message drops the copy, and the reader reads the
+key again on this connection (:meth:`Tracker.reload_when_announced`), keeping that
+reply in the same order. Counting announcements instead cannot be exact: one message
+may stand for several clients' changes.
 
 The connection is read by a daemon thread, for both faces of the store: a task would
 die with its event loop (and an app may run many), a thread serves every loop and never
