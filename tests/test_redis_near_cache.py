@@ -197,6 +197,14 @@ def test_round_trips_with_the_near_cache(owned: RedisServer, keep_writes: bool) 
         loaded = backend.load(stored.key, now)
         assert loaded is not None and loaded.data == {"a": 1, "b": 2}, "this process's own write is seen"
         assert log.between_marks() == ([] if keep_writes else ["EVALSHA"])
+        assert backend.write(stored.key, change(now, b=3), now)
+        loaded = backend.load(stored.key, now)  # at once: the copy, or the read again awaited
+        assert loaded is not None and loaded.data == {"a": 1, "b": 3}
+        if keep_writes:
+            settled(store)
+            assert log.between_marks() == ["EVALSHA", "RELOAD"], "a save and the read right after it: one"
+        else:
+            assert log.between_marks() == ["EVALSHA", "EVALSHA"]
         new = record(now)
         assert backend.create(new, now)
         settled(store)

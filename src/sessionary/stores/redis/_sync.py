@@ -9,6 +9,7 @@ never revives a deleted session (see ``scripts.py`` beside it and docs/store-red
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 from collections.abc import Callable, Iterator
@@ -39,6 +40,11 @@ Client = Redis | RedisCluster
 _node: Callable[[str, int], ClusterNode] = ClusterNode
 _sentinel: Callable[..., Any] = Sentinel
 _sentinel_pool: Callable[..., Any] = SentinelConnectionPool
+
+
+def _no_keep(reply: Any, epoch: int) -> None:
+    """A read waiting for the channel's read again keeps nothing itself."""
+
 
 UNSENT: Any = object()
 """A save the near-cache channel could not take (see ``_kept``)."""
@@ -274,6 +280,14 @@ class RedisBackend(Backend):
         if tracker is not None:
             cache = tracker.cache_for_reads()
             hit = cache.get(key, now)
+            if hit is None and tracker.reloading(key):
+                # This process saved it, and the channel is reading it again: that reply
+                # is on its way, sooner than one asked for now.
+                waiter = Written(key, _no_keep)
+                if tracker.join_reload(key, waiter):
+                    with contextlib.suppress(RedisError):  # too slow: ask Redis after all
+                        waiter.wait(self._timeout)
+                    hit = cache.get(key, now)
             if hit is not None:  # no round trip: no change to it has been announced
                 return lua.decode_loaded(key, hit.value, self.name)[0]
             ticket = cache.ticket(key)  # before asking: a change announced meanwhile wins

@@ -105,6 +105,9 @@ class Tracker:
         self._pending: deque[Written | AsyncWritten | Callable[[], object] | None] = deque()
         """What each command sent on the channel waits for, in order: a save's waiter, a
         probe's callback, or None (a heartbeat)."""
+        self._reloading: dict[bytes, list[Written | AsyncWritten]] = {}
+        """Keys the channel is reading again now, and the reads waiting for that reply
+        (:meth:`join_reload`; under ``_send``)."""
         self._announced: OrderedDict[bytes, tuple[bytes, Keep]] = OrderedDict()
         """Saves kept whose own invalidation has not come yet, and how to read each again
         (:meth:`reload_when_announced`; the reader's alone)."""
@@ -172,6 +175,40 @@ class Tracker:
         while len(announced) > ANNOUNCED_LIMIT:
             announced.popitem(last=False)
 
+    def reloading(self, key: bytes) -> bool:
+        """Whether the channel is reading ``key`` again now (a hint, without the lock)."""
+        return key in self._reloading
+
+    def join_reload(self, key: bytes, waiter: Written | AsyncWritten) -> bool:
+        """Wake ``waiter`` (its reply None) once the channel's read of ``key`` again has
+        been kept or refused: a read that finds no copy waits for that reply, already on
+        its way, rather than asking Redis itself. False if no such read is in flight."""
+        with self._send:
+            waiting = self._reloading.get(key)
+            if waiting is None:
+                return False
+            waiting.append(waiter)
+            return True
+
+    def _reload(self, key: bytes, load: bytes, keep: Keep) -> None:
+        """On the reader: read ``key`` (marked as being read again) on the channel, then
+        wake who waits for it."""
+
+        def kept(reply: Any, epoch: int) -> None:
+            try:
+                keep(reply, epoch)
+            finally:
+                self._wake(key)
+
+        if not self.send(load, Written(key, kept)):
+            self._wake(key)
+
+    def _wake(self, key: bytes) -> None:
+        with self._send:
+            waiting = self._reloading.pop(key, ())
+        for waiter in waiting:
+            waiter.answer(None)
+
     def after_write(self, then: Callable[[], object]) -> None:
         """Run ``then`` (on the listener thread) once the channel has delivered every
         invalidation Redis queued before now: a ``PING`` on the channel's connection,
@@ -217,6 +254,10 @@ class Tracker:
         with self._send:
             self._sock = None
             pending, self._pending = self._pending, deque()
+            reloading, self._reloading = self._reloading, {}
+        for waiters in reloading.values():
+            for reader in waiters:
+                reader.answer(None)
         for waiter in pending:
             if isinstance(waiter, Written | AsyncWritten):
                 waiter.answer(
@@ -331,10 +372,13 @@ class Tracker:
                         key = bytes.fromhex(name[len(session_head) : -1])
                     except ValueError:
                         continue
-                    cache.invalidate(key)
                     again = self._announced.pop(key, None)
+                    if again is not None:  # marked first: a read finding no copy waits
+                        with self._send:
+                            self._reloading.setdefault(key, [])
+                    cache.invalidate(key)
                     if again is not None:
-                        self.send(again[0], Written(key, again[1]))
+                        self._reload(key, *again)
                 elif name.startswith(user_head) and name.endswith("}:v"):
                     cache.invalidate_owner(name[len(user_head) : -3])
         observer = self.observer
