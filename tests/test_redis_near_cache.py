@@ -68,14 +68,15 @@ def owned() -> Iterator[RedisServer]:
         yield server
 
 
-@pytest.fixture
-def shared() -> Iterator[tuple[str, Store]]:
-    """A store on the shared server under a prefix of its own, listening, removed afterwards."""
+@pytest.fixture(params=[False, True], ids=["default", "near_cache_writes"])
+def shared(request: pytest.FixtureRequest) -> Iterator[tuple[str, Store]]:
+    """A store on the shared server under a prefix of its own, listening, removed
+    afterwards; once as by default, once keeping what it saves."""
     require_module("redis")
     require_port("Redis", REDIS_HOST, REDIS_PORT)
     prefix = f"sessionary-test:{uuid.uuid4().hex[:12]}:"
     url = f"{REDIS_URL}?prefix={prefix}"
-    store = open_store(url)
+    store = open_store(url + ("&near_cache_writes=true" if request.param else ""))
     wait_until_listening(store)
     yield url, store
     store.close()
@@ -161,9 +162,9 @@ def wait_until_kept(store: Store, key: bytes) -> None:
 # --- round trips -------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("keep_writes", [False, True], ids=["writes-dropped", "default"])
+@pytest.mark.parametrize("keep_writes", [False, True], ids=["default", "near_cache_writes"])
 def test_round_trips_with_the_near_cache(owned: RedisServer, keep_writes: bool) -> None:
-    writes = "" if keep_writes else "&near_cache_writes=false"
+    writes = "&near_cache_writes=true" if keep_writes else ""
     store = open_store(f"{owned.url}?prefix=near-trips:{writes}")
     backend = store.sync
     wait_until_listening(store)
@@ -216,11 +217,11 @@ def test_round_trips_with_the_near_cache(owned: RedisServer, keep_writes: bool) 
     store.close()
 
 
-@pytest.mark.parametrize("keep_writes", [False, True], ids=["writes-dropped", "default"])
+@pytest.mark.parametrize("keep_writes", [False, True], ids=["default", "near_cache_writes"])
 def test_a_request_cycle_on_a_cached_session_costs_one_trip_per_save(
     owned: RedisServer, keep_writes: bool
 ) -> None:
-    writes = "" if keep_writes else "&near_cache_writes=false"
+    writes = "&near_cache_writes=true" if keep_writes else ""
     store = open_store(f"{owned.url}?prefix=near-cycle:{writes}")
     manager = SessionManager(store, cookie_secure=False)
     wait_until_listening(store)
@@ -269,7 +270,7 @@ def test_a_request_cycle_on_a_cached_session_costs_one_trip_per_save(
 
 
 def test_the_async_face_shares_the_copies(owned: RedisServer) -> None:
-    store = open_store(f"{owned.url}?prefix=near-async:")
+    store = open_store(f"{owned.url}?prefix=near-async:&near_cache_writes=true")
     wait_until_listening(store)
     now = time.time()
     stored = record(now)
@@ -491,8 +492,8 @@ def test_settings() -> None:
     assert parse_redis_url("redis://h/0").near_cache_bytes == 32 * 1024 * 1024
     assert not parse_redis_url("redis://h/0?near_cache=false").near_cache
     assert parse_redis_url("redis://h/0?near_cache_bytes=1000&near_cache_lease=2").near_cache_bytes == 1000
-    assert parse_redis_url("redis://h/0").near_cache_writes
-    assert not parse_redis_url("redis://h/0?near_cache_writes=false").near_cache_writes
+    assert not parse_redis_url("redis://h/0").near_cache_writes
+    assert parse_redis_url("redis://h/0?near_cache_writes=true").near_cache_writes
     assert not parse_redis_url("redis+cluster://h:1,h:2").near_cache
     assert not parse_redis_url("redis://h/0?declared_keys=true").near_cache
     assert open_store("redis://h/0?near_cache=false").sync.tracker is None  # type: ignore[attr-defined]
