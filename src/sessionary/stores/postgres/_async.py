@@ -459,46 +459,34 @@ class AsyncPostgresBackend(AsyncBackend):
     async def _run_here(self, query: str, params: dict[str, Any], retry: bool) -> tuple[Rows, int]:
         if self._kept_lock.acquire(blocking=False):
             try:
-                return await self._run_kept(query, params, retry)
+                return await self._run_on(True, query, params, 1 if retry else 0)
             finally:
                 self._kept_lock.release()
-        return await self._run_pooled(query, params, retry)
+        return await self._run_on(False, query, params, self.settings.pool_max_size if retry else 0)
 
-    async def _run_kept(self, query: str, params: dict[str, Any], retry: bool) -> tuple[Rows, int]:
-        retries = 1 if retry else 0
+    async def _run_on(self, kept: bool, query: str, params: dict[str, Any], retries: int) -> tuple[Rows, int]:
+        """The statement on the kept connection (``kept``) or one of the pool, run again
+        on a new connection up to ``retries`` times when the connection broke under it."""
         while True:
             broken = False
             try:
-                conn = await self._kept_connection()
+                if kept:
+                    conn = await self._kept_connection()
+                else:
+                    pool = await self._open_pool()
+                    # getconn/putconn rather than pool.connection(): on an autocommit
+                    # connection its transaction block and usage timing add nothing.
+                    conn = await pool.getconn()
                 try:
                     return await _execute(conn, query, params)
                 except psycopg.OperationalError:
                     broken = conn.broken
                     raise
                 finally:
-                    await self._release_kept(conn)
-            except psycopg.Error as exc:
-                if broken and retries > 0:
-                    retries -= 1
-                    continue
-                raise self._error(exc) from exc
-
-    async def _run_pooled(self, query: str, params: dict[str, Any], retry: bool) -> tuple[Rows, int]:
-        retries = self.settings.pool_max_size if retry else 0
-        while True:
-            broken = False
-            try:
-                pool = await self._open_pool()
-                # getconn/putconn rather than pool.connection(): on an autocommit
-                # connection its transaction block and usage timing add nothing.
-                conn = await pool.getconn()
-                try:
-                    return await _execute(conn, query, params)
-                except psycopg.OperationalError:
-                    broken = conn.broken
-                    raise
-                finally:
-                    await pool.putconn(conn)
+                    if kept:
+                        await self._release_kept(conn)
+                    else:
+                        await pool.putconn(conn)
             except psycopg.Error as exc:
                 if broken and retries > 0:
                     retries -= 1

@@ -459,46 +459,34 @@ class PostgresBackend(Backend):
     def _run_here(self, query: str, params: dict[str, Any], retry: bool) -> tuple[Rows, int]:
         if self._kept_lock.acquire(blocking=False):
             try:
-                return self._run_kept(query, params, retry)
+                return self._run_on(True, query, params, 1 if retry else 0)
             finally:
                 self._kept_lock.release()
-        return self._run_pooled(query, params, retry)
+        return self._run_on(False, query, params, self.settings.pool_max_size if retry else 0)
 
-    def _run_kept(self, query: str, params: dict[str, Any], retry: bool) -> tuple[Rows, int]:
-        retries = 1 if retry else 0
+    def _run_on(self, kept: bool, query: str, params: dict[str, Any], retries: int) -> tuple[Rows, int]:
+        """The statement on the kept connection (``kept``) or one of the pool, run again
+        on a new connection up to ``retries`` times when the connection broke under it."""
         while True:
             broken = False
             try:
-                conn = self._kept_connection()
+                if kept:
+                    conn = self._kept_connection()
+                else:
+                    pool = self._open_pool()
+                    # getconn/putconn rather than pool.connection(): on an autocommit
+                    # connection its transaction block and usage timing add nothing.
+                    conn = pool.getconn()
                 try:
                     return _execute(conn, query, params)
                 except psycopg.OperationalError:
                     broken = conn.broken
                     raise
                 finally:
-                    self._release_kept(conn)
-            except psycopg.Error as exc:
-                if broken and retries > 0:
-                    retries -= 1
-                    continue
-                raise self._error(exc) from exc
-
-    def _run_pooled(self, query: str, params: dict[str, Any], retry: bool) -> tuple[Rows, int]:
-        retries = self.settings.pool_max_size if retry else 0
-        while True:
-            broken = False
-            try:
-                pool = self._open_pool()
-                # getconn/putconn rather than pool.connection(): on an autocommit
-                # connection its transaction block and usage timing add nothing.
-                conn = pool.getconn()
-                try:
-                    return _execute(conn, query, params)
-                except psycopg.OperationalError:
-                    broken = conn.broken
-                    raise
-                finally:
-                    pool.putconn(conn)
+                    if kept:
+                        self._release_kept(conn)
+                    else:
+                        pool.putconn(conn)
             except psycopg.Error as exc:
                 if broken and retries > 0:
                     retries -= 1
