@@ -268,6 +268,7 @@ class NearCacheModel(RuleBasedStateMachine):
         )
         self.world = _World()
         self.reads: list[_Read] = []
+        self.replies: list[tuple[object, bytes, tuple[int, int]]] = []
         self.unprobed: list[tuple[object, bytes, tuple[int, int]]] = []
         self.now = 0.0
         self.up = False
@@ -323,6 +324,34 @@ class NearCacheModel(RuleBasedStateMachine):
         written = self.unprobed.pop(0)
         if self.up:
             self.world.pending.append(("probe", written))
+
+    @rule(key=SOME_KEY)
+    def own_kept_write(self, key: bytes) -> None:
+        # This process writes where the channel announces each change once, in order
+        # (PostgreSQL): a ticket, the write (its invalidation queued), its own drop; the
+        # reply, the record as written, comes back later (own_kept_write_returns).
+        ticket = self.cache.ticket(key)
+        self.world.version[key] += 1
+        version = self.world.version[key]
+        if self.up:
+            self.world.pending.append((key, version))
+        self.cache.invalidate(key, here=True)
+        self.replies.append((ticket, key, (version, self.world.revoked)))
+
+    @precondition(lambda self: bool(self.replies))
+    @rule(data=st.data())
+    def own_kept_write_returns(self, data: st.DataObject) -> None:
+        reply = data.draw(st.sampled_from(self.replies))
+        self.replies.remove(reply)
+        ticket, key, value = reply
+        self.cache.keep_written(
+            ticket,  # type: ignore[arg-type]
+            value,
+            expires_at=1e9,
+            owner=OWNERS[key],
+            size=10,
+            now=self.now,
+        )
 
     @rule(key=SOME_KEY)
     def begin_read(self, key: bytes) -> None:
@@ -459,3 +488,69 @@ def test_an_invalidation_after_the_write_was_kept_drops_it() -> None:
     assert _settle(cache, expectation, "written")
     cache.invalidate(K1)
     assert cache.get(K1, 0.0) is None
+
+
+# --- this process's own writes, where each change is announced once, in order -------
+
+
+def _keep(cache: NearCache[str], ticket: object, value: str, owner: str | None = None) -> bool:
+    return cache.keep_written(ticket, value, expires_at=1000.0, owner=owner, size=1, now=0.0)  # type: ignore[arg-type]
+
+
+def _served(cache: NearCache[str], key: bytes) -> str | None:
+    hit = cache.get(key, 0.0)
+    return None if hit is None else hit.value
+
+
+def test_a_write_kept_before_its_announcement_outlives_that_one_only() -> None:
+    cache = _up(NearCache[str]())
+    ticket = cache.ticket(K1)
+    cache.invalidate(K1, here=True)  # the store's own drop, after the write
+    assert _keep(cache, ticket, "written")
+    assert _served(cache, K1) == "written"
+    cache.invalidate(K1)  # the write's own announcement: the copy stays
+    assert _served(cache, K1) == "written"
+    cache.invalidate(K1)  # any later change drops it
+    assert _served(cache, K1) is None
+
+
+def test_a_write_kept_after_one_announcement_is_dropped_by_the_next() -> None:
+    cache = _up(NearCache[str]())
+    ticket = cache.ticket(K1)
+    cache.invalidate(K1)  # the write's own, or one before it
+    assert _keep(cache, ticket, "written")
+    assert _served(cache, K1) == "written"
+    cache.invalidate(K1)  # if the first was an earlier change's, this is the write's own
+    assert _served(cache, K1) is None
+
+
+def test_a_write_is_not_kept_after_two_announcements() -> None:
+    cache = _up(NearCache[str]())
+    ticket = cache.ticket(K1)
+    cache.invalidate(K1)
+    cache.invalidate(K1)
+    assert not _keep(cache, ticket, "written")
+    assert _served(cache, K1) is None
+
+
+def test_this_process_dropping_its_own_copy_does_not_count_as_an_announcement() -> None:
+    cache = _up(NearCache[str]())
+    ticket = cache.ticket(K1)
+    cache.invalidate(K1, here=True)
+    cache.invalidate(K1, here=True)
+    assert _keep(cache, ticket, "written")
+    cache.invalidate(K1, here=True)  # this process changed it again: the copy goes
+    assert _served(cache, K1) is None
+
+
+def test_a_kept_write_is_refused_after_its_owner_was_revoked_or_an_outage() -> None:
+    cache = _up(NearCache[str]())
+    ticket = cache.ticket(K1)
+    cache.invalidate_owner("alice")
+    assert not _keep(cache, ticket, "written", owner="alice")
+    assert _keep(cache, ticket, "written", owner="bob")
+    ticket = cache.ticket(K2)
+    cache.channel_down()
+    cache.channel_up()
+    assert not _keep(cache, ticket, "written")
+    assert _served(cache, K2) is None

@@ -94,6 +94,7 @@ WHERE a.key = %%(key)s AND s.key = coalesce(a.alias_of, a.key)
   AND a.expires_at > %%(now)s AND s.expires_at > %%(now)s AND s.alias_of IS NULL
   AND NOT EXISTS (SELECT 1 FROM {users} AS u WHERE u.user_id = a.user_id AND a.issued_at < u.valid_after)
   AND NOT EXISTS (SELECT 1 FROM {users} AS u WHERE u.user_id = s.user_id AND s.issued_at < u.valid_after)
+RETURNING s.key, s.data::text, s.meta::text, s.expires_at, s.user_id
 """
 _WRITE_MERGE = _WRITE % _merged("s.data", "%(removed)s::text[]", "%(set)s::json")
 _WRITE_CLEARED = _WRITE % "%(set)s::json"
@@ -604,7 +605,20 @@ class PostgresBackend(Backend):
             "expires_at": change.expires_at,
             "now": now,
         }
-        _, count = self._run(_WRITE_CLEARED if change.cleared else _WRITE_MERGE, params, changes=(key,))
+        template = _WRITE_CLEARED if change.cleared else _WRITE_MERGE
+        near = self._near
+        if near is None:
+            _, count = self._run(template, params, changes=(key,))
+            return count == 1
+        ticket = near.ticket(key)  # before the statement, as a read's
+        rows, count = self._run(template, params, changes=(key,))
+        if rows:
+            # The row as written, checked live and not revoked by the statement itself:
+            # kept, so the next read of it costs no round trip, unless the channel
+            # announces a change of it besides this write's own.
+            found, data, meta, expires_at, user_id = rows[0]
+            if found == key:  # written through a renewal alias: not kept, as a read's
+                near.keep_written(ticket, (found, data, meta, expires_at), user_id)
         return count == 1
 
     def touch(
