@@ -196,6 +196,17 @@ def test_a_write_here_is_kept_and_the_next_read_costs_no_round_trip(store: Store
             loaded = backend.load(stored.key, now)
         assert written == [1] and read == [0]
         assert loaded is not None and loaded.data == {"a": value, "b": [1, 2]}
+    before = near.cache.stats().invalidations
+    assert backend.touch(stored.key, now + 1, now + 2 * HOUR, now + 2 * HOUR, now)  # prepared
+    wait_until(lambda: near.cache.stats().invalidations >= before + 2)
+    before = near.cache.stats().invalidations
+    with round_trips(backend, tmp_path / "touch.trace") as touched:
+        assert backend.touch(stored.key, now + 2, now + 3 * HOUR, now + 3 * HOUR, now)
+    wait_until(lambda: near.cache.stats().invalidations >= before + 2)
+    with round_trips(backend, tmp_path / "after-touch.trace") as read:
+        loaded = backend.load(stored.key, now)
+    assert touched == [1] and read == [0]
+    assert loaded is not None and loaded.expires_at == now + 3 * HOUR and loaded.meta.last_seen == now + 2
     assert backend.delete(stored.key)
     assert backend.load(stored.key, now) is None
 

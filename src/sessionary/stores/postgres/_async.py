@@ -107,6 +107,7 @@ SET meta = s.meta || jsonb_build_object(
     expires_at = greatest(s.expires_at, %(expires_at)s::float8)
 WHERE s.key = %(key)s AND s.alias_of IS NULL AND s.expires_at > %(now)s
   AND NOT EXISTS (SELECT 1 FROM {users} AS u WHERE u.user_id = s.user_id AND s.issued_at < u.valid_after)
+RETURNING s.key, s.data::text, s.meta::text, s.expires_at, s.user_id
 """
 
 # A compare-and-set of one key: the row is found live (through an alias), then updated
@@ -605,7 +606,13 @@ class AsyncPostgresBackend(AsyncBackend):
             "expires_at": change.expires_at,
             "now": now,
         }
-        template = _WRITE_CLEARED if change.cleared else _WRITE_MERGE
+        return await self._run_kept_row(key, _WRITE_CLEARED if change.cleared else _WRITE_MERGE, params)
+
+    async def _run_kept_row(self, key: bytes, template: str, params: dict[str, Any]) -> bool:
+        """A save or a touch of ``key``, whose statement returns the row as it left it
+        (checked live and not revoked by the statement itself): kept in the near-cache, so
+        the next read of it costs no round trip, unless the channel announces a change of
+        it besides this statement's own (:meth:`NearCache.keep_written`)."""
         near = self._near
         if near is None:
             _, count = await self._run(template, params, changes=(key,))
@@ -613,9 +620,6 @@ class AsyncPostgresBackend(AsyncBackend):
         ticket = near.ticket(key)  # before the statement, as a read's
         rows, count = await self._run(template, params, changes=(key,))
         if rows:
-            # The row as written, checked live and not revoked by the statement itself:
-            # kept, so the next read of it costs no round trip, unless the channel
-            # announces a change of it besides this write's own.
             found, data, meta, expires_at, user_id = rows[0]
             if found == key:  # written through a renewal alias: not kept, as a read's
                 near.keep_written(ticket, (found, data, meta, expires_at), user_id)
@@ -631,8 +635,7 @@ class AsyncPostgresBackend(AsyncBackend):
             "expires_at": expires_at,
             "now": now,
         }
-        _, count = await self._run(_TOUCH, params, changes=(key,))
-        return count == 1
+        return await self._run_kept_row(key, _TOUCH, params)
 
     async def compare_and_set(
         self, key: bytes, name: str, expected: str | None, value: str | None, now: float
