@@ -224,33 +224,6 @@ def test_synchronous_option_sets_the_durability_of_every_connection(tmp_path: Pa
     assert levels == {"": 1, "?synchronous=full": 2, "?synchronous=normal": 1}  # NORMAL=1, FULL=2
 
 
-def test_mmap_option_sets_how_much_of_the_file_every_connection_maps(tmp_path: Path) -> None:
-    """Reads come through a memory map of the file (1 GiB by default, ``?mmap_size=`` in
-    bytes, 0 for none), on every connection, and sessions read and write the same."""
-    import pytest
-
-    from sessionary import ConfigError
-    from sessionary.stores import open_store
-    from sessionary.stores.sqlite import SQLiteBackend
-
-    sizes = {}
-    for option in ("", "?mmap_size=0", "?mmap_size=65536"):
-        manager = SessionManager(f"sqlite:///{tmp_path / 'm.db'}{option}")
-        session = manager.open(None)
-        session["n"] = option
-        set_cookie = manager.close_session(session, 200).set_cookie
-        assert set_cookie is not None
-        token = set_cookie.split(";", 1)[0].split("=", 1)[1]
-        backend = manager.store.sync
-        assert isinstance(backend, SQLiteBackend)
-        sizes[option] = backend._connection().execute("PRAGMA mmap_size").fetchone()[0]
-        assert data_of(manager, token) == {"n": option}
-        manager.close()
-    assert sizes == {"": 1 << 30, "?mmap_size=0": 0, "?mmap_size=65536": 65536}
-    with pytest.raises(ConfigError, match="mmap_size"):
-        open_store(f"sqlite:///{tmp_path / 'm.db'}?mmap_size=-1")
-
-
 def test_a_forked_child_opens_a_connection_of_its_own(tmp_path: Path) -> None:
     """A server that used the store before forking its workers: the child never uses the
     connection it inherited (SQLite's locks belong to the process that took them)."""

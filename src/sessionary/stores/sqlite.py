@@ -74,16 +74,6 @@ WHERE s.key = ? AND s.expires_at > ? AND (u.valid_after IS NULL OR s.issued_at >
 """
 
 
-MMAP_SIZE = 1 << 30
-"""How much of the file each connection reads through a memory map (1 GiB, about 1.3
-million sessions of 500 bytes), so a lookup's pages come straight from the operating
-system's cache, shared by every connection and process, with no copy and no system call.
-The sessions table keeps whole rows in its B-tree's inner pages too (``WITHOUT ROWID``),
-so a lookup at a million sessions walks about eight pages; read one ``pread`` at a time
-through SQLite's own 2 MB cache per connection, that made a load at 1M sessions half as
-dear again as at a thousand. It maps only what the file holds, and costs address space,
-not memory: the pages are the system's file cache, dropped under memory pressure."""
-
 # Take a lease that is free, has ended or is already the holder's, in one statement.
 _LEASE = """
 INSERT INTO sessionary_leases (name, holder, until) VALUES (?, ?, ?)
@@ -110,22 +100,14 @@ class SQLiteBackend(Backend):
     """One connection per thread (and per process, after a fork) on a shared WAL file."""
 
     def __init__(
-        self,
-        path: str | os.PathLike[str],
-        *,
-        synchronous: str = "normal",
-        busy_timeout: int = 5000,
-        mmap_size: int = MMAP_SIZE,
+        self, path: str | os.PathLike[str], *, synchronous: str = "normal", busy_timeout: int = 5000
     ) -> None:
         self.path = Path(path)
         self.name = f"sqlite:///{self.path}"
         if synchronous.lower() not in ("normal", "full"):
             raise ConfigError("store", f"synchronous={synchronous!r} must be 'normal' or 'full'")
-        if mmap_size < 0:
-            raise ConfigError("store", f"mmap_size={mmap_size} must be 0 (off) or a number of bytes")
         self._synchronous = synchronous.upper()
         self._busy_timeout = busy_timeout
-        self._mmap_size = mmap_size
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
@@ -149,7 +131,6 @@ class SQLiteBackend(Backend):
             )
             connection.execute(f"PRAGMA busy_timeout={int(self._busy_timeout)}")
             connection.execute(f"PRAGMA synchronous={self._synchronous}")
-            connection.execute(f"PRAGMA mmap_size={int(self._mmap_size)}").fetchall()
             with self._setup_lock:
                 if not self._schema_ready and not read_only:
                     self._enter_wal(connection)
@@ -529,7 +510,6 @@ def open_sqlite(url: str, *, config: object = None) -> Store:
         path,
         synchronous=option(query, "synchronous", "normal", str),
         busy_timeout=option(query, "busy_timeout", 5000, int),
-        mmap_size=option(query, "mmap_size", MMAP_SIZE, int),
     )
     calls = option(query, "async", "thread", str)
     if calls not in ("thread", "inline"):
