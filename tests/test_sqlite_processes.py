@@ -17,6 +17,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from sessionary import SessionManager
 from support.sqlite_worker import value_of
 
@@ -224,16 +226,13 @@ def test_synchronous_option_sets_the_durability_of_every_connection(tmp_path: Pa
     assert levels == {"": 1, "?synchronous=full": 2, "?synchronous=normal": 1}  # NORMAL=1, FULL=2
 
 
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
 def test_a_forked_child_opens_a_connection_of_its_own(tmp_path: Path) -> None:
     """A server that used the store before forking its workers: the child never uses the
     connection it inherited (SQLite's locks belong to the process that took them)."""
-    import pytest
-
     from sessionary.stores import open_store
     from sessionary.stores.sqlite import SQLiteBackend
 
-    if not hasattr(os, "fork"):
-        pytest.skip("needs os.fork")
     store = open_store(f"sqlite:///{tmp_path / 'f.db'}")
     backend = store.sync
     assert isinstance(backend, SQLiteBackend)
