@@ -27,6 +27,18 @@ The rules:
   spelling the store uses for the user's revocation key); a change of that key (a
   revocation of all the user's sessions) drops every copy the user owns.
 * **The deadline.** A copy is never served at or past the record's own deadline.
+* **This process's own writes.** Where the channel delivers, in the order the store
+  made the changes, exactly one invalidation for each (PostgreSQL's notifications; not
+  Redis's, which merges those of one key made close together), what this process wrote
+  may be kept (:meth:`NearCache.keep_written`): if, since the write's ticket, the channel
+  announced no change of the key, the copy waits for one (the write's own, which comes
+  before any later change's) and the next after it drops it; if it announced one, that
+  was either the write's own (the copy is current) or an earlier change's, and the
+  write's own is still to come and drops it; two or more, and nothing is kept. Where
+  the channel's own connection carries the write too (Redis), its reply and the
+  invalidations come in one stream in the server's order: the record is kept at the
+  reply's place (:meth:`NearCache.keep_in_order`), and the next invalidation of the key
+  (the write's own, merged with any other change of that moment) drops it.
 * **Memory.** Copies are evicted least recently used first so that their total size
   (as the store measures it, plus a fixed overhead per copy) stays within
   ``max_bytes`` (:data:`DEFAULT_MAX_BYTES`, 32 MiB). A copy larger than the whole
@@ -80,6 +92,9 @@ class _Entry(Generic[T]):
     generation: int
     size: int
     epoch: int
+    awaiting: bool = False
+    """A copy of this process's own write whose invalidation has not come yet: the next
+    invalidation leaves it in place (it is that one, or one before it), the one after drops it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,8 +152,9 @@ class NearCache(Generic[T]):
         self._deadline = -math.inf
         self._sequence = 0
         # For each recently invalidated key (bytes) or owner (str), oldest first: the
-        # sequence of its latest invalidation; a ticket older than ``_floor`` predates the window.
-        self._recent: OrderedDict[bytes | str, int] = OrderedDict()
+        # sequence of its latest invalidation, and of the latest two that came through the
+        # channel (0: none); a ticket older than ``_floor`` predates the window.
+        self._recent: OrderedDict[bytes | str, tuple[int, int, int]] = OrderedDict()
         self._floor = 0
         self._hits = self._misses = self._bypassed = self._refused = self._invalidations = 0
 
@@ -184,21 +200,26 @@ class NearCache(Generic[T]):
 
     # --- invalidations ----------------------------------------------------------------
 
-    def invalidate(self, key: bytes) -> None:
-        """The channel says the session under ``key`` changed or was deleted (or this
-        process changed it itself, and says so before the channel does)."""
+    def invalidate(self, key: bytes, *, here: bool = False) -> None:
+        """The channel says the session under ``key`` changed or was deleted (``here``:
+        this process changed it itself and says so before the channel does)."""
         with self._lock:
             self._invalidations += 1
-            self._mark(key)
-            entry = self._entries.pop(key, None)
-            if entry is not None:
-                self._forget(key, entry)
+            self._mark(key, here)
+            entry = self._entries.get(key)
+            if entry is None:
+                return
+            if entry.awaiting and not here:
+                entry.awaiting = False  # the kept write's own announcement (or one before it)
+                return
+            del self._entries[key]
+            self._forget(key, entry)
 
-    def invalidate_owner(self, owner: str) -> None:
+    def invalidate_owner(self, owner: str, *, here: bool = False) -> None:
         """The owner's revocation key changed: every copy it owns is dropped."""
         with self._lock:
             self._invalidations += 1
-            self._mark(owner)
+            self._mark(owner, here)
             for key in self._owners.pop(owner, ()):
                 entry = self._entries.pop(key, None)
                 if entry is not None:
@@ -211,13 +232,14 @@ class NearCache(Generic[T]):
             self._invalidations += 1
             self._new_epoch()
 
-    def _mark(self, name: bytes | str) -> None:
+    def _mark(self, name: bytes | str, here: bool) -> None:
         self._sequence += 1
+        sequence = self._sequence
         recent = self._recent
-        recent.pop(name, None)
-        recent[name] = self._sequence
+        _, latest, previous = recent.pop(name, (0, 0, 0))
+        recent[name] = (sequence, latest, previous) if here else (sequence, sequence, latest)
         while len(recent) > self._recent_limit:
-            _, evicted = recent.popitem(last=False)
+            _, (evicted, _, _) = recent.popitem(last=False)
             self._floor = max(self._floor, evicted)
 
     def _forget(self, key: bytes, entry: _Entry[T]) -> None:
@@ -288,27 +310,66 @@ class NearCache(Generic[T]):
                 # A copy already kept stays: it was kept after any invalidation since.
                 self._refused += 1
                 return False
-            old = self._entries.pop(key, None)
-            if old is not None:
-                self._forget(key, old)
             self._store(key, _Entry(value, expires_at, owner, generation, cost, self._epoch))
             return True
 
     def _store(self, key: bytes, entry: _Entry[T]) -> None:
+        old = self._entries.pop(key, None)
+        if old is not None:
+            self._forget(key, old)
         self._entries[key] = entry
         self._bytes += entry.size
         if entry.owner is not None:
             self._owners.setdefault(entry.owner, set()).add(key)
         while self._bytes > self.max_bytes:
-            evicted, oldest = self._entries.popitem(last=False)
-            self._forget(evicted, oldest)
+            evicted, dropped = self._entries.popitem(last=False)
+            self._forget(evicted, dropped)
 
     def _latest(self, name: bytes | str) -> int:
-        return self._recent.get(name, -1)
+        found = self._recent.get(name)
+        return -1 if found is None else found[0]
 
     # --- this process's own writes ----------------------------------------------------
 
     def keep_written(
+        self,
+        ticket: Ticket,
+        value: T,
+        *,
+        expires_at: float,
+        owner: str | None,
+        size: int,
+        now: float,
+    ) -> bool:
+        """Keep the record as this process's own write left it (the store checked, in the
+        write itself, that the session is live and not revoked), the ticket taken before
+        the write was sent. Only for a channel that announces each change exactly once and
+        in order (see the module's rules).
+
+        Kept if, since the ticket, the channel announced at most one change of the key
+        (none: the copy waits for the write's own) and none of ``owner``; refused as
+        :meth:`put` refuses."""
+        key, since = ticket.key, ticket.sequence
+        cost = size + ENTRY_OVERHEAD
+        with self._lock:
+            heard = self._recent.get(key)
+            latest, previous = (0, 0) if heard is None else heard[1:]
+            announced = latest > since
+            if (
+                not (self._up and self._clock() < self._deadline)
+                or ticket.epoch != self._epoch
+                or since < self._floor
+                or previous > since
+                or (owner is not None and self._latest(owner) > since)
+                or now >= expires_at
+                or cost > self.max_bytes
+            ):
+                self._refused += 1
+                return False
+            self._store(key, _Entry(value, expires_at, owner, 0, cost, self._epoch, not announced))
+            return True
+
+    def keep_in_order(
         self,
         key: bytes,
         value: T,
@@ -321,15 +382,16 @@ class NearCache(Generic[T]):
     ) -> bool:
         """Keep the record under ``key`` (``value``, as a read would find it) that a reply
         read on the channel's own connection carries: a write's record as written, or a
-        read the channel made itself.
+        read the channel made itself (Redis: one connection carries both the
+        invalidations and those commands, so their order is the server's).
 
         Called by the channel's reader at that reply's place in the stream (``epoch``:
-        the channel's epoch when the command was sent): every invalidation Redis sent
-        before the reply has been applied, and every change made after the command will
-        be announced after it. A read through another connection that began before now
-        may have read an older record: its ticket is refused, as after an invalidation.
-        Refused (False) when the channel is not usable, its epoch changed, the record is
-        past its deadline, or it would not fit the budget at all.
+        the channel's epoch when the command was sent): every invalidation sent before
+        the reply has been applied, and every change made after the command will be
+        announced after it, and drop the copy. A read through another connection that
+        began before now may have read an older record: its ticket is refused, as after
+        an invalidation. Refused (False) when the channel is not usable, its epoch
+        changed, the record is past its deadline, or it would not fit the budget at all.
         """
         cost = size + ENTRY_OVERHEAD
         with self._lock:
@@ -341,10 +403,7 @@ class NearCache(Generic[T]):
             ):
                 self._refused += 1
                 return False
-            self._mark(key)
-            old = self._entries.pop(key, None)
-            if old is not None:
-                self._forget(key, old)
+            self._mark(key, True)
             self._store(key, _Entry(value, expires_at, owner, 0, cost, self._epoch))
             return True
 

@@ -99,14 +99,21 @@ class Listener:
         return self.cache.ticket(key)
 
     def put(self, ticket: Any, row: Row, owner: str | None) -> None:
-        size = 64 + sum(len(value) for value in row if isinstance(value, str | bytes))
-        self.cache.put(ticket, row, expires_at=math.inf, owner=owner, size=size, now=time.monotonic())
+        self.cache.put(ticket, row, expires_at=math.inf, owner=owner, size=_size(row), now=time.monotonic())
+
+    def keep_written(self, ticket: Any, row: Row, owner: str | None) -> None:
+        """Keep the row this process's own write returned: the write's trigger sends one
+        notification, delivered in commit order among the others (the cache's rule)."""
+        self.cache.keep_written(
+            ticket, row, expires_at=math.inf, owner=owner, size=_size(row), now=time.monotonic()
+        )
 
     def invalidate(self, key: bytes) -> None:
-        self.cache.invalidate(key)
+        """This process changed ``key`` itself: its copy goes before the notification comes."""
+        self.cache.invalidate(key, here=True)
 
     def invalidate_owner(self, user_id: str) -> None:
-        self.cache.invalidate_owner(user_id)
+        self.cache.invalidate_owner(user_id, here=True)
 
     # --- the thread -----------------------------------------------------------------------
 
@@ -266,6 +273,10 @@ class _Channel:
                 cache.invalidate(bytes.fromhex(payload))
             except ValueError:
                 cache.flush()  # not a key of ours: anything may have changed
+
+
+def _size(row: Row) -> int:
+    return 64 + sum(len(value) for value in row if isinstance(value, str | bytes))
 
 
 def _wait(wake: int, seconds: float) -> None:

@@ -319,7 +319,7 @@ class RedisBackend(Backend):
         own invalidation comes back (a read right after the write must not see the copy)."""
         tracker = self.tracker
         if tracker is not None:
-            tracker.cache.invalidate(key)
+            tracker.cache.invalidate(key, here=True)
 
     def _kept(
         self,
@@ -340,13 +340,13 @@ class RedisBackend(Backend):
             if text is None:
                 return False
             alias, expires_at, tag = lua.loaded_head(text)
-            return not alias and cache.keep_written(  # never one reached through an alias
+            return not alias and cache.keep_in_order(  # never one reached through an alias
                 key, text, epoch=epoch, expires_at=expires_at, owner=tag, size=len(text), now=now
             )
 
         def keep_loaded(reply: Any, epoch: int) -> None:
             if not kept(reply if isinstance(reply, str) else None, epoch):
-                cache.invalidate(key)
+                cache.invalidate(key, here=True)
 
         def keep(reply: Any, epoch: int) -> None:
             if kept(reply if isinstance(reply, str) else None, epoch):
@@ -356,7 +356,7 @@ class RedisBackend(Backend):
                 load = self._packer.evalsha(lua.LOAD.sha, [self._key(key)], lua.number(now), ("",))
                 tracker.reload_when_announced(key, load, keep_loaded)
             else:
-                cache.invalidate(key)  # a copy a read kept meanwhile goes, in order
+                cache.invalidate(key, here=True)  # a copy a read kept meanwhile goes, in order
 
         packed = self._packer.evalsha(script.sha, [self._key(key)], lua.number(now), args)
         for _ in range(2):
@@ -439,7 +439,7 @@ class RedisBackend(Backend):
                 *removed,
                 *fields,
             )
-            tracker.cache.invalidate(key)  # the old copy goes; a read begun before keeps nothing
+            tracker.cache.invalidate(key, here=True)  # the old copy goes; a read begun before keeps nothing
             reply = self._kept(tracker, key, lua.WRITE, now, args)
             if reply is not UNSENT:
                 return bool(reply)

@@ -18,7 +18,7 @@ The same connection carries this process's saves whose result is kept
 (:meth:`Tracker.send`), so their replies and the invalidations come in one stream, in
 the order Redis sent them: when a save's reply is read, every change Redis made before
 the save has been announced already, and every change made after it will be. The
-record as written is kept right there, on the reader (:meth:`NearCache.keep_written`).
+record as written is kept right there, on the reader (:meth:`NearCache.keep_in_order`).
 Redis announces the save itself at the end of that turn of its event loop, in one
 message with any other client's change of that key in the same turn (it cannot say
 whose; ``NOLOOP`` would not help, as Redis counts a script's writes as its script
@@ -347,7 +347,7 @@ class Tracker:
                 try:
                     waiter.keep(message, waiter.epoch)
                 except Exception:  # a reply that cannot be decoded: nothing kept
-                    self.cache.invalidate(waiter.key)
+                    self.cache.invalidate(waiter.key, here=True)
                 waiter.answer(message)
             else:
                 waiter()
