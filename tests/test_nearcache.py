@@ -252,8 +252,9 @@ class _World:
     delivered_revoked: int = 0
     # Version of each key at the moment of each queued message, to know what it delivers.
     pending: list[tuple[object, object]] = field(default_factory=list)
-    """Messages on the channel, in order: (key or owner, version), or ("probe", what to
-    settle) for the answer to a probe sent after this process's own write."""
+    """Messages on the channel, in order: (key or owner, version), or ("reply", (epoch,
+    key, value)) for a reply on the channel's own connection whose record this process
+    keeps (Redis)."""
 
 
 class NearCacheModel(RuleBasedStateMachine):
@@ -268,7 +269,7 @@ class NearCacheModel(RuleBasedStateMachine):
         )
         self.world = _World()
         self.reads: list[_Read] = []
-        self.unprobed: list[tuple[object, bytes, tuple[int, int]]] = []
+        self.replies: list[tuple[object, bytes, tuple[int, int]]] = []
         self.now = 0.0
         self.up = False
         self.last_beat = -1e9
@@ -292,9 +293,11 @@ class NearCacheModel(RuleBasedStateMachine):
     def deliver(self, data: st.DataObject) -> None:
         # Messages arrive in order (one connection); deliver the oldest.
         name, version = self.world.pending.pop(0)
-        if name == "probe":
-            expectation, key, value = version  # type: ignore[misc]
-            self.cache.settle(expectation, value, expires_at=1e9, owner=OWNERS[key], size=10, now=self.now)
+        if name == "reply":
+            epoch, key, value = version  # type: ignore[misc]
+            self.cache.keep_in_order(
+                key, value, epoch=epoch, expires_at=1e9, owner=OWNERS[key], size=10, now=self.now
+            )
         elif isinstance(name, bytes):
             assert isinstance(version, int)
             self.world.delivered[name] = max(self.world.delivered[name], version)
@@ -306,23 +309,51 @@ class NearCacheModel(RuleBasedStateMachine):
 
     @rule(key=SOME_KEY)
     def own_write(self, key: bytes) -> None:
-        # This process writes: expect, the write (its invalidation queued), its own drop,
-        # then a probe whose answer comes after the write's invalidation.
-        expectation = self.cache.expect(key)
+        # This process writes on the channel's own connection (Redis): it drops its copy,
+        # then the write's reply (the record as written) and the write's own invalidation
+        # (Redis cannot say whose change it was) queue on the channel.
+        self.cache.invalidate(key, here=True)
         self.world.version[key] += 1
         value = (self.world.version[key], self.world.revoked)
         if self.up:
+            self.world.pending.append(("reply", (self.cache.epoch, key, value)))
             self.world.pending.append((key, self.world.version[key]))
-        self.cache.invalidate(key, here=True)
-        self.unprobed.append((expectation, key, value))
 
-    @precondition(lambda self: bool(self.unprobed))
-    @rule()
-    def probe(self) -> None:
-        # Sent once the write returned: other changes may have come in between.
-        written = self.unprobed.pop(0)
+    @rule(key=SOME_KEY)
+    def reread(self, key: bytes) -> None:
+        # The channel reads a key again on its own connection: the reply queues behind
+        # every invalidation sent so far.
         if self.up:
-            self.world.pending.append(("probe", written))
+            value = (self.world.version[key], self.world.revoked)
+            self.world.pending.append(("reply", (self.cache.epoch, key, value)))
+
+    @rule(key=SOME_KEY)
+    def own_kept_write(self, key: bytes) -> None:
+        # This process writes where the channel announces each change once, in order
+        # (PostgreSQL): a ticket, the write (its invalidation queued), its own drop; the
+        # reply, the record as written, comes back later (own_kept_write_returns).
+        ticket = self.cache.ticket(key)
+        self.world.version[key] += 1
+        version = self.world.version[key]
+        if self.up:
+            self.world.pending.append((key, version))
+        self.cache.invalidate(key, here=True)
+        self.replies.append((ticket, key, (version, self.world.revoked)))
+
+    @precondition(lambda self: bool(self.replies))
+    @rule(data=st.data())
+    def own_kept_write_returns(self, data: st.DataObject) -> None:
+        reply = data.draw(st.sampled_from(self.replies))
+        self.replies.remove(reply)
+        ticket, key, value = reply
+        self.cache.keep_written(
+            ticket,  # type: ignore[arg-type]
+            value,
+            expires_at=1e9,
+            owner=OWNERS[key],
+            size=10,
+            now=self.now,
+        )
 
     @rule(key=SOME_KEY)
     def begin_read(self, key: bytes) -> None:
@@ -405,57 +436,119 @@ TestNearCacheModel.settings = settings(max_examples=600, stateful_step_count=20,
 # --- this process's own writes --------------------------------------------------------
 
 
-def _settle(cache: NearCache[str], expectation: object, value: str, owner: str | None = None) -> bool:
-    return cache.settle(expectation, value, expires_at=1000.0, owner=owner, size=1, now=0.0)  # type: ignore[arg-type]
+def _keep_in_order(
+    cache: NearCache[str], value: str, *, epoch: int | None = None, owner: str | None = None
+) -> bool:
+    epoch = cache.epoch if epoch is None else epoch
+    return cache.keep_in_order(K1, value, epoch=epoch, expires_at=1000.0, owner=owner, size=1, now=0.0)
 
 
-def test_a_write_is_kept_once_its_own_invalidation_came_back() -> None:
+def test_a_write_is_kept_as_its_reply_comes() -> None:
     cache = _up(NearCache[str]())
-    expectation = cache.expect(K1)
     cache.invalidate(K1, here=True)  # the writer drops its old copy at once
-    cache.invalidate(K1)  # the write's own invalidation, through the channel
-    assert _settle(cache, expectation, "written")
+    assert _keep_in_order(cache, "written")
     hit = cache.get(K1, 0.0)
     assert hit is not None and hit.value == "written"
 
 
-def test_a_write_is_not_kept_when_another_change_came_too() -> None:
+def test_a_read_begun_before_a_kept_write_keeps_nothing() -> None:
     cache = _up(NearCache[str]())
-    expectation = cache.expect(K1)
-    cache.invalidate(K1)
-    cache.invalidate(K1)  # someone else's, before or after this write: no telling which
-    assert not _settle(cache, expectation, "written")
-    assert K1 not in cache
-
-
-def test_a_write_is_not_kept_before_its_own_invalidation() -> None:
-    cache = _up(NearCache[str]())
-    expectation = cache.expect(K1)
-    assert not _settle(cache, expectation, "written")
-
-
-def test_a_write_is_not_kept_after_its_owner_was_revoked() -> None:
-    cache = _up(NearCache[str]())
-    expectation = cache.expect(K1)
-    cache.invalidate(K1)
-    cache.invalidate_owner("alice")
-    assert not _settle(cache, expectation, "written", owner="alice")
-    assert _settle(cache, cache.expect(K2), "x") is False  # nothing heard for K2 yet
+    ticket = cache.ticket(K1)
+    assert _keep_in_order(cache, "written")
+    assert not cache.put(ticket, "older", expires_at=1000.0, owner=None, size=1, now=0.0)
+    hit = cache.get(K1, 0.0)
+    assert hit is not None and hit.value == "written"
 
 
 def test_a_write_is_not_kept_across_an_outage() -> None:
     cache = _up(NearCache[str]())
-    expectation = cache.expect(K1)
+    epoch = cache.epoch  # the epoch it was sent in
     cache.channel_down()
     cache.channel_up()
-    cache.invalidate(K1)
-    assert not _settle(cache, expectation, "written")
+    assert not _keep_in_order(cache, "written", epoch=epoch)
+    assert K1 not in cache
+
+
+def test_a_write_is_not_kept_while_the_channel_is_down() -> None:
+    cache = NearCache[str]()
+    assert not _keep_in_order(cache, "written")
+
+
+def test_a_kept_write_goes_with_its_owner() -> None:
+    cache = _up(NearCache[str]())
+    assert _keep_in_order(cache, "written", owner="alice")
+    cache.invalidate_owner("alice")
+    assert cache.get(K1, 0.0) is None
 
 
 def test_an_invalidation_after_the_write_was_kept_drops_it() -> None:
     cache = _up(NearCache[str]())
-    expectation = cache.expect(K1)
-    cache.invalidate(K1)
-    assert _settle(cache, expectation, "written")
+    assert _keep_in_order(cache, "written")
     cache.invalidate(K1)
     assert cache.get(K1, 0.0) is None
+
+
+# --- this process's own writes, where each change is announced once, in order -------
+
+
+def _keep(cache: NearCache[str], ticket: object, value: str, owner: str | None = None) -> bool:
+    return cache.keep_written(ticket, value, expires_at=1000.0, owner=owner, size=1, now=0.0)  # type: ignore[arg-type]
+
+
+def _served(cache: NearCache[str], key: bytes) -> str | None:
+    hit = cache.get(key, 0.0)
+    return None if hit is None else hit.value
+
+
+def test_a_write_kept_before_its_announcement_outlives_that_one_only() -> None:
+    cache = _up(NearCache[str]())
+    ticket = cache.ticket(K1)
+    cache.invalidate(K1, here=True)  # the store's own drop, after the write
+    assert _keep(cache, ticket, "written")
+    assert _served(cache, K1) == "written"
+    cache.invalidate(K1)  # the write's own announcement: the copy stays
+    assert _served(cache, K1) == "written"
+    cache.invalidate(K1)  # any later change drops it
+    assert _served(cache, K1) is None
+
+
+def test_a_write_kept_after_one_announcement_is_dropped_by_the_next() -> None:
+    cache = _up(NearCache[str]())
+    ticket = cache.ticket(K1)
+    cache.invalidate(K1)  # the write's own, or one before it
+    assert _keep(cache, ticket, "written")
+    assert _served(cache, K1) == "written"
+    cache.invalidate(K1)  # if the first was an earlier change's, this is the write's own
+    assert _served(cache, K1) is None
+
+
+def test_a_write_is_not_kept_after_two_announcements() -> None:
+    cache = _up(NearCache[str]())
+    ticket = cache.ticket(K1)
+    cache.invalidate(K1)
+    cache.invalidate(K1)
+    assert not _keep(cache, ticket, "written")
+    assert _served(cache, K1) is None
+
+
+def test_this_process_dropping_its_own_copy_does_not_count_as_an_announcement() -> None:
+    cache = _up(NearCache[str]())
+    ticket = cache.ticket(K1)
+    cache.invalidate(K1, here=True)
+    cache.invalidate(K1, here=True)
+    assert _keep(cache, ticket, "written")
+    cache.invalidate(K1, here=True)  # this process changed it again: the copy goes
+    assert _served(cache, K1) is None
+
+
+def test_a_kept_write_is_refused_after_its_owner_was_revoked_or_an_outage() -> None:
+    cache = _up(NearCache[str]())
+    ticket = cache.ticket(K1)
+    cache.invalidate_owner("alice")
+    assert not _keep(cache, ticket, "written", owner="alice")
+    assert _keep(cache, ticket, "written", owner="bob")
+    ticket = cache.ticket(K2)
+    cache.channel_down()
+    cache.channel_up()
+    assert not _keep(cache, ticket, "written")
+    assert _served(cache, K2) is None

@@ -156,12 +156,11 @@ def test_a_hot_read_costs_no_round_trip_and_a_cold_one_one(store: Store, tmp_pat
     backend.load(stored.key, now)  # statement prepared
     near = listener_of(store)
     before = near.cache.stats().invalidations
-    backend.write(
-        stored.key, Change(set={"a": "5"}, removed=frozenset(), meta={}, expires_at=now + HOUR), now
+    tables = backend.settings.tables
+    catalog(  # a change made elsewhere: its notification drops the copy
+        f"""UPDATE {tables.sessions} SET data = '{{"a": 5, "b": [1, 2]}}' WHERE key = %s""", stored.key
     )
-    # Dropped here at once, then again when the write's own notification comes back (a
-    # read taken before that is not kept): wait for it, as a next request would.
-    wait_until(lambda: near.cache.stats().invalidations >= before + 2)
+    wait_until(lambda: near.cache.stats().invalidations >= before + 1)
     with round_trips(backend, tmp_path / "cold.trace") as cold:
         first = backend.load(stored.key, now)
     with round_trips(backend, tmp_path / "hot.trace") as hot:
@@ -199,6 +198,82 @@ def test_no_read_shares_a_mutable_value_with_the_copy_or_another_read(store: Sto
         third = backend.load(stored.key, now)
     assert hot == [0], "served from the copy"
     assert third is not None and third.data == data
+
+
+def test_a_write_here_is_kept_and_the_next_read_costs_no_round_trip(store: Store, tmp_path: Path) -> None:
+    backend = backend_of(store)
+    near = wait_up(store)
+    now = time.time()
+    stored = record(now, {"a": 1, "b": [1, 2]})
+    assert backend.create(stored, now)
+    warm = Change(set={"a": "0"}, removed=frozenset(), meta={}, expires_at=now + HOUR)
+    before = near.cache.stats().invalidations
+    assert backend.write(stored.key, warm, now)  # the statement prepared
+    wait_until(lambda: near.cache.stats().invalidations >= before + 2)
+    for value in range(2, 6):
+        before = near.cache.stats().invalidations
+        change = Change(set={"a": str(value)}, removed=frozenset(), meta={}, expires_at=now + HOUR)
+        with round_trips(backend, tmp_path / f"write{value}.trace") as written:
+            assert backend.write(stored.key, change, now)
+        # Dropped here, then the write's own notification comes back: the copy the write
+        # kept stays through it (a next request would come after it).
+        wait_until(lambda before=before: near.cache.stats().invalidations >= before + 2)
+        with round_trips(backend, tmp_path / f"read{value}.trace") as read:
+            loaded = backend.load(stored.key, now)
+        assert written == [1] and read == [0]
+        assert loaded is not None and loaded.data == {"a": value, "b": [1, 2]}
+    before = near.cache.stats().invalidations
+    assert backend.touch(stored.key, now + 1, now + 2 * HOUR, now + 2 * HOUR, now)  # prepared
+    wait_until(lambda: near.cache.stats().invalidations >= before + 2)
+    before = near.cache.stats().invalidations
+    with round_trips(backend, tmp_path / "touch.trace") as touched:
+        assert backend.touch(stored.key, now + 2, now + 3 * HOUR, now + 3 * HOUR, now)
+    wait_until(lambda: near.cache.stats().invalidations >= before + 2)
+    with round_trips(backend, tmp_path / "after-touch.trace") as read:
+        loaded = backend.load(stored.key, now)
+    assert touched == [1] and read == [0]
+    assert loaded is not None and loaded.expires_at == now + 3 * HOUR and loaded.meta.last_seen == now + 2
+    assert backend.delete(stored.key)
+    assert backend.load(stored.key, now) is None
+
+
+def test_a_change_elsewhere_right_after_a_kept_write_drops_it(store: Store) -> None:
+    import psycopg
+
+    backend = backend_of(store)
+    near = wait_up(store)
+    tables = backend.settings.tables
+    now = time.time()
+    stored = record(now)
+    assert backend.create(stored, now)
+    with psycopg.connect(POSTGRES_URL, autocommit=True) as elsewhere:
+        for value in range(2, 12):
+            before = near.cache.stats().invalidations
+            change = Change(set={"a": str(value)}, removed=frozenset(), meta={}, expires_at=now + HOUR)
+            assert backend.write(stored.key, change, now)
+            # At once, before or after this process has heard its own write's notification.
+            elsewhere.execute(
+                f"UPDATE {tables.sessions} SET data = json_build_object('a', -%s::int) WHERE key = %s",
+                (value, stored.key),
+            )
+            wait_until(lambda before=before: near.cache.stats().invalidations >= before + 3)
+            loaded = backend.load(stored.key, now)
+            assert loaded is not None and loaded.data == {"a": -value}
+
+
+def test_a_kept_write_is_refused_after_a_revocation_elsewhere(store: Store, url: str) -> None:
+    backend = backend_of(store)
+    near = wait_up(store)
+    now = time.time()
+    stored = record(now, user="alice")
+    assert backend.create(stored, now)
+    change = Change(set={"a": "2"}, removed=frozenset(), meta={}, expires_at=now + HOUR)
+    before = near.cache.stats().invalidations
+    assert backend.write(stored.key, change, now)
+    wait_until(lambda: near.cache.stats().invalidations >= before + 2)
+    assert stored.key in near.cache  # kept, owned by alice
+    in_another_process(url, "revoke", "alice")
+    wait_until(lambda: backend.load(stored.key, time.time()) is None, timeout=5)
 
 
 def test_this_process_reads_its_own_writes_at_once(store: Store) -> None:

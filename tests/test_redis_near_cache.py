@@ -69,14 +69,15 @@ def owned() -> Iterator[RedisServer]:
         yield server
 
 
-@pytest.fixture
-def shared() -> Iterator[tuple[str, Store]]:
-    """A store on the shared server under a prefix of its own, listening, removed afterwards."""
+@pytest.fixture(params=[False, True], ids=["default", "near_cache_writes"])
+def shared(request: pytest.FixtureRequest) -> Iterator[tuple[str, Store]]:
+    """A store on the shared server under a prefix of its own, listening, removed
+    afterwards; once as by default, once keeping what it saves."""
     require_module("redis")
     require_port("Redis", REDIS_HOST, REDIS_PORT)
     prefix = f"sessionary-test:{uuid.uuid4().hex[:12]}:"
     url = f"{REDIS_URL}?prefix={prefix}"
-    store = open_store(url)
+    store = open_store(url + ("&near_cache_writes=true" if request.param else ""))
     wait_until_listening(store)
     yield url, store
     store.close()
@@ -142,6 +143,13 @@ def caught_up(store: Store) -> None:
     assert done.wait(10), "the channel did not answer"
 
 
+def settled(store: Store) -> None:
+    """Until the listener has also read again what this process wrote (it does so once
+    the write's own invalidation came, which the first probe waits for)."""
+    caught_up(store)
+    caught_up(store)
+
+
 def wait_until_kept(store: Store, key: bytes) -> None:
     """Until this process holds a copy of ``key`` (what it wrote is kept once the write's
     own invalidation came back; a read keeps what it read)."""
@@ -180,24 +188,32 @@ def test_round_trips_with_the_near_cache(owned: RedisServer, keep_writes: bool) 
             assert loaded is not None and loaded.data == {"a": 1}
         assert log.between_marks() == [], "a hot read: none"
         assert backend.write(stored.key, change(now, b=2), now)
-        assert log.between_marks() == ["EVALSHA"], "a save: one"
         if not keep_writes:
+            assert log.between_marks() == ["EVALSHA"], "a save: one"
             assert stored.key not in tracker(store).cache, "a save drops this process's copy"
         else:
-            caught_up(store)  # kept once the write's own invalidation has come back
+            settled(store)
+            assert log.between_marks() == ["EVALSHA", "RELOAD"], (
+                "a save: one round trip, then the channel reads it again (off the request's path)"
+            )
         loaded = backend.load(stored.key, now)
         assert loaded is not None and loaded.data == {"a": 1, "b": 2}, "this process's own write is seen"
         assert log.between_marks() == ([] if keep_writes else ["EVALSHA"])
+        assert backend.write(stored.key, change(now, b=3), now)
+        loaded = backend.load(stored.key, now)  # at once: the copy, or the read again awaited
+        assert loaded is not None and loaded.data == {"a": 1, "b": 3}
+        if keep_writes:
+            settled(store)
+            assert log.between_marks() == ["EVALSHA", "RELOAD"], "a save and the read right after it: one"
+        else:
+            assert log.between_marks() == ["EVALSHA", "EVALSHA"]
         new = record(now)
         assert backend.create(new, now)
+        settled(store)
         assert log.between_marks() == ["EVALSHA"], "a new session: one round trip"
-        caught_up(store)
-        assert (new.key in tracker(store).cache) is keep_writes
+        assert new.key not in tracker(store).cache, "a new session is not kept (most are never read again)"
         assert backend.load(new.key, now) is not None
-        if keep_writes:
-            assert log.between_marks() == [], "the new session as created was kept"
-        else:
-            assert log.between_marks() == ["EVALSHA"], "a new session is read once, then kept"
+        assert log.between_marks() == ["EVALSHA"], "a new session is read once, then kept"
     other.close()
     store.close()
 
@@ -231,12 +247,15 @@ def test_a_request_cycle_on_a_cached_session_costs_one_trip_per_save(
         assert log.between_marks() == [], "a read of a session seen before: no round trip"
         for value in range(3):
             request(other=value)
+            settled(store)
             kept = keep_writes or value == 0  # read before the first save, or kept from the last
-            assert log.between_marks() == (["EVALSHA"] if kept else ["EVALSHA", "EVALSHA"]), (
+            assert log.between_marks() == (
+                ["EVALSHA", "RELOAD"] if keep_writes else ["EVALSHA"] if kept else ["EVALSHA", "EVALSHA"]
+            ), (
                 "a save of a cached session: one round trip (and, its copy dropped by the"
-                " previous save unless writes are kept, one read)"
+                " previous save unless writes are kept, one read; if they are, the channel"
+                " reads it again, off the request's path)"
             )
-            caught_up(store)
         request()
         assert log.between_marks() == ([] if keep_writes else ["EVALSHA"]), "the record as written was kept"
         request()
@@ -289,7 +308,7 @@ def test_no_request_sees_what_another_changed_in_place_without_saving(owned: Red
 
 
 def test_the_async_face_shares_the_copies(owned: RedisServer) -> None:
-    store = open_store(f"{owned.url}?prefix=near-async:")
+    store = open_store(f"{owned.url}?prefix=near-async:&near_cache_writes=true")
     wait_until_listening(store)
     now = time.time()
     stored = record(now)
@@ -304,7 +323,11 @@ def test_the_async_face_shares_the_copies(owned: RedisServer) -> None:
             assert await store.aio.load(stored.key, now) is not None
         assert log.between_marks() == []
         assert await store.aio.write(stored.key, change(now, b=3), now)
-        assert log.between_marks() == ["EVALSHA"]
+        settled(store)
+        assert log.between_marks() == ["EVALSHA", "RELOAD"], "a save: one round trip; read again off it"
+        loaded = await store.aio.load(stored.key, now)
+        assert loaded is not None and loaded.data == {"a": 1, "b": 3}
+        assert log.between_marks() == [], "this process's own write, kept"
         await store.aio.aclose()
 
     with CommandLog(owned.port) as log:
@@ -433,6 +456,39 @@ def test_a_killed_listener_means_no_copy_is_served_until_it_is_back(shared: tupl
     assert channel.cache.stats().hits >= 1, "copies are served again once it is back"
 
 
+def test_a_save_while_the_listener_is_lost_takes_the_pool_and_keeps_nothing(
+    shared: tuple[str, Store],
+) -> None:
+    _, store = shared
+    channel = tracker(store)
+    rec = record(time.time())
+    cached_copy(store, rec)
+    killed = channel.client_id
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+        client.execute_command("CLIENT", "KILL", "ID", str(killed))
+    finally:
+        client.close()
+    now = time.time()
+    # Sent on the channel before the listener notices (then sent again through the pool)
+    # or through the pool: made either way.
+    assert store.sync.write(rec.key, change(now, b=2), now)
+    loaded = store.sync.load(rec.key, time.time())
+    assert loaded is not None and loaded.data == {"a": 1, "b": 2}
+
+
+def test_a_save_of_a_session_deleted_elsewhere_keeps_nothing(shared: tuple[str, Store]) -> None:
+    url, store = shared
+    rec = record(time.time())
+    cached_copy(store, rec)
+    elsewhere(url, f"assert backend.delete(bytes.fromhex({rec.key.hex()!r}))")
+    now = time.time()
+    assert not store.sync.write(rec.key, change(now, b=2), now), "no save revives a deleted session"
+    settled(store)
+    assert rec.key not in tracker(store).cache
+    assert store.sync.load(rec.key, time.time()) is None
+
+
 def test_a_store_that_is_down_serves_no_copy(tmp_path: Path) -> None:
     with redis_server() as server:
         store = open_store(f"{server.url}?prefix=near-down:&socket_timeout=0.5&retries=0")
@@ -523,3 +579,120 @@ def test_a_forked_process_starts_with_no_copies_and_a_channel_of_its_own(shared:
     assert loaded
     assert child_listener is not None and child_listener != tracker(store).client_id
     assert rec.key in tracker(store).cache, "the parent keeps its own"
+
+
+# --- this process's own writes, raced by another client's -------------------------------
+
+
+@pytest.fixture(scope="module")
+def debuggable() -> Iterator[RedisServer]:
+    """A server of this module's own that accepts ``DEBUG SLEEP`` (to hold writes back
+    until they are all handled in one turn of its event loop)."""
+    require_module("redis")
+    with redis_server("--enable-debug-command", "local") as server:
+        yield server
+
+
+def _race(server: RedisServer, store: Store, other: Store, key: bytes, first: str) -> str:
+    """This process's write (``mine``) and another client's (``theirs``) of one session,
+    sent while the server sleeps, ``first`` sent first: the server then runs both in one
+    turn of its event loop, whose invalidations of that key Redis sends as one message.
+    Returns which write the server ran last, from the record itself."""
+    now = time.time()
+    writes = {
+        "mine": lambda: store.sync.write(key, change(now, last="mine"), now),
+        "theirs": lambda: other.sync.write(key, change(now, last="theirs"), now),
+    }
+    sleeper = server.client()
+    sleeping = threading.Thread(target=sleeper.execute_command, args=("DEBUG", "SLEEP", "0.4"))
+    sleeping.start()
+    time.sleep(0.1)  # the server sleeps: what is sent now waits in its sockets
+    threads = []
+    for name in (first, "theirs" if first == "mine" else "mine"):
+        thread = threading.Thread(target=writes[name])
+        thread.start()
+        threads.append(thread)
+        time.sleep(0.05)  # sent in this order
+    for thread in (sleeping, *threads):
+        thread.join(10)
+    sleeper.close()
+    stored = other.sync.load(key, time.time())
+    assert stored is not None
+    last = stored.data["last"]
+    assert isinstance(last, str)
+    return last
+
+
+@pytest.mark.parametrize("first", ["mine", "theirs"], ids=["theirs-after-mine", "mine-after-theirs"])
+def test_a_write_elsewhere_in_the_same_server_turn_as_this_process_s_is_seen_here(
+    debuggable: RedisServer, first: str
+) -> None:
+    prefix = f"near-race-{first}:"
+    store = open_store(f"{debuggable.url}?prefix={prefix}&near_cache_writes=true")
+    other = open_store(f"{debuggable.url}?prefix={prefix}&near_cache=false")
+    wait_until_listening(store)
+    now = time.time()
+    warm = record(now)  # the scripts loaded, both stores' connections made
+    assert other.sync.create(warm, now)
+    assert store.sync.write(warm.key, change(now, b=1), now)
+    assert other.sync.write(warm.key, change(now, b=2), now)
+    for _ in range(5):  # the server may take the two sockets in either order
+        rec = record(time.time())
+        cached_copy(store, rec)  # this process holds a copy: its write may keep the result
+        last = _race(debuggable, store, other, rec.key, first)
+        settled(store)
+        loaded = store.sync.load(rec.key, time.time())
+        assert loaded is not None
+        assert loaded.data["last"] == last, "this process served its own write, overwritten since"
+        if last != first:  # run in the order sent
+            break
+    else:
+        pytest.skip(f"the server never ran the writes in the order sent ({first} first)")
+    if last == "mine":  # this process's write was the last: its result may be kept
+        assert rec.key in tracker(store).cache, "this process's own write, the last one, is kept"
+    other.close()
+    store.close()
+
+
+@pytest.mark.parametrize("tag", ["", "alice", 'ev"il,"d":{', "=7b7d"])
+def test_what_is_kept_of_a_written_record_agrees_with_the_record(tag: str) -> None:
+    import json
+
+    from sessionary.stores.redis import scripts as lua
+
+    text = (
+        '{"k":"","x":"1700000000.5","u":' + json.dumps(tag) + ',"d":{"a":1,"b":{"c":"x\\",\\"d\\":{"}},'
+        '"m":{"created_at":1,"issued_at":1,"last_seen":1,"saved_deadline":2}}'
+    )
+    record, owner = lua.decode_loaded(b"\x01" * 32, text, "test")
+    assert lua.loaded_head(text) == ("", record.expires_at, owner)
+
+
+def test_the_channel_reads_replies_and_pushes_in_order_however_they_are_cut() -> None:
+    import socket
+
+    from redis.exceptions import NoScriptError
+
+    from sessionary.stores.redis.tracking import _NOTHING, _Push, _Reader
+
+    ours, theirs = socket.socketpair()
+    stream = (
+        b">2\r\n$10\r\ninvalidate\r\n*1\r\n$3\r\np:k\r\n"  # a push: a key changed
+        b'$11\r\n{"k":"a b"}\r\n'  # a reply, cut below across sends
+        b"-NOSCRIPT No matching script.\r\n"
+        b">2\r\n$10\r\ninvalidate\r\n_\r\n"  # a flush
+        b"%1\r\n+a\r\n:1\r\n#f\r\n+PONG\r\n"
+    )
+    unconnected = redis.connection.Connection(protocol=3)  # its parser's errors, as the channel's
+    reader = _Reader(ours, unconnected._parser.parse_error)
+    for start in range(0, len(stream), 7):
+        theirs.sendall(stream[start : start + 7])
+    got = [reader.read(1.0) for _ in range(7)]
+    assert isinstance(got[0], _Push) and got[0] == ["invalidate", ["p:k"]]
+    assert got[1] == '{"k":"a b"}' and not isinstance(got[1], _Push)
+    assert isinstance(got[2], NoScriptError)
+    assert isinstance(got[3], _Push) and got[3] == ["invalidate", None]
+    assert got[4:] == [{"a": 1}, False, "PONG"]
+    assert reader.read(0.01) is _NOTHING
+    ours.close()
+    theirs.close()

@@ -17,6 +17,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from sessionary import SessionManager
 from support.sqlite_worker import value_of
 
@@ -222,3 +224,30 @@ def test_synchronous_option_sets_the_durability_of_every_connection(tmp_path: Pa
         levels[option] = backend._connection().execute("PRAGMA synchronous").fetchone()[0]
         store.close()
     assert levels == {"": 1, "?synchronous=full": 2, "?synchronous=normal": 1}  # NORMAL=1, FULL=2
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_forked_child_opens_a_connection_of_its_own(tmp_path: Path) -> None:
+    """A server that used the store before forking its workers: the child never uses the
+    connection it inherited (SQLite's locks belong to the process that took them)."""
+    from sessionary.stores import open_store
+    from sessionary.stores.sqlite import SQLiteBackend
+
+    store = open_store(f"sqlite:///{tmp_path / 'f.db'}")
+    backend = store.sync
+    assert isinstance(backend, SQLiteBackend)
+    inherited = backend._connection()
+    assert backend._connection() is inherited  # one connection per thread, kept
+    pid = os.fork()
+    if pid == 0:  # the child: exit status 0 only if it opened its own and it works
+        status = 1
+        try:
+            own = backend._connection()
+            works = own.execute("SELECT count(*) FROM sessionary_sessions").fetchone() == (0,)
+            status = 0 if own is not inherited and works else 2
+        finally:
+            os._exit(status)
+    _, waited = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(waited) == 0, "the forked child used its parent's connection"
+    assert backend._connection() is inherited  # the parent keeps its own
+    store.close()

@@ -27,6 +27,18 @@ The rules:
   spelling the store uses for the user's revocation key); a change of that key (a
   revocation of all the user's sessions) drops every copy the user owns.
 * **The deadline.** A copy is never served at or past the record's own deadline.
+* **This process's own writes.** Where the channel delivers, in the order the store
+  made the changes, exactly one invalidation for each (PostgreSQL's notifications; not
+  Redis's, which merges those of one key made close together), what this process wrote
+  may be kept (:meth:`NearCache.keep_written`): if, since the write's ticket, the channel
+  announced no change of the key, the copy waits for one (the write's own, which comes
+  before any later change's) and the next after it drops it; if it announced one, that
+  was either the write's own (the copy is current) or an earlier change's, and the
+  write's own is still to come and drops it; two or more, and nothing is kept. Where
+  the channel's own connection carries the write too (Redis), its reply and the
+  invalidations come in one stream in the server's order: the record is kept at the
+  reply's place (:meth:`NearCache.keep_in_order`), and the next invalidation of the key
+  (the write's own, merged with any other change of that moment) drops it.
 * **Memory.** Copies are evicted least recently used first so that their total size
   (as the store measures it, plus a fixed overhead per copy) stays within
   ``max_bytes`` (:data:`DEFAULT_MAX_BYTES`, 32 MiB). A copy larger than the whole
@@ -73,15 +85,6 @@ class Ticket:
     epoch: int
 
 
-@dataclass(frozen=True, slots=True)
-class Expectation:
-    """Taken before this process writes a key (:meth:`NearCache.expect`)."""
-
-    key: bytes
-    sequence: int
-    epoch: int
-
-
 @dataclass(slots=True)
 class _Entry(Generic[T]):
     value: T
@@ -90,6 +93,9 @@ class _Entry(Generic[T]):
     generation: int
     size: int
     epoch: int
+    awaiting: bool = False
+    """A copy of this process's own write whose invalidation has not come yet: the next
+    invalidation leaves it in place (it is that one, or one before it), the one after drops it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,9 +207,14 @@ class NearCache(Generic[T]):
         with self._lock:
             self._invalidations += 1
             self._mark(key, here)
-            entry = self._entries.pop(key, None)
-            if entry is not None:
-                self._forget(key, entry)
+            entry = self._entries.get(key)
+            if entry is None:
+                return
+            if entry.awaiting and not here:
+                entry.awaiting = False  # the kept write's own announcement (or one before it)
+                return
+            del self._entries[key]
+            self._forget(key, entry)
 
     def invalidate_owner(self, owner: str, *, here: bool = False) -> None:
         """The owner's revocation key changed: every copy it owns is dropped."""
@@ -300,17 +311,20 @@ class NearCache(Generic[T]):
                 # A copy already kept stays: it was kept after any invalidation since.
                 self._refused += 1
                 return False
-            old = self._entries.pop(key, None)
-            if old is not None:
-                self._forget(key, old)
-            self._entries[key] = _Entry(value, expires_at, owner, generation, cost, self._epoch)
-            self._bytes += cost
-            if owner is not None:
-                self._owners.setdefault(owner, set()).add(key)
-            while self._bytes > self.max_bytes:
-                evicted, entry = self._entries.popitem(last=False)
-                self._forget(evicted, entry)
+            self._store(key, _Entry(value, expires_at, owner, generation, cost, self._epoch))
             return True
+
+    def _store(self, key: bytes, entry: _Entry[T]) -> None:
+        old = self._entries.pop(key, None)
+        if old is not None:
+            self._forget(key, old)
+        self._entries[key] = entry
+        self._bytes += entry.size
+        if entry.owner is not None:
+            self._owners.setdefault(entry.owner, set()).add(key)
+        while self._bytes > self.max_bytes:
+            evicted, dropped = self._entries.popitem(last=False)
+            self._forget(evicted, dropped)
 
     def _latest(self, name: bytes | str) -> int:
         found = self._recent.get(name)
@@ -318,16 +332,9 @@ class NearCache(Generic[T]):
 
     # --- this process's own writes ----------------------------------------------------
 
-    def expect(self, key: bytes) -> Expectation:
-        """Taken before this process sends a write of ``key`` whose reply will be the
-        record as written: the channel will announce that write too, and
-        :meth:`settle` keeps the reply only if that is the one change it announced."""
-        with self._lock:
-            return Expectation(key, self._sequence, self._epoch)
-
-    def settle(
+    def keep_written(
         self,
-        expectation: Expectation,
+        ticket: Ticket,
         value: T,
         *,
         expires_at: float,
@@ -335,26 +342,71 @@ class NearCache(Generic[T]):
         size: int,
         now: float,
     ) -> bool:
-        """Keep what this process wrote, once the channel has caught up with the write
-        (its store confirmed that every invalidation sent before a probe that followed
-        the write has arrived). Kept only if, since :meth:`expect`, exactly one
-        invalidation of the key came through the channel (the write's own) and none of
-        its owner: any other change, before or after the write, and nothing is kept."""
-        key, since = expectation.key, expectation.sequence
+        """Keep the record as this process's own write left it (the store checked, in the
+        write itself, that the session is live and not revoked), the ticket taken before
+        the write was sent. Only for a channel that announces each change exactly once and
+        in order (see the module's rules).
+
+        Kept if, since the ticket, the channel announced at most one change of the key
+        (none: the copy waits for the write's own) and none of ``owner``; refused as
+        :meth:`put` refuses."""
+        key, since = ticket.key, ticket.sequence
+        cost = size + ENTRY_OVERHEAD
         with self._lock:
             heard = self._recent.get(key)
-            owner_heard = None if owner is None else self._recent.get(owner)
+            latest, previous = (0, 0) if heard is None else heard[1:]
+            announced = latest > since
             if (
-                heard is None
-                or not heard[1] > since >= heard[2]
-                or (owner_heard is not None and owner_heard[1] > since)
-                or expectation.epoch != self._epoch
+                not (self._up and self._clock() < self._deadline)
+                or ticket.epoch != self._epoch
                 or since < self._floor
+                or previous > since
+                or (owner is not None and self._latest(owner) > since)
+                or now >= expires_at
+                or cost > self.max_bytes
             ):
                 self._refused += 1
                 return False
-            ticket = Ticket(key, self._sequence, self._epoch)
-        return self.put(ticket, value, expires_at=expires_at, owner=owner, size=size, now=now)
+            self._store(key, _Entry(value, expires_at, owner, 0, cost, self._epoch, not announced))
+            return True
+
+    def keep_in_order(
+        self,
+        key: bytes,
+        value: T,
+        *,
+        epoch: int,
+        expires_at: float,
+        owner: str | None,
+        size: int,
+        now: float,
+    ) -> bool:
+        """Keep the record under ``key`` (``value``, as a read would find it) that a reply
+        read on the channel's own connection carries: a write's record as written, or a
+        read the channel made itself (Redis: one connection carries both the
+        invalidations and those commands, so their order is the server's).
+
+        Called by the channel's reader at that reply's place in the stream (``epoch``:
+        the channel's epoch when the command was sent): every invalidation sent before
+        the reply has been applied, and every change made after the command will be
+        announced after it, and drop the copy. A read through another connection that
+        began before now may have read an older record: its ticket is refused, as after
+        an invalidation. Refused (False) when the channel is not usable, its epoch
+        changed, the record is past its deadline, or it would not fit the budget at all.
+        """
+        cost = size + ENTRY_OVERHEAD
+        with self._lock:
+            if (
+                not (self._up and self._clock() < self._deadline)
+                or epoch != self._epoch
+                or now >= expires_at
+                or cost > self.max_bytes
+            ):
+                self._refused += 1
+                return False
+            self._mark(key, True)
+            self._store(key, _Entry(value, expires_at, owner, 0, cost, self._epoch))
+            return True
 
     def drop(self, key: bytes) -> None:
         """Forget this process's copy of ``key`` (it deleted or rotated it itself)."""

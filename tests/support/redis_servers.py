@@ -211,14 +211,38 @@ def session_cluster() -> RedisCluster:
     return _session_cluster
 
 
+_CHANNEL_OWN = {"HELLO", "CLIENT", "PING", "SUBSCRIBE"}
+"""What a near-cache channel sends for itself (left out of a CommandLog)."""
+
+
+def _channel_own(command: str, on_channel: bool) -> bool:
+    """Whether ``command`` is one a near-cache channel sends for itself: its handshake
+    (``HELLO``: the store's pools speak RESP2, so it is the channel's even before the
+    channel has named itself) and, once known, its ``CLIENT`` and ``PING`` commands."""
+    name = command.split(" ", 1)[0].upper()
+    return name == "HELLO" or (on_channel and name in _CHANNEL_OWN)
+
+
+def _named(command: str, on_channel: bool) -> str:
+    """A command's name; ``RELOAD`` for the LOAD script a near-cache channel runs to read
+    again a record this process wrote (off every request's path)."""
+    from sessionary.stores.redis.scripts import LOAD
+
+    name, _, argument = command.partition(" ")
+    if on_channel and name.upper() == "EVALSHA" and argument.lower() == LOAD.sha:
+        return "RELOAD"
+    return name.upper()
+
+
 class CommandLog:
     """What clients send to some test-owned servers, as seen by the servers (MONITOR).
 
     Commands that scripts run on the server are left out: one EVALSHA is one round
-    trip however much it does. So is everything sent on a near-cache's invalidation
-    channel (a connection of its own, named ``…-invalidations``, that asks for
-    ``CLIENT TRACKING`` and subscribes to ``__redis__:invalidate``): no request waits on it. ``between_marks`` returns what
-    arrived since the last mark.
+    trip however much it does. So is what a near-cache's invalidation channel (a
+    connection of its own, named ``…-invalidations``, that asks for ``CLIENT TRACKING``)
+    sends for itself, its handshake and heartbeats: no request waits on them; the saves
+    it carries for requests are counted, and its reads of what this process wrote are
+    named ``RELOAD``. ``between_marks`` returns what arrived since the last mark.
     """
 
     def __init__(self, *ports: int) -> None:
@@ -294,12 +318,13 @@ class CommandLog:
             ):
                 raise RuntimeError("MONITOR did not show the marker")
             commands = [
-                command
+                _named(command, (port, address) in self._listeners)
                 for port, address, command in self._seen
-                if "sessionary-mark-" not in command and (port, address) not in self._listeners
+                if "sessionary-mark-" not in command
+                and not _channel_own(command, (port, address) in self._listeners)
             ]
             self._seen.clear()
-        return [command.split(" ", 1)[0].upper() for command in commands]
+        return commands
 
     def mark(self) -> None:
         """Forget what was sent so far."""

@@ -85,15 +85,21 @@ class _Inbox:
         self._closer = weakref.finalize(self, _close_fds, self.read_fd, self.write_fd)
 
     def ring(self) -> None:
-        with contextlib.suppress(OSError):  # a full pipe: the loop has a ring to read already
+        # Plain try/except, not contextlib.suppress: this is the last thing the worker does
+        # before it waits again, and the loop it wakes may need the GIL the worker holds.
+        try:
             if self.read_fd == self.write_fd:
                 os.eventfd_write(self.write_fd, 1)
             else:
                 os.write(self.write_fd, b"\0")
+        except OSError:  # a full pipe: the loop has a ring to read already
+            pass
 
     def settle(self) -> None:
-        with contextlib.suppress(OSError):
+        try:  # noqa: SIM105 (contextlib.suppress costs a context manager on every answer)
             os.read(self.read_fd, 4096)
+        except OSError:
+            pass
         answers = self.answers
         while answers:
             _settle(*answers.popleft())
@@ -163,10 +169,9 @@ class _Worker:
                 else:
                     with contextlib.suppress(RuntimeError):  # the loop closed: nobody is waiting
                         loop.call_soon_threadsafe(_settle, future, result, error)
-                try:
-                    job = jobs.get_nowait()
-                except queue.Empty:
+                if jobs.empty():  # (this thread is the only one taking jobs: no exception raised)
                     break
+                job = jobs.get()
             for inbox in to_ring:
                 inbox.ring()
             if job is _STOP:

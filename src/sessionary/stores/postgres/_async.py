@@ -94,6 +94,7 @@ WHERE a.key = %%(key)s AND s.key = coalesce(a.alias_of, a.key)
   AND a.expires_at > %%(now)s AND s.expires_at > %%(now)s AND s.alias_of IS NULL
   AND NOT EXISTS (SELECT 1 FROM {users} AS u WHERE u.user_id = a.user_id AND a.issued_at < u.valid_after)
   AND NOT EXISTS (SELECT 1 FROM {users} AS u WHERE u.user_id = s.user_id AND s.issued_at < u.valid_after)
+RETURNING s.key, s.data::text, s.meta::text, s.expires_at, s.user_id
 """
 _WRITE_MERGE = _WRITE % _merged("s.data", "%(removed)s::text[]", "%(set)s::json")
 _WRITE_CLEARED = _WRITE % "%(set)s::json"
@@ -106,6 +107,7 @@ SET meta = s.meta || jsonb_build_object(
     expires_at = greatest(s.expires_at, %(expires_at)s::float8)
 WHERE s.key = %(key)s AND s.alias_of IS NULL AND s.expires_at > %(now)s
   AND NOT EXISTS (SELECT 1 FROM {users} AS u WHERE u.user_id = s.user_id AND s.issued_at < u.valid_after)
+RETURNING s.key, s.data::text, s.meta::text, s.expires_at, s.user_id
 """
 
 # A compare-and-set of one key: the row is found live (through an alias), then updated
@@ -459,46 +461,34 @@ class AsyncPostgresBackend(AsyncBackend):
     async def _run_here(self, query: str, params: dict[str, Any], retry: bool) -> tuple[Rows, int]:
         if self._kept_lock.acquire(blocking=False):
             try:
-                return await self._run_kept(query, params, retry)
+                return await self._run_on(True, query, params, 1 if retry else 0)
             finally:
                 self._kept_lock.release()
-        return await self._run_pooled(query, params, retry)
+        return await self._run_on(False, query, params, self.settings.pool_max_size if retry else 0)
 
-    async def _run_kept(self, query: str, params: dict[str, Any], retry: bool) -> tuple[Rows, int]:
-        retries = 1 if retry else 0
+    async def _run_on(self, kept: bool, query: str, params: dict[str, Any], retries: int) -> tuple[Rows, int]:
+        """The statement on the kept connection (``kept``) or one of the pool, run again
+        on a new connection up to ``retries`` times when the connection broke under it."""
         while True:
             broken = False
             try:
-                conn = await self._kept_connection()
+                if kept:
+                    conn = await self._kept_connection()
+                else:
+                    pool = await self._open_pool()
+                    # getconn/putconn rather than pool.connection(): on an autocommit
+                    # connection its transaction block and usage timing add nothing.
+                    conn = await pool.getconn()
                 try:
                     return await _execute(conn, query, params)
                 except psycopg.OperationalError:
                     broken = conn.broken
                     raise
                 finally:
-                    await self._release_kept(conn)
-            except psycopg.Error as exc:
-                if broken and retries > 0:
-                    retries -= 1
-                    continue
-                raise self._error(exc) from exc
-
-    async def _run_pooled(self, query: str, params: dict[str, Any], retry: bool) -> tuple[Rows, int]:
-        retries = self.settings.pool_max_size if retry else 0
-        while True:
-            broken = False
-            try:
-                pool = await self._open_pool()
-                # getconn/putconn rather than pool.connection(): on an autocommit
-                # connection its transaction block and usage timing add nothing.
-                conn = await pool.getconn()
-                try:
-                    return await _execute(conn, query, params)
-                except psycopg.OperationalError:
-                    broken = conn.broken
-                    raise
-                finally:
-                    await pool.putconn(conn)
+                    if kept:
+                        await self._release_kept(conn)
+                    else:
+                        await pool.putconn(conn)
             except psycopg.Error as exc:
                 if broken and retries > 0:
                     retries -= 1
@@ -577,9 +567,13 @@ class AsyncPostgresBackend(AsyncBackend):
         if near is None:
             rows, _ = await self._run(_LOAD, {"key": key, "now": now}, retry=True)
             return self._record(key, rows[0]) if rows else None
-        kept = near.get(key)
-        if kept is not None and now < kept.expires_at:
-            return kept.served()
+        copy = near.get(key)  # decoded by the read that kept it, or a write's row
+        if copy is not None:
+            if isinstance(copy, Kept):
+                if now < copy.expires_at:
+                    return copy.served()
+            elif now < copy[3]:
+                return self._record(key, copy)
         ticket = near.ticket(key)  # before the query: a change heard meanwhile refuses its copy
         rows, _ = await self._run(_LOAD, {"key": key, "now": now}, retry=True)
         if not rows:
@@ -618,7 +612,23 @@ class AsyncPostgresBackend(AsyncBackend):
             "expires_at": change.expires_at,
             "now": now,
         }
-        _, count = await self._run(_WRITE_CLEARED if change.cleared else _WRITE_MERGE, params, changes=(key,))
+        return await self._run_kept_row(key, _WRITE_CLEARED if change.cleared else _WRITE_MERGE, params)
+
+    async def _run_kept_row(self, key: bytes, template: str, params: dict[str, Any]) -> bool:
+        """A save or a touch of ``key``, whose statement returns the row as it left it
+        (checked live and not revoked by the statement itself): kept in the near-cache, so
+        the next read of it costs no round trip, unless the channel announces a change of
+        it besides this statement's own (:meth:`NearCache.keep_written`)."""
+        near = self._near
+        if near is None:
+            _, count = await self._run(template, params, changes=(key,))
+            return count == 1
+        ticket = near.ticket(key)  # before the statement, as a read's
+        rows, count = await self._run(template, params, changes=(key,))
+        if rows:
+            found, data, meta, expires_at, user_id = rows[0]
+            if found == key:  # written through a renewal alias: not kept, as a read's
+                near.keep_written(ticket, (found, data, meta, expires_at), user_id)
         return count == 1
 
     async def touch(
@@ -631,8 +641,7 @@ class AsyncPostgresBackend(AsyncBackend):
             "expires_at": expires_at,
             "now": now,
         }
-        _, count = await self._run(_TOUCH, params, changes=(key,))
-        return count == 1
+        return await self._run_kept_row(key, _TOUCH, params)
 
     async def compare_and_set(
         self, key: bytes, name: str, expected: str | None, value: str | None, now: float

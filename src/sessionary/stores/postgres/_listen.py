@@ -41,6 +41,8 @@ from . import PostgresSettings
 
 logger = logging.getLogger("sessionary.stores.postgres")
 
+Row = tuple[Any, ...]
+
 _TRIGGERS = "SELECT count(*) FROM pg_trigger WHERE tgrelid IN (to_regclass(%s), to_regclass(%s)) AND tgname = ANY (%s)"
 
 
@@ -70,7 +72,7 @@ class Listener:
 
     def __init__(self, settings: PostgresSettings) -> None:
         self.settings = settings
-        self.cache: NearCache[Kept] = NearCache(
+        self.cache: NearCache[Kept | Row] = NearCache(
             max_bytes=settings.near_cache_bytes, lease=settings.near_cache_lease
         )
         self._channel = _Channel(settings, self.cache)
@@ -82,7 +84,7 @@ class Listener:
 
     # --- the read path (request threads and event loops) --------------------------------
 
-    def get(self, key: bytes) -> Kept | None:
+    def get(self, key: bytes) -> Kept | Row | None:
         """The copy of ``key`` if one may be served now; starts the thread on first use."""
         thread = self._thread
         if thread is None or self._pid != os.getpid() or not thread.is_alive():
@@ -98,14 +100,23 @@ class Listener:
         return self.cache.ticket(key)
 
     def put(self, ticket: Any, kept: Kept, owner: str | None, *, size: int) -> None:
-        """Keep what a read found (``size``: about the bytes the copy takes)."""
+        """Keep what a read found, decoded (``size``: about the bytes the copy takes)."""
         self.cache.put(ticket, kept, expires_at=math.inf, owner=owner, size=size, now=time.monotonic())
 
+    def keep_written(self, ticket: Any, row: Row, owner: str | None) -> None:
+        """Keep the row this process's own write returned: the write's trigger sends one
+        notification, delivered in commit order among the others (the cache's rule).
+        Kept as the row (decoded by the read that is served it, not by the write)."""
+        self.cache.keep_written(
+            ticket, row, expires_at=math.inf, owner=owner, size=_size(row), now=time.monotonic()
+        )
+
     def invalidate(self, key: bytes) -> None:
-        self.cache.invalidate(key)
+        """This process changed ``key`` itself: its copy goes before the notification comes."""
+        self.cache.invalidate(key, here=True)
 
     def invalidate_owner(self, user_id: str) -> None:
-        self.cache.invalidate_owner(user_id)
+        self.cache.invalidate_owner(user_id, here=True)
 
     # --- the thread -----------------------------------------------------------------------
 
@@ -160,7 +171,7 @@ class Listener:
 class _Channel:
     """What the listening thread works with: its connection and the cache it feeds."""
 
-    def __init__(self, settings: PostgresSettings, cache: NearCache[Kept]) -> None:
+    def __init__(self, settings: PostgresSettings, cache: NearCache[Kept | Row]) -> None:
         self.settings = settings
         self.cache = cache
         params = conninfo_to_dict(settings.conninfo)
@@ -265,6 +276,10 @@ class _Channel:
                 cache.invalidate(bytes.fromhex(payload))
             except ValueError:
                 cache.flush()  # not a key of ours: anything may have changed
+
+
+def _size(row: Row) -> int:
+    return 64 + sum(len(value) for value in row if isinstance(value, str | bytes))
 
 
 def _wait(wake: int, seconds: float) -> None:

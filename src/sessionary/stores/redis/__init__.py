@@ -14,8 +14,9 @@ declares, for Redis-compatible services that require it; ``wait_replicas=N`` (an
 ``wait_timeout``, ms) makes deletions and revocations wait until N replicas have them;
 ``near_cache`` (default true on a single server, false elsewhere), ``near_cache_bytes``
 (default 32 MiB), ``near_cache_lease`` (seconds, default 5) and ``near_cache_writes``
-(default false: keep copies of what was read, not of what this process writes) set the near-cache
-(``tracking.py`` beside this file). Nothing connects until the first session operation, and each
+(default false: a save drops this process's copy; true: keep what this process saves
+too, its saves sent on the channel's connection) set the near-cache (``tracking.py``
+beside this file). Nothing connects until the first session operation, and each
 face (sync, async) opens its own connections only when it is used.
 See docs/store-redis.md for the key layout and what each operation costs.
 """
@@ -66,8 +67,11 @@ class RedisOptions:
     near_cache_bytes: int = DEFAULT_MAX_BYTES
     near_cache_lease: float = DEFAULT_LEASE
     near_cache_writes: bool = False
-    """Also keep what this process writes (a ``PING`` on the channel after each save):
-    off by default, as that costs each save and new session more than the read it spares."""
+    """Also keep what this process saves: its saves of sessions are sent on the
+    near-cache channel's connection, and the record as written is kept (then read again
+    on that connection once Redis announced the save), so the next read here costs no
+    round trip. Off by default: the read again costs the server a script per save, which
+    pays only where the next request comes back to the same process."""
 
     @property
     def cluster(self) -> bool:
@@ -250,7 +254,9 @@ def near_cache(options: RedisOptions) -> Any:
     from ..base import Kept
     from .tracking import Tracker
 
-    cache: NearCache[Kept] = NearCache(max_bytes=options.near_cache_bytes, lease=options.near_cache_lease)
+    cache: NearCache[Kept | str] = NearCache(
+        max_bytes=options.near_cache_bytes, lease=options.near_cache_lease
+    )
     return Tracker(options, cache)
 
 

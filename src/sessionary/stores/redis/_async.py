@@ -9,6 +9,7 @@ never revives a deleted session (see ``scripts.py`` beside it and docs/store-red
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import threading
 from collections.abc import AsyncIterator, Callable
@@ -28,10 +29,10 @@ from ...serializer import decode_value, same_value
 from ..backend._async import AsyncBackend
 from ..base import Change, Counts, Kept, Record, Rotation, Summary, Swap, UserCounts
 from . import scripts as lua
+from .tracking import AsyncWritten
 from .wire import AsyncExchange, Packer, pack
 
 if TYPE_CHECKING:
-    from ...nearcache import Expectation
     from . import RedisOptions
     from .tracking import Tracker
 
@@ -39,6 +40,14 @@ Client = Redis | AsyncRedisCluster
 _node: Callable[[str, int], ClusterNode] = ClusterNode
 _sentinel: Callable[..., Any] = Sentinel
 _sentinel_pool: Callable[..., Any] = SentinelConnectionPool
+
+
+def _no_keep(reply: Any, epoch: int) -> None:
+    """A read waiting for the channel's read again keeps nothing itself."""
+
+
+UNSENT: Any = object()
+"""A save the near-cache channel could not take (see ``_kept``)."""
 
 HOPS = 4
 """Calls a Redis Cluster operation may need (alias, user lookups) before it gives up."""
@@ -271,8 +280,17 @@ class AsyncRedisBackend(AsyncBackend):
         if tracker is not None:
             cache = tracker.cache_for_reads()
             hit = cache.get(key, now)
+            if hit is None and tracker.reloading(key):
+                # This process saved it, and the channel is reading it again: that reply
+                # is on its way, sooner than one asked for now.
+                waiter = AsyncWritten(key, _no_keep)
+                if tracker.join_reload(key, waiter):
+                    with contextlib.suppress(RedisError):  # too slow: ask Redis after all
+                        await waiter.wait(self._timeout)
+                    hit = cache.get(key, now)
             if hit is not None:  # no round trip: no change to it has been announced
-                return hit.value.served()
+                copy = hit.value  # decoded by the read that kept it, or a write's reply text
+                return copy.served() if isinstance(copy, Kept) else lua.decode_loaded(key, copy, self.name)[0]
             ticket = cache.ticket(key)  # before asking: a change announced meanwhile wins
             reply = await self._eval(lua.LOAD, [self._key(key)], now, "")
             if reply is None or isinstance(reply, list):
@@ -306,25 +324,59 @@ class AsyncRedisBackend(AsyncBackend):
         if tracker is not None:
             tracker.cache.invalidate(key, here=True)
 
-    def _keep_written(
+    async def _kept(
         self,
         tracker: Tracker,
-        expectation: Expectation,
-        text: str,
-        expires_at: float,
-        tag: str | None,
+        key: bytes,
+        script: lua.Lua,
         now: float,
-    ) -> None:
-        """Keep the record this process just wrote (``text``, as LOAD would answer it) once
-        the channel has delivered the write's own invalidation, if no other change came."""
+        args: tuple[str | int, ...],
+    ) -> Any:
+        """Run a save of ``key`` on the near-cache channel's own connection and keep the
+        record as written (``script`` answers with it), at the reply's place in the
+        channel's stream, then as read again once Redis has announced the save
+        (tracking.py). Returns ``UNSENT`` when the channel cannot take it (down, or lost
+        before the reply came): the caller then takes the pool."""
         cache = tracker.cache
-        kept = Kept(lua.decode_loaded(expectation.key, text, self.name)[0])
-        size = kept.size(len(text))
 
-        def settle() -> None:
-            cache.settle(expectation, kept, expires_at=expires_at, owner=tag, size=size, now=now)
+        def kept(text: str | None, epoch: int) -> bool:
+            if text is None:
+                return False
+            alias, expires_at, tag = lua.loaded_head(text)
+            return not alias and cache.keep_in_order(  # never one reached through an alias
+                key, text, epoch=epoch, expires_at=expires_at, owner=tag, size=len(text), now=now
+            )
 
-        tracker.after_write(settle)
+        def keep_loaded(reply: Any, epoch: int) -> None:
+            if not kept(reply if isinstance(reply, str) else None, epoch):
+                cache.invalidate(key, here=True)
+
+        def keep(reply: Any, epoch: int) -> None:
+            if kept(reply if isinstance(reply, str) else None, epoch):
+                # Redis announces this write's key after the reply, in one message with
+                # any other client's change of it in the same turn: the copy goes then,
+                # and the channel reads the record again, in order.
+                load = self._packer.evalsha(lua.LOAD.sha, [self._key(key)], lua.number(now), ("",))
+                tracker.reload_when_announced(key, load, keep_loaded)
+            else:
+                cache.invalidate(key, here=True)  # a copy a read kept meanwhile goes, in order
+
+        packed = self._packer.evalsha(script.sha, [self._key(key)], lua.number(now), args)
+        for _ in range(2):
+            written = AsyncWritten(key, keep)
+            if not tracker.send(packed, written):
+                return UNSENT
+            try:
+                return await written.wait(self._timeout)
+            except NoScriptError:
+                with lua.translated(self.name):
+                    await self._command("SCRIPT LOAD", script.text)
+            except RedisConnectionError:
+                return UNSENT
+            except (RedisError, OSError):
+                with lua.translated(self.name):
+                    raise
+        return UNSENT
 
     async def _revoked(self, tag: str, issued_at: float) -> bool:
         """Whether the user's valid_after refuses a session issued at ``issued_at``."""
@@ -352,10 +404,8 @@ class AsyncRedisBackend(AsyncBackend):
 
     async def create(self, record: Record, now: float) -> bool:
         tag = lua.user_tag(record.meta.user_id) if record.meta.user_id is not None else ""
-        tracker = self.tracker
-        expectation = None
-        if tracker is not None and self.options.near_cache_writes:
-            expectation = tracker.cache_for_reads().expect(record.key)
+        # Not kept in the near-cache: most new sessions are never read again (a first
+        # visit), and keeping one costs more than the read it may spare.
         created = await self._eval(
             lua.CREATE,
             [self._key(record.key)],
@@ -365,13 +415,6 @@ class AsyncRedisBackend(AsyncBackend):
             record.key.hex(),
             *lua.record_fields(record),
         )
-        if tracker is not None and expectation is not None:
-            # Kept only without a user: CREATE does not check the user's valid_after (a
-            # record put back after a revocation must still be refused by the next load).
-            if created and not tag and tracker.cache.usable():
-                text = lua.loaded_text(record)
-                self._keep_written(tracker, expectation, text, record.expires_at, None, now)
-            return bool(created)
         if created and self.cluster and tag:
             # The session first, then its index entry: a listing drops entries whose
             # session it cannot find, and must never drop one still being created. A
@@ -382,36 +425,27 @@ class AsyncRedisBackend(AsyncBackend):
 
     async def write(self, key: bytes, change: Change, now: float) -> bool:
         tracker = self.tracker
-        if tracker is not None and self.options.near_cache_writes:
-            # One server: one script, which answers with the record as written.
+        if tracker is not None and self.options.near_cache_writes and tracker.cache_for_reads().usable():
+            # One server: one script, which answers with the record as written (its
+            # user's valid_after checked), sent on the channel's connection.
             removed, fields = lua.change_fields(change)
-            expectation = tracker.cache_for_reads().expect(key)
-            try:
-                reply = await self._eval(
-                    lua.WRITE,
-                    [self._key(key)],
-                    now,
-                    "",
-                    "",
-                    "",
-                    lua.number(change.expires_at),
-                    "1" if change.cleared else "0",
-                    lua.change_user(change),
-                    key.hex(),
-                    "1",
-                    len(removed),
-                    *removed,
-                    *fields,
-                )
-            finally:
-                self._changed(key)
-            if not reply:
-                return False
-            if isinstance(reply, str) and tracker.cache.usable():
-                written, owner = lua.decode_loaded(key, reply, self.name)
-                if written.key == key:  # never a record reached through a renewal alias
-                    self._keep_written(tracker, expectation, reply, written.expires_at, owner, now)
-            return True
+            args = (
+                "",
+                "",
+                "",
+                lua.number(change.expires_at),
+                "1" if change.cleared else "0",
+                lua.change_user(change),
+                key.hex(),
+                "1",
+                len(removed),
+                *removed,
+                *fields,
+            )
+            tracker.cache.invalidate(key, here=True)  # the old copy goes; a read begun before keeps nothing
+            reply = await self._kept(tracker, key, lua.WRITE, now, args)
+            if reply is not UNSENT:
+                return bool(reply)
         try:
             return await self._write(key, change, now)
         finally:

@@ -118,21 +118,6 @@ def record_fields(record: Record, *, data: bool = True) -> list[str]:
     return fields
 
 
-def loaded_text(record: Record) -> str:
-    """A record as LOAD would answer it (decode_loaded's JSON), from what CREATE stores."""
-    fields = record_fields(record)
-    data: list[str] = []
-    meta: list[str] = []
-    for name, text in zip(fields[::2], fields[1::2], strict=True):
-        if name.startswith("d:"):
-            data.append(f"{encode_ascii(name[2:])}:{text}")
-        elif name.startswith("m:"):
-            meta.append(f"{encode_ascii(name[2:])}:{text}")
-    tag = "" if record.meta.user_id is None else user_tag(record.meta.user_id)
-    head = f'{{"k":"","x":{encode_ascii(number(record.expires_at))},"u":{encode_ascii(tag)}'
-    return f'{head},"d":{{{",".join(data)}}},"m":{{{",".join(meta)}}}}}'
-
-
 def rotation_arguments(record: Record, change: Change) -> list[str]:
     """ROTATE's arguments from its ninth on: keep the old data?, the fields to drop, then
     the new record's field, value pairs (its changed data fields only)."""
@@ -203,6 +188,19 @@ def decode_summary(
     if expires_at <= now or meta.issued_at < refused_before:
         return None
     return Summary(key, meta, expires_at)
+
+
+def loaded_head(text: str) -> tuple[str, float, str | None]:
+    """From the LOAD script's JSON text, only what the near-cache needs to keep it: the
+    hex key an alias led to ('' for none), the deadline and the owner's tag. The text
+    starts with those three (see ``encoded`` in the prelude), and ``,"d":{`` cannot occur
+    inside a JSON string (its quotes would be escaped), so the head alone is decoded;
+    the record itself is decoded on each hit, as from Redis. Raises ValueError."""
+    end = text.find(',"d":{')
+    if end < 0:
+        raise ValueError("not a loaded record")
+    head = decode_value(text[:end] + "}")
+    return head["k"], float(head["x"]), head["u"] or None
 
 
 def decode_loaded(key: bytes, text: str, store: str) -> tuple[Record, str | None]:
