@@ -44,9 +44,10 @@ The rules:
   ``max_bytes`` (:data:`DEFAULT_MAX_BYTES`, 32 MiB). A copy larger than the whole
   budget is never stored.
 
-What is cached is up to the store; Redis and PostgreSQL keep the record decoded and
-checked once (:class:`sessionary.stores.base.Kept`), and each hit hands out a copy of its
-own, so no caller can change another's copy.
+What is cached is up to the store. Redis and PostgreSQL keep what a read found decoded
+and checked once (:class:`sessionary.stores.base.Kept`), each hit handing out a copy of
+its own; what a save returned stays in the store's text form, decoded by each hit. Either
+way no caller can change another's copy.
 """
 
 from __future__ import annotations
