@@ -17,7 +17,6 @@ from typing import Any
 from .. import cycle
 from ..config import Config
 from ..cookies import is_test_client_request, starlette_spelling, without_secure
-from ..cycle import Outcome
 from ..errors import SessionInterrupted, StoreError
 from ..lifecycle import failure_response
 from ..manager import DEFAULT_STORE, SessionManager
@@ -154,43 +153,37 @@ class SessionMiddleware:
             await self.app(scope, receive, send)
             return
 
+        state = session.state
         started = False
         replaced = False
 
-        async def send_with_session(message: Message) -> None:
-            nonlocal started, replaced
+        def send_with_session(message: Message) -> Awaitable[None]:
+            # A plain function handing back the awaitable to await: the messages that need
+            # nothing of the session (the body, a response whose session was never used)
+            # go straight to the server's send, without a coroutine of their own.
+            nonlocal started
             if replaced:
-                return  # the app's own response was replaced by a failure response
+                return _nothing()  # the app's own response was replaced by a failure response
             if message["type"] == "http.response.start":
-                if cycle.untouched(session.state, config):  # what close would say, at once
-                    started = True
-                    await send(message)
-                    return
-                try:
-                    outcome = await manager.aclose_session(session, message["status"])
-                except (StoreError, SessionInterrupted) as error:
-                    replaced = True
-                    started = True
-                    await _send_failure(send, manager, error)
-                    return
+                if not cycle.untouched(state, config):  # what close would say, at once
+                    return start_with_session(message)
                 started = True
-                if outcome.set_cookie is None and outcome.vary_cookie and not _rewrites(outcome):
-                    # A session read and nothing else (most that are used): only Vary: Cookie
-                    # to add, without turning every header to text and back when the
-                    # response has no Vary of its own (outcome.apply would just append it).
-                    raw = message.get("headers", ())
-                    if not any(len(name) == 4 and name.lower() == b"vary" for name, _ in raw):
-                        message["headers"] = [*raw, (b"Vary", b"Cookie")]
-                        await send(message)
-                        return
-                if not outcome.changes_nothing:
-                    headers = [
-                        (k.decode("latin-1"), v.decode("latin-1")) for k, v in message.get("headers", ())
-                    ]
-                    if outcome.set_cookie is not None:
-                        outcome.set_cookie = self._spell(scope, outcome.set_cookie)
-                    headers = outcome.apply(headers)
-                    message["headers"] = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers]
+            return send(message)
+
+        async def start_with_session(message: Message) -> None:
+            nonlocal started, replaced
+            try:
+                outcome = await manager.aclose_session(session, message["status"])
+            except (StoreError, SessionInterrupted) as error:
+                replaced = True
+                started = True
+                await _send_failure(send, manager, error)
+                return
+            started = True
+            if not outcome.changes_nothing:
+                if outcome.set_cookie is not None:
+                    outcome.set_cookie = self._spell(scope, outcome.set_cookie)
+                message["headers"] = outcome.apply_raw(list(message.get("headers", ())))
             await send(message)
 
         try:
@@ -219,9 +212,8 @@ class SessionMiddleware:
         return starlette_spelling(set_cookie) if self.starlette_spelling else set_cookie
 
 
-def _rewrites(outcome: Outcome) -> bool:
-    """Whether ``outcome`` adds headers besides ``Set-Cookie`` and ``Vary``."""
-    return outcome.clear_site_data or bool(outcome.expire_cookies)
+async def _nothing() -> None:
+    return None
 
 
 async def _send_failure(send: Send, manager: SessionManager, error: Exception) -> None:

@@ -191,6 +191,10 @@ class SessionaryInterface(SessionInterface):
                 session._untag_values(replaced)
         if outcome.changes_nothing:
             return
+        added = outcome.additions(response.headers.keys())
+        if added is not None:
+            response.headers.extend(added)  # most responses: nothing of the app's rewritten
+            return
         headers = outcome.apply(list(response.headers.items()))
         response.headers.clear()
         response.headers.extend(headers)
