@@ -123,6 +123,12 @@ def test_an_untouched_request_still_deletes_a_malformed_cookie(store: Store) -> 
     assert deleted([value.decode() for key, value in headers if key == b"Set-Cookie"])
     wsgi = _wsgi(WSGIMiddleware(_wsgi_app, manager=manager), cookie)
     assert deleted([value for key, value in wsgi if key == "Set-Cookie"])
+    flask_app = Flask(__name__)
+    flask_app.get("/")(lambda: "ok")
+    Sessionary(flask_app, manager=manager)
+    client = flask_app.test_client()
+    client.set_cookie(name, "not-a-token")  # Werkzeug's client sends its own jar, not a Cookie header
+    assert deleted(client.get("/").headers.getlist("Set-Cookie"))
     assert calls == []
 
 

@@ -153,37 +153,30 @@ class SessionMiddleware:
             await self.app(scope, receive, send)
             return
 
-        state = session.state
         started = False
         replaced = False
 
-        def send_with_session(message: Message) -> Awaitable[None]:
-            # A plain function handing back the awaitable to await: the messages that need
-            # nothing of the session (the body, a response whose session was never used)
-            # go straight to the server's send, without a coroutine of their own.
-            nonlocal started
-            if replaced:
-                return _nothing()  # the app's own response was replaced by a failure response
-            if message["type"] == "http.response.start":
-                if not cycle.untouched(state, config):  # what close would say, at once
-                    return start_with_session(message)
-                started = True
-            return send(message)
-
-        async def start_with_session(message: Message) -> None:
+        async def send_with_session(message: Message) -> None:
             nonlocal started, replaced
-            try:
-                outcome = await manager.aclose_session(session, message["status"])
-            except (StoreError, SessionInterrupted) as error:
-                replaced = True
+            if replaced:
+                return  # the app's own response was replaced by a failure response
+            if message["type"] == "http.response.start":
+                if cycle.untouched(session.state, config):  # what close would say, at once
+                    started = True
+                    await send(message)
+                    return
+                try:
+                    outcome = await manager.aclose_session(session, message["status"])
+                except (StoreError, SessionInterrupted) as error:
+                    replaced = True
+                    started = True
+                    await _send_failure(send, manager, error)
+                    return
                 started = True
-                await _send_failure(send, manager, error)
-                return
-            started = True
-            if not outcome.changes_nothing:
-                if outcome.set_cookie is not None:
-                    outcome.set_cookie = self._spell(scope, outcome.set_cookie)
-                message["headers"] = outcome.apply_raw(list(message.get("headers", ())))
+                if not outcome.changes_nothing:
+                    if outcome.set_cookie is not None:
+                        outcome.set_cookie = self._spell(scope, outcome.set_cookie)
+                    message["headers"] = outcome.apply_raw(list(message.get("headers", ())))
             await send(message)
 
         try:
@@ -210,10 +203,6 @@ class SessionMiddleware:
         if self.relax_secure_for_tests:
             set_cookie = relax_for_test_client(scope, set_cookie)
         return starlette_spelling(set_cookie) if self.starlette_spelling else set_cookie
-
-
-async def _nothing() -> None:
-    return None
 
 
 async def _send_failure(send: Send, manager: SessionManager, error: Exception) -> None:
