@@ -3,6 +3,8 @@ the strings Django's own ``HttpResponse.set_cookie`` / ``delete_cookie`` produce
 
 from __future__ import annotations
 
+import math
+from email.utils import formatdate
 from typing import Any
 
 import pytest
@@ -103,6 +105,15 @@ def test_delete_cookie_matches_djangos_but_keeps_secure(settings: dict[str, Any]
         ('sessionid=""', [""]),
         ("sessionid=a=b", ["a=b"]),
         ("=; ;;sessionid=ok; garbage", ["ok"]),
+        # The name once in the header: only the cookie around it is read, and only a
+        # cookie of that name counts (not one whose value or name holds it).
+        ("a=sessionid; b=2", []),
+        ("a=1; xsessionid=2", []),
+        ("a=1;sessionid=abc", ["abc"]),
+        ("a=1; sessionid = abc ;b=2", ["abc"]),
+        ("a=1; sessionid", []),
+        ("a=x sessionid=1; b=2", []),
+        ("sessionid=a; b=sessionid", ["a"]),
     ],
 )
 def test_cookie_values(header: str | None, values: list[str]) -> None:
@@ -178,3 +189,56 @@ def test_starlette_spelling_of_every_attribute() -> None:
     assert starlette_spelling(without_secure(set_cookie(Config(), TOKEN, max_age=None, now=NOW))) == (
         f"__Host-sessionid={TOKEN}; httponly; path=/; samesite=lax"
     )
+
+
+RAW_OUTCOMES = [
+    Outcome(vary_cookie=True),
+    Outcome(set_cookie="sessionid=x; Path=/", vary_cookie=True),
+    Outcome(set_cookie="sessionid=x; Path=/"),
+    Outcome(set_cookie='sessionid=""; Max-Age=0', vary_cookie=True, clear_site_data=True),
+    Outcome(vary_cookie=True, expire_cookies=("old",)),
+    Outcome(clear_site_data=True),
+    Outcome(),
+]
+RAW_HEADERS = [
+    [],
+    [("Content-Type", "text/plain"), ("Content-Length", "2")],
+    [("Content-Type", "text/plain"), ("Vary", "Accept")],
+    [("cache-control", "public, max-age=60"), ("Set-Cookie", "theme=dark")],
+    [("CDN-Cache-Control", "max-age=60"), ("X-Other", "\xe9")],
+    [("VARY", "Origin"), ("Surrogate-Control", "max-age=5"), ("Cache-Control", "no-cache")],
+]
+
+
+@pytest.mark.parametrize("outcome", RAW_OUTCOMES)
+@pytest.mark.parametrize("headers", RAW_HEADERS)
+def test_raw_headers_and_additions_are_what_apply_gives(
+    outcome: Outcome, headers: list[tuple[str, str]]
+) -> None:
+    """The shortcuts of the adapters (ASGI's raw headers, appending only what is new)
+    give exactly the headers :meth:`Outcome.apply` gives, whatever the app set."""
+    expected = outcome.apply(list(headers))
+    raw = [(name.encode("latin-1"), value.encode("latin-1")) for name, value in headers]
+    assert outcome.apply_raw(raw) == [
+        (name.encode("latin-1"), value.encode("latin-1")) for name, value in expected
+    ]
+    added = outcome.additions(name for name, _ in headers)
+    if added is not None:
+        assert [*headers, *added] == expected
+    else:  # only when the app set a header the outcome rewrites
+        rewritten = {"vary", "cache-control", "cdn-cache-control", "surrogate-control"}
+        assert any(name.lower() in rewritten for name, _ in headers)
+
+
+def test_starlette_spelling_is_right_for_every_second_and_config() -> None:
+    """The spellings kept from one response to the next are never those of another
+    second (Expires, Max-Age) or of another config."""
+    lax, strict = Config(), Config(cookie_samesite="Strict", cookie_domain="example.com")
+    for moment in (NOW, NOW + 0.4, NOW + 1.2, NOW + 86400):
+        for config, samesite, domain in ((lax, "lax", ""), (strict, "strict", "; domain=example.com")):
+            for age in (300, 299):
+                expires = formatdate(math.floor(moment + age), usegmt=True)
+                assert starlette_spelling(set_cookie(config, TOKEN, max_age=age, now=moment)) == (
+                    f"{config.session_cookie_name}={TOKEN}{domain}; expires={expires}; httponly; "
+                    f"Max-Age={age}; path=/; samesite={samesite}; secure"
+                )

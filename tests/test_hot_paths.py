@@ -6,9 +6,11 @@ throttle window, not once per request."""
 from __future__ import annotations
 
 import asyncio
+import math
 from collections.abc import Iterable
 from dataclasses import fields, replace
 from datetime import UTC, datetime
+from email.utils import formatdate
 from typing import Any
 
 import pytest
@@ -105,6 +107,53 @@ def test_an_untouched_session_asks_nothing_of_the_store(store: Store) -> None:
     assert response.status_code == 200
     assert "Set-Cookie" not in response.headers and "Vary" not in response.headers
     assert calls == []
+
+
+def test_an_untouched_request_still_deletes_a_malformed_cookie(store: Store) -> None:
+    """The untouched request's shortcut keeps Django's rule: a session cookie that names
+    no session (here, not even shaped like a token) is deleted, with no store call."""
+    manager, calls, _, _ = _seeded(store)
+    name = manager.config.session_cookie_name
+    cookie = f"theme=dark; {name}=not-a-token"
+
+    def deleted(values: list[str]) -> bool:
+        return any(value.startswith(f'{name}=""') and "Max-Age=0" in value for value in values)
+
+    headers = _asgi(ASGIMiddleware(_asgi_app, manager=manager, starlette_spelling=False), cookie)
+    assert deleted([value.decode() for key, value in headers if key == b"Set-Cookie"])
+    wsgi = _wsgi(WSGIMiddleware(_wsgi_app, manager=manager), cookie)
+    assert deleted([value for key, value in wsgi if key == "Set-Cookie"])
+    flask_app = Flask(__name__)
+    flask_app.get("/")(lambda: "ok")
+    Sessionary(flask_app, manager=manager)
+    client = flask_app.test_client()
+    client.set_cookie(name, "not-a-token")  # Werkzeug's client sends its own jar, not a Cookie header
+    assert deleted(client.get("/").headers.getlist("Set-Cookie"))
+    assert calls == []
+
+
+def test_a_rolling_cookie_has_the_right_expiry_in_every_second(store: Store) -> None:
+    """save_every_request sets the cookie on every response from what is kept between
+    responses (the formatted date, the spelled attributes): each one still carries the
+    Max-Age and Expires of its own moment, across seconds, with no store write."""
+    manager, calls, cookie, clock = _seeded(store, save_every_request=True)
+
+    async def reads(scope: Any, receive: Any, send: Any) -> None:
+        await scope["session"].aget("k3")
+        await _asgi_app(scope, receive, send)
+
+    app = ASGIMiddleware(reads, manager=manager)
+    deadline = manager.now() + manager.config.cookie_age  # as the store keeps it (set up now)
+    for step in (0.2, 0.3, 0.6, 1.0, 3.7, 61.0):
+        clock.advance(step)
+        now = manager.now()
+        headers = dict(_asgi(app, cookie))
+        max_age = min(manager.config.cookie_age, math.floor(deadline - now + 0.001))
+        value = headers[b"Set-Cookie"].decode()
+        assert f"; Max-Age={max_age};" in value
+        assert f"; expires={formatdate(math.floor(now + max_age), usegmt=True)};" in value
+        assert headers[b"Vary"] == b"Cookie" and headers[b"Cache-Control"] == b"private, no-store"
+    assert [call for call in calls if call in WRITES] == []
 
 
 def test_a_read_session_is_loaded_once_and_not_written(store: Store) -> None:

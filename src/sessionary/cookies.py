@@ -21,13 +21,24 @@ def cookie_values(header: str | None, name: str) -> list[str]:
     """Every value the ``Cookie`` header carries for ``name``, in the order sent.
 
     Every request comes through here. A header that cannot hold the name is answered at
-    once; otherwise ``split`` and ``partition`` measured faster than a precompiled regex
-    on typical headers (a regex tries its anchor at every position).
+    once. Where the name occurs once (most headers), only the cookie around it can be
+    the session's, so only that one is parsed; otherwise every cookie is (``split`` and
+    ``partition`` measured faster than a precompiled regex on typical headers: a regex
+    tries its anchor at every position). ``name`` is an RFC 6265 token (the config
+    checks it), so it holds no ``;`` and no ``=``.
     """
     if not header or name not in header:
         return []
+    if ";" not in header:
+        parts = [header]  # one cookie
+    elif header.count(name) == 1:
+        at = header.find(name)
+        end = header.find(";", at)
+        parts = [header[header.rfind(";", 0, at) + 1 : end if end >= 0 else len(header)]]
+    else:
+        parts = header.split(";")
     values = []
-    for part in header.split(";"):
+    for part in parts:
         cookie_name, separator, value = part.partition("=")
         if separator and cookie_name.strip() == name:
             value = value.strip()
@@ -162,7 +173,7 @@ _STARLETTE_SPELLING = (
     ("; Secure", "; secure"),
     ("; Partitioned", "; partitioned"),
 )
-_spelled_tails: dict[str, str] = {}
+_spelled_attributes: dict[str, str] = {}
 
 
 def starlette_spelling(set_cookie: str) -> str:
@@ -173,23 +184,26 @@ def starlette_spelling(set_cookie: str) -> str:
     §5.2, RFC 6265bis), so browsers read both spellings alike; tests and tools written
     against Starlette's header look for this one.
 
-    No value can hold ``;`` (the config checks the domain and the path), so each
-    ``"; Name"`` starts an attribute. Everything from ``Path`` on is the same for every
-    cookie of one config, so its spelling is worked out once.
+    No value can hold ``;`` (the config checks the domain and the path; a token is
+    base64url), so each ``"; Name"`` starts an attribute. Everything after the token is
+    the same for all the cookies of one config set in one second (a sliding expiry sets
+    one on every response), so the last spellings worked out are kept.
     """
-    head, _, tail = set_cookie.partition("; Path=")
-    spelled = _spelled_tails.get(tail)
+    at = set_cookie.find("; ")
+    if at < 0:
+        return set_cookie
+    attributes = set_cookie[at:]
+    spelled = _spelled_attributes.get(attributes)
     if spelled is None:
-        spelled = tail
+        head, _, tail = attributes.partition("; Path=")
         for django, starlette in _STARLETTE_SPELLING:
-            spelled = spelled.replace(django, starlette)
-        if len(_spelled_tails) >= 64:  # a few configs per process; never unbounded
-            _spelled_tails.clear()
-        _spelled_tails[tail] = spelled
-    head = head.replace("; HttpOnly", "; httponly")
-    if "; Domain=" in head:
-        head = head.replace("; Domain=", "; domain=")
-    return f"{head}; path={spelled}"
+            tail = tail.replace(django, starlette)
+        head = head.replace("; HttpOnly", "; httponly").replace("; Domain=", "; domain=")
+        spelled = f"{head}; path={tail}"
+        if len(_spelled_attributes) >= 64:  # a few configs and seconds at a time; never unbounded
+            _spelled_attributes.clear()
+        _spelled_attributes[attributes] = spelled
+    return set_cookie[:at] + spelled
 
 
 def without_secure(set_cookie: str) -> str:

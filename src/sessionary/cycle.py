@@ -108,6 +108,62 @@ class Outcome:
         result.extend(("Set-Cookie", cookies.expire_named(name)) for name in self.expire_cookies)
         return result
 
+    def additions(self, names: Iterable[str]) -> list[tuple[str, str]] | None:
+        """The headers :meth:`apply` would append to a response whose header names are
+        ``names``, when it would rewrite none of them (most responses): the adapter then
+        appends them and leaves the app's alone. None when it would (the app's own
+        ``Vary``, or ``Cache-Control`` beside a cookie): then :meth:`apply` it is."""
+        if self.set_cookie is not None:
+            rewritten = _REWRITTEN_TEXT_WITH_VARY if self.vary_cookie else _REWRITTEN_TEXT_CACHING
+        else:
+            rewritten = _REWRITTEN_TEXT_VARY if self.vary_cookie else _REWRITTEN_TEXT_NONE
+        if rewritten and any(name.lower() in rewritten for name in names):
+            return None
+        return self.apply([])
+
+    def apply_raw(self, headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+        """:meth:`apply` on raw headers (latin-1 bytes, as ASGI carries them).
+
+        When the response has none of the headers this outcome rewrites (most responses),
+        the outcome's ``Vary`` and session cookie are appended as :meth:`apply` appends
+        them, and the app's headers are never turned to text and back; anything else
+        (the app's own ``Vary`` or ``Cache-Control``, other cookies to expire) goes
+        through :meth:`apply`.
+        """
+        if self.changes_nothing:
+            return headers
+        set_cookie = self.set_cookie
+        if set_cookie is not None:
+            rewritten = _REWRITTEN_WITH_VARY if self.vary_cookie else _REWRITTEN_CACHING
+        else:
+            rewritten = _REWRITTEN_VARY
+        if (
+            self.clear_site_data
+            or self.expire_cookies
+            or any(name.lower() in rewritten for name, _ in headers)
+        ):
+            decoded = [(name.decode("latin-1"), value.decode("latin-1")) for name, value in headers]
+            return [(name.encode("latin-1"), value.encode("latin-1")) for name, value in self.apply(decoded)]
+        if set_cookie is None:
+            return [*headers, _RAW_VARY_COOKIE]  # a session read: Vary: Cookie alone
+        cookie = (b"Set-Cookie", set_cookie.encode("latin-1"))
+        if self.vary_cookie:
+            return [*headers, _RAW_VARY_COOKIE, _RAW_NEVER_SHARED, cookie]
+        return [*headers, _RAW_NEVER_SHARED, cookie]
+
+
+# The raw names of the app's headers an outcome rewrites: Vary when it adds Cookie to it,
+# the caching headers when it sets the cookie (see Outcome.apply).
+_REWRITTEN_VARY = frozenset({b"vary"})
+_REWRITTEN_CACHING = frozenset({b"cache-control", *(name.encode() for name in caching.SHARED_ONLY_HEADERS)})
+_REWRITTEN_WITH_VARY = _REWRITTEN_VARY | _REWRITTEN_CACHING
+_REWRITTEN_TEXT_NONE: frozenset[str] = frozenset()
+_REWRITTEN_TEXT_VARY = frozenset({"vary"})
+_REWRITTEN_TEXT_CACHING = frozenset({"cache-control", *caching.SHARED_ONLY_HEADERS})
+_REWRITTEN_TEXT_WITH_VARY = _REWRITTEN_TEXT_VARY | _REWRITTEN_TEXT_CACHING
+_RAW_VARY_COOKIE = (b"Vary", cookies.add_vary_cookie(None).encode("latin-1"))
+_RAW_NEVER_SHARED = (b"Cache-Control", caching.private_cache_control([]).encode("latin-1"))
+
 
 # --- rules the Django engine shares ------------------------------------------------------
 
@@ -274,17 +330,24 @@ def refresh_plan(
     ``rolling`` (save-every-request) also moves Django's deadline, as a save would.
     Returns the refreshed metadata and deadline, or None when the throttle says no.
     """
+    data = state.data or {}
+    return _refresh_plan(state, config, now, data.get(expiry.EXPIRY_KEY), rolling=rolling)
+
+
+def _refresh_plan(
+    state: SessionState, config: Config, now: float, stored_expiry: Any, *, rolling: bool
+) -> tuple[Meta, float] | None:
+    """:func:`refresh_plan`, given the session's own expiry (``_session_expiry``)."""
     record = state.record
     assert record is not None
-    data = state.data or {}
     saved = record.meta.saved_deadline
     if rolling:
-        saved = max(saved_deadline(config, data, now), saved)
+        saved = max(expiry.expiry_timestamp(stored_expiry, now=now, cookie_age=config.cookie_age), saved)
     return refresh_due(
         record,
         last_seen=now,
         saved_deadline=saved,
-        browser_close=browser_close(config, data),
+        browser_close=expiry.expire_at_browser_close(stored_expiry, default=config.expire_at_browser_close),
         config=config,
         now=now,
     )
@@ -318,14 +381,18 @@ def user_id(state: SessionState) -> str | None:
 def session_cookie(state: SessionState, config: Config, now: float) -> str:
     """The ``Set-Cookie`` value that hands the browser the session's token."""
     data = state.data or {}
+    return _session_cookie(state, config, now, data.get(expiry.EXPIRY_KEY))
+
+
+def _session_cookie(state: SessionState, config: Config, now: float, stored_expiry: Any) -> str:
+    """:func:`session_cookie`, given the session's own expiry (``_session_expiry``)."""
     assert state.token is not None
-    if browser_close(config, data):
+    if expiry.expire_at_browser_close(stored_expiry, default=config.expire_at_browser_close):
         max_age = None
     else:
-        stored = data.get(expiry.EXPIRY_KEY)
         max_age = (
-            expiry.expiry_age(stored, modification=from_timestamp(now), cookie_age=config.cookie_age)
-            if stored
+            expiry.expiry_age(stored_expiry, modification=from_timestamp(now), cookie_age=config.cookie_age)
+            if stored_expiry
             else config.cookie_age  # expiry_age's answer for no expiry, without a datetime
         )
         record = state.record
@@ -658,21 +725,24 @@ def close(
     if saves(state, config):
         moment = now()
         record = state.record
+        data = state.data
         if (
             record is not None
+            and data is not None
             and not state.modified
-            and state.data is not None
             and status_code < 500
             and (state.via_alias or not expiry.renewal_due(record.meta, now=moment, config=config))
-            and refresh_plan(state, config, moment, rolling=True) is None
         ):
-            # Saved on every request, changed nothing, and the throttle owes the store no
-            # write (the common sliding request): what _close_saving would decide, at once.
-            state.accessed = True
-            if not state.via_alias:
-                outcome.set_cookie = session_cookie(state, config, moment)
-            outcome.vary_cookie = True
-            return outcome
+            stored_expiry = data.get(expiry.EXPIRY_KEY)
+            if _refresh_plan(state, config, moment, stored_expiry, rolling=True) is None:
+                # Saved on every request, changed nothing, and the throttle owes the store
+                # no write (the common sliding request): what _close_saving would decide,
+                # at once.
+                state.accessed = True
+                if not state.via_alias:
+                    outcome.set_cookie = _session_cookie(state, config, moment, stored_expiry)
+                outcome.vary_cookie = True
+                return outcome
         return _close_saving(state, context, status_code, outcome, moment, fresh)
     record = state.record
     if record is None or status_code >= 500:

@@ -197,6 +197,27 @@ def save(
     yield from _keep(session, record, encoded, stored.meta.user_id, context, moment)
 
 
+def rolls_without_write(
+    session: SessionStore, data: dict[str, Any], config: Any, moment: records.Moment
+) -> bool:
+    """Whether a save (not ``must_create``) of this session writes nothing at all: only
+    SESSION_SAVE_EVERY_REQUEST asks for it, nothing changed, and the touch throttle owes
+    the store no write (most such requests). :func:`save` decides the same in its steps;
+    this tells it without running them, so the common request never builds them."""
+    stored = session._record
+    if stored is None or session.modified or not records.unchanged(session, data):
+        return False
+    due = cycle.refresh_due(
+        stored,
+        last_seen=moment.epoch,
+        saved_deadline=records.saved_deadline(session, moment),
+        browser_close=records.browser_close(data),
+        config=config,
+        now=moment.epoch,
+    )
+    return due is None
+
+
 def _roll(
     session: SessionStore, stored: Record, values: dict[str, Any], config: Any, moment: records.Moment
 ) -> Steps[None]:

@@ -72,6 +72,15 @@ class SessionStore(SessionBase):
         expiry.check_expiry(value, now=timezone.now())
         await super().aset_expiry(value)
 
+    def get_expiry_age(self, **kwargs: Any) -> int:
+        """Django's, without reading the clock when the session sets no expiry of its own
+        (Django's middleware asks on every response that sets the cookie): the answer is
+        then the cookie age, whatever the moment."""
+        if not kwargs and not self.get(expiry.EXPIRY_KEY):
+            return self.get_session_cookie_age()
+        age: int = super().get_expiry_age(**kwargs)
+        return age
+
     # --- the storage primitives ------------------------------------------------------
 
     def load(self) -> dict[str, Any]:
@@ -108,7 +117,10 @@ class SessionStore(SessionBase):
             return
         data = self._get_session(no_load=must_create)
         manager = get_manager()
-        run(engine.save(self, data, must_create, manager.context, records.now()), manager)
+        moment = records.now()
+        if not must_create and engine.rolls_without_write(self, data, manager.config, moment):
+            return  # SESSION_SAVE_EVERY_REQUEST, nothing changed, no touch due: nothing to do
+        run(engine.save(self, data, must_create, manager.context, moment), manager)
 
     async def asave(self, must_create: bool = False) -> None:
         if self.session_key is None:
@@ -116,7 +128,10 @@ class SessionStore(SessionBase):
             return
         data = await self._aget_session(no_load=must_create)
         manager = get_manager()
-        await arun(engine.save(self, data, must_create, manager.context, records.now()), manager)
+        moment = records.now()
+        if not must_create and engine.rolls_without_write(self, data, manager.config, moment):
+            return
+        await arun(engine.save(self, data, must_create, manager.context, moment), manager)
 
     def delete(self, session_key: str | None = None) -> None:
         manager = get_manager()

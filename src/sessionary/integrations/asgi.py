@@ -17,7 +17,6 @@ from typing import Any
 from .. import cycle
 from ..config import Config
 from ..cookies import is_test_client_request, starlette_spelling, without_secure
-from ..cycle import Outcome
 from ..errors import SessionInterrupted, StoreError
 from ..lifecycle import failure_response
 from ..manager import DEFAULT_STORE, SessionManager
@@ -174,23 +173,10 @@ class SessionMiddleware:
                     await _send_failure(send, manager, error)
                     return
                 started = True
-                if outcome.set_cookie is None and outcome.vary_cookie and not _rewrites(outcome):
-                    # A session read and nothing else (most that are used): only Vary: Cookie
-                    # to add, without turning every header to text and back when the
-                    # response has no Vary of its own (outcome.apply would just append it).
-                    raw = message.get("headers", ())
-                    if not any(len(name) == 4 and name.lower() == b"vary" for name, _ in raw):
-                        message["headers"] = [*raw, (b"Vary", b"Cookie")]
-                        await send(message)
-                        return
                 if not outcome.changes_nothing:
-                    headers = [
-                        (k.decode("latin-1"), v.decode("latin-1")) for k, v in message.get("headers", ())
-                    ]
                     if outcome.set_cookie is not None:
                         outcome.set_cookie = self._spell(scope, outcome.set_cookie)
-                    headers = outcome.apply(headers)
-                    message["headers"] = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers]
+                    message["headers"] = outcome.apply_raw(list(message.get("headers", ())))
             await send(message)
 
         try:
@@ -217,11 +203,6 @@ class SessionMiddleware:
         if self.relax_secure_for_tests:
             set_cookie = relax_for_test_client(scope, set_cookie)
         return starlette_spelling(set_cookie) if self.starlette_spelling else set_cookie
-
-
-def _rewrites(outcome: Outcome) -> bool:
-    """Whether ``outcome`` adds headers besides ``Set-Cookie`` and ``Vary``."""
-    return outcome.clear_site_data or bool(outcome.expire_cookies)
 
 
 async def _send_failure(send: Send, manager: SessionManager, error: Exception) -> None:

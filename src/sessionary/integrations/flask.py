@@ -200,16 +200,9 @@ class SessionaryInterface(SessionInterface):
                 session._untag_values(replaced)
         if outcome.changes_nothing:
             return
-        if (
-            outcome.set_cookie is None
-            and outcome.vary_cookie
-            and not outcome.clear_site_data
-            and not outcome.expire_cookies
-            and "Vary" not in response.headers
-        ):
-            # A session read and nothing else (most that are used): Vary: Cookie is all
-            # there is to add, which outcome.apply would append to these very headers.
-            response.headers.add("Vary", "Cookie")
+        added = outcome.additions(response.headers.keys())
+        if added is not None:
+            response.headers.extend(added)  # most responses: nothing of the app's rewritten
             return
         headers = outcome.apply(list(response.headers.items()))
         response.headers.clear()
