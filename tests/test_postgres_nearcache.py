@@ -518,3 +518,29 @@ def test_a_store_dropped_without_close_ends_its_listener(url: str) -> None:
     del store, near
     gc.collect()
     wait_until(lambda: not catalog("SELECT 1 FROM pg_stat_activity WHERE pid = %s", pid))
+
+
+def test_a_read_waits_a_moment_for_a_notification_already_here_then_asks_the_server(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A notification on the socket, not applied yet: the copy is not served before the
+    thread has applied it; a read waits for that (at most SETTLE_WAIT), and asks the
+    server if it takes longer."""
+    from sessionary.stores.postgres import _listen
+
+    backend = backend_of(store)
+    near = wait_up(store)
+    now = time.time()
+    stored = record(now)
+    assert backend.create(stored, now)
+    assert backend.load(stored.key, now) is not None  # kept
+    channel = near._channel
+    answers = [True, True, True, False]  # unread for three looks, then applied
+    monkeypatch.setattr(channel, "pending", lambda: answers.pop(0) if answers else False)
+    assert near.get(stored.key) is not None
+    assert answers == []
+    monkeypatch.setattr(channel, "pending", lambda: True)  # never applied
+    monkeypatch.setattr(_listen, "SETTLE_WAIT", 0.002)
+    started = time.monotonic()
+    assert near.get(stored.key) is None
+    assert time.monotonic() - started >= 0.002

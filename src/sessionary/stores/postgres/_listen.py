@@ -43,6 +43,10 @@ logger = logging.getLogger("sessionary.stores.postgres")
 
 Row = tuple[Any, ...]
 
+SETTLE_WAIT = 0.0001
+"""Seconds a read waits for the listener to apply a notification that has already reached
+this process, before it asks the server instead."""
+
 _TRIGGERS = "SELECT count(*) FROM pg_trigger WHERE tgrelid IN (to_regclass(%s), to_regclass(%s)) AND tgname = ANY (%s)"
 
 
@@ -91,9 +95,22 @@ class Listener:
             self.start()
             return None
         hit = self.cache.get(key, time.monotonic())
-        channel = self._channel
-        if hit is None or channel.busy or channel.pending():
+        if hit is None:
             return None
+        channel = self._channel
+        if channel.busy or channel.pending():
+            # A notification has reached this process and is not applied yet (most
+            # often the one a save of this very session sent): the thread applies it in
+            # microseconds once it holds the interpreter, so hand it over for a moment
+            # rather than pay a round trip, then ask the cache again.
+            deadline = time.monotonic() + SETTLE_WAIT
+            while channel.busy or channel.pending():
+                if time.monotonic() >= deadline:
+                    return None
+                time.sleep(0)
+            hit = self.cache.get(key, time.monotonic())
+            if hit is None:
+                return None
         return hit.value
 
     def ticket(self, key: bytes) -> Any:
