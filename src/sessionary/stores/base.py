@@ -46,18 +46,7 @@ class Meta:
 
     def copy(self) -> Meta:
         """A copy of its own (``copy.copy`` costs several times more)."""
-        return Meta(
-            self.created_at,
-            self.issued_at,
-            self.last_seen,
-            self.saved_deadline,
-            self.auth_at,
-            self.user_id,
-            self.ip,
-            self.user_agent,
-            self.idle_timeout,
-            self.absolute_timeout,
-        )
+        return self.with_activity(self.last_seen, self.saved_deadline)
 
     def with_activity(self, last_seen: float, saved_deadline: float) -> Meta:
         """A copy with this request's activity: what every read-only request computes to
