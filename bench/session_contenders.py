@@ -1076,6 +1076,12 @@ def serve(spec_json: str) -> None:
             if message["cmd"] == "run":
                 gc.collect()
                 reply: dict[str, Any] = {"timings": worker.batch(message["scenario"], message["n"])}
+                # PostgreSQL's counts are the database's: a backend flushes its statistics
+                # at most once a second, so what a timed batch left unflushed would land
+                # in another worker's counted window. Flushed now, before the next worker
+                # runs (the coordinator asks one worker at a time).
+                for flush in worker.contender.flushers:
+                    flush()
             elif message["cmd"] == "count":
                 reply = {"counts": worker.count(message["scenario"], message["n"])}
             else:
