@@ -21,9 +21,8 @@ from __future__ import annotations
 import logging
 from asyncio.events import _get_running_loop
 from collections.abc import Callable, ItemsView, Iterable, Iterator, KeysView, Mapping, ValuesView
-from contextlib import contextmanager
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from . import cycle, expiry
 from .clock import from_timestamp
@@ -43,19 +42,30 @@ _UNLOADED = "\x00sessionary: not loaded"
 """The one key the dict's own storage holds while a session with a token is not loaded."""
 
 
-@contextmanager
-def noting_failure(session: Session) -> Iterator[None]:
+class noting_failure:  # named as the function it replaced: ``with noting_failure(session):``
     """Remember on the session a store failure (or a vanished session) met by a store call.
 
     Frameworks turn an exception raised in a view into their own 500 page before the
     middleware sees it; the end of the request uses this note to answer 503 (or 400)
-    instead, as it does when the exception reaches it.
+    instead, as it does when the exception reaches it. A class, not a generator-based
+    context manager: every first use of a session enters it, and a generator costs
+    several times more to enter and leave.
     """
-    try:
-        yield
-    except (StoreError, SessionInterrupted) as error:
-        session.state.failure = error
-        raise
+
+    __slots__ = ("_session",)
+
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: Any
+    ) -> Literal[False]:
+        if isinstance(error, StoreError | SessionInterrupted):
+            self._session.state.failure = error
+        return False  # the error goes on
 
 
 def opened(session_class: type[Session], manager: SessionManager, state: SessionState) -> Session:
@@ -181,11 +191,8 @@ class Session(dict[str, Any]):
                 state.data = data = {}
             else:
                 manager = self._manager
-                try:  # noting_failure(self), inline: every first use of a session comes here
+                with noting_failure(self):
                     run(cycle.load(state, manager.context, manager.now(), new_token), manager)
-                except (StoreError, SessionInterrupted) as error:
-                    state.failure = error
-                    raise
                 self.mirror()
                 data = state.data
                 assert data is not None
@@ -200,11 +207,8 @@ class Session(dict[str, Any]):
                 state.data = data = {}
             else:
                 manager = self._manager
-                try:  # noting_failure(self), inline
+                with noting_failure(self):
                     await arun(cycle.load(state, manager.context, manager.now(), new_token), manager)
-                except (StoreError, SessionInterrupted) as error:
-                    state.failure = error
-                    raise
                 self.mirror()
                 data = state.data
                 assert data is not None
