@@ -113,10 +113,7 @@ class Outcome:
         ``names``, when it would rewrite none of them (most responses): the adapter then
         appends them and leaves the app's alone. None when it would (the app's own
         ``Vary``, or ``Cache-Control`` beside a cookie): then :meth:`apply` it is."""
-        if self.set_cookie is not None:
-            rewritten = _REWRITTEN_TEXT_WITH_VARY if self.vary_cookie else _REWRITTEN_TEXT_CACHING
-        else:
-            rewritten = _REWRITTEN_TEXT_VARY if self.vary_cookie else _REWRITTEN_TEXT_NONE
+        rewritten = _REWRITTEN_TEXT[self.set_cookie is not None, self.vary_cookie]
         if rewritten and any(name.lower() in rewritten for name in names):
             return None
         return self.apply([])
@@ -133,10 +130,8 @@ class Outcome:
         if self.changes_nothing:
             return headers
         set_cookie = self.set_cookie
-        if set_cookie is not None:
-            rewritten = _REWRITTEN_WITH_VARY if self.vary_cookie else _REWRITTEN_CACHING
-        else:
-            rewritten = _REWRITTEN_VARY
+        # No cookie and no Vary: clear_site_data or expire_cookies, which take apply() below.
+        rewritten = _REWRITTEN_RAW[set_cookie is not None, self.vary_cookie]
         if (
             self.clear_site_data
             or self.expire_cookies
@@ -152,15 +147,20 @@ class Outcome:
         return [*headers, _RAW_NEVER_SHARED, cookie]
 
 
-# The raw names of the app's headers an outcome rewrites: Vary when it adds Cookie to it,
-# the caching headers when it sets the cookie (see Outcome.apply).
-_REWRITTEN_VARY = frozenset({b"vary"})
-_REWRITTEN_CACHING = frozenset({b"cache-control", *(name.encode() for name in caching.SHARED_ONLY_HEADERS)})
-_REWRITTEN_WITH_VARY = _REWRITTEN_VARY | _REWRITTEN_CACHING
-_REWRITTEN_TEXT_NONE: frozenset[str] = frozenset()
-_REWRITTEN_TEXT_VARY = frozenset({"vary"})
-_REWRITTEN_TEXT_CACHING = frozenset({"cache-control", *caching.SHARED_ONLY_HEADERS})
-_REWRITTEN_TEXT_WITH_VARY = _REWRITTEN_TEXT_VARY | _REWRITTEN_TEXT_CACHING
+def _rewritten(sets_cookie: bool, vary_cookie: bool) -> frozenset[str]:
+    """The (lowercased) names of the app's headers an outcome rewrites: ``Vary`` when it
+    adds Cookie to it, the caching headers when it sets the cookie (see Outcome.apply)."""
+    names = {"vary"} if vary_cookie else set()
+    if sets_cookie:
+        names |= {"cache-control", *caching.SHARED_ONLY_HEADERS}
+    return frozenset(names)
+
+
+# Keyed by (sets a cookie, adds Vary: Cookie); as text, and as ASGI's raw latin-1 bytes.
+_REWRITTEN_TEXT = {(c, v): _rewritten(c, v) for c in (False, True) for v in (False, True)}
+_REWRITTEN_RAW = {
+    key: frozenset(name.encode("latin-1") for name in names) for key, names in _REWRITTEN_TEXT.items()
+}
 _RAW_VARY_COOKIE = (b"Vary", cookies.add_vary_cookie(None).encode("latin-1"))
 _RAW_NEVER_SHARED = (b"Cache-Control", caching.private_cache_control([]).encode("latin-1"))
 
