@@ -301,19 +301,22 @@ class NearCache(Generic[T]):
         cost = size + ENTRY_OVERHEAD
         with self._lock:
             if (
-                not (self._up and self._clock() < self._deadline)
-                or ticket.epoch != self._epoch
+                not self._storable(ticket.epoch, expires_at, cost, now)
                 or ticket.sequence < self._floor
                 or self._latest(key) > ticket.sequence
                 or (owner is not None and self._latest(owner) > ticket.sequence)
-                or now >= expires_at
-                or cost > self.max_bytes
             ):
                 # A copy already kept stays: it was kept after any invalidation since.
                 self._refused += 1
                 return False
             self._store(key, _Entry(value, expires_at, owner, generation, cost, self._epoch))
             return True
+
+    def _storable(self, epoch: int, expires_at: float, cost: int, now: float) -> bool:
+        """What every copy kept must meet (under the lock): the channel usable and in the
+        epoch the copy was read or written in, the record before its deadline, and its
+        cost within the whole budget."""
+        return self.usable() and epoch == self._epoch and now < expires_at and cost <= self.max_bytes
 
     def _store(self, key: bytes, entry: _Entry[T]) -> None:
         old = self._entries.pop(key, None)
@@ -358,13 +361,10 @@ class NearCache(Generic[T]):
             latest, previous = (0, 0) if heard is None else heard[1:]
             announced = latest > since
             if (
-                not (self._up and self._clock() < self._deadline)
-                or ticket.epoch != self._epoch
+                not self._storable(ticket.epoch, expires_at, cost, now)
                 or since < self._floor
                 or previous > since
                 or (owner is not None and self._latest(owner) > since)
-                or now >= expires_at
-                or cost > self.max_bytes
             ):
                 self._refused += 1
                 return False
@@ -397,12 +397,7 @@ class NearCache(Generic[T]):
         """
         cost = size + ENTRY_OVERHEAD
         with self._lock:
-            if (
-                not (self._up and self._clock() < self._deadline)
-                or epoch != self._epoch
-                or now >= expires_at
-                or cost > self.max_bytes
-            ):
+            if not self._storable(epoch, expires_at, cost, now):
                 self._refused += 1
                 return False
             self._mark(key, True)
