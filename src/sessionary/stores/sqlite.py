@@ -34,7 +34,7 @@ from urllib.parse import parse_qs, quote, urlsplit
 
 from ..errors import ConfigError, StoreCorrupted, StoreUnavailable
 from ..serializer import decode_value, encode_mapping, encode_stored, same_value
-from . import Store, option
+from . import Store, option, worker
 from .backend import Backend
 from .base import Change, Counts, Meta, Record, Rotation, Summary, Swap, UserCounts
 
@@ -82,20 +82,6 @@ WHERE sessionary_leases.until <= ? OR sessionary_leases.holder = excluded.holder
 """
 
 
-_forks = 0
-"""How many times this process is a fork's child: a connection made before the fork
-(``made_in != _forks``) is the parent's (checked on every call, without a ``getpid``)."""
-
-
-def _forked() -> None:
-    global _forks
-    _forks += 1
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_forked)
-
-
 class SQLiteBackend(Backend):
     """One connection per thread (and per process, after a fork) on a shared WAL file."""
 
@@ -118,7 +104,7 @@ class SQLiteBackend(Backend):
 
     def _connection(self) -> sqlite3.Connection:
         connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
-        if connection is not None and self._local.made_in == _forks:
+        if connection is not None and self._local.made_in == worker.forks:
             return connection
         read_only = self._read_only_uri()
         try:
@@ -139,7 +125,7 @@ class SQLiteBackend(Backend):
         except sqlite3.Error as exc:
             raise self._error(exc) from exc
         self._local.connection = connection
-        self._local.made_in = _forks
+        self._local.made_in = worker.forks
         with self._lock:
             self._connections.append(connection)
         return connection

@@ -35,14 +35,15 @@ from .base import Change, Counts, Record, Rotation, Summary, Swap
 T = TypeVar("T")
 _STOP: Any = object()
 
-_forks = 0
-"""How many times this process is a fork's child: a worker made before the fork
-(``made_in != _forks``) belongs to the parent (checked without a ``getpid`` call)."""
+forks = 0
+"""How many times this process is a fork's child: a worker or a connection made before
+the fork (``made_in != forks``) belongs to the parent (checked without a ``getpid``
+call; the SQLite store's connections use it too)."""
 
 
 def _forked() -> None:
-    global _forks
-    _forks += 1
+    global forks
+    forks += 1
     _inboxes.clear()
 
 
@@ -138,7 +139,7 @@ class _Worker:
     def __init__(self, owner: WorkerAsync) -> None:
         self.owner = owner
         self.jobs: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        self.made_in = _forks
+        self.made_in = forks
         self.thread = threading.Thread(target=self._run, name="sessionary-store", daemon=True)
         self.thread.start()
 
@@ -196,7 +197,7 @@ class WorkerAsync(AsyncBackend):
     def _submit(self, job: tuple[Any, ...]) -> None:
         with self._lock:  # so that an idle worker cannot end between the check and the put
             worker = self._worker
-            if worker is None or worker.made_in != _forks:
+            if worker is None or worker.made_in != forks:
                 worker = self._worker = _Worker(self)
             worker.jobs.put(job)
 
