@@ -182,11 +182,12 @@ def deadline(
     """
     ends = meta.saved_deadline if saved_deadline is None else saved_deadline
     started = meta.auth_at if meta.auth_at is not None else meta.created_at
-    # idle_timeout() and absolute_timeout(), inline: every read comes here twice.
-    idle = config.idle_timeout if meta.idle_timeout is None else meta.idle_timeout
+    # _effective() at once rather than through idle_timeout()/absolute_timeout(): every
+    # read comes here twice.
+    idle = _effective(meta.idle_timeout, config.idle_timeout)
     if idle:
         ends = min(ends, (meta.last_seen if last_seen is None else last_seen) + idle)
-    absolute = config.absolute_timeout if meta.absolute_timeout is None else meta.absolute_timeout
+    absolute = _effective(meta.absolute_timeout, config.absolute_timeout)
     if absolute:
         ends = min(ends, started + absolute)
     if browser_close and config.browser_close_timeout is not None:
