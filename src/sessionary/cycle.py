@@ -238,12 +238,22 @@ def rotated_meta(meta: Meta, moved: dict[str, Any], now: float) -> Meta:
 
 
 def browser_close(config: Config, data: dict[str, Any]) -> bool:
-    return expiry.expire_at_browser_close(data.get(expiry.EXPIRY_KEY), default=config.expire_at_browser_close)
+    return _browser_close(config, data.get(expiry.EXPIRY_KEY))
+
+
+def _browser_close(config: Config, stored_expiry: Any) -> bool:
+    """:func:`browser_close`, given the session's own expiry (``_session_expiry``)."""
+    return expiry.expire_at_browser_close(stored_expiry, default=config.expire_at_browser_close)
 
 
 def saved_deadline(config: Config, data: dict[str, Any], now: float) -> float:
     """Django's expiry date at save time, the deadline a db-backed Django would store."""
-    return expiry.expiry_timestamp(data.get(expiry.EXPIRY_KEY), now=now, cookie_age=config.cookie_age)
+    return _saved_deadline(config, data.get(expiry.EXPIRY_KEY), now)
+
+
+def _saved_deadline(config: Config, stored_expiry: Any, now: float) -> float:
+    """:func:`saved_deadline`, given the session's own expiry (``_session_expiry``)."""
+    return expiry.expiry_timestamp(stored_expiry, now=now, cookie_age=config.cookie_age)
 
 
 def encode_data(state: SessionState, config: Config, keys: Iterable[Any]) -> dict[str, str]:
@@ -342,12 +352,12 @@ def _refresh_plan(
     assert record is not None
     saved = record.meta.saved_deadline
     if rolling:
-        saved = max(expiry.expiry_timestamp(stored_expiry, now=now, cookie_age=config.cookie_age), saved)
+        saved = max(_saved_deadline(config, stored_expiry, now), saved)
     return refresh_due(
         record,
         last_seen=now,
         saved_deadline=saved,
-        browser_close=expiry.expire_at_browser_close(stored_expiry, default=config.expire_at_browser_close),
+        browser_close=_browser_close(config, stored_expiry),
         config=config,
         now=now,
     )
@@ -387,7 +397,7 @@ def session_cookie(state: SessionState, config: Config, now: float) -> str:
 def _session_cookie(state: SessionState, config: Config, now: float, stored_expiry: Any) -> str:
     """:func:`session_cookie`, given the session's own expiry (``_session_expiry``)."""
     assert state.token is not None
-    if expiry.expire_at_browser_close(stored_expiry, default=config.expire_at_browser_close):
+    if _browser_close(config, stored_expiry):
         max_age = None
     else:
         max_age = (
