@@ -14,8 +14,8 @@ declares, for Redis-compatible services that require it; ``wait_replicas=N`` (an
 ``wait_timeout``, ms) makes deletions and revocations wait until N replicas have them;
 ``near_cache`` (default true on a single server, false elsewhere), ``near_cache_bytes``
 (default 32 MiB), ``near_cache_lease`` (seconds, default 5) and ``near_cache_writes``
-(default false: a save drops this process's copy; true: keep what this process saves
-too, its saves sent on the channel's connection) set the near-cache (``tracking.py``
+(default true: keep what this process saves too, its saves sent on the channel's
+connection; false: a save drops this process's copy) set the near-cache (``tracking.py``
 beside this file). Nothing connects until the first session operation, and each
 face (sync, async) opens its own connections only when it is used.
 See docs/store-redis.md for the key layout and what each operation costs.
@@ -66,12 +66,10 @@ class RedisOptions:
     (``CLIENT TRACKING``); on by default on a single server (stores/redis/tracking.py)."""
     near_cache_bytes: int = DEFAULT_MAX_BYTES
     near_cache_lease: float = DEFAULT_LEASE
-    near_cache_writes: bool = False
-    """Also keep what this process saves: its saves of sessions are sent on the
-    near-cache channel's connection, and the record as written is kept (then read again
-    on that connection once Redis announced the save), so the next read here costs no
-    round trip. Off by default: the read again costs the server a script per save, which
-    pays only where the next request comes back to the same process."""
+    near_cache_writes: bool = True
+    """Also keep what this process saves (with the near-cache on): its saves of sessions
+    are sent on the near-cache channel's connection and the record as written is kept, so
+    the next read here costs no round trip. Off, a save drops this process's copy."""
 
     @property
     def cluster(self) -> bool:
@@ -175,7 +173,7 @@ def parse_redis_url(url: str) -> RedisOptions:
         )
     common["near_cache_bytes"] = near_bytes
     common["near_cache_lease"] = near_lease
-    common["near_cache_writes"] = option(query, "near_cache_writes", False, bool)
+    common["near_cache_writes"] = option(query, "near_cache_writes", True, bool)
     if scheme == "redis+cluster":
         if option(query, "near_cache", False, bool):
             raise ConfigError(

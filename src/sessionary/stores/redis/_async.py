@@ -334,8 +334,8 @@ class AsyncRedisBackend(AsyncBackend):
     ) -> Any:
         """Run a save of ``key`` on the near-cache channel's own connection and keep the
         record as written (``script`` answers with it), at the reply's place in the
-        channel's stream, then as read again once Redis has announced the save
-        (tracking.py). Returns ``UNSENT`` when the channel cannot take it (down, or lost
+        channel's stream; it stays when Redis announces the save as this process's
+        alone, else the channel reads it again (tracking.py). Returns ``UNSENT`` when the channel cannot take it (down, or lost
         before the reply came): the caller then takes the pool."""
         cache = tracker.cache
 
@@ -354,8 +354,9 @@ class AsyncRedisBackend(AsyncBackend):
         def keep(reply: Any, epoch: int) -> None:
             if kept(reply if isinstance(reply, str) else None, epoch):
                 # Redis announces this write's key after the reply, in one message with
-                # any other client's change of it in the same turn: the copy goes then,
-                # and the channel reads the record again, in order.
+                # any other client's change of it in the same turn: unless the message
+                # names this process as its only writer, the copy goes then and the
+                # channel reads the record again, in order.
                 load = self._packer.evalsha(lua.LOAD.sha, [self._key(key)], lua.number(now), ("",))
                 tracker.reload_when_announced(key, load, keep_loaded)
             else:
@@ -437,7 +438,7 @@ class AsyncRedisBackend(AsyncBackend):
                 "1" if change.cleared else "0",
                 lua.change_user(change),
                 key.hex(),
-                "1",
+                tracker.writer,
                 len(removed),
                 *removed,
                 *fields,

@@ -10,6 +10,10 @@ here does I/O. The layout (``<prefix>`` defaults to ``sessionary:``)::
         u            the owner's user tag (the key-safe form of the user id), if any
         a            set on a renewed token's grace alias: the hex key it points to
         p            set while a Redis Cluster rotation is pending: the old hex key
+    <prefix>s:{<hex store key>}:w:<writer>
+                 never there: set and removed by each script that changes the session
+                 beside it (one server only), so that Redis's invalidation message names
+                 who changed it (<writer> is '' but for a save a near-cache keeps)
     <prefix>u:{<user tag>}:i      ZSET, the user's sessions: member hex key, score deadline
     <prefix>u:{<user tag>}:v      STRING, the user's valid_after (epoch seconds)
 
@@ -359,6 +363,18 @@ local function index_add(tag, member, score)
   index_tidy(idx)
 end
 
+-- Name who changed a session, for the near-cache (tracking.py): a key beside it, set and
+-- removed at once, which Redis announces in the same invalidation message as the session
+-- (one message per turn of its event loop). `writer` is '' but for a save whose record
+-- a near-cache keeps. One server only (the near-cache runs on no cluster).
+local function mark(key, writer)
+  if standalone then
+    local m = key .. ':w:' .. writer
+    redis.call('SET', m, '')
+    redis.call('DEL', m)
+  end
+end
+
 -- The old key of a rotation: gone, or an alias of the new one until the grace ends.
 local function retire(key, s, grace, target)
   redis.call('DEL', key)
@@ -408,6 +424,7 @@ if s and s.x > now then return 0 end
 redis.call('DEL', KEYS[1])
 call_chunked('HSET', KEYS[1], ARGV, 7, #ARGV)
 redis.call('PEXPIREAT', KEYS[1], ms(tonumber(ARGV[4])))
+mark(KEYS[1], '')
 if standalone and ARGV[5] ~= '' then index_add(ARGV[5], ARGV[6], ARGV[4]) end
 return 1
 """,
@@ -419,8 +436,9 @@ WRITE = _script(
 -- KEYS[1]: the session. ARGV[4]: the alias key this call follows (''); [5]: a user tag
 -- whose valid_after the caller read (cluster), [6]: that valid_after (''); [7]: the new
 -- deadline; [8]: '1' to drop every data field first; [9]: the user ('' unchanged, '-' none,
--- else the new tag); [10]: KEYS[1]'s hex key; [11]: '1' to answer with the record as
--- written (for the near-cache) instead of 1, unless its new deadline has passed;
+-- else the new tag); [10]: KEYS[1]'s hex key; [11]: '0', or the name of a near-cache
+-- that keeps what it writes: then answer with the record as written instead of 1,
+-- unless its new deadline has passed, and mark the change as that writer's;
 -- [12]: n, then n fields to delete; then
 -- field, value pairs. Returns 1 (or the record), 0 (no live record: nothing written), or
 -- on a cluster {'alias', hex} / {'user', tag} when the caller must follow an alias or
@@ -447,8 +465,10 @@ elseif ARGV[9] ~= '' then
   user = ARGV[9]
 end
 redis.call('PEXPIREAT', key, ms(tonumber(ARGV[7])))
+local keeper = ARGV[11] ~= '0'
+mark(key, keeper and ARGV[11] or '')
 if standalone and user then index_add(user, member, ARGV[7]) end
-if ARGV[11] == '1' and tonumber(ARGV[7]) > now then  -- a deadline passed: Redis dropped it
+if keeper and tonumber(ARGV[7]) > now then  -- a deadline passed: Redis dropped it
   s.xs, s.u = ARGV[7], user
   return encoded(key, s, hex or '')
 end
@@ -479,6 +499,7 @@ if tonumber(ARGV[6]) > s.x then
     index_add(s.u, ARGV[7], ARGV[6])
   end
 end
+mark(KEYS[1], '')
 return 1
 """,
 )
@@ -504,6 +525,7 @@ if ARGV[10] == '1' then
 else
   redis.call('HDEL', key, ARGV[7])
 end
+mark(key, '')
 return 'swapped'
 """,
 )
@@ -519,6 +541,7 @@ local u = false
 if kind == 'hash' then u = redis.call('HGET', KEYS[1], 'u') end
 if ARGV[5] ~= '' and u ~= ARGV[5] then return 0 end
 redis.call('DEL', KEYS[1])
+mark(KEYS[1], '')
 if u then
   if not standalone then return {'user', u} end
   redis.call('ZREM', index_key(u), ARGV[4])
@@ -556,6 +579,8 @@ if ARGV[9] == '1' then
 end
 redis.call('PEXPIREAT', KEYS[2], ms(tonumber(ARGV[5])))
 retire(KEYS[1], old, ARGV[4], ARGV[7])
+mark(KEYS[1], '')
+mark(KEYS[2], '')
 if old.u then
   redis.call('ZREM', index_key(old.u), ARGV[6])
   index_tidy(index_key(old.u))

@@ -22,10 +22,16 @@ record as written is kept right there, on the reader (:meth:`NearCache.keep_in_o
 Redis announces the save itself at the end of that turn of its event loop, in one
 message with any other client's change of that key in the same turn (it cannot say
 whose; ``NOLOOP`` would not help, as Redis counts a script's writes as its script
-client's, not the caller's): that message drops the copy, and the reader reads the
-key again on this connection (:meth:`Tracker.reload_when_announced`), keeping that
-reply in the same order. Counting announcements instead cannot be exact: one message
-may stand for several clients' changes.
+client's, not the caller's; counting announcements cannot be exact either). So every
+script that changes a session also sets and removes a key beside it named after the
+writer (``…:w:<writer>``, scripts.py), and the message names those too: when the only
+writer it names beside the session is this process's own (:attr:`Tracker.writer`,
+given with the kept save), the change announced is this process's save and the copy
+stays. Any other name, or none, drops the copy, and the reader reads the key again on
+this connection (:meth:`Tracker.reload_when_announced`), keeping that reply in the same
+order. A client that changes a session without the scripts (``redis-cli``, an
+eviction) names no writer: in the same turn as a kept save it goes unseen, and the copy
+is served until its next change, its deadline, or the lease of a channel that fails.
 
 The connection is read by a daemon thread, for both faces of the store: a task would
 die with its event loop (and an app may run many), a thread serves every loop and never
@@ -45,6 +51,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import secrets
 import select
 import ssl
 import threading
@@ -114,6 +121,8 @@ class Tracker:
         (:meth:`reload_when_announced`; the reader's alone)."""
         self.client_id: int | None = None
         """The listening connection's id while it is tracking (for ``CLIENT KILL`` in tests)."""
+        self.writer = secrets.token_hex(8)
+        """This process's name in the marks of the saves it keeps (new in a forked child)."""
         self.observer: Callable[[list[str] | None], None] | None = None
         """Called (on the listener thread) with each invalidation's key names, after the
         cache has dropped them (None: the whole database was flushed): for measurements."""
@@ -138,6 +147,7 @@ class Tracker:
                 self.cache.channel_down()
                 self._connection = self._sock = None
                 self.client_id = None
+                self.writer = secrets.token_hex(8)
                 self._pending = deque()
                 self._send = threading.Lock()
             self._pid = pid
@@ -367,11 +377,15 @@ class Tracker:
             self._announced.clear()
         else:
             session_head, user_head = self._session_head, self._user_head
+            ours = self._ours(names) if self._announced else ()
             for name in names:
                 if name.startswith(session_head) and name.endswith("}"):
                     try:
                         key = bytes.fromhex(name[len(session_head) : -1])
                     except ValueError:
+                        continue
+                    if key in ours:  # this process's kept save, and no other change
+                        del self._announced[key]
                         continue
                     again = self._announced.pop(key, None)
                     if again is not None:  # marked first: a read finding no copy waits
@@ -385,6 +399,25 @@ class Tracker:
         observer = self.observer
         if observer is not None:
             observer(names)
+
+    def _ours(self, names: list[str]) -> set[bytes]:
+        """The keys of kept saves that one message announces as changed by this process's
+        kept saves alone: each writer it names for them is this process (scripts.py)."""
+        head = self._session_head
+        writers: dict[str, set[str]] = {}
+        for name in names:
+            if name.startswith(head):
+                at = name.find("}:w:", len(head))
+                if at > 0:
+                    writers.setdefault(name[len(head) : at], set()).add(name[at + 4 :])
+        ours: set[bytes] = set()
+        for hex_key, named in writers.items():
+            if named == {self.writer}:
+                with contextlib.suppress(ValueError):
+                    key = bytes.fromhex(hex_key)
+                    if key in self._announced:
+                        ours.add(key)
+        return ours
 
 
 # --- waiting for a save sent on the channel ---------------------------------------------
