@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import functools
 import multiprocessing
 import os
 import secrets
@@ -31,7 +32,7 @@ from sessionary import SessionManager
 from sessionary.errors import ConfigError
 from sessionary.nearcache import ENTRY_OVERHEAD
 from sessionary.stores import Store, open_store
-from sessionary.stores.base import Change, Meta, Record
+from sessionary.stores.base import Change, Meta, Record, Rotation
 from sessionary.stores.redis import parse_redis_url
 from sessionary.stores.redis.tracking import Tracker
 from sessionary.tokens import store_key
@@ -604,24 +605,30 @@ def _race(server: RedisServer, store: Store, other: Store, key: bytes, first: st
         "mine": lambda: store.sync.write(key, change(now, last="mine"), now),
         "theirs": lambda: other.sync.write(key, change(now, last="theirs"), now),
     }
+    _in_one_turn(server, [writes[first], writes["theirs" if first == "mine" else "mine"]])
+    stored = other.sync.load(key, time.time())
+    assert stored is not None
+    last = stored.data["last"]
+    assert isinstance(last, str)
+    return last
+
+
+def _in_one_turn(server: RedisServer, calls: list[Any]) -> None:
+    """Run ``calls`` (each on a thread of its own, in this order) while the server sleeps:
+    what they send waits in its sockets, and the server runs it all in one turn."""
     sleeper = server.client()
     sleeping = threading.Thread(target=sleeper.execute_command, args=("DEBUG", "SLEEP", "0.4"))
     sleeping.start()
     time.sleep(0.1)  # the server sleeps: what is sent now waits in its sockets
     threads = []
-    for name in (first, "theirs" if first == "mine" else "mine"):
-        thread = threading.Thread(target=writes[name])
+    for call in calls:
+        thread = threading.Thread(target=call)
         thread.start()
         threads.append(thread)
         time.sleep(0.05)  # sent in this order
     for thread in (sleeping, *threads):
         thread.join(10)
     sleeper.close()
-    stored = other.sync.load(key, time.time())
-    assert stored is not None
-    last = stored.data["last"]
-    assert isinstance(last, str)
-    return last
 
 
 @pytest.mark.parametrize("first", ["mine", "theirs"], ids=["theirs-after-mine", "mine-after-theirs"])
@@ -652,6 +659,47 @@ def test_a_write_elsewhere_in_the_same_server_turn_as_this_process_s_is_seen_her
     if last == "mine":  # this process's write was the last: its result may be kept
         assert rec.key in tracker(store).cache, "this process's own write, the last one, is kept"
     other.close()
+    store.close()
+
+
+def test_this_process_s_write_through_a_renewal_alias_in_the_same_server_turn_is_seen_here(
+    debuggable: RedisServer,
+) -> None:
+    """A kept save of a session and this process's save of it through its renewal alias,
+    in one server turn: the second names no keeper (a write through an alias is never
+    kept), so the first's copy goes."""
+    prefix = "near-race-alias:"
+    store = open_store(f"{debuggable.url}?prefix={prefix}")
+    fresh = open_store(f"{debuggable.url}?prefix={prefix}&near_cache=false")
+    wait_until_listening(store)
+    now = time.time()
+    warm = record(now)  # the scripts loaded
+    assert store.sync.create(warm, now)
+    assert store.sync.write(warm.key, change(now, b=1), now)
+    for _ in range(5):  # the server may take the two writes in either order
+        now = time.time()
+        old, new = record(now), record(now)
+        assert store.sync.create(old, now)
+        assert store.sync.rotate(old.key, new, now + 60, now) is Rotation.ROTATED
+        wait_until_kept(store, new.key)  # this process holds a copy: its direct save keeps its result
+        _in_one_turn(
+            debuggable,
+            [
+                functools.partial(store.sync.write, new.key, change(now, last="direct"), now),
+                functools.partial(store.sync.write, old.key, change(now, last="alias"), now),
+            ],
+        )
+        stored = fresh.sync.load(new.key, time.time())
+        assert stored is not None
+        settled(store)
+        loaded = store.sync.load(new.key, time.time())
+        assert loaded is not None
+        assert loaded.data["last"] == stored.data["last"], "this process served a record changed since"
+        if stored.data["last"] == "alias":  # run in the order sent
+            break
+    else:
+        pytest.skip("the server never ran the writes in the order sent")
+    fresh.close()
     store.close()
 
 

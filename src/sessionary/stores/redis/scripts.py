@@ -466,7 +466,7 @@ elseif ARGV[9] ~= '' then
 end
 redis.call('PEXPIREAT', key, ms(tonumber(ARGV[7])))
 local keeper = ARGV[11] ~= '0'
-mark(key, keeper and ARGV[11] or '')
+mark(key, (keeper and not hex) and ARGV[11] or '')  -- a change through an alias is never kept
 if standalone and user then index_add(user, member, ARGV[7]) end
 if keeper and tonumber(ARGV[7]) > now then  -- a deadline passed: Redis dropped it
   s.xs, s.u = ARGV[7], user
