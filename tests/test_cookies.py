@@ -14,11 +14,13 @@ from sessionary.cookies import (
     add_vary_cookie,
     cookie_values,
     delete_cookie,
+    session_token,
     set_cookie,
     starlette_spelling,
     without_secure,
 )
 from sessionary.lifecycle import Outcome
+from sessionary.tokens import is_well_formed
 
 django = pytest.importorskip("django")
 
@@ -118,6 +120,64 @@ def test_delete_cookie_matches_djangos_but_keeps_secure(settings: dict[str, Any]
 )
 def test_cookie_values(header: str | None, values: list[str]) -> None:
     assert cookie_values(header, "sessionid") == values
+
+
+_T = "Ab-_" * 10 + "xyz"  # a token's shape: 43 characters of [A-Za-z0-9_-]
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        f"sessionid={_T}",
+        f"sessionid={_T}; b=2",
+        f"a=1; sessionid={_T}",
+        f"a=1; sessionid={_T}; b=2",
+        f"a=1;sessionid={_T}",
+        f" sessionid={_T}",
+        f"sessionid={_T} ",
+        f"sessionid={_T}\n",
+        f"sessionid = {_T}",
+        f'sessionid="{_T}"',
+        f"sessionid={_T}x",
+        f"sessionid={_T[:-1]}",
+        f"sessionid={_T[:-1]}!",
+        f"sessionid={_T}; sessionid={_T}",
+        f"sessionid={_T};sessionid=other",
+        f"a=sessionid; sessionid={_T}",
+        f"sessionid={_T}; b=sessionid",
+        f"xsessionid={_T}",
+        f"a=1; xsessionid={_T}",
+        f"a=x; sessionid={_T}x; b=2",
+        f"a=1; sessionid={_T};",
+        f"a=1; sessionid={_T} ; b=2",
+        f"SESSIONID={_T}",
+        f"sessionid={_T[:21]}sessionid{_T[:13]}",
+        f"sessionid={_T[:21]}sessionid{_T[:13]}; b=2",
+        "sessionid=abc",
+        "a=1; b=2",
+        "",
+    ],
+)
+def test_session_token_is_the_one_well_formed_value_or_none(header: str) -> None:
+    """The shortcut answers only where the full parse finds exactly one value, of a
+    token's shape, and then gives that value; everything else is left to the parse."""
+    values = cookie_values(header, "sessionid")
+    token = session_token(header, "sessionid")
+    if token is not None:
+        assert values == [token]
+        assert is_well_formed(token)
+
+
+def test_session_token_answers_the_plain_headers_browsers_send() -> None:
+    for header in (
+        f"sessionid={_T}",
+        f"sessionid={_T}; b=2",
+        f"a=1; sessionid={_T}",
+        f"a=1; sessionid={_T}; b=2",
+    ):
+        assert session_token(header, "sessionid") == _T
+    assert session_token(f"__Host-s.id={_T}", "__Host-s.id") == _T
+    assert session_token(f"__Host-sxid={_T}", "__Host-s.id") is None  # the name is not a pattern
 
 
 @pytest.mark.parametrize(

@@ -20,6 +20,7 @@ from sessionary import SessionManager
 from sessionary.integrations.asgi import SessionMiddleware as ASGIMiddleware
 from sessionary.integrations.flask import Sessionary
 from sessionary.integrations.wsgi import SessionMiddleware as WSGIMiddleware
+from sessionary.state import SessionState, presented
 from sessionary.stores import Store
 from sessionary.stores.base import META_FIELDS, Meta
 from sessionary.testing import FakeClock
@@ -225,3 +226,13 @@ def test_with_activity_is_replace_of_the_activity_fields() -> None:
     )
     assert set(META_FIELDS) == {f.name for f in fields(Meta)} and len(META_FIELDS) == 10
     assert meta.with_activity(8.0, 9.0) == replace(meta, last_seen=8.0, saved_deadline=9.0)
+
+
+@pytest.mark.parametrize("client", [(None, None), ("10.0.0.1", None), ("10.0.0.1", "agent")])
+def test_presented_is_the_state_the_class_makes(client: tuple[str | None, str | None]) -> None:
+    """The state of a request with one well-formed token, made without the class call,
+    is exactly the one ``SessionState(token, (), True, ip, agent)`` makes."""
+    token = "T" * 43
+    made, shortcut = SessionState(token, (), True, *client), presented(token, *client)
+    assert type(shortcut) is SessionState
+    assert vars(shortcut) == vars(made)

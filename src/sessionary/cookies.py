@@ -9,9 +9,11 @@ too), so the caller can try them in order instead of trusting the first.
 from __future__ import annotations
 
 import math
+import re
 from email.utils import formatdate
 
 from .config import Config
+from .tokens import TOKEN_SHAPE
 
 MAX_COOKIE_BYTES = 4096
 """What browsers keep of one cookie (name, value and attributes)."""
@@ -46,6 +48,46 @@ def cookie_values(header: str | None, name: str) -> list[str]:
                 value = value[1:-1]
             values.append(value)
     return values
+
+
+def session_token(header: str, name: str) -> str | None:
+    """The token of the one ``name`` cookie in ``header`` when the header plainly holds
+    it (the whole header, its first cookie, or after ``"; "`` as browsers join cookies)
+    and its value has a token's exact shape; None for anything else, which
+    :func:`cookie_values` then parses.
+
+    A shortcut for every request that brings a session: what it returns is what
+    :func:`cookie_values` would return, alone (a token has no space or quote to trim).
+    A header that holds ``name`` anywhere else too (a second cookie of that name, or the
+    name inside another cookie's value) is left to :func:`cookie_values`, which reads
+    every cookie. One precompiled match does the finding and the shape check (a string
+    method called with arguments costs about as much as the match).
+    """
+    patterns = _token_patterns.get(name)
+    if patterns is None:
+        patterns = _token_patterns_for(name)
+    alone, first, later = patterns
+    if ";" not in header:
+        match = alone.fullmatch(header)
+        return None if match is None else match[1]
+    match = first.match(header) or later.search(header)
+    if match is None or header.count(name) != 1:
+        return None
+    return match[1]
+
+
+_token_patterns: dict[str, tuple[re.Pattern[str], re.Pattern[str], re.Pattern[str]]] = {}
+
+
+def _token_patterns_for(name: str) -> tuple[re.Pattern[str], re.Pattern[str], re.Pattern[str]]:
+    """For :func:`session_token`: ``name=<token>`` as the whole header, as its first
+    cookie, and after ``"; "`` (up to the next ``;`` or the end)."""
+    cookie = f"{re.escape(name)}=({TOKEN_SHAPE.pattern})"
+    patterns = (re.compile(cookie), re.compile(cookie + ";"), re.compile(rf"; {cookie}(?:;|\Z)"))
+    if len(_token_patterns) >= 64:  # a few names per process; never unbounded
+        _token_patterns.clear()
+    _token_patterns[name] = patterns
+    return patterns
 
 
 _last_date: tuple[int, str] = (-1, "")

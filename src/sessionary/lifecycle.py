@@ -18,7 +18,7 @@ from .cycle import Outcome
 from .errors import SessionInterrupted
 from .events import REJECTED
 from .session import Session, noting_failure, opened
-from .state import SessionState
+from .state import SessionState, presented
 from .tokens import is_well_formed
 
 if TYPE_CHECKING:
@@ -51,7 +51,12 @@ def open_session(
         client_ip = user_agent = None
     elif user_agent:
         user_agent = user_agent[:512]
-    values = cookies.cookie_values(cookie_header, config.session_cookie_name)
+    name = config.session_cookie_name
+    if cookie_header and name in cookie_header and manager.store.codec is None:
+        token = cookies.session_token(cookie_header, name)
+        if token is not None:  # most requests with a session: one cookie, well formed
+            return opened(session_class, manager, presented(token, client_ip, user_agent))
+    values = cookies.cookie_values(cookie_header, name)
     if not values:  # most requests without a session: nothing to check
         return opened(session_class, manager, SessionState(None, (), False, client_ip, user_agent))
     if manager.store.codec is not None:

@@ -168,3 +168,20 @@ class SessionState:
 def _discard(keys: frozenset[str] | set[str], key: str) -> None:
     if isinstance(keys, set):
         keys.discard(key)
+
+
+_new = object.__new__
+
+
+def presented(token: str, client_ip: str | None, user_agent: str | None) -> SessionState:
+    """``SessionState(token, (), True, client_ip, user_agent)``: the state of a request
+    that brought one well-formed token (most requests with a session), made without
+    calling the class (a call that costs more than setting what differs from the defaults)."""
+    state: SessionState = _new(SessionState)
+    state.token = token
+    state.had_cookie = True
+    if client_ip is not None:
+        state.client_ip = client_ip
+    if user_agent is not None:
+        state.user_agent = user_agent
+    return state

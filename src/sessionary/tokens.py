@@ -15,7 +15,8 @@ import secrets
 
 TOKEN_BYTES = 32
 TOKEN_LENGTH = 43
-_TOKEN = re.compile(r"[A-Za-z0-9_-]{43}")
+TOKEN_SHAPE = re.compile(r"[A-Za-z0-9_-]{43}")
+"""What a token looks like (matched whole: ``TOKEN_SHAPE.fullmatch``)."""
 # Keys Django itself issues (32 characters of [a-z0-9]); accepted only when an app opts in,
 # for sessions imported from Django's own tables.
 _DJANGO_KEY = re.compile(r"[a-z0-9]{32}")
@@ -29,7 +30,7 @@ def new_token() -> str:
 def is_well_formed(value: str, *, accept_django_keys: bool = False) -> bool:
     """Whether ``value`` has the exact shape of a token; nothing else reaches a store."""
     if len(value) == TOKEN_LENGTH:
-        return _TOKEN.fullmatch(value) is not None
+        return TOKEN_SHAPE.fullmatch(value) is not None
     return accept_django_keys and len(value) == 32 and _DJANGO_KEY.fullmatch(value) is not None
 
 

@@ -66,12 +66,12 @@ def open_for_scope(
 ) -> Session:
     # One pass over the headers (every request comes through here); the client's address
     # and user agent only when the config records them.
-    cookies: list[bytes] = []
-    agents: list[bytes] = []
+    cookie: bytes | None = None  # the Cookie headers, joined as one (most requests send one)
     if manager.config.record_client:
+        agents: list[bytes] = []
         for key, value in scope.get("headers", ()):
             if len(key) == 6 and key.lower() == b"cookie":
-                cookies.append(value)
+                cookie = value if cookie is None else cookie + b"; " + value
             elif len(key) == 10 and key.lower() == b"user-agent":
                 agents.append(value)
         client = scope.get("client")
@@ -80,14 +80,9 @@ def open_for_scope(
     else:
         for key, value in scope.get("headers", ()):
             if len(key) == 6 and key.lower() == b"cookie":
-                cookies.append(value)
+                cookie = value if cookie is None else cookie + b"; " + value
         client_ip = user_agent = None
-    if not cookies:
-        header = None
-    elif len(cookies) == 1:
-        header = cookies[0].decode("latin-1")
-    else:
-        header = b"; ".join(cookies).decode("latin-1")
+    header = None if cookie is None else cookie.decode("latin-1")
     return manager.open(header, client_ip=client_ip, user_agent=user_agent, session_class=session_class)
 
 

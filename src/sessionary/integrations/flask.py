@@ -132,6 +132,8 @@ class SessionaryInterface(SessionInterface):
         self._managers: dict[tuple[tuple[str, Any], ...], SessionManager] = {}
         self._by_settings: dict[tuple[Any, ...], SessionManager] = {}
         """The manager for each combination of the raw values _flask_settings reads."""
+        self._last: tuple[tuple[Any, ...] | None, SessionManager | None] = (None, None)
+        """The last combination looked up, and its manager (one pair, replaced at once)."""
 
     def manager_for(self, app: Flask, **changes: Any) -> SessionManager:
         """The manager for this request: Flask reads its ``SESSION_COOKIE_*`` settings
@@ -143,10 +145,13 @@ class SessionaryInterface(SessionInterface):
         if not changes:
             try:
                 seen = _FLASK_SETTINGS(app.config)
-                known = self._by_settings.get(seen)
+                last_seen, known = self._last
+                if seen != last_seen:  # the settings as the last request found them: no hashing
+                    known = self._by_settings.get(seen)
             except (KeyError, TypeError):  # a setting deleted, or a value not hashable
                 seen = known = None
             if known is not None:
+                self._last = (seen, known)
                 return known
         base = self.manager
         wanted = {
