@@ -341,23 +341,26 @@ def refresh_plan(
     Returns the refreshed metadata and deadline, or None when the throttle says no.
     """
     data = state.data or {}
-    return _refresh_plan(state, config, now, data.get(expiry.EXPIRY_KEY), rolling=rolling)
+    stored_expiry = data.get(expiry.EXPIRY_KEY)
+    return _refresh_plan(state, config, now, stored_expiry, _browser_close(config, stored_expiry), rolling)
 
 
 def _refresh_plan(
-    state: SessionState, config: Config, now: float, stored_expiry: Any, *, rolling: bool
+    state: SessionState, config: Config, now: float, stored_expiry: Any, closes: bool, rolling: bool
 ) -> tuple[Meta, float] | None:
-    """:func:`refresh_plan`, given the session's own expiry (``_session_expiry``)."""
+    """:func:`refresh_plan`, given the session's own expiry (``_session_expiry``) and
+    whether it ends at browser close (:func:`browser_close`)."""
     record = state.record
     assert record is not None
     saved = record.meta.saved_deadline
     if rolling:
-        saved = max(_saved_deadline(config, stored_expiry, now), saved)
+        moved = _saved_deadline(config, stored_expiry, now)
+        saved = saved if saved > moved else moved  # max(moved, saved), without the call
     return refresh_due(
         record,
         last_seen=now,
         saved_deadline=saved,
-        browser_close=_browser_close(config, stored_expiry),
+        browser_close=closes,
         config=config,
         now=now,
     )
@@ -391,13 +394,15 @@ def user_id(state: SessionState) -> str | None:
 def session_cookie(state: SessionState, config: Config, now: float) -> str:
     """The ``Set-Cookie`` value that hands the browser the session's token."""
     data = state.data or {}
-    return _session_cookie(state, config, now, data.get(expiry.EXPIRY_KEY))
+    stored_expiry = data.get(expiry.EXPIRY_KEY)
+    return _session_cookie(state, config, now, stored_expiry, _browser_close(config, stored_expiry))
 
 
-def _session_cookie(state: SessionState, config: Config, now: float, stored_expiry: Any) -> str:
-    """:func:`session_cookie`, given the session's own expiry (``_session_expiry``)."""
+def _session_cookie(state: SessionState, config: Config, now: float, stored_expiry: Any, closes: bool) -> str:
+    """:func:`session_cookie`, given the session's own expiry (``_session_expiry``) and
+    whether it ends at browser close (:func:`browser_close`)."""
     assert state.token is not None
-    if _browser_close(config, stored_expiry):
+    if closes:
         max_age = None
     else:
         max_age = (
@@ -410,7 +415,11 @@ def _session_cookie(state: SessionState, config: Config, now: float, stored_expi
             # The cookie never outlives the stored session (an absolute or idle timeout
             # shorter than the expiry age): the browser drops it when the server would.
             # (A millisecond of slack absorbs the float arithmetic of equal deadlines.)
-            max_age = min(max_age, max(0, math.floor(record.expires_at - now + 0.001)))
+            left = math.floor(record.expires_at - now + 0.001)
+            if left < 0:  # min(max_age, max(0, left)), without the two calls
+                left = 0
+            if left < max_age:
+                max_age = left
     return cookies.set_cookie(config, state.token, max_age=max_age, now=now)
 
 
@@ -744,13 +753,14 @@ def close(
             and (state.via_alias or not expiry.renewal_due(record.meta, now=moment, config=config))
         ):
             stored_expiry = data.get(expiry.EXPIRY_KEY)
-            if _refresh_plan(state, config, moment, stored_expiry, rolling=True) is None:
+            closes = _browser_close(config, stored_expiry)
+            if _refresh_plan(state, config, moment, stored_expiry, closes, True) is None:
                 # Saved on every request, changed nothing, and the throttle owes the store
                 # no write (the common sliding request): what _close_saving would decide,
                 # at once.
                 state.accessed = True
                 if not state.via_alias:
-                    outcome.set_cookie = _session_cookie(state, config, moment, stored_expiry)
+                    outcome.set_cookie = _session_cookie(state, config, moment, stored_expiry, closes)
                 outcome.vary_cookie = True
                 return outcome
         return _close_saving(state, context, status_code, outcome, moment, fresh)

@@ -23,7 +23,6 @@ browser-close sessions, and a renewal timeout (when to issue a new token).
 
 from __future__ import annotations
 
-import math
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -118,6 +117,10 @@ def expiry_date(expiry: object, *, modification: datetime, cookie_age: int) -> d
 _LAST_INSTANT = 253402300799.0
 """9999-12-31 23:59:59 UTC, the last second a ``datetime`` holds."""
 
+_FLOAT_EXACT_SECONDS = 4_000_000_000
+"""Below this (the year 2096), a moment and an age in whole seconds, summed and counted in
+microseconds, stay under 2**53: float arithmetic on them is exact."""
+
 
 def expiry_timestamp(expiry: object, *, now: float, cookie_age: int) -> float:
     """:func:`expiry_date` of ``now`` as epoch seconds, the form a store keeps.
@@ -128,9 +131,13 @@ def expiry_timestamp(expiry: object, *, now: float, cookie_age: int) -> float:
     """
     seconds = expiry or cookie_age
     if type(seconds) is int and now >= 0:
-        fraction, whole = math.modf(now)
+        fraction = now % 1.0  # exact, as math.modf's fraction
         micro = round(fraction * 1_000_000)  # as datetime.fromtimestamp rounds (half to even)
-        result = ((int(whole) + seconds) * 1_000_000 + micro) / 1_000_000
+        if -_FLOAT_EXACT_SECONDS < seconds < _FLOAT_EXACT_SECONDS and now < _FLOAT_EXACT_SECONDS:
+            # Every step below is exact in floats (integers under 2**53) and the one
+            # division correctly rounded, as int / int is: the same float, without big ints.
+            return ((now - fraction + seconds) * 1_000_000 + micro) / 1_000_000
+        result = ((int(now - fraction) + seconds) * 1_000_000 + micro) / 1_000_000
         if result <= _LAST_INSTANT:
             return result
     return expiry_date(

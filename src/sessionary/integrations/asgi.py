@@ -169,8 +169,13 @@ class SessionMiddleware:
                     return
                 started = True
                 if not outcome.changes_nothing:
-                    if outcome.set_cookie is not None:
-                        outcome.set_cookie = self._spell(scope, outcome.set_cookie)
+                    set_cookie = outcome.set_cookie
+                    if set_cookie is not None:  # a rolling session sets one on every response
+                        if self.relax_secure_for_tests:
+                            set_cookie = relax_for_test_client(scope, set_cookie)
+                        if self.starlette_spelling:
+                            set_cookie = starlette_spelling(set_cookie)
+                        outcome.set_cookie = set_cookie
                     message["headers"] = outcome.apply_raw(list(message.get("headers", ())))
             await send(message)
 
@@ -193,11 +198,6 @@ class SessionMiddleware:
             if not started:
                 await session.asettle_after_error()
             raise
-
-    def _spell(self, scope: Scope, set_cookie: str) -> str:
-        if self.relax_secure_for_tests:
-            set_cookie = relax_for_test_client(scope, set_cookie)
-        return starlette_spelling(set_cookie) if self.starlette_spelling else set_cookie
 
 
 async def _send_failure(send: Send, manager: SessionManager, error: Exception) -> None:

@@ -31,6 +31,7 @@ from typing import Any
 from flask import Flask, Request, Response, current_app
 from flask.json.tag import TaggedJSONSerializer
 from flask.sessions import SessionInterface, SessionMixin
+from werkzeug.datastructures import Headers
 
 from .. import cycle
 from ..config import SETTING_NAMES, Config
@@ -206,8 +207,14 @@ class SessionaryInterface(SessionInterface):
         if outcome.changes_nothing:
             return
         added = outcome.additions(response.headers.keys())
-        if added is not None:
-            response.headers.extend(added)  # most responses: nothing of the app's rewritten
+        if added is not None:  # most responses: nothing of the app's rewritten
+            if type(response.headers) is Headers:
+                # Werkzeug checks each value for newlines when the response leaves (its
+                # get_wsgi_headers copies the headers through Headers.add): these, made
+                # by the outcome with none in them, are checked there once, not twice.
+                response.headers._list.extend(added)
+            else:
+                response.headers.extend(added)
             return
         headers = outcome.apply(list(response.headers.items()))
         response.headers.clear()
