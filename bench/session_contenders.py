@@ -497,6 +497,13 @@ def build_django(spec: Spec) -> Contender:
                 "KEY_PREFIX": spec.redis_prefix,
             }
         }
+    # sessionary's engine runs under sessionary's middleware, as docs/django.md says to;
+    # Django's backends under Django's own.
+    middleware = (
+        "sessionary.django.middleware.SessionMiddleware"
+        if spec.library == "sessionary"
+        else "django.contrib.sessions.middleware.SessionMiddleware"
+    )
     urls = types.ModuleType("bench_django_urls")
     sys.modules[urls.__name__] = urls
     settings.configure(
@@ -505,7 +512,7 @@ def build_django(spec: Spec) -> Contender:
         ALLOWED_HOSTS=["*"],
         ROOT_URLCONF=urls.__name__,
         INSTALLED_APPS=["django.contrib.sessions"] if spec.library == "django-db" else [],
-        MIDDLEWARE=["django.contrib.sessions.middleware.SessionMiddleware"],
+        MIDDLEWARE=[middleware],
         DATABASES=databases,
         SESSION_ENGINE=engine or "django.contrib.sessions.backends.db",
         SESSION_COOKIE_AGE=COOKIE_AGE,

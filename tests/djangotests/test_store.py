@@ -13,7 +13,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from django.contrib.sessions.backends.base import CreateError, UpdateError
+from django.contrib.sessions.backends.base import CreateError, SessionBase, UpdateError
 from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management import call_command
@@ -383,6 +383,26 @@ def test_defaults_keep_djangos_behaviour(ours: None) -> None:
     assert config.max_sessions_per_user is None
     assert config.max_value_bytes is None
     assert config.accept_django_keys is False
+
+
+def test_a_new_session_holds_what_sessionbase_init_gives_it() -> None:
+    """``SessionStore.__init__`` does ``SessionBase.__init__``'s work with the serializer
+    and the cookie age taken from the kept settings, which follow a change."""
+    ours_only = {"_record", "_loaded", "_signed_in", "_client"}
+    for key in (None, "", "short", "k" * 43):
+        made = SessionStore(key)
+        reference = SessionStore.__new__(SessionStore)
+        SessionBase.__init__(reference, key)
+        assert set(vars(made)) == set(vars(reference)) | ours_only
+        assert {name: value for name, value in vars(made).items() if name not in ours_only} == vars(reference)
+    assert SessionStore().serializer is JSONSerializer
+    with override_settings(
+        SESSION_SERIALIZER="djangotests.test_store.DatesSerializer", SESSION_COOKIE_AGE=60
+    ):
+        assert SessionStore().serializer is DatesSerializer
+        assert SessionStore().get_session_cookie_age() == 60 == SessionBase().get_session_cookie_age()
+    assert SessionStore().serializer is JSONSerializer
+    assert SessionStore().get_session_cookie_age() == SessionBase().get_session_cookie_age()
 
 
 def test_key_salt_is_djangos() -> None:

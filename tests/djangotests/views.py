@@ -5,7 +5,8 @@ list of operations, apply them in order and answer JSON with each operation's re
 when ``report`` is set, the session's state afterwards (reading it marks it accessed).
 ``status`` sets the response's status code (500 to check that nothing is saved), and
 ``headers`` (a JSON object) response headers of the view's own, such as its
-``Cache-Control``.
+``Cache-Control``, and ``cookie`` (a JSON object) a session cookie the view sets itself,
+with those attributes.
 """
 
 from __future__ import annotations
@@ -168,6 +169,12 @@ def run_ops(request: HttpRequest) -> HttpResponse:
 def _with_headers(request: HttpRequest, response: HttpResponse) -> HttpResponse:
     for name, value in json.loads(request.POST.get("headers", "{}")).items():
         response[name] = value
+    cookie = request.POST.get("cookie")
+    if cookie:
+        # The view sets the session cookie itself, with these attributes.
+        response.set_cookie(settings.SESSION_COOKIE_NAME, "set-by-the-view")
+        for name, value in json.loads(cookie).items():
+            response.cookies[settings.SESSION_COOKIE_NAME][name] = value
     return response
 
 

@@ -3,11 +3,13 @@
 ``SESSIONARY_STORE`` names the store; the other ``SESSIONARY_*`` settings map onto
 :class:`~sessionary.config.Config`. Every default keeps Django's own behaviour: no idle or
 absolute timeout, no server-side limit for browser-close sessions, no cap on a value's
-size, no session limit. Django's ``SESSION_*`` settings are read by Django's own code
-(``SessionBase`` and ``SessionMiddleware``), so they are not copied here.
+size, no session limit. Django's ``SESSION_*`` settings keep Django's meaning; the ones
+every request reads are kept in :class:`SessionSettings` (each ``settings.NAME`` is a
+lookup through Django's lazy settings object, a few thousand instructions).
 
-The manager is cached for the process; Django's ``setting_changed`` signal (sent by
-``override_settings``) drops it, so tests that change a setting get a fresh one.
+The manager and the ``SessionSettings`` are cached for the process; Django's
+``setting_changed`` signal (sent by ``override_settings``) drops them, so tests that
+change a setting get fresh ones.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import hashlib
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import cached_property
 from typing import Any
 
 from django.conf import settings
@@ -188,6 +191,43 @@ def check_serializer() -> None:
         ) from None
 
 
+class SessionSettings:
+    """The ``SESSION_*`` settings (and ``USE_TZ``) a request reads, read once (and again
+    after a change)."""
+
+    def __init__(self) -> None:
+        self.cookie_name: str = settings.SESSION_COOKIE_NAME
+        self.cookie_path: Any = settings.SESSION_COOKIE_PATH
+        self.cookie_domain: Any = settings.SESSION_COOKIE_DOMAIN
+        self.cookie_secure: Any = settings.SESSION_COOKIE_SECURE
+        self.cookie_httponly: Any = settings.SESSION_COOKIE_HTTPONLY
+        self.cookie_samesite: Any = settings.SESSION_COOKIE_SAMESITE
+        self.cookie_age: Any = settings.SESSION_COOKIE_AGE
+        self.expire_at_browser_close: Any = settings.SESSION_EXPIRE_AT_BROWSER_CLOSE
+        self.save_every_request: Any = settings.SESSION_SAVE_EVERY_REQUEST
+        self.use_tz: Any = settings.USE_TZ
+
+    @cached_property
+    def serializer(self) -> Any:
+        """``SessionBase.__init__``'s ``import_string(settings.SESSION_SERIALIZER)``
+        (imported at the first use, where Django imports it)."""
+        return import_string(settings.SESSION_SERIALIZER)
+
+
+kept_settings: SessionSettings | None = None
+"""The current :class:`SessionSettings` once read, None until then (the hot paths read
+it directly: ``conf.kept_settings or conf.session_settings()``)."""
+
+
+def session_settings() -> SessionSettings:
+    """The current :class:`SessionSettings`."""
+    global kept_settings
+    found = kept_settings
+    if found is None:
+        kept_settings = found = SessionSettings()
+    return found
+
+
 def reset() -> None:
     """Forget the manager (closing its store); the next use builds a new one."""
     global _manager
@@ -199,5 +239,8 @@ def reset() -> None:
 
 @receiver(setting_changed, dispatch_uid="sessionary.django.conf.reset")
 def _setting_changed(*, setting: str, **kwargs: Any) -> None:
+    global kept_settings
+    if setting.startswith("SESSION_") or setting == "USE_TZ":
+        kept_settings = None
     if setting in _WATCHED or setting.startswith("SESSIONARY_"):
         reset()

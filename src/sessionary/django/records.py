@@ -9,10 +9,10 @@ metadata. The deadline itself comes from :mod:`sessionary.expiry`, fed with Djan
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
+from operator import is_
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from django.conf import settings
 from django.contrib.sessions.backends.base import SessionBase
 from django.contrib.sessions.serializers import JSONSerializer
 from django.utils import timezone
@@ -23,6 +23,8 @@ from ..limits import check_session_size
 from ..serializer import decode_value, encode_ascii, encode_stored, encode_value, session_key_name
 from ..stores.base import Change, Meta
 from ..tokens import is_well_formed, store_key
+from . import conf
+from .conf import session_settings
 
 if TYPE_CHECKING:
     from ..config import Config
@@ -40,10 +42,18 @@ class Moment(NamedTuple):
     epoch: float
 
 
+_DJANGO_NOW = timezone.now
+
+
 def now() -> Moment:
-    """Django's ``timezone.now()``, so a test that moves Django's clock moves ours too."""
-    when = timezone.now()
-    return Moment(when, epoch(when))
+    """Django's ``timezone.now()``, so a test that moves Django's clock moves ours too
+    (Django's own answers ``datetime.now()`` in UTC or naive as ``USE_TZ`` says: that,
+    with the setting kept, saves its lookup on every load and save)."""
+    if timezone.now is _DJANGO_NOW:
+        when = datetime.now(UTC if (conf.kept_settings or conf.session_settings()).use_tz else None)
+    else:
+        when = timezone.now()
+    return Moment(when, when.timestamp())
 
 
 def epoch(moment: datetime) -> float:
@@ -150,6 +160,10 @@ def unchanged(session: SessionStore, data: dict[Any, Any]) -> bool:
     if loaded is None or not _plain_serializer(session) or len(data) != len(loaded.values):
         return False
     values, texts = loaded.values, loaded.texts
+    if all(map(is_, data, values)) and all(map(is_, data.values(), values.values())):
+        # The very keys and values loaded, in order (most such saves, told in two C
+        # loops): only those a view can change in place need their JSON compared.
+        return all(encode_value(key, data[key]) == text for key, text in texts.items())
     for key, value in data.items():
         if values.get(key, _MISSING) is value and type(value) in _IMMUTABLE:
             continue  # Loaded.holds, inline: this loop runs for every key of every such save
@@ -188,7 +202,7 @@ def user_id(values: dict[str, Any]) -> str | None:
 
 def browser_close(values: dict[str, Any]) -> bool:
     return expiry.expire_at_browser_close(
-        values.get(expiry.EXPIRY_KEY), default=settings.SESSION_EXPIRE_AT_BROWSER_CLOSE
+        values.get(expiry.EXPIRY_KEY), default=session_settings().expire_at_browser_close
     )
 
 

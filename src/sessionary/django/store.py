@@ -21,7 +21,7 @@ from ..shell import arun, run
 from ..stores.base import Record
 from ..tokens import new_token
 from . import engine, records
-from .conf import BATCH_SIZE, get_manager
+from .conf import BATCH_SIZE, get_manager, session_settings
 
 
 class SessionStore(SessionBase):
@@ -32,7 +32,14 @@ class SessionStore(SessionBase):
     """
 
     def __init__(self, session_key: str | None = None) -> None:
-        super().__init__(session_key)
+        # SessionBase.__init__, with the serializer Django imports from SESSION_SERIALIZER
+        # taken from the kept settings: import_string and the settings lookup cost more
+        # than the rest of opening a session (tests/djangotests/test_store.py checks that
+        # the attributes are SessionBase's).
+        self._session_key = session_key
+        self.accessed = False
+        self.modified = False
+        self.serializer = session_settings().serializer
         self._record: Record | None = None
         """The stored record as last loaded or written by this object."""
         self._loaded: records.Loaded | None = None
@@ -71,6 +78,11 @@ class SessionStore(SessionBase):
     async def aset_expiry(self, value: Any) -> None:
         expiry.check_expiry(value, now=timezone.now())
         await super().aset_expiry(value)
+
+    def get_session_cookie_age(self) -> int:
+        """Django's (``SESSION_COOKIE_AGE``), from the kept settings."""
+        age: int = session_settings().cookie_age
+        return age
 
     def get_expiry_age(self, **kwargs: Any) -> int:
         """Django's, without reading the clock when the session sets no expiry of its own
