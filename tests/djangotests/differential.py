@@ -103,16 +103,9 @@ def run(
         aclient = AsyncClient(raise_request_exception=False)
         aclient.cookies = client.cookies
         for step in steps:
+            if control_step(step, clock, stack, client):
+                continue
             kind = step[0]
-            if kind == "advance":
-                clock.advance(step[1])
-                continue
-            if kind == "settings":
-                stack.enter_context(override_settings(**step[1]))
-                continue
-            if kind == "cookie":
-                client.cookies[settings.SESSION_COOKIE_NAME] = step[1]
-                continue
             morsel = client.cookies.get(settings.SESSION_COOKIE_NAME)
             before = morsel.value if morsel is not None else None
             if kind in ("ops", "aops"):
@@ -136,3 +129,18 @@ def compare(engines: Engines, store: str, steps: list[Step], clock: DjangoClock,
     actual = run(engines, store, steps, clock, **options)
     for index, (want, got) in enumerate(zip(expected, actual, strict=True)):
         assert got == want, f"step {index} differs\n  db:         {want}\n  sessionary: {got}"
+
+
+def control_step(step: tuple[Any, ...], clock: Any, stack: contextlib.ExitStack, client: Client) -> bool:
+    """Run ``step`` if it drives the test rather than sends a request (move the clock,
+    change settings, set the session cookie); True if it was one."""
+    kind = step[0]
+    if kind == "advance":
+        clock.advance(step[1])
+    elif kind == "settings":
+        stack.enter_context(override_settings(**step[1]))
+    elif kind == "cookie":
+        client.cookies[settings.SESSION_COOKIE_NAME] = step[1]
+    else:
+        return False
+    return True

@@ -50,6 +50,7 @@ from sessionary.django import store as our_store
 from sessionary.django.conf import session_settings
 
 from .conftest import STORES, DjangoClock, Engines
+from .differential import control_step
 
 DJANGO = "django.contrib.sessions.middleware.SessionMiddleware"
 OURS = "sessionary.django.middleware.SessionMiddleware"
@@ -195,16 +196,9 @@ def run(
         aclient = AsyncClient(raise_request_exception=False)
         aclient.cookies = client.cookies
         for step in steps:
+            if control_step(step, clock, stack, client):
+                continue
             kind = step[0]
-            if kind == "advance":
-                clock.advance(step[1])
-                continue
-            if kind == "settings":
-                stack.enter_context(override_settings(**step[1]))
-                continue
-            if kind == "cookie":
-                client.cookies[settings.SESSION_COOKIE_NAME] = step[1]
-                continue
             data = {"ops": json.dumps(step[1]), **step[2]}
             if kind == "aops":
                 response = async_to_sync(aclient.post)("/as/", data)
