@@ -380,6 +380,10 @@ def test_a_request_that_reads_and_changes_its_session_costs_two_statements_or_on
     try:
         if near is not None:
             near.start()
+            deadline = time.monotonic() + 10
+            while not near.cache.usable():  # listening: no save's notification is sent before it
+                assert time.monotonic() < deadline, "the near-cache's channel never came up"
+                time.sleep(0.005)
         cookie = visit(None, 0)
         for value in range(1, 3):  # warm up: the statements are prepared on their first run
             visit(cookie, value)
