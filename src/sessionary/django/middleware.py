@@ -14,8 +14,9 @@ What it does not redo per response: the ``SESSION_*`` settings are read once
 (:class:`~sessionary.django.conf.SessionSettings`); the cookie is a copy of the Morsel
 Django's own ``set_cookie`` / ``delete_cookie`` made once for those settings, with its
 ``Expires`` text formatted once a second; its ``Set-Cookie`` text is made once for all
-the responses that carry the same cookie (:class:`SessionCookie`); with sessionary's
-engine the expiry comes from the session's data without Django's method calls. What could
+the responses that carry the same cookie (:class:`SessionCookie`); sessionary's engine
+answers ``get_expire_at_browser_close()`` and ``get_expiry_age()`` from its kept settings,
+without the clock for a session with no expiry of its own. What could
 come out otherwise than from Django's code (a view that set the session cookie itself, an
 age of another type, a setting ``set_cookie`` refuses) goes through Django's code.
 
@@ -43,10 +44,8 @@ from django.utils.cache import patch_vary_headers
 from django.utils.http import http_date
 
 from .. import caching
-from ..expiry import EXPIRY_KEY
 from . import conf
 from .conf import SessionSettings
-from .store import SessionStore
 
 INTERRUPTED = (
     "The request's session was deleted before the request completed. "
@@ -254,23 +253,12 @@ class SessionMiddleware(DjangoSessionMiddleware):
         config = conf.kept_settings or conf.session_settings()
         name = config.cookie_name
         if name in request.COOKIES and empty:
-            delete_session_cookie(_templates_of(config), response)
+            delete_session_cookie(cookie_templates(config), response)
             vary = True
         else:
             vary = accessed
             if (modified or config.save_every_request) and not empty:
-                if type(session) is SessionStore:
-                    # sessionary's engine: what get_expire_at_browser_close() and
-                    # get_expiry_age() answer, from the data and the settings.
-                    expiry = session._get_session().get(EXPIRY_KEY)
-                    if expiry is None:
-                        max_age = None if config.expire_at_browser_close else config.cookie_age
-                    else:
-                        max_age = None if expiry == 0 else session.get_expiry_age()
-                elif session.get_expire_at_browser_close():
-                    max_age = None
-                else:
-                    max_age = session.get_expiry_age()
+                max_age = None if session.get_expire_at_browser_close() else session.get_expiry_age()
                 expires = None if max_age is None else expires_text(time.time() + max_age)
                 # Skip the save for 5xx responses.
                 if response.status_code < 500:
@@ -278,7 +266,9 @@ class SessionMiddleware(DjangoSessionMiddleware):
                         session.save()
                     except UpdateError:
                         raise SessionInterrupted(INTERRUPTED) from None
-                    set_session_cookie(_templates_of(config), response, session.session_key, max_age, expires)
+                    set_session_cookie(
+                        cookie_templates(config), response, session.session_key, max_age, expires
+                    )
                     vary = True
         headers = getattr(response.headers, "_store", None)
         if type(headers) is not dict:
@@ -294,11 +284,6 @@ class SessionMiddleware(DjangoSessionMiddleware):
             else:
                 headers["cache-control"] = ("Cache-Control", caching.DEFAULT)  # never_shared's
         return response
-
-
-def _templates_of(config: SessionSettings) -> CookieTemplates:
-    found = _templates
-    return found if found is not None and found.settings is config else cookie_templates(config)
 
 
 _CACHING_HEADERS = frozenset({"cache-control", *caching.SHARED_ONLY_HEADERS})

@@ -84,6 +84,11 @@ class SessionStore(SessionBase):
         age: int = session_settings().cookie_age
         return age
 
+    def get_expire_at_browser_close(self) -> bool:
+        """Django's, with ``SESSION_EXPIRE_AT_BROWSER_CLOSE`` from the kept settings
+        (Django's middleware asks on every response that sets the cookie)."""
+        return records.browser_close(self._get_session())
+
     def get_expiry_age(self, **kwargs: Any) -> int:
         """Django's, without reading the clock when the session sets no expiry of its own
         (Django's middleware asks on every response that sets the cookie): the answer is

@@ -335,8 +335,9 @@ class AsyncRedisBackend(AsyncBackend):
         """Run a save of ``key`` on the near-cache channel's own connection and keep the
         record as written (``script`` answers with it), at the reply's place in the
         channel's stream; it stays when Redis announces the save as this process's
-        alone, else the channel reads it again (tracking.py). Returns ``UNSENT`` when the channel cannot take it (down, or lost
-        before the reply came): the caller then takes the pool."""
+        alone, else the channel reads it again (tracking.py). Returns ``UNSENT`` when
+        the channel cannot take it (down, or lost before the reply came): the caller
+        then takes the pool."""
         cache = tracker.cache
 
         def kept(text: str | None, epoch: int) -> bool:
