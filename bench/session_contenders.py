@@ -67,11 +67,13 @@ class Response:
 
 
 def cookie_pair(response: Response) -> str:
-    """``name=value`` of the session cookie a setup response set."""
+    """``name=value`` of the session cookie a setup response set, as a browser sends it
+    back (Django's WSGI handler puts a space before each ``Set-Cookie`` value, which a
+    browser drops)."""
     cookies = [c for c in response.set_cookies() if "=" in c and not c.split("=", 1)[1].startswith(";")]
     if not cookies:
         raise RuntimeError(f"setup set no session cookie: {response.status} {response.headers}")
-    return cookies[-1].split(";", 1)[0]
+    return cookies[-1].split(";", 1)[0].strip()
 
 
 class ASGIDriver:

@@ -12,6 +12,7 @@ import gc
 import itertools
 import json
 import logging
+import os
 import secrets
 import subprocess
 import sys
@@ -171,6 +172,39 @@ def test_the_first_request_starts_it_and_close_stops_it(tmp_path: Path) -> None:
     assert thread is not None and thread.is_alive() and thread.daemon
     manager.close()
     assert not thread.is_alive()
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="os.fork is POSIX only")
+def test_a_forked_worker_starts_its_own_thread_at_its_first_request(tmp_path: Path) -> None:
+    # A server that preloads the app serves a request, then forks: the child inherits the
+    # scheduler but not its thread, and must start one of its own (with its own holder).
+    manager = SessionManager(f"sqlite:///{tmp_path / 'sessions.db'}")
+    assert manager.cleanup is not None
+    manager.open(None)
+    parent_holder = manager.cleanup.holder
+    read, write = os.pipe()
+    child = os.fork()
+    if child == 0:  # pragma: no cover - the child reports through the pipe
+        try:
+            scheduler = manager.cleanup
+            before = scheduler._thread is not None and scheduler._thread.is_alive()
+            manager.open(None)
+            after = scheduler._thread is not None and scheduler._thread.is_alive()
+            report = {"before": before, "after": after, "holder": scheduler.holder, "pid": os.getpid()}
+            os.write(write, json.dumps(report).encode())
+        finally:
+            os._exit(0)
+    os.close(write)
+    with os.fdopen(read) as pipe:
+        report = json.loads(pipe.read())
+    os.waitpid(child, 0)
+    try:
+        assert report["before"] is False, "a fork's child has no thread of the parent's"
+        assert report["after"] is True, "the child's first request starts its own"
+        assert report["holder"] != parent_holder and f":{report['pid']}:" in report["holder"]
+        assert manager.cleanup._thread is not None and manager.cleanup._thread.is_alive()
+    finally:
+        manager.close()
 
 
 @pytest.mark.postgres

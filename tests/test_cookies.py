@@ -11,6 +11,8 @@ import pytest
 
 from sessionary import Config
 from sessionary.cookies import (
+    MAX_COOKIE_BYTES,
+    PLAIN_VALUE_SHAPE,
     add_vary_cookie,
     cookie_values,
     delete_cookie,
@@ -25,6 +27,7 @@ from sessionary.tokens import is_well_formed
 django = pytest.importorskip("django")
 
 from django.conf import settings as django_settings  # noqa: E402
+from django.http.cookie import parse_cookie  # noqa: E402
 
 if not django_settings.configured:
     django_settings.configure(USE_TZ=True, SECRET_KEY="cookie-test-key-" + "x" * 40)
@@ -160,12 +163,54 @@ _T = "Ab-_" * 10 + "xyz"  # a token's shape: 43 characters of [A-Za-z0-9_-]
 )
 def test_session_token_is_the_one_well_formed_value_or_none(header: str) -> None:
     """The shortcut answers only where the full parse finds exactly one value, of a
-    token's shape, and then gives that value; everything else is left to the parse."""
+    token's shape, and then gives that value; everything else is left to the parse.
+    Django's own parse finds that value too (its middleware takes the shortcut)."""
     values = cookie_values(header, "sessionid")
     token = session_token(header, "sessionid")
     if token is not None:
         assert values == [token]
         assert is_well_formed(token)
+        assert parse_cookie(header).get("sessionid") == token
+
+
+_SIGNED = "eyJ1IjoxfQ.Zm9v-bar_baz=:" + "q" * 20  # a signed-cookie store's value: plain ASCII
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        f"sessionid={_SIGNED}",
+        f"sessionid={_SIGNED}; b=2",
+        f"a=1; sessionid={_SIGNED}",
+        f"a=1; sessionid={_SIGNED};",
+        f" sessionid={_SIGNED}",
+        f"sessionid={_SIGNED} ",
+        f'sessionid="{_SIGNED}"',
+        f"sessionid={_SIGNED},x",
+        f"sessionid={_SIGNED}\\x",
+        "sessionid=a b",
+        "sessionid=",
+        "sessionid=" + "v" * 4096,
+        "sessionid=" + "v" * 4097,
+        f"sessionid={_SIGNED}; sessionid=other",
+        f"a=sessionid; sessionid={_SIGNED}",
+        f"sessionid=\u00e9{_SIGNED}",
+        "a=1; b=2",
+    ],
+)
+def test_a_plain_value_is_the_one_value_the_parse_finds_or_none(header: str) -> None:
+    """The shortcut for a signed-cookie store's values: answered only where the full
+    parse finds that one value, whole and unchanged, within the size limit."""
+    value = session_token(header, "sessionid", PLAIN_VALUE_SHAPE)
+    if value is not None:
+        assert cookie_values(header, "sessionid") == [value]
+        assert 0 < len(value) <= MAX_COOKIE_BYTES
+
+
+def test_a_plain_value_is_answered_for_the_headers_browsers_send() -> None:
+    for header in (f"sessionid={_SIGNED}", f"sessionid={_SIGNED}; b=2", f"a=1; sessionid={_SIGNED}"):
+        assert session_token(header, "sessionid", PLAIN_VALUE_SHAPE) == _SIGNED
+    assert session_token("sessionid=" + "v" * 4097, "sessionid", PLAIN_VALUE_SHAPE) is None
 
 
 def test_session_token_answers_the_plain_headers_browsers_send() -> None:

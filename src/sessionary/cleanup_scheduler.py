@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal, Protocol
 
 from .errors import SessionaryError
+from .stores import worker
 
 if TYPE_CHECKING:
     from .manager import SessionManager
@@ -103,6 +104,8 @@ class CleanupScheduler:
         self.totals = CleanupTotals()
         self.holder = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
         self._pid: int | None = None
+        self._started_in: int | None = None
+        """``worker.forks`` when this process's thread started (None: not started)."""
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
         self._lock = threading.Lock()
@@ -110,12 +113,15 @@ class CleanupScheduler:
     def ensure_running(self) -> None:
         """Start this process's thread unless it runs already (cheap; called per request).
 
-        A forked worker inherits the object but not the thread: it starts its own."""
-        if self._pid == os.getpid():
+        A forked worker inherits the object but not the thread: it starts its own (told
+        by the fork counter, as the stores' connections are, not by a ``getpid`` system
+        call per request)."""
+        if self._started_in == worker.forks:
             return
         with self._lock:
-            if self._pid == os.getpid():
+            if self._started_in == worker.forks:
                 return
+            self._started_in = worker.forks
             self._pid = os.getpid()
             self.holder = f"{socket.gethostname()}:{self._pid}:{secrets.token_hex(4)}"
             self._stop = threading.Event()
@@ -135,6 +141,7 @@ class CleanupScheduler:
             thread.join(timeout)
         self._thread = None
         self._pid = None
+        self._started_in = None
 
     def run_once(self) -> CleanupRun:
         """One attempt: take the lease or skip, then delete expired records batch by batch."""

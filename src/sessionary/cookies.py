@@ -18,6 +18,11 @@ from .tokens import TOKEN_SHAPE
 MAX_COOKIE_BYTES = 4096
 """What browsers keep of one cookie (name, value and attributes)."""
 
+PLAIN_VALUE_SHAPE = re.compile(r"[!#-+\--:<-\[\]-~]{1," + str(MAX_COOKIE_BYTES) + "}")
+"""A cookie value :func:`cookie_values` returns as it is sent: printable ASCII without
+space, quote, comma, semicolon or backslash, 1 to ``MAX_COOKIE_BYTES`` long (the shape
+:func:`session_token` checks for a signed-cookie store's values)."""
+
 
 def cookie_values(header: str | None, name: str) -> list[str]:
     """Every value the ``Cookie`` header carries for ``name``, in the order sent.
@@ -50,11 +55,11 @@ def cookie_values(header: str | None, name: str) -> list[str]:
     return values
 
 
-def session_token(header: str, name: str) -> str | None:
+def session_token(header: str, name: str, shape: re.Pattern[str] = TOKEN_SHAPE) -> str | None:
     """The token of the one ``name`` cookie in ``header`` when the header plainly holds
     it (the whole header, its first cookie, or after ``"; "`` as browsers join cookies)
-    and its value has a token's exact shape; None for anything else, which
-    :func:`cookie_values` then parses.
+    and its value has ``shape`` (a token's exact shape, or :data:`PLAIN_VALUE_SHAPE`);
+    None for anything else, which :func:`cookie_values` then parses.
 
     A shortcut for every request that brings a session: what it returns is what
     :func:`cookie_values` would return, alone (a token has no space or quote to trim).
@@ -63,9 +68,9 @@ def session_token(header: str, name: str) -> str | None:
     every cookie. One precompiled match does the finding and the shape check (a string
     method called with arguments costs about as much as the match).
     """
-    patterns = _token_patterns.get(name)
+    patterns = _token_patterns.get((name, shape))
     if patterns is None:
-        patterns = _token_patterns_for(name)
+        patterns = _token_patterns_for(name, shape)
     alone, first, later = patterns
     if ";" not in header:
         match = alone.fullmatch(header)
@@ -76,17 +81,21 @@ def session_token(header: str, name: str) -> str | None:
     return match[1]
 
 
-_token_patterns: dict[str, tuple[re.Pattern[str], re.Pattern[str], re.Pattern[str]]] = {}
+_token_patterns: dict[
+    tuple[str, re.Pattern[str]], tuple[re.Pattern[str], re.Pattern[str], re.Pattern[str]]
+] = {}
 
 
-def _token_patterns_for(name: str) -> tuple[re.Pattern[str], re.Pattern[str], re.Pattern[str]]:
-    """For :func:`session_token`: ``name=<token>`` as the whole header, as its first
-    cookie, and after ``"; "`` (up to the next ``;`` or the end)."""
-    cookie = f"{re.escape(name)}=({TOKEN_SHAPE.pattern})"
+def _token_patterns_for(
+    name: str, shape: re.Pattern[str]
+) -> tuple[re.Pattern[str], re.Pattern[str], re.Pattern[str]]:
+    """For :func:`session_token`: ``name=<value of shape>`` as the whole header, as its
+    first cookie, and after ``"; "`` (up to the next ``;`` or the end)."""
+    cookie = f"{re.escape(name)}=({shape.pattern})"
     patterns = (re.compile(cookie), re.compile(cookie + ";"), re.compile(rf"; {cookie}(?:;|\Z)"))
     if len(_token_patterns) >= 64:  # a few names per process; never unbounded
         _token_patterns.clear()
-    _token_patterns[name] = patterns
+    _token_patterns[(name, shape)] = patterns
     return patterns
 
 

@@ -19,7 +19,7 @@ from .errors import SessionInterrupted
 from .events import REJECTED
 from .session import Session, noting_failure, opened
 from .state import SessionState, presented
-from .tokens import is_well_formed
+from .tokens import TOKEN_SHAPE, is_well_formed
 
 if TYPE_CHECKING:
     from .manager import SessionManager
@@ -52,9 +52,12 @@ def open_session(
     elif user_agent:
         user_agent = user_agent[:512]
     name = config.session_cookie_name
-    if cookie_header and name in cookie_header and manager.store.codec is None:
-        token = cookies.session_token(cookie_header, name)
-        if token is not None:  # most requests with a session: one cookie, well formed
+    if cookie_header and name in cookie_header:
+        # Most requests with a session: one cookie, well formed (a signed cookie's value:
+        # one plain value within the size limit).
+        shape = TOKEN_SHAPE if manager.store.codec is None else cookies.PLAIN_VALUE_SHAPE
+        token = cookies.session_token(cookie_header, name, shape)
+        if token is not None:
             return opened(session_class, manager, presented(token, client_ip, user_agent))
     values = cookies.cookie_values(cookie_header, name)
     if not values:  # most requests without a session: nothing to check

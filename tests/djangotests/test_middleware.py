@@ -512,3 +512,52 @@ def test_the_engine_is_read_when_the_middleware_is_made(engines: Engines) -> Non
     request = RequestFactory().get("/")
     made.process_request(request)
     assert type(request.session).__module__ == "django.contrib.sessions.backends.signed_cookies"
+
+
+_KEY = "Ab-_" * 10 + "xyz"  # a sessionary key's shape
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        f"sessionid={_KEY}",
+        f"sessionid={_KEY}; csrftoken=abc",
+        f"csrftoken=abc; sessionid={_KEY}",
+        f"csrftoken=abc;sessionid={_KEY}",
+        f"sessionid={_KEY}; sessionid=abcdefghijklmnopqrstuvwxyz012345",
+        f"sessionid=abcdefghijklmnopqrstuvwxyz012345; sessionid={_KEY}",
+        f'sessionid="{_KEY}"',
+        f"sessionid = {_KEY}",
+        f"a=sessionid; sessionid={_KEY}",
+        f"sessionid={_KEY}x",
+        "sessionid=abcdefghijklmnopqrstuvwxyz012345",
+        "sessionid=tiny",
+        "sessionid=caf\u00c3\u00a9",  # UTF-8 bytes as WSGI hands them over (latin-1)
+        "csrftoken=abc",
+        "",
+    ],
+)
+def test_the_session_key_is_the_cookie_djangos_middleware_reads(header: str) -> None:
+    """The key the session opens with is Django's ``request.COOKIES.get(name)``, whether
+    the header takes the shortcut or the full parse."""
+    made = our_middleware.SessionMiddleware(lambda request: HttpResponse())
+    ours = RequestFactory().get("/", HTTP_COOKIE=header)
+    made.process_request(ours)
+    theirs = RequestFactory().get("/", HTTP_COOKIE=header)
+    expected = made.SessionStore(theirs.COOKIES.get(settings.SESSION_COOKIE_NAME))
+    assert ours.session.session_key == expected.session_key
+
+
+def test_request_cookies_read_or_replaced_before_are_what_the_session_opens_with() -> None:
+    made = our_middleware.SessionMiddleware(lambda request: HttpResponse())
+    name = settings.SESSION_COOKIE_NAME
+    replaced = RequestFactory().get("/", HTTP_COOKIE=f"{name}={_KEY}")
+    other = "Zz9_" * 10 + "abc"
+    replaced.COOKIES = {name: other}  # a middleware before this one rewrote the cookies
+    made.process_request(replaced)
+    assert replaced.session.session_key == other
+    read = RequestFactory().get("/", HTTP_COOKIE=f"{name}={_KEY}")
+    assert read.COOKIES[name] == _KEY
+    read.COOKIES[name] = other
+    made.process_request(read)
+    assert read.session.session_key == other

@@ -44,6 +44,7 @@ from django.utils.cache import patch_vary_headers
 from django.utils.http import http_date
 
 from .. import caching
+from ..cookies import session_token
 from . import conf
 from .conf import SessionSettings
 
@@ -238,8 +239,22 @@ class SessionMiddleware(DjangoSessionMiddleware):
         return self.process_response(request, self.get_response(request))  # type: ignore[arg-type]
 
     def process_request(self, request: HttpRequest) -> None:
+        """``request.session`` of the ``request.COOKIES.get(name)`` Django's reads, without
+        parsing every cookie when the ``Cookie`` header plainly holds one session token
+        (:func:`sessionary.cookies.session_token`: the value is then what Django's
+        ``parse_cookie`` makes of it, an ASCII token with nothing to trim or unquote).
+        Once ``request.COOKIES`` exists (read, or set by a middleware before this one),
+        it is the answer."""
         config = conf.kept_settings or conf.session_settings()
-        request.session = self.SessionStore(request.COOKIES.get(config.cookie_name))
+        name = config.cookie_name
+        key: str | None = None
+        if "COOKIES" not in request.__dict__:
+            header = request.META.get("HTTP_COOKIE")
+            if type(header) is str and name in header:
+                key = session_token(header, name)
+        if key is None:
+            key = request.COOKIES.get(name)
+        request.session = self.SessionStore(key)
 
     def process_response(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:
         """Django's ``process_response``, step by step, the cookie put in place."""
@@ -252,7 +267,7 @@ class SessionMiddleware(DjangoSessionMiddleware):
             return response
         config = conf.kept_settings or conf.session_settings()
         name = config.cookie_name
-        if name in request.COOKIES and empty:
+        if empty and name in request.COOKIES:  # most sessions are not empty: no parse
             delete_session_cookie(cookie_templates(config), response)
             vary = True
         else:

@@ -20,7 +20,7 @@ from .. import expiry
 from ..shell import arun, run
 from ..stores.base import Record
 from ..tokens import new_token
-from . import engine, records
+from . import conf, engine, records
 from .conf import BATCH_SIZE, get_manager, session_settings
 
 
@@ -35,11 +35,12 @@ class SessionStore(SessionBase):
         # SessionBase.__init__, with the serializer Django imports from SESSION_SERIALIZER
         # taken from the kept settings: import_string and the settings lookup cost more
         # than the rest of opening a session (tests/djangotests/test_store.py checks that
-        # the attributes are SessionBase's).
-        self._session_key = session_key
+        # the attributes are SessionBase's). The key is validated as SessionBase's
+        # ``_session_key`` setter does it, without the setter's call.
+        self._SessionBase__session_key = session_key if self._validate_session_key(session_key) else None
         self.accessed = False
         self.modified = False
-        self.serializer = session_settings().serializer
+        self.serializer = (conf.kept_settings or session_settings()).serializer
         self._record: Record | None = None
         """The stored record as last loaded or written by this object."""
         self._loaded: records.Loaded | None = None
@@ -52,10 +53,23 @@ class SessionStore(SessionBase):
     if TYPE_CHECKING:
         # Django's own internals, which its type stubs leave out.
         _session_cache: dict[str, Any]
+        _SessionBase__session_key: str | None
+
+        def _validate_session_key(self, key: str | None) -> bool: ...
 
         def _get_session(self, no_load: bool = False) -> dict[str, Any]: ...
 
         async def _aget_session(self, no_load: bool = False) -> dict[str, Any]: ...
+
+    def is_empty(self) -> bool:
+        """``SessionBase.is_empty()`` (asked by the middleware on every response), with
+        the key read without its property."""
+        if self._SessionBase__session_key:
+            return False
+        try:
+            return not self._session_cache
+        except AttributeError:
+            return True
 
     def _forget(self) -> None:
         self._record = None

@@ -175,15 +175,21 @@ class SessionaryInterface(SessionInterface):
 
     def open_session(self, app: Flask, request: Request) -> FlaskSession:
         session = open_for_environ(self.manager_for(app), request.environ, session_class=FlaskSession)
-        assert isinstance(session, FlaskSession)
-        return session
+        return session  # type: ignore[return-value]  # made of that class (an ABC: isinstance costs a call)
+
+    def is_null_session(self, obj: object) -> bool:
+        """Flask's own test, asked on every response; one of ours is never its null
+        session (answered without ``isinstance``, which on an ABC costs calls)."""
+        if type(obj) is FlaskSession:
+            return False
+        return super().is_null_session(obj)
 
     def save_session(self, app: Flask, session: SessionMixin, response: Response) -> None:
         if not isinstance(session, Session):
             return  # Flask's null session: open_session failed, nothing to save
         manager = session._manager
         if cycle.untouched(session.state, manager.config) and not (
-            isinstance(session, FlaskSession) and app.config.get("SESSION_REFRESH_EACH_REQUEST")
+            app.config.get("SESSION_REFRESH_EACH_REQUEST") and isinstance(session, FlaskSession)
         ):
             return  # what the close would say, at once: nothing to save, no header
         replaced: dict[str, Any] = {}
