@@ -12,7 +12,6 @@ import pytest
 from sessionary import Config
 from sessionary.cookies import (
     MAX_COOKIE_BYTES,
-    PLAIN_VALUE_SHAPE,
     add_vary_cookie,
     cookie_values,
     delete_cookie,
@@ -201,7 +200,7 @@ _SIGNED = "eyJ1IjoxfQ.Zm9v-bar_baz=:" + "q" * 20  # a signed-cookie store's valu
 def test_a_plain_value_is_the_one_value_the_parse_finds_or_none(header: str) -> None:
     """The shortcut for a signed-cookie store's values: answered only where the full
     parse finds that one value, whole and unchanged, within the size limit."""
-    value = session_token(header, "sessionid", PLAIN_VALUE_SHAPE)
+    value = session_token(header, "sessionid", plain=True)
     if value is not None:
         assert cookie_values(header, "sessionid") == [value]
         assert 0 < len(value) <= MAX_COOKIE_BYTES
@@ -209,8 +208,9 @@ def test_a_plain_value_is_the_one_value_the_parse_finds_or_none(header: str) -> 
 
 def test_a_plain_value_is_answered_for_the_headers_browsers_send() -> None:
     for header in (f"sessionid={_SIGNED}", f"sessionid={_SIGNED}; b=2", f"a=1; sessionid={_SIGNED}"):
-        assert session_token(header, "sessionid", PLAIN_VALUE_SHAPE) == _SIGNED
-    assert session_token("sessionid=" + "v" * 4097, "sessionid", PLAIN_VALUE_SHAPE) is None
+        assert session_token(header, "sessionid", plain=True) == _SIGNED
+    assert session_token("sessionid=" + "v" * 4097, "sessionid", plain=True) is None
+    assert session_token(f"sessionid={_SIGNED}", "sessionid") is None  # not a token's shape
 
 
 def test_session_token_answers_the_plain_headers_browsers_send() -> None:

@@ -104,7 +104,7 @@ class CleanupScheduler:
         self.totals = CleanupTotals()
         self.holder = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
         self._pid: int | None = None
-        self._started_in: int | None = None
+        self.started_in: int | None = None
         """``worker.forks`` when this process's thread started (None: not started)."""
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
@@ -116,12 +116,12 @@ class CleanupScheduler:
         A forked worker inherits the object but not the thread: it starts its own (told
         by the fork counter, as the stores' connections are, not by a ``getpid`` system
         call per request)."""
-        if self._started_in == worker.forks:
+        if self.started_in == worker.forks:
             return
         with self._lock:
-            if self._started_in == worker.forks:
+            if self.started_in == worker.forks:
                 return
-            self._started_in = worker.forks
+            self.started_in = worker.forks
             self._pid = os.getpid()
             self.holder = f"{socket.gethostname()}:{self._pid}:{secrets.token_hex(4)}"
             self._stop = threading.Event()
@@ -141,7 +141,7 @@ class CleanupScheduler:
             thread.join(timeout)
         self._thread = None
         self._pid = None
-        self._started_in = None
+        self.started_in = None
 
     def run_once(self) -> CleanupRun:
         """One attempt: take the lease or skip, then delete expired records batch by batch."""

@@ -55,11 +55,12 @@ def cookie_values(header: str | None, name: str) -> list[str]:
     return values
 
 
-def session_token(header: str, name: str, shape: re.Pattern[str] = TOKEN_SHAPE) -> str | None:
+def session_token(header: str, name: str, plain: bool = False) -> str | None:
     """The token of the one ``name`` cookie in ``header`` when the header plainly holds
     it (the whole header, its first cookie, or after ``"; "`` as browsers join cookies)
-    and its value has ``shape`` (a token's exact shape, or :data:`PLAIN_VALUE_SHAPE`);
-    None for anything else, which :func:`cookie_values` then parses.
+    and its value has a token's exact shape (``plain``: :data:`PLAIN_VALUE_SHAPE`, a
+    signed-cookie store's values); None for anything else, which :func:`cookie_values`
+    then parses.
 
     A shortcut for every request that brings a session: what it returns is what
     :func:`cookie_values` would return, alone (a token has no space or quote to trim).
@@ -68,9 +69,10 @@ def session_token(header: str, name: str, shape: re.Pattern[str] = TOKEN_SHAPE) 
     every cookie. One precompiled match does the finding and the shape check (a string
     method called with arguments costs about as much as the match).
     """
-    patterns = _token_patterns.get((name, shape))
+    known = _plain_patterns if plain else _token_patterns
+    patterns = known.get(name)
     if patterns is None:
-        patterns = _token_patterns_for(name, shape)
+        patterns = _patterns_for(name, PLAIN_VALUE_SHAPE if plain else TOKEN_SHAPE, known)
     alone, first, later = patterns
     if ";" not in header:
         match = alone.fullmatch(header)
@@ -81,21 +83,20 @@ def session_token(header: str, name: str, shape: re.Pattern[str] = TOKEN_SHAPE) 
     return match[1]
 
 
-_token_patterns: dict[
-    tuple[str, re.Pattern[str]], tuple[re.Pattern[str], re.Pattern[str], re.Pattern[str]]
-] = {}
+_Patterns = tuple[re.Pattern[str], re.Pattern[str], re.Pattern[str]]
+_token_patterns: dict[str, _Patterns] = {}
+_plain_patterns: dict[str, _Patterns] = {}
+"""By cookie name, for each shape (one dictionary each: a lookup by name alone)."""
 
 
-def _token_patterns_for(
-    name: str, shape: re.Pattern[str]
-) -> tuple[re.Pattern[str], re.Pattern[str], re.Pattern[str]]:
+def _patterns_for(name: str, shape: re.Pattern[str], known: dict[str, _Patterns]) -> _Patterns:
     """For :func:`session_token`: ``name=<value of shape>`` as the whole header, as its
     first cookie, and after ``"; "`` (up to the next ``;`` or the end)."""
     cookie = f"{re.escape(name)}=({shape.pattern})"
     patterns = (re.compile(cookie), re.compile(cookie + ";"), re.compile(rf"; {cookie}(?:;|\Z)"))
-    if len(_token_patterns) >= 64:  # a few names per process; never unbounded
-        _token_patterns.clear()
-    _token_patterns[(name, shape)] = patterns
+    if len(known) >= 64:  # a few names per process; never unbounded
+        known.clear()
+    known[name] = patterns
     return patterns
 
 

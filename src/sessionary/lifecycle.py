@@ -19,7 +19,7 @@ from .errors import SessionInterrupted
 from .events import REJECTED
 from .session import Session, noting_failure, opened
 from .state import SessionState, presented
-from .tokens import TOKEN_SHAPE, is_well_formed
+from .tokens import is_well_formed
 
 if TYPE_CHECKING:
     from .manager import SessionManager
@@ -55,8 +55,7 @@ def open_session(
     if cookie_header and name in cookie_header:
         # Most requests with a session: one cookie, well formed (a signed cookie's value:
         # one plain value within the size limit).
-        shape = TOKEN_SHAPE if manager.store.codec is None else cookies.PLAIN_VALUE_SHAPE
-        token = cookies.session_token(cookie_header, name, shape)
+        token = cookies.session_token(cookie_header, name, manager.store.codec is not None)
         if token is not None:
             return opened(session_class, manager, presented(token, client_ip, user_agent))
     values = cookies.cookie_values(cookie_header, name)

@@ -22,7 +22,7 @@ from .errors import ConfigError
 from .events import Event, EventHook, log_event
 from .session import Session
 from .shell import arun, check_blocking, run
-from .stores import Store, open_store
+from .stores import Store, open_store, worker
 from .stores.base import Counts
 from .takeover.carry import note_old_cookie
 from .tokens import log_id, new_token
@@ -109,8 +109,9 @@ class SessionManager:
     ) -> Session:
         """A lazy session for a request carrying ``cookie_header`` (no store call yet);
         ``session_class`` is a :class:`Session` subclass a framework adapter needs."""
-        if self.cleanup is not None:
-            self.cleanup.ensure_running()
+        cleanup = self.cleanup
+        if cleanup is not None and cleanup.started_in != worker.forks:  # ensure_running's own check
+            cleanup.ensure_running()
         session = lifecycle.open_session(self, cookie_header, client_ip, user_agent, session_class)
         if self.config.takeover is not None:
             note_old_cookie(session.state, self.config.takeover, cookie_header)

@@ -31,6 +31,17 @@ class SessionStore(SessionBase):
     includes the class name) is the one Django's own backends use.
     """
 
+    # sessionary's own state, the same for every new session: class defaults, which an
+    # instance replaces once it changes (most requests never load their session).
+    _record: Record | None = None
+    """The stored record as last loaded or written by this object."""
+    _loaded: records.Loaded | None = None
+    """The stored values as of that moment: what a save diffs against."""
+    _signed_in = False
+    """Set by ``user_logged_in``: the next save starts the absolute timeout afresh."""
+    _client: tuple[str | None, str | None] | None = None
+    """IP address and user agent of the sign-in, with ``SESSIONARY_RECORD_CLIENT``."""
+
     def __init__(self, session_key: str | None = None) -> None:
         # SessionBase.__init__, with the serializer Django imports from SESSION_SERIALIZER
         # taken from the kept settings: import_string and the settings lookup cost more
@@ -41,14 +52,6 @@ class SessionStore(SessionBase):
         self.accessed = False
         self.modified = False
         self.serializer = (conf.kept_settings or session_settings()).serializer
-        self._record: Record | None = None
-        """The stored record as last loaded or written by this object."""
-        self._loaded: records.Loaded | None = None
-        """The stored values as of that moment: what a save diffs against."""
-        self._signed_in = False
-        """Set by ``user_logged_in``: the next save starts the absolute timeout afresh."""
-        self._client: tuple[str | None, str | None] | None = None
-        """IP address and user agent of the sign-in, with ``SESSIONARY_RECORD_CLIENT``."""
 
     if TYPE_CHECKING:
         # Django's own internals, which its type stubs leave out.
