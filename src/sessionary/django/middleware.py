@@ -10,7 +10,9 @@ session was accessed; an emptied session's cookie is deleted; the session is sav
 modified or with ``SESSION_SAVE_EVERY_REQUEST``, except on a 5xx, and a save that finds
 the session gone answers ``SessionInterrupted``.
 
-What it does not redo per response: the ``SESSION_*`` settings are read once
+What it does not redo per request: the session cookie is read without parsing every
+cookie when the header plainly holds one session key (:meth:`SessionMiddleware.process_request`);
+the ``SESSION_*`` settings are read once
 (:class:`~sessionary.django.conf.SessionSettings`); the cookie is a copy of the Morsel
 Django's own ``set_cookie`` / ``delete_cookie`` made once for those settings, with its
 ``Expires`` text formatted once a second; its ``Set-Cookie`` text is made once for all
