@@ -389,7 +389,7 @@ def test_a_new_session_holds_what_sessionbase_init_gives_it() -> None:
     """``SessionStore.__init__`` does ``SessionBase.__init__``'s work with the serializer
     and the cookie age taken from the kept settings, which follow a change; sessionary's
     own state starts as the class's defaults."""
-    for key in (None, "", "short", "k" * 43):
+    for key in (None, "", "short", "k" * 7, "k" * 8, "k" * 43):
         made = SessionStore(key)
         reference = SessionStore.__new__(SessionStore)
         SessionBase.__init__(reference, key)
@@ -408,3 +408,13 @@ def test_a_new_session_holds_what_sessionbase_init_gives_it() -> None:
 def test_key_salt_is_djangos() -> None:
     """Named SessionStore, so data Django's db backend encoded decodes here too (importer)."""
     assert SessionStore().key_salt == "django.contrib.sessions.SessionStore"
+
+
+def test_a_subclass_with_a_key_rule_of_its_own_keeps_it() -> None:
+    class Strict(SessionStore):
+        def _validate_session_key(self, key: str | None) -> bool:
+            return bool(key) and len(key or "") >= 40
+
+    assert Strict("k" * 20).session_key is None
+    assert Strict("k" * 43).session_key == "k" * 43
+    assert SessionStore("k" * 20).session_key == "k" * 20

@@ -287,6 +287,9 @@ class SessionMiddleware(DjangoSessionMiddleware):
                         cookie_templates(config), response, session.session_key, max_age, expires
                     )
                     vary = True
+        sets_cookie = name in response.cookies
+        if not vary and not sets_cookie:
+            return response  # most untouched requests: nothing to add
         headers = getattr(response.headers, "_store", None)
         if type(headers) is not dict:
             headers = None  # not the Django this was written for: its own functions below
@@ -295,7 +298,7 @@ class SessionMiddleware(DjangoSessionMiddleware):
                 patch_vary_headers(response, ("Cookie",))
             else:
                 headers["vary"] = ("Vary", "Cookie")  # what patch_vary_headers puts there
-        if name in response.cookies:
+        if sets_cookie:
             if headers is None or not _CACHING_HEADERS.isdisjoint(headers):
                 never_shared(response)
             else:
