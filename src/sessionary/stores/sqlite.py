@@ -37,6 +37,7 @@ from ..serializer import decode_value, encode_mapping, encode_stored, same_value
 from . import Store, option, worker
 from .backend import Backend
 from .base import Change, Counts, Meta, Record, Rotation, Summary, Swap, UserCounts
+from .decoded import DecodedRecords
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS sessionary_sessions (
@@ -99,6 +100,7 @@ class SQLiteBackend(Backend):
         self._lock = threading.Lock()
         self._setup_lock = threading.Lock()
         self._schema_ready = False
+        self._decoded = DecodedRecords()
 
     # --- connections -----------------------------------------------------------------
 
@@ -210,7 +212,11 @@ class SQLiteBackend(Backend):
         return _Immediate(self)
 
     def _decode(self, key: bytes, data: Any, meta: Any, expires_at: Any) -> Record:
-        """A row as a record; a row written by anything else than this store is refused."""
+        """A row as a record; a row written by anything else than this store is refused.
+        The texts read the time before for the key are not decoded again (``_decoded``)."""
+        known = self._decoded.get(key, data, meta, expires_at)
+        if known is not None:
+            return known
         if not isinstance(data, str) or not isinstance(meta, str):
             raise StoreCorrupted(self.name, "session data and metadata must be JSON text")
         try:
@@ -221,7 +227,9 @@ class SQLiteBackend(Backend):
             raise StoreCorrupted(self.name, f"session data is a JSON {type(values).__name__}, not an object")
         if isinstance(expires_at, bool) or not isinstance(expires_at, int | float):
             raise StoreCorrupted(self.name, f"deadline {str(expires_at)[:20]!r} is not a number")
-        return Record(key, values, Meta.from_json(meta, store=self.name), float(expires_at))
+        record = Record(key, values, Meta.from_json(meta, store=self.name), float(expires_at))
+        self._decoded.put(record, data, meta)
+        return record
 
     def _live_row(self, key: bytes, now: float) -> tuple[bytes, Any] | None:
         """The live row under ``key`` or the one its alias points to (inside a transaction)."""
