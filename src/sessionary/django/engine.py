@@ -40,10 +40,10 @@ def load(
     config = context.config
     key = records.key_for(session.session_key, config)
     record = None if key is None else (yield Load(key, moment.epoch))
+    closes = False
     if record is not None:
-        event = cycle.expired(
-            record, browser_close=records.browser_close(record.data), now=moment.epoch, config=config
-        )
+        closes = records.browser_close(record.data)
+        event = cycle.expired(record, browser_close=closes, now=moment.epoch, config=config)
         if event is not None:
             yield event
             record = None
@@ -58,7 +58,7 @@ def load(
         session._forget()
         return {}
     # Record this read as activity when that moves the deadline enough (idle timeout).
-    touched = yield from _refresh(config, record, record.meta.saved_deadline, record.data, moment)
+    touched = yield from _refresh(config, record, record.meta.saved_deadline, closes, moment)
     if touched is not None:
         record = touched
     session._record = record
@@ -86,7 +86,7 @@ def _take_over(
 
 
 def _refresh(
-    config: Any, record: Record, saved_deadline: float, values: dict[str, Any], moment: records.Moment
+    config: Any, record: Record, saved_deadline: float, closes: bool, moment: records.Moment
 ) -> Steps[Record | None]:
     """Write this request's activity (and Django's ``saved_deadline``) if the cycle's
     touch throttle says it is due: the record as it now stands, or None when it is gone."""
@@ -94,7 +94,7 @@ def _refresh(
         record,
         last_seen=moment.epoch,
         saved_deadline=saved_deadline,
-        browser_close=records.browser_close(values),
+        browser_close=closes,
         config=config,
         now=moment.epoch,
     )
@@ -223,7 +223,9 @@ def _roll(
 ) -> Steps[None]:
     """A save of a session that did not change: its activity and Django's deadline as of
     now, written when the cycle's touch throttle says so."""
-    rolled = yield from _refresh(config, stored, records.saved_deadline(session, moment), values, moment)
+    rolled = yield from _refresh(
+        config, stored, records.saved_deadline(session, moment), records.browser_close(values), moment
+    )
     if rolled is None:
         raise UpdateError
     session._record = rolled

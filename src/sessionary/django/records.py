@@ -24,7 +24,6 @@ from ..serializer import decode_value, encode_ascii, encode_stored, encode_value
 from ..stores.base import Change, Meta
 from ..tokens import is_well_formed, store_key
 from . import conf
-from .conf import session_settings
 
 if TYPE_CHECKING:
     from ..config import Config
@@ -202,7 +201,8 @@ def user_id(values: dict[str, Any]) -> str | None:
 
 def browser_close(values: dict[str, Any]) -> bool:
     return expiry.expire_at_browser_close(
-        values.get(expiry.EXPIRY_KEY), default=session_settings().expire_at_browser_close
+        values.get(expiry.EXPIRY_KEY),
+        default=(conf.kept_settings or conf.session_settings()).expire_at_browser_close,
     )
 
 

@@ -109,7 +109,7 @@ class SessionStore(SessionBase):
 
     def get_session_cookie_age(self) -> int:
         """Django's (``SESSION_COOKIE_AGE``), from the kept settings."""
-        age: int = session_settings().cookie_age
+        age: int = (conf.kept_settings or session_settings()).cookie_age
         return age
 
     def get_expire_at_browser_close(self) -> bool:
