@@ -5,6 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
+from hypothesis import given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
 from sessionary import expiry
 from sessionary.config import Config
@@ -178,3 +181,59 @@ def test_is_live_applies_todays_config_and_the_revocation_switch() -> None:
     assert not expiry.is_live(
         record_meta, expires_at=T + 1000, browser_close=False, now=T + 2, config=revoked
     )
+
+
+_timeouts = st.one_of(st.none(), st.just(0), st.integers(1, 10**6))  # per session: 0 is off
+_configured = st.one_of(st.none(), st.integers(1, 10**6))
+
+
+@hypothesis_settings(max_examples=300, deadline=None)
+@given(
+    per_idle=_timeouts,
+    per_absolute=_timeouts,
+    idle=_configured,
+    absolute=_configured,
+    browser_timeout=_configured,
+    browser_close=st.booleans(),
+    signed_in=st.booleans(),
+    last_seen=st.one_of(st.none(), st.floats(1.7e9, 1.8e9)),
+    saved_deadline=st.one_of(st.none(), st.floats(1.7e9, 1.9e9)),
+)
+def test_deadline_is_the_minimum_of_the_rules_as_each_is_stated(
+    per_idle: int | None,
+    per_absolute: int | None,
+    idle: int | None,
+    absolute: int | None,
+    browser_timeout: int | None,
+    browser_close: bool,
+    signed_in: bool,
+    last_seen: float | None,
+    saved_deadline: float | None,
+) -> None:
+    """``deadline`` writes the rules out inline; it must agree with them as the module
+    states them (``idle_timeout``, ``absolute_timeout``, ``min``)."""
+    now = 1.75e9
+    meta = Meta(
+        now - 500,
+        now - 400,
+        now - 300,
+        now + 10**5,
+        auth_at=now - 200 if signed_in else None,
+        idle_timeout=per_idle,
+        absolute_timeout=per_absolute,
+    )
+    config = Config(idle_timeout=idle, absolute_timeout=absolute, browser_close_timeout=browser_timeout)
+    ends = meta.saved_deadline if saved_deadline is None else saved_deadline
+    started = meta.auth_at if meta.auth_at is not None else meta.created_at
+    if expiry.idle_timeout(meta, config):
+        ends = min(
+            ends, (meta.last_seen if last_seen is None else last_seen) + expiry.idle_timeout(meta, config)
+        )
+    if expiry.absolute_timeout(meta, config):
+        ends = min(ends, started + expiry.absolute_timeout(meta, config))
+    if browser_close and config.browser_close_timeout is not None:
+        ends = min(ends, started + config.browser_close_timeout)
+    got = expiry.deadline(
+        meta, browser_close=browser_close, config=config, last_seen=last_seen, saved_deadline=saved_deadline
+    )
+    assert got == ends
