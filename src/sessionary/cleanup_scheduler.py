@@ -103,9 +103,9 @@ class CleanupScheduler:
         """Called with every run (telemetry counts them here)."""
         self.totals = CleanupTotals()
         self.holder = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
-        self._pid: int | None = None
         self.started_in: int | None = None
-        """``worker.forks`` when this process's thread started (None: not started)."""
+        """``worker.forks`` when the thread started (None: not started); another value
+        than this process's count means the thread is a parent process's."""
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
         self._lock = threading.Lock()
@@ -122,8 +122,7 @@ class CleanupScheduler:
             if self.started_in == worker.forks:
                 return
             self.started_in = worker.forks
-            self._pid = os.getpid()
-            self.holder = f"{socket.gethostname()}:{self._pid}:{secrets.token_hex(4)}"
+            self.holder = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
             self._stop = threading.Event()
             self._thread = threading.Thread(
                 target=_loop,
@@ -137,10 +136,13 @@ class CleanupScheduler:
         """End the thread (after the batch it may be deleting)."""
         self._stop.set()
         thread = self._thread
-        if thread is not None and thread is not threading.current_thread() and self._pid == os.getpid():
+        if (
+            thread is not None
+            and thread is not threading.current_thread()
+            and self.started_in == worker.forks
+        ):
             thread.join(timeout)
         self._thread = None
-        self._pid = None
         self.started_in = None
 
     def run_once(self) -> CleanupRun:
