@@ -418,3 +418,17 @@ def test_a_subclass_with_a_key_rule_of_its_own_keeps_it() -> None:
     assert Strict("k" * 20).session_key is None
     assert Strict("k" * 43).session_key == "k" * 43
     assert SessionStore("k" * 20).session_key == "k" * 20
+
+
+def test_is_empty_answers_as_sessionbase_does() -> None:
+    """The engine reads the key without its property; the answer is SessionBase's own."""
+    cases = []
+    for key in (None, "", "short", "k" * 43):
+        for cache in (None, {}, {"a": 1}):
+            made = SessionStore(key)
+            if cache is not None:
+                made._session_cache = cache
+            cases.append(made)
+    for made in cases:
+        assert made.is_empty() == SessionBase.is_empty(made), (made.session_key, vars(made))
+    assert [made.is_empty() for made in cases].count(True) == 6  # no key, and no data
